@@ -1,0 +1,299 @@
+/**
+ * Peer wire protocol: peer node <-> peer node, one binary WebSocket frame per
+ * message. The first byte is the opcode; integers are big-endian. Opcodes and
+ * layout live only here; docs/protocol.md describes them message by message.
+ */
+import { type Decoded, assertNever, fail } from './errors.ts';
+import { MAX_HAVE_ENTRIES, MAX_ID_LENGTH, MAX_PIECE_SIZE, MAX_PIECES_PER_SEGMENT, MAX_WINDOW_SEGMENTS } from './limits.ts';
+import { ID_PATTERN } from './validate.ts';
+
+export interface SegmentBits {
+  seq: number;
+  pieceCount: number;
+  /** Bitset, piece i at bit (7 - i % 8) of byte i / 8. */
+  bits: Uint8Array;
+}
+
+export interface PieceRef {
+  seq: number;
+  piece: number;
+}
+
+export type WireMessage =
+  | { type: 'handshake'; version: number; streamId: string; peerId: string }
+  | { type: 'bitfield'; segments: SegmentBits[] }
+  | { type: 'have'; pieces: PieceRef[] }
+  | { type: 'interested' }
+  | { type: 'not-interested' }
+  | { type: 'choke' }
+  | { type: 'unchoke' }
+  | { type: 'request'; seq: number; piece: number }
+  | { type: 'cancel'; seq: number; piece: number }
+  | { type: 'reject'; seq: number; piece: number }
+  | { type: 'piece'; seq: number; piece: number; data: Uint8Array }
+  | { type: 'keep-alive' };
+
+const OP = {
+  handshake: 0,
+  bitfield: 1,
+  have: 2,
+  interested: 3,
+  'not-interested': 4,
+  choke: 5,
+  unchoke: 6,
+  request: 7,
+  cancel: 8,
+  reject: 9,
+  piece: 10,
+  'keep-alive': 11,
+} as const;
+
+const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k])) as Record<number, WireMessage['type']>;
+
+/** Bytes of a `piece` message that are not segment payload (counted as control overhead). */
+export const PIECE_HEADER_BYTES = 7;
+
+class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  u8(v: number): this {
+    this.view.setUint8(this.pos, v);
+    this.pos += 1;
+    return this;
+  }
+  u16(v: number): this {
+    this.view.setUint16(this.pos, v);
+    this.pos += 2;
+    return this;
+  }
+  u32(v: number): this {
+    this.view.setUint32(this.pos, v);
+    this.pos += 4;
+    return this;
+  }
+  bytes(b: Uint8Array): this {
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+    return this;
+  }
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+class Truncated extends Error {}
+
+class Reader {
+  private view: DataView;
+  private pos = 0;
+  constructor(private buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void {
+    if (this.pos + n > this.buf.byteLength) throw new Truncated();
+  }
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.pos++);
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  rest(): Uint8Array {
+    const b = this.buf.subarray(this.pos);
+    this.pos = this.buf.byteLength;
+    return b;
+  }
+  get remaining(): number {
+    return this.buf.byteLength - this.pos;
+  }
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function bitsetBytes(pieceCount: number): number {
+  return Math.ceil(pieceCount / 8);
+}
+
+export function encodeWire(msg: WireMessage): Uint8Array {
+  switch (msg.type) {
+    case 'handshake': {
+      const s = utf8.encode(msg.streamId);
+      const p = utf8.encode(msg.peerId);
+      return new Writer(5 + s.byteLength + p.byteLength)
+        .u8(OP.handshake)
+        .u16(msg.version)
+        .u8(s.byteLength)
+        .bytes(s)
+        .u8(p.byteLength)
+        .bytes(p)
+        .done();
+    }
+    case 'bitfield': {
+      let size = 3;
+      for (const seg of msg.segments) size += 6 + bitsetBytes(seg.pieceCount);
+      const w = new Writer(size).u8(OP.bitfield).u16(msg.segments.length);
+      for (const seg of msg.segments) {
+        const bits = new Uint8Array(bitsetBytes(seg.pieceCount));
+        bits.set(seg.bits.subarray(0, bits.byteLength));
+        w.u32(seg.seq).u16(seg.pieceCount).bytes(bits);
+      }
+      return w.done();
+    }
+    case 'have': {
+      // Grouped by segment: a batch of haves mostly names pieces of one or two segments.
+      const groups = new Map<number, number[]>();
+      for (const p of msg.pieces) {
+        const g = groups.get(p.seq);
+        if (g) g.push(p.piece);
+        else groups.set(p.seq, [p.piece]);
+      }
+      let size = 3;
+      for (const g of groups.values()) size += 6 + 2 * g.length;
+      const w = new Writer(size).u8(OP.have).u16(groups.size);
+      for (const [seq, pieces] of groups) {
+        w.u32(seq).u16(pieces.length);
+        for (const p of pieces) w.u16(p);
+      }
+      return w.done();
+    }
+    case 'interested':
+    case 'not-interested':
+    case 'choke':
+    case 'unchoke':
+    case 'keep-alive':
+      return new Writer(1).u8(OP[msg.type]).done();
+    case 'request':
+    case 'cancel':
+    case 'reject':
+      return new Writer(7).u8(OP[msg.type]).u32(msg.seq).u16(msg.piece).done();
+    case 'piece':
+      return new Writer(PIECE_HEADER_BYTES + msg.data.byteLength)
+        .u8(OP.piece)
+        .u32(msg.seq)
+        .u16(msg.piece)
+        .bytes(msg.data)
+        .done();
+    default:
+      return assertNever(msg);
+  }
+}
+
+function readId(r: Reader, what: string): string {
+  const len = r.u8();
+  if (len === 0 || len > MAX_ID_LENGTH) throw new RangeError(`${what} length ${len} out of range`);
+  const s = utf8Decoder.decode(r.bytes(len));
+  if (!ID_PATTERN.test(s)) throw new RangeError(`${what} has characters outside [A-Za-z0-9_-]`);
+  return s;
+}
+
+function readPieceIndex(r: Reader): number {
+  const piece = r.u16();
+  if (piece >= MAX_PIECES_PER_SEGMENT) throw new RangeError(`piece index ${piece} out of range`);
+  return piece;
+}
+
+function decodeBody(op: number, r: Reader): WireMessage {
+  const type = OP_NAMES[op];
+  switch (type) {
+    case 'handshake': {
+      const version = r.u16();
+      return { type, version, streamId: readId(r, 'streamId'), peerId: readId(r, 'peerId') };
+    }
+    case 'bitfield': {
+      const count = r.u16();
+      if (count > MAX_WINDOW_SEGMENTS) throw new RangeError(`bitfield of ${count} segments exceeds ${MAX_WINDOW_SEGMENTS}`);
+      const segments: SegmentBits[] = [];
+      for (let i = 0; i < count; i++) {
+        const seq = r.u32();
+        const pieceCount = r.u16();
+        if (pieceCount === 0 || pieceCount > MAX_PIECES_PER_SEGMENT) throw new RangeError(`piece count ${pieceCount} out of range`);
+        segments.push({ seq, pieceCount, bits: r.bytes(bitsetBytes(pieceCount)) });
+      }
+      return { type, segments };
+    }
+    case 'have': {
+      const groups = r.u16();
+      const pieces: PieceRef[] = [];
+      for (let g = 0; g < groups; g++) {
+        const seq = r.u32();
+        const n = r.u16();
+        if (pieces.length + n > MAX_HAVE_ENTRIES) throw new RangeError(`have batch exceeds ${MAX_HAVE_ENTRIES} entries`);
+        for (let i = 0; i < n; i++) pieces.push({ seq, piece: readPieceIndex(r) });
+      }
+      return { type, pieces };
+    }
+    case 'interested':
+    case 'not-interested':
+    case 'choke':
+    case 'unchoke':
+    case 'keep-alive':
+      return { type };
+    case 'request':
+    case 'cancel':
+    case 'reject':
+      return { type, seq: r.u32(), piece: readPieceIndex(r) };
+    case 'piece': {
+      const seq = r.u32();
+      const piece = readPieceIndex(r);
+      const data = r.rest();
+      if (data.byteLength === 0 || data.byteLength > MAX_PIECE_SIZE) throw new RangeError(`piece of ${data.byteLength} bytes out of range`);
+      return { type, seq, piece, data };
+    }
+    case undefined:
+      throw new TypeError(`unknown opcode ${op}`);
+    default:
+      return assertNever(type);
+  }
+}
+
+/** Decodes one frame. Never throws: bad input becomes a typed error the caller closes the link with. */
+export function decodeWire(frame: Uint8Array): Decoded<WireMessage> {
+  if (frame.byteLength === 0) return fail('ERR_MALFORMED', 'empty frame');
+  if (frame.byteLength > MAX_PIECE_SIZE + PIECE_HEADER_BYTES) {
+    return fail('ERR_TOO_LARGE', `frame of ${frame.byteLength} bytes exceeds the limit`);
+  }
+  const r = new Reader(frame);
+  const op = r.u8();
+  try {
+    const msg = decodeBody(op, r);
+    if (r.remaining !== 0) return fail('ERR_MALFORMED', `${r.remaining} trailing bytes after ${msg.type}`);
+    return { ok: true, value: msg };
+  } catch (e) {
+    if (e instanceof Truncated) return fail('ERR_MALFORMED', `truncated ${OP_NAMES[op] ?? 'frame'}`);
+    if (e instanceof TypeError && !OP_NAMES[op]) return fail('ERR_UNKNOWN_TYPE', `unknown opcode ${op}`);
+    if (e instanceof RangeError || e instanceof TypeError) return fail('ERR_BAD_FIELD', e.message);
+    throw e;
+  }
+}
+
+export function hasBit(bits: Uint8Array, i: number): boolean {
+  const byte = bits[i >> 3];
+  return byte !== undefined && (byte & (0x80 >> (i & 7))) !== 0;
+}
+
+export function setBit(bits: Uint8Array, i: number): void {
+  const idx = i >> 3;
+  bits[idx] = (bits[idx] ?? 0) | (0x80 >> (i & 7));
+}
