@@ -1,0 +1,130 @@
+/**
+ * The only module that knows fluent-ffmpeg: it builds the ingest command and
+ * runs one ffmpeg process. fluent-ffmpeg is no longer maintained upstream, so
+ * the rest of the origin sees only `startFfmpeg` and could move to a plain
+ * child_process.spawn by changing this file alone.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import ffmpeg from 'fluent-ffmpeg';
+import type { OriginConfig } from './config.ts';
+
+export type IngestSettings = Pick<
+  OriginConfig,
+  'source' | 'copy' | 'segmentSeconds' | 'width' | 'height' | 'fps' | 'videoKbps' | 'audioKbps' | 'ffmpegPath'
+>;
+
+export interface FfmpegRun {
+  readonly pid: number | undefined;
+  /** Resolves when the process is gone, whatever the reason. */
+  readonly exited: Promise<{ ok: boolean; reason: string }>;
+  stop(): Promise<void>;
+}
+
+const GUARD = fileURLToPath(new URL('./ffmpeg-guard.sh', import.meta.url));
+
+/** Checks that ffmpeg runs; returns one line telling how to get it when it does not. */
+export function checkFfmpeg(ffmpegPath: string): string | null {
+  const r = spawnSync(ffmpegPath, ['-version'], { stdio: 'ignore', timeout: 10_000 });
+  if (r.error || r.status !== 0) {
+    return `ffmpeg not found at "${ffmpegPath}": install it with "apt-get install ffmpeg", or set FFMPEG_PATH=/path/to/ffmpeg`;
+  }
+  return null;
+}
+
+function inputArgs(s: IngestSettings): { input: string; options: string[] } {
+  if (s.source === 'testsrc') {
+    const clock = String.raw`drawtext=text='%{localtime\:%H\\\:%M\\\:%S}':fontsize=${Math.round(s.height / 8)}:fontcolor=white:box=1:boxcolor=black@0.6:x=(w-tw)/2:y=h-th-20`;
+    return {
+      input: `testsrc2=size=${s.width}x${s.height}:rate=${s.fps},${clock}`,
+      options: ['-re', '-f', 'lavfi'],
+    };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s.source)) {
+    // An RTMP URL on this machine is one a broadcaster pushes to (OBS): ffmpeg listens.
+    const listen = /^rtmps?:\/\/(0\.0\.0\.0|127\.0\.0\.1|localhost|\[::\])[:/]/i.test(s.source);
+    return { input: s.source, options: listen ? ['-listen', '1'] : [] };
+  }
+  return { input: s.source, options: ['-re', '-stream_loop', '-1'] };
+}
+
+function encodeArgs(s: IngestSettings): string[] {
+  if (s.copy) return ['-c', 'copy'];
+  const gop = s.fps * s.segmentSeconds;
+  return [
+    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'main', '-pix_fmt', 'yuv420p',
+    '-vf', `scale=${s.width}:${s.height}:force_original_aspect_ratio=decrease,pad=${s.width}:${s.height}:(ow-iw)/2:(oh-ih)/2`,
+    '-r', String(s.fps),
+    '-b:v', `${s.videoKbps}k`, '-maxrate', `${s.videoKbps}k`, '-bufsize', `${s.videoKbps * 2}k`,
+    // A keyframe exactly at every segment start, so every segment plays on its own.
+    '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
+    '-force_key_frames', `expr:gte(t,n_forced*${s.segmentSeconds})`,
+    '-c:a', 'aac', '-b:a', `${s.audioKbps}k`, '-ac', '2', '-ar', '48000',
+  ];
+}
+
+function hlsOutputOptions(s: IngestSettings, ingestBase: string): string[] {
+  return ['-f', 'hls', '-hls_time', String(s.segmentSeconds), '-hls_list_size', '6', '-method', 'PUT', '-hls_segment_filename', `${ingestBase}s%d.ts`];
+}
+
+/**
+ * Starts one ffmpeg that PUTs HLS segments and playlists to `ingestBase`
+ * (the origin's own ingest route). Where setpriv exists (Linux), ffmpeg runs
+ * under a parent-death signal so it dies with the origin even on SIGKILL.
+ */
+export function startFfmpeg(s: IngestSettings, ingestBase: string, onStderr: (line: string) => void): FfmpegRun {
+  const { input, options } = inputArgs(s);
+  const cmd = ffmpeg({ stdoutLines: 50 }).input(input).inputOptions(['-hide_banner', '-loglevel', 'warning', ...options]);
+  if (s.source === 'testsrc') {
+    cmd.input('sine=frequency=440:sample_rate=48000').inputOptions(['-f', 'lavfi']);
+  }
+  cmd.outputOptions([...encodeArgs(s), ...hlsOutputOptions(s, ingestBase)]).output(`${ingestBase}stream.m3u8`);
+
+  if (existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv')) {
+    process.env.P2P_FFMPEG_REAL = s.ffmpegPath;
+    cmd.setFfmpegPath(GUARD);
+  } else {
+    cmd.setFfmpegPath(s.ffmpegPath);
+  }
+
+  let pid: number | undefined;
+  let stopping = false;
+  let resolveExit!: (v: { ok: boolean; reason: string }) => void;
+  const exited = new Promise<{ ok: boolean; reason: string }>((r) => (resolveExit = r));
+  cmd.on('start', () => {
+    pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
+  });
+  cmd.on('stderr', (line: string) => onStderr(line));
+  // fluent-ffmpeg reports a stop we asked for as an error; only an exit we did not ask for is a failure.
+  cmd.on('error', (err: Error) => resolveExit({ ok: stopping, reason: stopping ? 'stopped' : err.message.split('\n')[0] ?? 'ffmpeg failed' }));
+  cmd.on('end', () => resolveExit({ ok: true, reason: stopping ? 'stopped' : 'input ended' }));
+  cmd.run();
+
+  return {
+    get pid() {
+      return pid;
+    },
+    exited,
+    async stop() {
+      if (stopping) return void (await exited);
+      stopping = true;
+      const proc = (cmd as unknown as { ffmpegProc?: { kill(sig: string): boolean } }).ffmpegProc;
+      if (!proc) {
+        // Not spawned yet (fluent-ffmpeg first probes capabilities): it will be killed as soon as it starts.
+        cmd.on('start', () => cmd.kill('SIGKILL'));
+      } else {
+        cmd.kill('SIGTERM');
+      }
+      const timer = setTimeout(() => {
+        try {
+          cmd.kill('SIGKILL');
+        } catch {
+          // already gone
+        }
+      }, 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

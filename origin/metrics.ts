@@ -1,0 +1,29 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The origin's Prometheus metrics, in a registry of its own so several origins can run in one process (tests). */
+export function createOriginMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    httpSegmentBytes: new Counter({ name: 'origin_http_segment_bytes_total', help: 'Segment bytes the origin served over HTTP (playlists excluded)', registers: r }),
+    seedBytes: new Counter({ name: 'origin_seed_bytes_total', help: 'Segment bytes the origin pushed into the swarm over tracker connections', registers: r }),
+    peerP2pBytes: new Counter({ name: 'origin_peer_p2p_bytes_total', help: 'Segment bytes peers report having received from other peers', registers: r }),
+    peerOriginBytes: new Counter({ name: 'origin_peer_origin_bytes_total', help: 'Segment bytes peers report having received from the origin', registers: r }),
+    peerUploadedBytes: new Counter({ name: 'origin_peer_uploaded_bytes_total', help: 'Segment bytes peers report having uploaded to other peers', registers: r }),
+    peerStalls: new Counter({ name: 'origin_peer_stalls_total', help: 'Playback stalls peers report', registers: r }),
+    peerHashFailures: new Counter({ name: 'origin_peer_hash_failures_total', help: 'Pieces peers report as failing their hash', registers: r }),
+    offloadRatio: new Gauge({ name: 'origin_offload_ratio', help: 'Share of segment bytes peers received from other peers rather than the origin (0-1)', registers: r }),
+    peers: new Gauge({ name: 'origin_peers', help: 'Peers connected to the tracker', registers: r }),
+    segmentsPublished: new Counter({ name: 'origin_segments_published_total', help: 'Segments published to the live window', registers: r }),
+    windowSegments: new Gauge({ name: 'origin_live_window_segments', help: 'Segments held in the live window', registers: r }),
+    windowBytes: new Gauge({ name: 'origin_live_window_bytes', help: 'Bytes held in the live window', registers: r }),
+    ingestRestarts: new Counter({ name: 'origin_ingest_restarts_total', help: 'Times ingest (ffmpeg) stopped and was restarted', registers: r }),
+    ingestRejected: new Counter({ name: 'origin_ingest_rejected_total', help: 'Ingest requests refused', labelNames: ['reason'] as const, registers: r }),
+    trackerMessages: new Counter({ name: 'origin_tracker_messages_total', help: 'Tracker messages by type and direction', labelNames: ['type', 'direction'] as const, registers: r }),
+    trackerRejected: new Counter({ name: 'origin_tracker_rejected_total', help: 'Tracker connections closed for bad input, by error code', labelNames: ['code'] as const, registers: r }),
+  };
+}
+
+export type OriginMetrics = ReturnType<typeof createOriginMetrics>;

@@ -1,0 +1,202 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../shared/clock.ts';
+import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
+import { renderLivePlaylist } from '../shared/playlist.ts';
+import { type Rng, seededRng } from '../shared/rng.ts';
+import { parseSegmentFileName } from '../shared/segment.ts';
+import type { OriginConfig } from './config.ts';
+import { parseRange } from './http-range.ts';
+import { IngestReceiver } from './ingest-receiver.ts';
+import { IngestSupervisor } from './ingest-supervisor.ts';
+import { LiveWindow, type StoredSegment } from './live-window.ts';
+import { createOriginMetrics } from './metrics.ts';
+import { TrackerServer } from './tracker-server.ts';
+
+export interface OriginDeps {
+  log: Logger;
+  clock?: Clock;
+  rng?: Rng;
+}
+
+export interface Origin {
+  readonly url: string;
+  readonly port: number;
+  readonly streamKey: string;
+  readonly window: LiveWindow;
+  readonly tracker: TrackerServer;
+  readonly ingest: IngestSupervisor;
+  readonly metrics: ReturnType<typeof createOriginMetrics>;
+  /** Called with every segment as it is published. */
+  onSegment(listener: (s: StoredSegment) => void): void;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function keyMatches(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
+  const clock = deps.clock ?? systemClock;
+  const rng = deps.rng ?? seededRng(Date.now());
+  const log = deps.log;
+  const streamKey = config.streamKey ?? randomBytes(18).toString('base64url');
+  const metrics = createOriginMetrics();
+  const window = new LiveWindow(config.windowSegments, config.pieceSize);
+  const listeners: ((s: StoredSegment) => void)[] = [];
+  let port = config.port;
+  const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  let closed: Promise<void> | null = null;
+
+  const tracker = new TrackerServer({ config, clock, rng, log: log.child({ component: 'tracker' }), metrics, window: () => window.announcements() });
+
+  const receiver = new IngestReceiver((s) => {
+    const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
+    metrics.segmentsPublished.inc();
+    metrics.windowSegments.set(window.size);
+    metrics.windowBytes.set(window.bytes);
+    log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
+    tracker.announce(stored.info);
+    for (const l of listeners) l(stored);
+  });
+
+  const ingest = new IngestSupervisor({
+    settings: config,
+    ingestBase: (run) => `http://${ingestHost}:${port}/ingest/${streamKey}/${run}/`,
+    clock,
+    log: log.child({ component: 'ingest' }),
+    maxBackoffMs: config.restartMaxBackoffMs,
+    onRestart: () => metrics.ingestRestarts.inc(),
+  });
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.put(
+    '/ingest/:key/:run/:file',
+    (req: Request, res: Response, next) => {
+      if (!keyMatches(String(req.params.key), streamKey)) {
+        metrics.ingestRejected.inc({ reason: 'bad-key' });
+        log.warn({ ip: req.socket.remoteAddress }, 'ingest refused: wrong stream key');
+        res.status(403).send('wrong stream key\n');
+        return;
+      }
+      next();
+    },
+    express.raw({ type: () => true, limit: MAX_SEGMENT_BYTES }),
+    (req: Request, res: Response) => {
+      const run = String(req.params.run);
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(run) || !Buffer.isBuffer(req.body)) {
+        metrics.ingestRejected.inc({ reason: 'bad-request' });
+        res.status(400).send('bad ingest request\n');
+        return;
+      }
+      const result = receiver.put(run, String(req.params.file), req.body);
+      if (result.status === 'rejected') {
+        metrics.ingestRejected.inc({ reason: 'bad-file' });
+        res.status(400).send(`${result.reason}\n`);
+        return;
+      }
+      res.status(201).end();
+    },
+  );
+
+  app.get('/live/index.m3u8', (_req, res) => {
+    const listed = window.latest(config.playlistSegments).map((s) => s.info);
+    if (listed.length === 0) {
+      res.status(503).set('Retry-After', '1').send('stream not started yet\n');
+      return;
+    }
+    const text = renderLivePlaylist(listed, window.discontinuities.sequenceFor(window.announcements(), listed));
+    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' }).send(text);
+  });
+
+  app.get('/live/:file', (req, res) => {
+    const seq = parseSegmentFileName(String(req.params.file));
+    const found = seq === null ? ({ state: 'unknown' } as const) : window.lookup(seq);
+    if (found.state === 'unknown') {
+      res.status(404).send('no such segment\n');
+      return;
+    }
+    if (found.state === 'gone') {
+      res.status(410).send('segment left the live window\n');
+      return;
+    }
+    const data = found.segment.data;
+    const range = parseRange(req.headers.range, data.byteLength);
+    res.set({ 'Content-Type': 'video/mp2t', 'Accept-Ranges': 'bytes', 'Cache-Control': 'public, max-age=60, immutable' });
+    if (range.kind === 'unsatisfiable') {
+      res.status(416).set('Content-Range', `bytes */${data.byteLength}`).end();
+      return;
+    }
+    const body = range.kind === 'full' ? data : data.subarray(range.start, range.end);
+    if (range.kind === 'partial') res.status(206).set('Content-Range', `bytes ${range.start}-${range.end - 1}/${data.byteLength}`);
+    metrics.httpSegmentBytes.inc(body.byteLength);
+    res.send(body);
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).send('not found\n');
+  });
+
+  const server: Server = createServer(app);
+  server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
+    else socket.destroy();
+  });
+
+  return {
+    get url() {
+      return `http://${ingestHost}:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    streamKey,
+    window,
+    tracker,
+    ingest,
+    metrics,
+    onSegment: (l) => void listeners.push(l),
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          server.on('error', (err) => log.error({ err }, 'http server error'));
+          resolve();
+        });
+      });
+      port = (server.address() as AddressInfo).port;
+      tracker.start();
+      ingest.start();
+    },
+    close() {
+      closed ??= (async () => {
+        await ingest.stop();
+        await tracker.close();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return closed;
+    },
+  };
+}

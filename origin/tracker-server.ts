@@ -1,0 +1,217 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import type { Rng } from '../shared/rng.ts';
+import type { SegmentAnnouncement } from '../shared/segment.ts';
+import { TokenBucket } from '../shared/token-bucket.ts';
+import { type TrackerToPeer, decodePeerToTracker, encodeSeedPiece, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
+import type { OriginConfig } from './config.ts';
+import type { OriginMetrics } from './metrics.ts';
+import { PeerRegistry, type PeerRecord, statsDelta } from './peer-registry.ts';
+
+/** Inbound tracker messages are small; the large ones (welcome) only flow outward. */
+const MAX_INBOUND_BYTES = 64 * 1024;
+const JOIN_TIMEOUT_MS = 5000;
+const MESSAGES_PER_SEC = 20;
+const MESSAGE_BURST = 40;
+/** A peer this far behind on its socket is too slow to keep; dropping it bounds our memory. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+interface Conn {
+  ws: WebSocket;
+  peer: PeerRecord | null;
+  limiter: TokenBucket;
+  joinTimer: TimerHandle | null;
+}
+
+export type TrackerConfig = Pick<
+  OriginConfig,
+  'streamId' | 'pieceSize' | 'peersPerList' | 'announceIntervalMs' | 'peerTimeoutMs' | 'maxPeers'
+>;
+
+export interface TrackerDeps {
+  config: TrackerConfig;
+  clock: Clock;
+  rng: Rng;
+  log: Logger;
+  metrics: OriginMetrics;
+  window: () => SegmentAnnouncement[];
+}
+
+/** The tracker: peers join over WebSocket, learn the window and each other, and report their stats. */
+export class TrackerServer {
+  readonly registry = new PeerRegistry();
+  private readonly wss: WebSocketServer;
+  private readonly conns = new Map<string, Conn>();
+  private readonly all = new Set<Conn>();
+  private sweepTimer: TimerHandle | null = null;
+  private totals = { p2p: 0, origin: 0 };
+
+  constructor(private readonly deps: TrackerDeps) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES });
+    this.wss.on('error', (err) => deps.log.error({ err }, 'tracker server error'));
+    this.wss.on('connection', (ws) => this.onConnection(ws));
+  }
+
+  start(): void {
+    const every = Math.max(250, Math.floor(this.deps.config.peerTimeoutMs / 4));
+    this.sweepTimer = this.deps.clock.setInterval(() => this.sweep(), every);
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+  }
+
+  /** Pushes a new segment's announcement to every joined peer. */
+  announce(segment: SegmentAnnouncement): void {
+    const msg: TrackerToPeer = { type: 'segment', segment };
+    const text = encodeTrackerMessage(msg);
+    for (const c of this.conns.values()) this.sendText(c, 'segment', text);
+  }
+
+  /** Sends one piece of a segment to one peer (the origin seeding the swarm). Returns false if it could not. */
+  seed(peerId: string, seq: number, piece: number, data: Uint8Array): boolean {
+    const c = this.conns.get(peerId);
+    if (!c || c.ws.readyState !== WebSocket.OPEN || c.ws.bufferedAmount > MAX_BUFFERED_BYTES) return false;
+    c.ws.send(encodeSeedPiece({ seq, piece, data }), { binary: true });
+    this.deps.metrics.seedBytes.inc(data.byteLength);
+    return true;
+  }
+
+  offloadRatio(): number {
+    const all = this.totals.p2p + this.totals.origin;
+    return all === 0 ? 0 : this.totals.p2p / all;
+  }
+
+  async close(): Promise<void> {
+    this.sweepTimer?.cancel();
+    for (const c of this.all) {
+      c.joinTimer?.cancel();
+      c.ws.close(1001, 'origin shutting down');
+    }
+    const deadline = setTimeout(() => {
+      for (const c of this.all) c.ws.terminate();
+    }, 1000);
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    clearTimeout(deadline);
+  }
+
+  private onConnection(ws: WebSocket): void {
+    const now = this.deps.clock.nowMs();
+    const conn: Conn = { ws, peer: null, limiter: new TokenBucket(MESSAGES_PER_SEC, MESSAGE_BURST, now), joinTimer: null };
+    this.all.add(conn);
+    conn.joinTimer = this.deps.clock.setTimeout(() => this.reject(conn, 'JOIN_TIMEOUT', 'no join within 5 s'), JOIN_TIMEOUT_MS);
+    ws.on('error', (err) => this.deps.log.debug({ err: err.message }, 'tracker socket error'));
+    ws.on('pong', () => {
+      if (conn.peer) conn.peer.lastSeenMs = this.deps.clock.nowMs();
+    });
+    ws.on('message', (data, isBinary) => this.onMessage(conn, data as Buffer, isBinary));
+    ws.on('close', () => {
+      conn.joinTimer?.cancel();
+      this.all.delete(conn);
+      if (conn.peer && this.conns.get(conn.peer.peerId) === conn) {
+        this.conns.delete(conn.peer.peerId);
+        this.registry.remove(conn.peer.peerId);
+        this.deps.metrics.peers.set(this.registry.size);
+      }
+    });
+  }
+
+  private onMessage(conn: Conn, data: Buffer, isBinary: boolean): void {
+    const now = this.deps.clock.nowMs();
+    if (!conn.limiter.tryTake(1, now)) return this.reject(conn, 'RATE_LIMITED', `more than ${MESSAGES_PER_SEC} messages/s`);
+    if (isBinary) return this.reject(conn, 'ERR_MALFORMED', 'peers send text frames to the tracker');
+    const decoded = decodePeerToTracker(data.toString('utf8'));
+    if (!decoded.ok) return this.reject(conn, decoded.error.code, decoded.error.message);
+    const msg = decoded.value;
+    this.deps.metrics.trackerMessages.inc({ type: msg.type, direction: 'in' });
+    if (conn.peer) conn.peer.lastSeenMs = now;
+    switch (msg.type) {
+      case 'join': {
+        if (conn.peer) return this.reject(conn, 'ALREADY_JOINED', 'join sent twice');
+        if (msg.streamId !== this.deps.config.streamId) return this.reject(conn, 'UNKNOWN_STREAM', `no stream ${msg.streamId}`);
+        // A live peer keeps its id: a second join with it is refused, so nobody can evict another peer by claiming its id.
+        if (this.registry.has(msg.peerId)) return this.reject(conn, 'PEER_ID_TAKEN', 'peer id in use');
+        if (this.registry.size >= this.deps.config.maxPeers) return this.reject(conn, 'SWARM_FULL', 'tracker is full');
+        conn.joinTimer?.cancel();
+        conn.joinTimer = null;
+        conn.peer = this.registry.add(msg.peerId, msg.url, msg.uploadKbps, now);
+        this.conns.set(msg.peerId, conn);
+        this.deps.metrics.peers.set(this.registry.size);
+        this.send(conn, {
+          type: 'welcome',
+          version: msg.version,
+          streamId: this.deps.config.streamId,
+          peerId: msg.peerId,
+          pieceSize: this.deps.config.pieceSize,
+          announceIntervalMs: this.deps.config.announceIntervalMs,
+          segments: this.deps.window(),
+          peers: this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng),
+        });
+        return;
+      }
+      case 'announce': {
+        if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'announce before join');
+        const d = statsDelta(conn.peer.stats, msg.stats);
+        conn.peer.stats = msg.stats;
+        const m = this.deps.metrics;
+        m.peerP2pBytes.inc(d.p2pBytes);
+        m.peerOriginBytes.inc(d.originBytes);
+        m.peerUploadedBytes.inc(d.uploadedBytes);
+        m.peerStalls.inc(d.stalls);
+        m.peerHashFailures.inc(d.hashFailures);
+        this.totals.p2p += d.p2pBytes;
+        this.totals.origin += d.originBytes;
+        m.offloadRatio.set(this.offloadRatio());
+        return;
+      }
+      case 'get-peers':
+        if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'get-peers before join');
+        this.send(conn, { type: 'peers', peers: this.registry.sample(conn.peer.peerId, msg.max, this.deps.rng) });
+        return;
+      case 'leave':
+        conn.ws.close(1000, 'bye');
+        return;
+    }
+  }
+
+  private send(conn: Conn, msg: TrackerToPeer): void {
+    this.sendText(conn, msg.type, encodeTrackerMessage(msg));
+  }
+
+  private sendText(conn: Conn, type: string, text: string): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      conn.ws.terminate();
+      return;
+    }
+    conn.ws.send(text);
+    this.deps.metrics.trackerMessages.inc({ type, direction: 'out' });
+  }
+
+  private reject(conn: Conn, code: string, message: string): void {
+    this.deps.metrics.trackerRejected.inc({ code });
+    this.deps.log.info({ code, message, peerId: conn.peer?.peerId }, 'tracker connection rejected');
+    this.send(conn, { type: 'error', code: code.replace(/^ERR_/, ''), message });
+    // Close reasons are limited to 123 bytes by the WebSocket spec.
+    conn.ws.close(1008, `${code}: ${message}`.slice(0, 120));
+    conn.joinTimer?.cancel();
+    const ws = conn.ws;
+    this.deps.clock.setTimeout(() => ws.terminate(), 1000);
+  }
+
+  private sweep(): void {
+    const now = this.deps.clock.nowMs();
+    for (const id of this.registry.stale(now - this.deps.config.peerTimeoutMs)) {
+      const c = this.conns.get(id);
+      this.deps.log.info({ peerId: id }, 'peer timed out');
+      this.registry.remove(id);
+      this.conns.delete(id);
+      c?.ws.terminate();
+    }
+    this.deps.metrics.peers.set(this.registry.size);
+    for (const c of this.conns.values()) if (c.ws.readyState === WebSocket.OPEN) c.ws.ping();
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Flag parsing shared by the origin and peer programs. Each program declares
+ * its flags once (name, kind, default, bounds, help); this turns argv and env
+ * into a frozen typed object or one clear error line naming the flag.
+ */
+import { parseArgs } from 'node:util';
+
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+}
+
+interface Base {
+  help: string;
+  env?: string;
+}
+export type FlagSpec =
+  | (Base & { kind: 'int'; default: number; min: number; max: number })
+  | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternHelp?: string })
+  | (Base & { kind: 'optional-string'; default: null; pattern?: RegExp; patternHelp?: string })
+  | (Base & { kind: 'choice'; default: string; choices: readonly string[] })
+  | (Base & { kind: 'bool'; default: boolean });
+
+type ValueOf<S extends FlagSpec> = S extends { kind: 'int' }
+  ? number
+  : S extends { kind: 'bool' }
+    ? boolean
+    : S extends { kind: 'optional-string' }
+      ? string | null
+      : S extends { kind: 'choice'; choices: readonly (infer C)[] }
+        ? C
+        : string;
+
+export type ConfigOf<T extends Record<string, FlagSpec>> = { readonly [K in keyof T]: ValueOf<T[K]> };
+
+function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+export function helpText(program: string, specs: Record<string, FlagSpec>): string {
+  const lines = [`Usage: ${program} [flags]`, ''];
+  for (const [name, s] of Object.entries(specs)) {
+    const flag = s.kind === 'bool' ? `--${kebab(name)}` : `--${kebab(name)} <${s.kind === 'choice' ? s.choices.join('|') : s.kind === 'int' ? 'n' : 'value'}>`;
+    const def = s.default === null || s.default === '' ? '' : ` (default ${String(s.default)})`;
+    const env = s.env ? ` [env ${s.env}]` : '';
+    lines.push(`  ${flag.padEnd(44)} ${s.help}${def}${env}`);
+  }
+  lines.push(`  ${'--help'.padEnd(44)} show this help`);
+  return lines.join('\n');
+}
+
+/** Returns the config, or null when --help was asked for. Throws ConfigError on any bad flag. */
+export function parseConfig<T extends Record<string, FlagSpec>>(
+  specs: T,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ConfigOf<T> | null {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const [name, s] of Object.entries(specs)) options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new ConfigError((e as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  if (values.help) return null;
+  const out: Record<string, unknown> = {};
+  for (const [name, s] of Object.entries(specs)) {
+    const flag = `--${kebab(name)}`;
+    const raw = values[kebab(name)] ?? (s.env ? env[s.env] : undefined);
+    if (raw === undefined) {
+      out[name] = s.default;
+      continue;
+    }
+    switch (s.kind) {
+      case 'bool':
+        out[name] = typeof raw === 'boolean' ? raw : raw === 'true' || raw === '1';
+        break;
+      case 'int': {
+        const n = Number(raw);
+        if (typeof raw !== 'string' || !/^-?\d+$/.test(raw.trim()) || !Number.isSafeInteger(n) || n < s.min || n > s.max) {
+          throw new ConfigError(`${flag} must be an integer from ${s.min} to ${s.max}, got ${JSON.stringify(raw)}`);
+        }
+        out[name] = n;
+        break;
+      }
+      case 'choice':
+        if (typeof raw !== 'string' || !s.choices.includes(raw)) {
+          throw new ConfigError(`${flag} must be one of ${s.choices.join(', ')}, got ${JSON.stringify(raw)}`);
+        }
+        out[name] = raw;
+        break;
+      case 'string':
+      case 'optional-string':
+        if (typeof raw !== 'string' || raw === '' || (s.pattern && !s.pattern.test(raw))) {
+          throw new ConfigError(`${flag} must be ${s.patternHelp ?? 'a non-empty string'}, got ${JSON.stringify(raw)}`);
+        }
+        out[name] = raw;
+        break;
+    }
+  }
+  return Object.freeze(out) as ConfigOf<T>;
+}
