@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { WebSocket } from 'ws';
+import type { Origin } from '../../origin/origin.ts';
+import { hashPieces } from '../../shared/hashing.ts';
+import { PROTOCOL_VERSION } from '../../shared/limits.ts';
+import { type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const run = promisify(execFile);
+
+function parsePlaylist(text: string): { mediaSequence: number; segments: { uri: string; duration: number }[] } {
+  const lines = text.trim().split('\n');
+  assert.equal(lines[0], '#EXTM3U');
+  const seqLine = lines.find((l) => l.startsWith('#EXT-X-MEDIA-SEQUENCE:'));
+  assert.ok(seqLine, 'playlist has a media sequence');
+  const segments: { uri: string; duration: number }[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (line.startsWith('#EXTINF:')) segments.push({ duration: Number.parseFloat(line.slice(8)), uri: lines[i + 1] ?? '' });
+  }
+  return { mediaSequence: Number(seqLine.split(':')[1]), segments };
+}
+
+function trackerClient(origin: Origin) {
+  const ws = new WebSocket(`${origin.url.replace('http', 'ws')}/tracker`);
+  const received: TrackerToPeer[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
+  ws.on('error', () => {});
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) return;
+    const d = decodeTrackerToPeer(data.toString());
+    assert.ok(d.ok, `origin sent a valid tracker message: ${d.ok ? '' : d.error.message}`);
+    received.push(d.value);
+  });
+  const open = new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  return { ws, received, closed, open };
+}
+
+describe('origin with a live ffmpeg test source', () => {
+  let origin: Origin;
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'origin-test-'));
+    origin = await startTestOrigin({ windowSegments: 4, playlistSegments: 3 });
+    await waitForSegments(origin, 3);
+  });
+
+  after(async () => {
+    await origin.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('serves a valid live playlist whose segments are MPEG-TS matching the announced hashes', async () => {
+    const res = await fetch(`${origin.url}/live/index.m3u8`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /mpegurl/);
+    const text = await res.text();
+    assert.match(text, /#EXT-X-PROGRAM-DATE-TIME:\d{4}-/);
+    const playlist = parsePlaylist(text);
+    assert.ok(playlist.segments.length >= 2 && playlist.segments.length <= 3);
+    for (const s of playlist.segments) assert.ok(s.duration > 0.5 && s.duration < 1.6, `segment of ${s.duration}s`);
+
+    const last = playlist.segments.at(-1);
+    assert.ok(last);
+    const body = Buffer.from(await (await fetch(`${origin.url}/live/${last.uri}`)).arrayBuffer());
+    assert.equal(body[0], 0x47, 'MPEG-TS sync byte');
+    const seq = playlist.mediaSequence + playlist.segments.length - 1;
+    const found = origin.window.lookup(seq);
+    assert.equal(found.state, 'live');
+    if (found.state !== 'live') return;
+    assert.equal(createHash('sha256').update(body).digest('hex'), found.segment.info.sha256);
+    assert.deepEqual(hashPieces(body, 16 * 1024), found.segment.info.pieceHashes);
+
+    const file = join(dir, 'probe.ts');
+    await writeFile(file, body);
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', file]);
+    assert.deepEqual([...new Set(stdout.split('\n').map((l) => l.trim()).filter(Boolean))].sort(), ['aac', 'h264']);
+  });
+
+  test('answers Range requests with exactly the requested bytes', async () => {
+    const seq = origin.window.announcements().at(-1)?.seq ?? 0;
+    const found = origin.window.lookup(seq);
+    assert.equal(found.state, 'live');
+    if (found.state !== 'live') return;
+    const data = found.segment.data;
+    const url = `${origin.url}/live/seg-${seq}.ts`;
+    const cases: [string, number, number][] = [
+      ['bytes=0-99', 0, 100],
+      ['bytes=16384-32767', 16384, 32768],
+      [`bytes=${data.length - 10}-`, data.length - 10, data.length],
+      ['bytes=-7', data.length - 7, data.length],
+    ];
+    for (const [range, start, end] of cases) {
+      const res = await fetch(url, { headers: { Range: range } });
+      assert.equal(res.status, 206, range);
+      assert.equal(res.headers.get('content-range'), `bytes ${start}-${end - 1}/${data.length}`);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), data.subarray(start, end), range);
+    }
+    const bad = await fetch(url, { headers: { Range: `bytes=${data.length}-` } });
+    assert.equal(bad.status, 416);
+    await bad.arrayBuffer();
+  });
+
+  test('keeps the window bounded: old segments are 410, unknown ones 404, no path escapes', async () => {
+    await waitForSegments(origin, 6);
+    assert.ok(origin.window.size <= 4);
+    const gone = await fetch(`${origin.url}/live/seg-0.ts`);
+    assert.equal(gone.status, 410);
+    for (const path of ['/live/seg-999999.ts', '/live/..%2F..%2Fetc%2Fpasswd', '/live/%2e%2e/%2e%2e/etc/passwd', '/live/seg-1.ts%00', '/etc/passwd']) {
+      const res = await fetch(`${origin.url}${path}`);
+      assert.equal(res.status, 404, path);
+      assert.doesNotMatch(await res.text(), /root:/);
+    }
+  });
+
+  test('tracker: a peer joins, gets the window, and is pushed each new segment as it is published', async () => {
+    const c = trackerClient(origin);
+    await c.open;
+    c.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-a', url: 'ws://127.0.0.1:1/peer', uploadKbps: 2000 }));
+    const welcome = await waitFor('welcome', () => c.received.find((m) => m.type === 'welcome'));
+    assert.equal(welcome.type, 'welcome');
+    if (welcome.type !== 'welcome') return;
+    assert.ok(welcome.segments.length >= 3);
+    assert.equal(welcome.pieceSize, 16 * 1024);
+    const lastSeq = welcome.segments.at(-1)?.seq ?? -1;
+    const pushed = await waitFor('a pushed segment', () => c.received.find((m) => m.type === 'segment'));
+    assert.equal(pushed.type === 'segment' && pushed.segment.seq, lastSeq + 1);
+
+    const d = trackerClient(origin);
+    await d.open;
+    d.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-b', url: 'ws://127.0.0.1:2/peer', uploadKbps: 2000 }));
+    const welcomeB = await waitFor('welcome b', () => d.received.find((m) => m.type === 'welcome'));
+    assert.deepEqual(welcomeB.type === 'welcome' && welcomeB.peers, [{ peerId: 'peer-a', url: 'ws://127.0.0.1:1/peer' }]);
+
+    // A third connection claiming peer-a's id is refused and peer-a stays.
+    const e = trackerClient(origin);
+    await e.open;
+    e.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-a', url: 'ws://127.0.0.1:3/peer', uploadKbps: 1 }));
+    assert.equal((await e.closed).code, 1008);
+    assert.equal(origin.tracker.registry.get('peer-a')?.url, 'ws://127.0.0.1:1/peer');
+
+    c.ws.send(encodeTrackerMessage({ type: 'announce', stats: { p2pBytes: 3000, originBytes: 1000, uploadedBytes: 500, stalls: 1, stallMs: 200, neighbours: 1, hashFailures: 0 } }));
+    await waitFor('offload gauge', async () => (await origin.metrics.offloadRatio.get()).values[0]?.value === 0.75);
+    c.ws.send(encodeTrackerMessage({ type: 'leave' }));
+    await c.closed;
+    d.ws.close();
+    await d.closed;
+    await waitFor('peers gone', () => origin.tracker.registry.size === 0);
+  });
+
+  test('tracker: malformed, unknown, oversized and out-of-order messages close that connection with a reason', async () => {
+    const bad: [string, string | Buffer, RegExp][] = [
+      ['not json', '{nope', /MALFORMED/],
+      ['unknown type', JSON.stringify({ type: 'steal' }), /UNKNOWN_TYPE/],
+      ['old version', JSON.stringify({ type: 'join', version: 0, streamId: 'live', peerId: 'x', url: null, uploadKbps: 0 }), /VERSION/],
+      ['announce first', encodeTrackerMessage({ type: 'get-peers', max: 3 }), /NOT_JOINED/],
+      ['binary', Buffer.from([1, 2, 3]), /MALFORMED/],
+      ['oversized', 'x'.repeat(200_000), /^$/],
+    ];
+    const healthy = trackerClient(origin);
+    await healthy.open;
+    healthy.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'healthy', url: null, uploadKbps: 0 }));
+    await waitFor('healthy welcome', () => healthy.received.some((m) => m.type === 'welcome'));
+    for (const [name, frame, reason] of bad) {
+      const c = trackerClient(origin);
+      await c.open;
+      c.ws.send(frame);
+      const closed = await c.closed;
+      assert.ok(closed.code === 1008 || closed.code === 1009, `${name}: close code ${closed.code}`);
+      assert.match(closed.reason, reason, name);
+    }
+    const before = healthy.received.filter((m) => m.type === 'segment').length;
+    await waitFor('healthy peer still served', () => healthy.received.filter((m) => m.type === 'segment').length > before);
+    assert.equal((await fetch(`${origin.url}/healthz`)).status, 200);
+    healthy.ws.close();
+    await healthy.closed;
+  });
+
+  test('refuses ingest without the stream key', async () => {
+    const res = await fetch(`${origin.url}/ingest/wrong-key-123/r1/s0.ts`, { method: 'PUT', body: 'x' });
+    assert.equal(res.status, 403);
+    const metrics = await (await fetch(`${origin.url}/metrics`)).text();
+    assert.match(metrics, /origin_ingest_rejected_total\{reason="bad-key"\} 1/);
+  });
+
+  test('metrics move as the stream runs', async () => {
+    const read = async () => {
+      const text = await (await fetch(`${origin.url}/metrics`)).text();
+      const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+      return { published: value('origin_segments_published_total'), bytes: value('origin_http_segment_bytes_total'), text };
+    };
+    const first = await read();
+    assert.match(first.text, /process_cpu_seconds_total/);
+    await fetch(`${origin.url}/live/seg-${origin.window.announcements().at(-1)?.seq}.ts`).then((r) => r.arrayBuffer());
+    await waitFor('published counter to grow', async () => (await read()).published > first.published);
+    assert.ok((await read()).bytes > first.bytes);
+  });
+
+  test('ffmpeg killed mid-stream: ingest restarts and sequence numbers continue after a discontinuity', async () => {
+    const pid = origin.ingest.pid;
+    assert.ok(pid, 'ffmpeg is running');
+    const lastBefore = origin.window.announcements().at(-1)?.seq ?? -1;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('ingest restart', async () => ((await origin.metrics.ingestRestarts.get()).values[0]?.value ?? 0) >= 1);
+    const resumed = await waitFor('a segment after the restart', () => origin.window.announcements().find((s) => s.seq > lastBefore && s.discontinuity), 30_000);
+    const seqs = origin.window.announcements().map((s) => s.seq);
+    assert.deepEqual(seqs, seqs.map((_, i) => (seqs[0] ?? 0) + i), 'no gap or reuse in sequence numbers');
+    assert.ok(resumed.seq > lastBefore);
+    const text = await (await fetch(`${origin.url}/live/index.m3u8`)).text();
+    assert.match(text, /#EXT-X-DISCONTINUITY\n/);
+  });
+});
