@@ -34,6 +34,8 @@ export const originFlags = {
   announceIntervalMs: { kind: 'int', default: 2000, min: 100, max: 600_000, help: 'how often peers report their stats' },
   peerTimeoutMs: { kind: 'int', default: 10_000, min: 500, max: 3_600_000, help: 'a peer silent this long is dropped' },
   maxPeers: { kind: 'int', default: 2000, min: 1, max: 100_000, help: 'most peers the tracker accepts' },
+  seedCopies: { kind: 'int', default: 1, min: 0, max: 8, help: 'peers the origin pushes each new piece to (0 = no seeding: peers fetch everything over HTTP)' },
+  egressKbps: { kind: 'int', default: 0, min: 0, max: 100_000_000, help: 'emulated origin egress limit for segment bytes, HTTP and seeding (0 = unlimited)' },
   restartMaxBackoffMs: { kind: 'int', default: 8000, min: 100, max: 600_000, help: 'longest wait before restarting a failed ingest' },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;

@@ -15,6 +15,9 @@ import { IngestSupervisor } from './ingest-supervisor.ts';
 import { LiveWindow, type StoredSegment } from './live-window.ts';
 import { createOriginMetrics } from './metrics.ts';
 import { TrackerServer } from './tracker-server.ts';
+import { initialSeederState, planSeeding } from './seeder.ts';
+import { TokenBucket } from '../shared/token-bucket.ts';
+import { pieceRange } from '../shared/segment.ts';
 
 export interface OriginDeps {
   log: Logger;
@@ -63,8 +66,37 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics.windowBytes.set(window.bytes);
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
     tracker.announce(stored.info);
+    seed(stored);
     for (const l of listeners) l(stored);
   });
+
+  const egressBytesPerSec = (config.egressKbps * 1000) / 8;
+  const egress = config.egressKbps > 0 ? new TokenBucket(egressBytesPerSec, egressBytesPerSec / 20, clock.nowMs()) : null;
+  /** Sends segment bytes once the emulated egress link would have carried them. */
+  const afterEgress = (bytes: number, send: () => void): void => {
+    const wait = egress ? egress.reserve(bytes, clock.nowMs()) : 0;
+    if (wait <= 0) send();
+    else clock.setTimeout(send, wait);
+  };
+
+  let seederState = initialSeederState();
+  function seed(segment: StoredSegment): void {
+    if (config.seedCopies === 0) return;
+    const { info, data } = segment;
+    const plan = planSeeding(info.pieceHashes.length, tracker.seedCandidates(), seederState, config.seedCopies);
+    seederState = plan.state;
+    plan.targets.forEach((targets, piece) => {
+      const { start, end } = pieceRange(info.size, config.pieceSize, piece);
+      const bytes = data.subarray(start, end);
+      let sent = 0;
+      for (const peerId of targets) {
+        if (sent === config.seedCopies) break;
+        if (!tracker.canSeed(peerId)) continue;
+        sent++;
+        afterEgress(bytes.byteLength, () => tracker.seed(peerId, info.seq, piece, bytes));
+      }
+    });
+  }
 
   const ingest = new IngestSupervisor({
     settings: config,
@@ -139,7 +171,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     const body = range.kind === 'full' ? data : data.subarray(range.start, range.end);
     if (range.kind === 'partial') res.status(206).set('Content-Range', `bytes ${range.start}-${range.end - 1}/${data.byteLength}`);
     metrics.httpSegmentBytes.inc(body.byteLength);
-    res.send(body);
+    afterEgress(body.byteLength, () => res.send(body));
   });
 
   app.get('/healthz', (_req, res) => {

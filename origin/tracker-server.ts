@@ -18,6 +18,8 @@ const MESSAGES_PER_SEC = 20;
 const MESSAGE_BURST = 40;
 /** A peer this far behind on its socket is too slow to keep; dropping it bounds our memory. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** A peer whose tracker socket holds more than this unsent is skipped for seeding: the piece would arrive late. */
+const SEED_BACKLOG_BYTES = 256 * 1024;
 
 interface Conn {
   ws: WebSocket;
@@ -78,6 +80,17 @@ export class TrackerServer {
     c.ws.send(encodeSeedPiece({ seq, piece, data }), { binary: true });
     this.deps.metrics.seedBytes.inc(data.byteLength);
     return true;
+  }
+
+  /** Joined peers and their declared upload capacity, for the seeder. */
+  seedCandidates(): { peerId: string; uploadKbps: number }[] {
+    return [...this.registry.all()].map((p) => ({ peerId: p.peerId, uploadKbps: p.uploadKbps }));
+  }
+
+  /** True if a piece pushed to this peer now would leave without queueing behind a backlog. */
+  canSeed(peerId: string): boolean {
+    const c = this.conns.get(peerId);
+    return c !== undefined && c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount <= SEED_BACKLOG_BYTES;
   }
 
   offloadRatio(): number {

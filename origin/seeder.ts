@@ -1,0 +1,59 @@
+/**
+ * Origin as seed (super-seeding): each piece of a new segment is pushed to
+ * one peer, never the same peer twice in a row when others can take it, so
+ * the origin sends each segment about once however many peers watch, and
+ * the swarm spreads the pieces rarest-first. Pure: the caller sends.
+ */
+export interface SeedCandidate {
+  peerId: string;
+  /** Declared upload capacity; 0 (a free-rider) is never seeded. */
+  uploadKbps: number;
+}
+
+/** Smooth weighted round-robin credit per peer (nginx's algorithm): plain data carried between calls. */
+export type SeederState = ReadonlyMap<string, number>;
+
+export function initialSeederState(): SeederState {
+  return new Map();
+}
+
+/**
+ * A declared capacity above this counts as this: one peer claiming a huge
+ * uplink must not take every piece, since its neighbours still have to fetch
+ * them all from it before their deadlines.
+ */
+export const MAX_SEED_WEIGHT_KBPS = 20_000;
+
+export interface SeedPlan {
+  /** For each piece, the peers to push it to, in order of preference. */
+  targets: string[][];
+  state: SeederState;
+}
+
+/**
+ * Chooses `copies` distinct peers per piece by smooth weighted round-robin
+ * over declared upload capacity. Credit carries over between segments, so a
+ * peer that took the last piece of one segment does not also take the first
+ * piece of the next. Each piece's list also names fallbacks (the next peers
+ * in line) so the caller can skip a peer whose socket is backed up.
+ */
+export function planSeeding(pieceCount: number, candidates: readonly SeedCandidate[], state: SeederState, copies: number, fallbacks = 2): SeedPlan {
+  const eligible = candidates
+    .filter((c) => c.uploadKbps > 0)
+    .map((c) => ({ peerId: c.peerId, weight: Math.min(c.uploadKbps, MAX_SEED_WEIGHT_KBPS) }))
+    .sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
+  const credit = new Map<string, number>();
+  for (const c of eligible) credit.set(c.peerId, state.get(c.peerId) ?? 0);
+  const total = eligible.reduce((n, c) => n + c.weight, 0);
+  const targets: string[][] = [];
+  const per = Math.min(eligible.length, copies + fallbacks);
+  for (let p = 0; p < pieceCount; p++) {
+    for (const c of eligible) credit.set(c.peerId, (credit.get(c.peerId) ?? 0) + c.weight);
+    const ranked = [...eligible].sort((a, b) => (credit.get(b.peerId) ?? 0) - (credit.get(a.peerId) ?? 0));
+    const chosen = ranked.slice(0, per).map((c) => c.peerId);
+    // Only the peers given a copy pay for it, so fallbacks keep their turn and credit sums to zero.
+    for (const id of chosen.slice(0, copies)) credit.set(id, (credit.get(id) ?? 0) - total / Math.min(copies, eligible.length));
+    targets.push(chosen);
+  }
+  return { targets, state: credit };
+}

@@ -1,0 +1,45 @@
+import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+
+/** Every peer-node setting, its default and its bounds. */
+export const peerFlags = {
+  tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
+  origin: { kind: 'optional-string', default: null, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'origin HTTP base for fallback fetches (default: derived from --tracker)' },
+  host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
+  port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
+  advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
+  peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
+  streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
+  uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
+  downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },
+  latencyMs: { kind: 'int', default: 0, min: 0, max: 10_000, help: 'emulated one-way latency added to everything this node sends and to origin fetches' },
+  storeSegments: { kind: 'int', default: 12, min: 4, max: 600, help: 'segments kept in memory (the local live window)' },
+  playlistSegments: { kind: 'int', default: 6, min: 3, max: 60, help: 'segments listed in the local playlist' },
+  neighbours: { kind: 'int', default: 12, min: 1, max: 100, help: 'neighbours to keep connected' },
+  maxNeighbours: { kind: 'int', default: 24, min: 1, max: 200, help: 'most neighbours, incoming included' },
+  picker: { kind: 'choice', default: 'rarest-deadline', choices: ['rarest-deadline', 'sequential', 'random'], help: 'piece picker' },
+  choker: { kind: 'choice', default: 'tit-for-tat', choices: ['tit-for-tat', 'all-unchoked'], help: 'choking policy' },
+  urgentWindowMs: { kind: 'int', default: 1200, min: 0, max: 60_000, help: 'a piece due within this is urgent (fetched from whoever delivers in time, the origin last)' },
+  holdBackSegments: { kind: 'int', default: 3, min: 1, max: 30, help: 'segments the player stays behind live until it reports its position' },
+  maxInFlightPerPeer: { kind: 'int', default: 6, min: 1, max: 64, help: 'pipelined requests per neighbour' },
+  maxInFlightTotal: { kind: 'int', default: 48, min: 1, max: 1024, help: 'pipelined requests over all neighbours' },
+  maxOriginInFlight: { kind: 'int', default: 4, min: 0, max: 64, help: 'concurrent origin fallback fetches (0 = never use the origin)' },
+  regularSlots: { kind: 'int', default: 4, min: 0, max: 100, help: 'tit-for-tat unchoke slots' },
+  optimisticSlots: { kind: 'int', default: 1, min: 0, max: 10, help: 'optimistic unchoke slots' },
+  rechokeIntervalMs: { kind: 'int', default: 10_000, min: 100, max: 600_000, help: 'how often to rechoke' },
+  optimisticIntervalMs: { kind: 'int', default: 30_000, min: 100, max: 600_000, help: 'how often the optimistic unchoke rotates' },
+  maxHashFailures: { kind: 'int', default: 3, min: 1, max: 1000, help: 'bad pieces before a neighbour is disconnected and banned' },
+  seed: { kind: 'int', default: 0, min: 0, max: 2 ** 31, help: 'seed of the random generator (0 = from the clock)' },
+  logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
+} as const satisfies Record<string, FlagSpec>;
+
+export type PeerConfig = ConfigOf<typeof peerFlags>;
+
+export function parsePeerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): PeerConfig | null {
+  return parseConfig(peerFlags, argv, env);
+}
+
+export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {
+  const base = parsePeerConfig([]);
+  if (!base) throw new Error('unreachable: no --help in empty argv');
+  return Object.freeze({ ...base, ...overrides });
+}

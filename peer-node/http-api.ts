@@ -1,0 +1,119 @@
+import express, { type Express, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import { renderLivePlaylist } from '../shared/playlist.ts';
+import { parseSegmentFileName } from '../shared/segment.ts';
+import { int, isObj } from '../shared/validate.ts';
+import type { SegmentStore } from './segment-store.ts';
+
+/** How long a player's segment request may wait for the swarm before it gets a 504. */
+const SEGMENT_WAIT_MS = 10_000;
+
+export interface PlayerReport {
+  seq: number;
+  offsetMs: number;
+  /** Cumulative since the page loaded. */
+  stalls: number;
+  stallMs: number;
+}
+
+export interface HttpApiDeps {
+  store: SegmentStore;
+  playlistSegments: number;
+  registry: Registry;
+  /** The player asked for a segment that is not whole yet. */
+  onSegmentWanted(seq: number): void;
+  onPlayerReport(r: PlayerReport): void;
+  firstListedSeq(): number | null;
+  discontinuitySequence(firstListed: number): number;
+  stats(): Record<string, unknown>;
+  staticDir: string | null;
+}
+
+function readReport(body: unknown): PlayerReport | null {
+  if (!isObj(body)) return null;
+  try {
+    return {
+      seq: int(body, 'seq', 0, 2 ** 32 - 1),
+      offsetMs: int(body, 'offsetMs', 0, 600_000),
+      stalls: int(body, 'stalls', 0, 1_000_000),
+      stallMs: int(body, 'stallMs', 0, Number.MAX_SAFE_INTEGER),
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** The peer node's local HTTP face: plain HLS for the player, its reports, stats, metrics. */
+export function createHttpApi(deps: HttpApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/live.m3u8', (_req, res) => {
+    const first = deps.firstListedSeq();
+    const listed = first === null ? [] : deps.store.all().filter((e) => e.info.seq >= first).slice(-deps.playlistSegments);
+    if (listed.length === 0) {
+      res.status(503).set('Retry-After', '1').send('stream not started yet\n');
+      return;
+    }
+    const infos = listed.map((e) => e.info);
+    res
+      .set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' })
+      .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0)));
+  });
+
+  app.get('/live/:file', async (req: Request, res: Response) => {
+    const seq = parseSegmentFileName(String(req.params.file));
+    if (seq === null || (!deps.store.get(seq) && !deps.store.isEvicted(seq))) {
+      res.status(404).send('no such segment\n');
+      return;
+    }
+    if (deps.store.isEvicted(seq)) {
+      res.status(410).send('segment left the live window\n');
+      return;
+    }
+    let data = deps.store.get(seq)?.complete ?? null;
+    if (!data) {
+      deps.onSegmentWanted(seq);
+      data = await deps.store.waitComplete(seq, SEGMENT_WAIT_MS);
+    }
+    if (!data) {
+      res.status(504).send('segment not available in time\n');
+      return;
+    }
+    res.set({ 'Content-Type': 'video/mp2t', 'Cache-Control': 'no-cache' }).send(data);
+  });
+
+  app.post('/api/player', express.json({ limit: 1024 }), (req, res) => {
+    const report = readReport(req.body);
+    if (!report) {
+      res.status(400).json({ error: 'expected {seq, offsetMs, stalls, stallMs} as non-negative integers' });
+      return;
+    }
+    deps.onPlayerReport(report);
+    res.status(204).end();
+  });
+
+  app.get('/api/stats', (_req, res) => {
+    res.set('Cache-Control', 'no-cache').json(deps.stats());
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', deps.registry.contentType).send(await deps.registry.metrics());
+  });
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', ...deps.stats() });
+  });
+
+  if (deps.staticDir) app.use(express.static(deps.staticDir, { index: 'index.html', dotfiles: 'deny', redirect: false }));
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).send('not found\n');
+  });
+  // A malformed JSON body lands here: a clear 400, never a stack trace.
+  app.use((err: Error & { status?: number }, _req: Request, res: Response, _next: unknown) => {
+    res.status(err.status && err.status < 500 ? err.status : 500).json({ error: err.status && err.status < 500 ? err.message : 'internal error' });
+  });
+  return app;
+}

@@ -1,0 +1,81 @@
+import type { Clock } from '../shared/clock.ts';
+import { TokenBucket } from '../shared/token-bucket.ts';
+
+/**
+ * A message channel to one neighbour. The swarm logic talks only to this, so
+ * it runs the same over ws (ws-link.ts) and over in-memory pairs in tests.
+ */
+export interface Link {
+  send(frame: Uint8Array): void;
+  close(code: number, reason: string): void;
+  onMessage(cb: (frame: Uint8Array) => void): void;
+  onClose(cb: (code: number, reason: string) => void): void;
+  readonly bufferedAmount: number;
+}
+
+export interface ShaperConfig {
+  /** -1 = unlimited; 0 = sends no payload at all (the swarm never asks it to). */
+  uploadKbps: number;
+  /** 0 = unlimited. */
+  downloadKbps: number;
+  latencyMs: number;
+}
+
+/**
+ * The node's emulated access link: one upload and one download token bucket
+ * shared by all its connections, plus a fixed one-way delay on what it sends.
+ * On loopback every peer would otherwise have infinite bandwidth and the
+ * swarm's real behaviour would vanish.
+ */
+export class LinkShaper {
+  private readonly up: TokenBucket | null;
+  private readonly down: TokenBucket | null;
+  private upBacklogUntilMs = 0;
+
+  constructor(
+    private readonly config: ShaperConfig,
+    private readonly clock: Clock,
+  ) {
+    const now = clock.nowMs();
+    const bytesPerSec = (kbps: number) => (kbps * 1000) / 8;
+    // A burst of ~50 ms of traffic: enough to not penalise single frames, small enough to keep rates honest.
+    this.up = config.uploadKbps > 0 ? new TokenBucket(bytesPerSec(config.uploadKbps), bytesPerSec(config.uploadKbps) / 20, now) : null;
+    this.down = config.downloadKbps > 0 ? new TokenBucket(bytesPerSec(config.downloadKbps), bytesPerSec(config.downloadKbps) / 20, now) : null;
+  }
+
+  get uploads(): boolean {
+    return this.config.uploadKbps !== 0;
+  }
+
+  /** How long a piece queued now would wait for upload bandwidth. */
+  uploadBacklogMs(): number {
+    return Math.max(0, this.upBacklogUntilMs - this.clock.nowMs());
+  }
+
+  /**
+   * Sends after the bandwidth and latency of the link. Payload (`bulk`) waits its
+   * turn; small control messages use bandwidth but skip the queue, as real
+   * clients prioritise them, so a full upload never delays our own requests.
+   */
+  upload(bytes: number, send: () => void, bulk: boolean): void {
+    const now = this.clock.nowMs();
+    const wait = this.up ? this.up.reserve(bytes, now) : 0;
+    if (bulk) this.upBacklogUntilMs = now + wait;
+    this.after((bulk ? wait : 0) + this.config.latencyMs, send);
+  }
+
+  /** Delivers what arrived once the download link would have carried it. */
+  download(bytes: number, deliver: () => void): void {
+    this.after(this.down ? this.down.reserve(bytes, this.clock.nowMs()) : 0, deliver);
+  }
+
+  /** Delay for an origin fetch of `bytes`: round trip plus download time. */
+  originFetchDelayMs(bytes: number): number {
+    return 2 * this.config.latencyMs + (this.down ? this.down.reserve(bytes, this.clock.nowMs()) : 0);
+  }
+
+  private after(ms: number, fn: () => void): void {
+    if (ms <= 0) fn();
+    else this.clock.setTimeout(fn, ms);
+  }
+}

@@ -1,0 +1,25 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { helpText } from '../shared/cli.ts';
+import { createLogger } from '../shared/log.ts';
+import { runMain } from '../shared/process.ts';
+import { parsePeerConfig, peerFlags } from './config.ts';
+import { createPeerNode } from './node.ts';
+
+/** The bundled player page, when it has been built (npm run build:player). */
+export const PLAYER_DIR = fileURLToPath(new URL('../player/dist/', import.meta.url));
+
+void runMain('peer', async () => {
+  const config = parsePeerConfig(process.argv.slice(2), process.env);
+  if (!config) {
+    process.stdout.write(`${helpText('npm run peer --', peerFlags)}\n`);
+    return null;
+  }
+  const log = createLogger('peer', config.logLevel);
+  const node = createPeerNode(config, { log, staticDir: existsSync(PLAYER_DIR) ? PLAYER_DIR : null });
+  await node.start();
+  process.stdout.write(
+    [`peer ${node.peerId}: player   ${node.url}/`, `peer ${node.peerId}: playlist ${node.url}/live.m3u8`, `peer ${node.peerId}: metrics  ${node.url}/metrics`].join('\n') + '\n',
+  );
+  return { close: () => node.close(), log };
+});

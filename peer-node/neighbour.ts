@@ -1,0 +1,86 @@
+import type { Link } from './link.ts';
+
+export interface Request {
+  seq: number;
+  piece: number;
+  sentAtMs: number;
+}
+
+export function pieceKey(seq: number, piece: number): string {
+  return `${seq}:${piece}`;
+}
+
+/**
+ * What we know of one connected neighbour: the four choke/interest flags of
+ * BitTorrent, what it holds, what we asked of it, and how fast it delivers.
+ * Plain state; the swarm decides and acts on it.
+ */
+export class Neighbour {
+  peerId: string | null = null;
+  handshaken = false;
+  amChoking = true;
+  amInterested = false;
+  peerChoking = true;
+  peerInterested = false;
+  /** seq -> pieces the neighbour announced. */
+  readonly has = new Map<number, boolean[]>();
+  /** Our outstanding requests to it. */
+  readonly inFlight = new Map<string, Request>();
+  /** Pieces it refused recently, not asked again until the time given. */
+  readonly refusedUntil = new Map<string, number>();
+  /** Requests of its we accepted and have not sent yet; a cancel removes one. */
+  readonly uploading = new Set<string>();
+  roundDownloadedBytes = 0;
+  lastPieceAtMs: number | null = null;
+  hashFailures = 0;
+  strikes = 0;
+  lastSentAtMs: number;
+  private lastArrivalMs: number | null = null;
+  private serviceMsEwma: number | null = null;
+  private latencyEwmaMs: number | null = null;
+
+  constructor(
+    readonly link: Link,
+    readonly outbound: boolean,
+    readonly connectedAtMs: number,
+    readonly expectedPeerId: string | null,
+  ) {
+    this.lastSentAtMs = connectedAtMs;
+  }
+
+  holds(seq: number, piece: number): boolean {
+    return this.has.get(seq)?.[piece] === true;
+  }
+
+  markHas(seq: number, piece: number, pieceCount: number): void {
+    let bits = this.has.get(seq);
+    if (!bits) this.has.set(seq, (bits = new Array<boolean>(pieceCount).fill(false)));
+    if (piece < bits.length) bits[piece] = true;
+  }
+
+  /**
+   * Learns from a piece that answered request `r`. Pipelined pieces arrive
+   * back to back, so the time since the previous arrival (or since the request,
+   * if later) is the neighbour's service time per piece: its deliverable rate.
+   */
+  recordArrival(r: Request, bytes: number, nowMs: number): void {
+    const service = Math.max(1, nowMs - Math.max(r.sentAtMs, this.lastArrivalMs ?? 0));
+    this.serviceMsEwma = this.serviceMsEwma === null ? service : 0.7 * this.serviceMsEwma + 0.3 * service;
+    const rtt = nowMs - r.sentAtMs;
+    if (this.inFlight.size === 0 || this.latencyEwmaMs === null) {
+      this.latencyEwmaMs = this.latencyEwmaMs === null ? rtt : 0.7 * this.latencyEwmaMs + 0.3 * rtt;
+    }
+    this.lastArrivalMs = nowMs;
+    this.roundDownloadedBytes += bytes;
+    this.lastPieceAtMs = nowMs;
+  }
+
+  /** Bytes per second it has been delivering to us (0 until measured). */
+  rateBytesPerSec(pieceSize: number): number {
+    return this.serviceMsEwma === null ? 0 : (pieceSize * 1000) / this.serviceMsEwma;
+  }
+
+  latencyMs(): number {
+    return this.latencyEwmaMs ?? 0;
+  }
+}

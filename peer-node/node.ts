@@ -1,0 +1,273 @@
+import { randomBytes } from 'node:crypto';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer } from 'ws';
+import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
+import { MAX_WIRE_FRAME_BYTES, PROTOCOL_VERSION } from '../shared/limits.ts';
+import { type Rng, seededRng } from '../shared/rng.ts';
+import type { SegmentAnnouncement } from '../shared/segment.ts';
+import type { PeerStats } from '../shared/tracker-protocol.ts';
+import type { PeerConfig } from './config.ts';
+import { type PlayerReport, createHttpApi } from './http-api.ts';
+import { LinkShaper } from './link.ts';
+import { createPeerMetrics } from './metrics.ts';
+import { Neighbourhood } from './neighbourhood.ts';
+import { fetchOriginPiece } from './origin-fetch.ts';
+import { SegmentStore } from './segment-store.ts';
+import { type SwarmCounters, newCounters } from './swarm-counters.ts';
+import { Swarm } from './swarm.ts';
+import { TrackerClient } from './tracker-client.ts';
+import { wsLink } from './ws-link.ts';
+
+export interface PeerNodeDeps {
+  log: Logger;
+  clock?: Clock;
+  rng?: Rng;
+  /** Folder of the player page served at `/`, or null for none. */
+  staticDir?: string | null;
+}
+
+export interface PeerNode {
+  readonly peerId: string;
+  /** Base URL of the local HTTP server (player, playlist, metrics). */
+  readonly url: string;
+  readonly port: number;
+  readonly counters: SwarmCounters;
+  readonly swarm: Swarm;
+  readonly store: SegmentStore;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MAINTAIN_MS = 1000;
+const GET_PEERS_EVERY_MS = 10_000;
+const DIAL_TIMEOUT_MS = 3000;
+/** A declared capacity of "unlimited", as the tracker's seeder should weigh it. */
+const UNLIMITED_KBPS = 1_000_000;
+
+export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
+  const clock = deps.clock ?? systemClock;
+  const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
+  const peerId = config.peerId ?? randomBytes(9).toString('base64url');
+  const log = deps.log.child({ peerId });
+  const counters = newCounters();
+  const store = new SegmentStore(config.storeSegments, 16 * 1024);
+  const shaper = new LinkShaper(config, clock);
+  const neighbourhood = new Neighbourhood(peerId);
+  const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const timers: TimerHandle[] = [];
+  let port = config.port;
+  let lastGetPeersMs = -Infinity;
+  let announceTimer: TimerHandle | null = null;
+  let playerStalls = { stalls: 0, stallMs: 0 };
+  let closed: Promise<void> | null = null;
+  const dialling = new Set<WebSocket>();
+
+  const swarm = new Swarm({
+    config,
+    peerId,
+    streamId: config.streamId,
+    clock,
+    rng,
+    log,
+    store,
+    shaper,
+    counters,
+    fetchFromOrigin: (seq, piece) => {
+      const e = store.get(seq);
+      return e ? fetchOriginPiece(originBase, seq, piece, e.info.size, store.pieceSize, shaper, clock) : Promise.resolve(null);
+    },
+    onBan: (id) => neighbourhood.ban(id),
+    onNeighboursChanged: () => undefined,
+  });
+
+  function announce(segments: readonly SegmentAnnouncement[]): void {
+    const now = clock.nowMs();
+    let last: number | null = null;
+    for (const s of segments) if (store.announce(s, now)) last = s.seq;
+    if (last !== null) swarm.onAnnounced(last);
+  }
+
+  function stats(): PeerStats {
+    return {
+      p2pBytes: counters.p2pBytes,
+      originBytes: counters.originBytes,
+      uploadedBytes: counters.uploadedBytes,
+      stalls: counters.stalls,
+      stallMs: counters.stallMs,
+      neighbours: swarm.handshaken().length,
+      hashFailures: counters.hashFailures,
+    };
+  }
+
+  const tracker = new TrackerClient({
+    url: config.tracker,
+    clock,
+    log,
+    counters,
+    joinMessage: () => ({
+      type: 'join',
+      version: PROTOCOL_VERSION,
+      streamId: config.streamId,
+      peerId,
+      url: `ws://${advertisedHost()}:${port}/peer`,
+      uploadKbps: config.uploadKbps < 0 ? UNLIMITED_KBPS : config.uploadKbps,
+    }),
+    onWelcome: (w) => {
+      store.setPieceSize(w.pieceSize);
+      neighbourhood.learn(w.peers);
+      announce(w.segments);
+      announceTimer?.cancel();
+      announceTimer = clock.setInterval(() => tracker.send({ type: 'announce', stats: stats() }), w.announceIntervalMs);
+      maintain();
+    },
+    onSegment: (s) => announce([s]),
+    onPeers: (peers) => {
+      neighbourhood.learn(peers);
+      maintain();
+    },
+    onSeed: (seq, piece, data) => {
+      shaper.download(data.byteLength, () => {
+        if (store.putPiece(seq, piece, data, clock.nowMs()) !== 'stored') return;
+        counters.originBytes += data.byteLength;
+        counters.seedBytes += data.byteLength;
+        swarm.onPieceStored(seq, piece);
+      });
+    },
+  });
+
+  function advertisedHost(): string {
+    if (config.advertiseHost) return config.advertiseHost;
+    return config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  }
+
+  /** Keeps the neighbour count near its target: dial known peers, ask the tracker for more when we run out. */
+  function maintain(): void {
+    const now = clock.nowMs();
+    const connected = (id: string) => swarm.connectedTo(id);
+    const wanted = config.neighbours - swarm.size - dialling.size;
+    const targets = neighbourhood.toDial(wanted, connected, now, rng);
+    for (const t of targets) dial(t.peerId, t.url);
+    if (targets.length < wanted && now - lastGetPeersMs >= GET_PEERS_EVERY_MS && tracker.joined) {
+      lastGetPeersMs = now;
+      tracker.send({ type: 'get-peers', max: Math.min(50, config.neighbours * 2) });
+    }
+  }
+
+  function dial(remoteId: string, url: string): void {
+    const ws = new WebSocket(url, { maxPayload: MAX_WIRE_FRAME_BYTES, handshakeTimeout: DIAL_TIMEOUT_MS });
+    dialling.add(ws);
+    ws.on('error', (err) => {
+      log.debug({ remoteId, err: err.message }, 'dial failed');
+      neighbourhood.dialFailed(remoteId, clock.nowMs());
+    });
+    ws.on('close', () => dialling.delete(ws));
+    ws.once('open', () => {
+      dialling.delete(ws);
+      if (closed || swarm.size >= config.maxNeighbours || swarm.connectedTo(remoteId)) {
+        ws.close(1000, 'not needed');
+        return;
+      }
+      swarm.addLink(wsLink(ws), true, remoteId);
+    });
+  }
+
+  const registry = createPeerMetrics(counters, () => {
+    const peers = swarm.handshaken();
+    return {
+      neighbours: peers.length,
+      unchoked: peers.filter((n) => !n.amChoking).length,
+      interested: peers.filter((n) => n.peerInterested).length,
+      segments: store.size,
+    };
+  });
+
+  const app = createHttpApi({
+    store,
+    playlistSegments: config.playlistSegments,
+    registry,
+    onSegmentWanted: (seq) => swarm.markUrgent(seq),
+    onPlayerReport: (r: PlayerReport) => {
+      swarm.setPlayerPosition({ seq: r.seq, offsetMs: r.offsetMs, atMs: clock.nowMs() });
+      // The page reports totals since it loaded; a reload starts it over, so growth is what counts.
+      counters.stalls += Math.max(0, r.stalls - playerStalls.stalls);
+      counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
+      playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
+    },
+    firstListedSeq: () => swarm.firstWanted,
+    discontinuitySequence: (seq) => store.discontinuitiesBefore(seq),
+    stats: () => ({
+      peerId,
+      ...stats(),
+      seedBytes: counters.seedBytes,
+      duplicateBytes: counters.duplicateBytes,
+      segments: store.size,
+      trackerConnected: tracker.joined,
+    }),
+    staticDir: deps.staticDir ?? null,
+  });
+
+  const server: Server = createServer(app);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WIRE_FRAME_BYTES });
+  wss.on('error', (err) => log.error({ err }, 'peer websocket server error'));
+  server.on('clientError', (_err, socket) => socket.destroy());
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    if ((req.url ?? '').split('?')[0] !== '/peer' || closed) {
+      socket.destroy();
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', (err) => log.debug({ err: err.message }, 'neighbour socket error'));
+      if (swarm.size >= config.maxNeighbours) {
+        ws.close(1013, 'too many neighbours');
+        return;
+      }
+      swarm.addLink(wsLink(ws), false, null);
+    });
+  });
+
+  return {
+    peerId,
+    get url() {
+      return `http://${advertisedHost()}:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    counters,
+    swarm,
+    store,
+    async start() {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          server.on('error', (err) => log.error({ err }, 'http server error'));
+          resolve();
+        });
+      });
+      port = (server.address() as AddressInfo).port;
+      swarm.start();
+      tracker.start();
+      timers.push(clock.setInterval(maintain, MAINTAIN_MS));
+    },
+    close() {
+      closed ??= (async () => {
+        for (const t of timers) t.cancel();
+        announceTimer?.cancel();
+        tracker.close();
+        swarm.close();
+        for (const ws of dialling) ws.terminate();
+        wss.close();
+        // Neighbours were sent a goodbye; give it a moment to leave before the sockets go.
+        if (wss.clients.size > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+        for (const ws of wss.clients) ws.terminate();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,156 @@
+import { pieceMatches, sha256Hex } from '../shared/hashing.ts';
+import { type SegmentAnnouncement, pieceCount, pieceRange } from '../shared/segment.ts';
+
+export interface StoredEntry {
+  info: SegmentAnnouncement;
+  /** Local time we learned of the segment: deadlines are reckoned from it, so origin and peer clocks need not agree. */
+  announcedAtMs: number;
+  pieces: (Uint8Array | null)[];
+  held: number;
+  /** The whole segment, once every piece is in and the whole-segment hash matched. */
+  complete: Buffer | null;
+  completedAtMs: number | null;
+}
+
+export type PutPieceResult = 'stored' | 'duplicate' | 'bad-hash' | 'unknown-segment' | 'bad-index';
+
+/**
+ * The node's bounded window of segments: announcements from the tracker and
+ * the verified pieces we hold. Nothing unverified is ever stored, so nothing
+ * unverified can be relayed or handed to the player.
+ */
+export class SegmentStore {
+  private readonly entries = new Map<number, StoredEntry>();
+  private readonly waiters = new Map<number, Set<(data: Buffer | null) => void>>();
+  private oldestEvicted = -1;
+  private evictedDiscontinuities = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private pieceSizeBytes: number,
+  ) {}
+
+  setPieceSize(size: number): void {
+    if (size !== this.pieceSizeBytes) {
+      this.pieceSizeBytes = size;
+      for (const seq of [...this.entries.keys()]) this.evict(seq);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get pieceSize(): number {
+    return this.pieceSizeBytes;
+  }
+
+  /** Adds or replaces an announcement; returns true if it is new. An id reused with other bytes (a restarted origin) replaces the old entry. */
+  announce(info: SegmentAnnouncement, nowMs: number): boolean {
+    const existing = this.entries.get(info.seq);
+    if (existing && existing.info.sha256 === info.sha256) return false;
+    if (existing) this.evict(info.seq);
+    const n = pieceCount(info.size, this.pieceSizeBytes);
+    if (n !== info.pieceHashes.length) return false;
+    this.entries.set(info.seq, { info, announcedAtMs: nowMs, pieces: new Array(n).fill(null), held: 0, complete: null, completedAtMs: null });
+    while (this.entries.size > this.capacity) {
+      const oldest = Math.min(...this.entries.keys());
+      this.evict(oldest);
+    }
+    return true;
+  }
+
+  get(seq: number): StoredEntry | undefined {
+    return this.entries.get(seq);
+  }
+
+  /** True if `seq` was in the window and has left it. */
+  isEvicted(seq: number): boolean {
+    return !this.entries.has(seq) && seq <= this.oldestEvicted;
+  }
+
+  /** Entries in ascending sequence order. */
+  all(): StoredEntry[] {
+    return [...this.entries.values()].sort((a, b) => a.info.seq - b.info.seq);
+  }
+
+  newestSeq(): number | null {
+    let max: number | null = null;
+    for (const seq of this.entries.keys()) if (max === null || seq > max) max = seq;
+    return max;
+  }
+
+  hasPiece(seq: number, piece: number): boolean {
+    return this.entries.get(seq)?.pieces[piece] != null;
+  }
+
+  getPiece(seq: number, piece: number): Uint8Array | null {
+    return this.entries.get(seq)?.pieces[piece] ?? null;
+  }
+
+  putPiece(seq: number, piece: number, data: Uint8Array, nowMs: number): PutPieceResult {
+    const e = this.entries.get(seq);
+    if (!e) return 'unknown-segment';
+    if (piece < 0 || piece >= e.pieces.length) return 'bad-index';
+    if (e.pieces[piece]) return 'duplicate';
+    const { start, end } = pieceRange(e.info.size, this.pieceSizeBytes, piece);
+    const expected = e.info.pieceHashes[piece];
+    if (data.byteLength !== end - start || expected === undefined || !pieceMatches(data, expected)) return 'bad-hash';
+    // Copy: the frame buffer belongs to the socket and may be far larger than the piece.
+    e.pieces[piece] = Uint8Array.from(data);
+    e.held++;
+    if (e.held === e.pieces.length) this.assemble(e, nowMs);
+    return 'stored';
+  }
+
+  /** Resolves with the whole segment when it is complete, or null on timeout or eviction. */
+  waitComplete(seq: number, timeoutMs: number): Promise<Buffer | null> {
+    const e = this.entries.get(seq);
+    if (!e) return Promise.resolve(null);
+    if (e.complete) return Promise.resolve(e.complete);
+    return new Promise((resolve) => {
+      let set = this.waiters.get(seq);
+      if (!set) this.waiters.set(seq, (set = new Set()));
+      const done = (data: Buffer | null) => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0) this.waiters.delete(seq);
+        resolve(data);
+      };
+      const timer = setTimeout(() => done(null), timeoutMs);
+      set.add(done);
+    });
+  }
+
+  private assemble(e: StoredEntry, nowMs: number): void {
+    const whole = Buffer.concat(e.pieces as Uint8Array[]);
+    // Every piece matched its hash, so this can only fail if the origin announced inconsistent hashes.
+    if (sha256Hex(whole) !== e.info.sha256) {
+      e.pieces.fill(null);
+      e.held = 0;
+      return;
+    }
+    e.complete = whole;
+    e.completedAtMs = nowMs;
+    // Pieces become views of the whole, so a complete segment is held once.
+    for (let i = 0; i < e.pieces.length; i++) {
+      const { start, end } = pieceRange(e.info.size, this.pieceSizeBytes, i);
+      e.pieces[i] = whole.subarray(start, end);
+    }
+    for (const w of [...(this.waiters.get(e.info.seq) ?? [])]) w(whole);
+  }
+
+  /** EXT-X-DISCONTINUITY-SEQUENCE for a playlist starting at `seq`: discontinuities before it that this node saw. */
+  discontinuitiesBefore(seq: number): number {
+    let n = this.evictedDiscontinuities;
+    for (const e of this.entries.values()) if (e.info.seq < seq && e.info.discontinuity) n++;
+    return n;
+  }
+
+  private evict(seq: number): void {
+    if (this.entries.get(seq)?.info.discontinuity) this.evictedDiscontinuities++;
+    this.entries.delete(seq);
+    this.oldestEvicted = Math.max(this.oldestEvicted, seq);
+    for (const w of [...(this.waiters.get(seq) ?? [])]) w(null);
+  }
+}

@@ -1,0 +1,42 @@
+/** Cumulative counters of what the node did; metrics and tracker reports read them. */
+export interface SwarmCounters {
+  p2pBytes: number;
+  /** Segment bytes from the origin: HTTP fallback fetches plus pieces it seeded to us. */
+  originBytes: number;
+  seedBytes: number;
+  uploadedBytes: number;
+  duplicateBytes: number;
+  hashFailures: number;
+  protocolErrors: number;
+  peerRequests: number;
+  originRequests: number;
+  /** Everything but segment payload, both ways, including WebSocket framing and tracker messages. */
+  controlBytesIn: number;
+  controlBytesOut: number;
+  stalls: number;
+  stallMs: number;
+}
+
+export function newCounters(): SwarmCounters {
+  return {
+    p2pBytes: 0,
+    originBytes: 0,
+    seedBytes: 0,
+    uploadedBytes: 0,
+    duplicateBytes: 0,
+    hashFailures: 0,
+    protocolErrors: 0,
+    peerRequests: 0,
+    originRequests: 0,
+    controlBytesIn: 0,
+    controlBytesOut: 0,
+    stalls: 0,
+    stallMs: 0,
+  };
+}
+
+/** WebSocket framing bytes of one frame (RFC 6455): header, extended length, and the mask clients add. */
+export function frameOverheadBytes(payloadBytes: number, fromClient: boolean): number {
+  const ext = payloadBytes > 65535 ? 8 : payloadBytes > 125 ? 2 : 0;
+  return 2 + ext + (fromClient ? 4 : 0);
+}

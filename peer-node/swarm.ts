@@ -1,0 +1,562 @@
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import type { Rng } from '../shared/rng.ts';
+import { PROTOCOL_VERSION } from '../shared/limits.ts';
+import { type WireMessage, bitsetBytes, decodeWire, encodeWire, hasBit, setBit } from '../shared/wire-protocol.ts';
+import type { PeerConfig } from './config.ts';
+import { segmentDeadlines, type PlayerPosition } from './deadlines.ts';
+import type { Link, LinkShaper } from './link.ts';
+import { Neighbour, pieceKey } from './neighbour.ts';
+import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
+import { type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import type { SegmentStore } from './segment-store.ts';
+import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
+
+export type SwarmConfig = Pick<
+  PeerConfig,
+  | 'picker'
+  | 'choker'
+  | 'urgentWindowMs'
+  | 'holdBackSegments'
+  | 'maxInFlightPerPeer'
+  | 'maxInFlightTotal'
+  | 'maxOriginInFlight'
+  | 'regularSlots'
+  | 'optimisticSlots'
+  | 'rechokeIntervalMs'
+  | 'optimisticIntervalMs'
+  | 'maxHashFailures'
+>;
+
+export interface SwarmDeps {
+  config: SwarmConfig;
+  peerId: string;
+  streamId: string;
+  clock: Clock;
+  rng: Rng;
+  log: Logger;
+  store: SegmentStore;
+  shaper: LinkShaper;
+  counters: SwarmCounters;
+  /** Fetches one piece from the origin over HTTP; null on failure. */
+  fetchFromOrigin(seq: number, piece: number): Promise<Uint8Array | null>;
+  /** A neighbour was banned (it sent bad pieces): never connect to it again. */
+  onBan(peerId: string): void;
+  onNeighboursChanged(): void;
+}
+
+const TICK_MS = 100;
+const HAVE_FLUSH_MS = 200;
+const KEEPALIVE_MS = 15_000;
+const HANDSHAKE_TIMEOUT_MS = 5000;
+const REFUSAL_BACKOFF_MS = 1000;
+/** Requests a neighbour may have waiting on our upload before we refuse more. */
+const MAX_UPLOAD_QUEUE_PER_PEER = 16;
+/** Upload backlog beyond which we refuse requests so the asker goes elsewhere in time. */
+const MAX_UPLOAD_BACKLOG_MS = 1500;
+const MAX_STRIKES = 20;
+/** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
+const ABANDON_AFTER_MS = 5000;
+
+/**
+ * The peer node's scheduler: it owns the neighbours, feeds plain snapshots to
+ * the picker and the choker, and applies their decisions as wire messages.
+ * Decide in policy/, apply here: nothing here chooses a piece or a peer.
+ */
+export class Swarm {
+  private readonly neighbours = new Set<Neighbour>();
+  private readonly originInFlight = new Map<string, { seq: number; piece: number; sentAtMs: number }>();
+  private readonly urgentUntil = new Map<number, number>();
+  private pendingHaves: { seq: number; piece: number }[] = [];
+  private chokerState: ChokerState = initialChokerState();
+  private timers: TimerHandle[] = [];
+  private player: PlayerPosition | null = null;
+  private firstWantedSeq: number | null = null;
+  private pickScheduled = false;
+  private chokerScheduled = false;
+  private closed = false;
+
+  constructor(private readonly deps: SwarmDeps) {}
+
+  start(): void {
+    const c = this.deps.clock;
+    this.timers.push(c.setInterval(() => this.tick(), TICK_MS));
+    this.timers.push(c.setInterval(() => this.flushHaves(), HAVE_FLUSH_MS));
+    this.timers.push(c.setInterval(() => this.runChoker(true), this.deps.config.rechokeIntervalMs));
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) t.cancel();
+    for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
+    this.neighbours.clear();
+  }
+
+  /** Connected, handshaken neighbours. */
+  handshaken(): Neighbour[] {
+    return [...this.neighbours].filter((n) => n.handshaken);
+  }
+
+  connectedTo(peerId: string): boolean {
+    for (const n of this.neighbours) if (n.peerId === peerId || n.expectedPeerId === peerId) return true;
+    return false;
+  }
+
+  get size(): number {
+    return this.neighbours.size;
+  }
+
+  /** The first segment this node fetches and lists for its player; null until the tracker spoke. */
+  get firstWanted(): number | null {
+    return this.firstWantedSeq;
+  }
+
+  setPlayerPosition(p: PlayerPosition): void {
+    this.player = p;
+    this.schedulePick();
+  }
+
+  /** The player asked for a segment we do not have yet: everything of it is due now. */
+  markUrgent(seq: number): void {
+    this.urgentUntil.set(seq, this.deps.clock.nowMs() + 15_000);
+    this.schedulePick();
+  }
+
+  /** A new announcement from the tracker. The first ones decide where this node starts in the stream. */
+  onAnnounced(seq: number): void {
+    if (this.firstWantedSeq === null) {
+      const newest = this.deps.store.newestSeq() ?? seq;
+      this.firstWantedSeq = newest - this.deps.config.holdBackSegments + 1;
+    }
+    this.schedulePick();
+  }
+
+  /** A piece verified and stored from any source (neighbour, origin, seed). */
+  onPieceStored(seq: number, piece: number): void {
+    this.pendingHaves.push({ seq, piece });
+    const key = pieceKey(seq, piece);
+    for (const n of this.neighbours) {
+      if (n.inFlight.delete(key)) this.send(n, { type: 'cancel', seq, piece });
+    }
+    this.schedulePick();
+  }
+
+  addLink(link: Link, outbound: boolean, expectedPeerId: string | null): void {
+    const now = this.deps.clock.nowMs();
+    const n = new Neighbour(link, outbound, now, expectedPeerId);
+    this.neighbours.add(n);
+    link.onMessage((frame) => {
+      this.deps.counters.controlBytesIn += frameOverheadBytes(frame.byteLength, !outbound);
+      this.deps.shaper.download(frame.byteLength, () => this.onFrame(n, frame));
+    });
+    link.onClose(() => this.drop(n));
+    this.send(n, { type: 'handshake', version: PROTOCOL_VERSION, streamId: this.deps.streamId, peerId: this.deps.peerId });
+    this.deps.clock.setTimeout(() => {
+      if (!n.handshaken && this.neighbours.has(n)) this.disconnect(n, 'no handshake');
+    }, HANDSHAKE_TIMEOUT_MS);
+  }
+
+  private drop(n: Neighbour): void {
+    if (!this.neighbours.delete(n)) return;
+    this.deps.onNeighboursChanged();
+    this.schedulePick();
+  }
+
+  private disconnect(n: Neighbour, reason: string): void {
+    this.deps.log.debug({ neighbour: n.peerId, reason }, 'disconnecting neighbour');
+    n.link.close(1008, reason);
+    this.drop(n);
+  }
+
+  private send(n: Neighbour, msg: WireMessage): void {
+    const frame = encodeWire(msg);
+    const bulk = msg.type === 'piece';
+    const payload = bulk ? msg.data.byteLength : 0;
+    this.deps.counters.controlBytesOut += frame.byteLength - payload + frameOverheadBytes(frame.byteLength, n.outbound);
+    n.lastSentAtMs = this.deps.clock.nowMs();
+    this.deps.shaper.upload(frame.byteLength, () => {
+      if (bulk && !n.uploading.delete(pieceKey(msg.seq, msg.piece))) return;
+      if (bulk) this.deps.counters.uploadedBytes += payload;
+      n.link.send(frame);
+    }, bulk);
+  }
+
+  private onFrame(n: Neighbour, frame: Uint8Array): void {
+    if (this.closed || !this.neighbours.has(n)) return;
+    const decoded = decodeWire(frame);
+    if (!decoded.ok) {
+      this.deps.counters.protocolErrors++;
+      return this.disconnect(n, `${decoded.error.code}: ${decoded.error.message}`);
+    }
+    const msg = decoded.value;
+    if (msg.type !== 'piece') this.deps.counters.controlBytesIn += frame.byteLength;
+    else this.deps.counters.controlBytesIn += frame.byteLength - msg.data.byteLength;
+    if (!n.handshaken && msg.type !== 'handshake') return this.disconnect(n, 'expected handshake');
+    this.handle(n, msg);
+  }
+
+  private handle(n: Neighbour, msg: WireMessage): void {
+    const store = this.deps.store;
+    switch (msg.type) {
+      case 'handshake': {
+        if (n.handshaken) return this.disconnect(n, 'second handshake');
+        if (msg.version !== PROTOCOL_VERSION) return this.disconnect(n, `protocol version ${msg.version} unsupported`);
+        if (msg.streamId !== this.deps.streamId) return this.disconnect(n, 'other stream');
+        if (msg.peerId === this.deps.peerId) return this.disconnect(n, 'connected to self');
+        if (n.expectedPeerId !== null && msg.peerId !== n.expectedPeerId) return this.disconnect(n, 'unexpected peer id');
+        const twin = [...this.neighbours].find((o) => o !== n && o.handshaken && o.peerId === msg.peerId);
+        if (twin) {
+          // Both sides dialled each other: keep the connection the smaller id opened.
+          const keepOutbound = this.deps.peerId < msg.peerId;
+          const loser = n.outbound === keepOutbound ? twin : n;
+          this.disconnect(loser, 'duplicate connection');
+          if (loser === n) return;
+        }
+        n.peerId = msg.peerId;
+        n.handshaken = true;
+        this.sendBitfield(n);
+        this.deps.onNeighboursChanged();
+        return;
+      }
+      case 'bitfield':
+        for (const seg of msg.segments) {
+          for (let i = 0; i < seg.pieceCount; i++) if (hasBit(seg.bits, i)) n.markHas(seg.seq, i, seg.pieceCount);
+        }
+        this.schedulePick();
+        return;
+      case 'have':
+        for (const p of msg.pieces) {
+          const e = store.get(p.seq);
+          n.markHas(p.seq, p.piece, e ? e.pieces.length : p.piece + 1);
+        }
+        this.schedulePick();
+        return;
+      case 'interested':
+        n.peerInterested = true;
+        this.scheduleChoker();
+        return;
+      case 'not-interested':
+        n.peerInterested = false;
+        this.scheduleChoker();
+        return;
+      case 'choke':
+        n.peerChoking = true;
+        // A choking peer drops our pending requests (BitTorrent semantics): they can go elsewhere now.
+        n.inFlight.clear();
+        this.schedulePick();
+        return;
+      case 'unchoke':
+        n.peerChoking = false;
+        this.schedulePick();
+        return;
+      case 'request':
+        return this.serveRequest(n, msg.seq, msg.piece);
+      case 'cancel':
+        n.uploading.delete(pieceKey(msg.seq, msg.piece));
+        return;
+      case 'reject': {
+        const key = pieceKey(msg.seq, msg.piece);
+        if (n.inFlight.delete(key)) n.refusedUntil.set(key, this.deps.clock.nowMs() + REFUSAL_BACKOFF_MS);
+        this.schedulePick();
+        return;
+      }
+      case 'piece':
+        return this.receivePiece(n, msg.seq, msg.piece, msg.data);
+      case 'keep-alive':
+        return;
+    }
+  }
+
+  private serveRequest(n: Neighbour, seq: number, piece: number): void {
+    const key = pieceKey(seq, piece);
+    const data = this.deps.store.getPiece(seq, piece);
+    const refuse =
+      !this.deps.shaper.uploads ||
+      n.amChoking ||
+      data === null ||
+      n.uploading.has(key) ||
+      n.uploading.size >= MAX_UPLOAD_QUEUE_PER_PEER ||
+      this.deps.shaper.uploadBacklogMs() > MAX_UPLOAD_BACKLOG_MS;
+    if (refuse || data === null) {
+      this.send(n, { type: 'reject', seq, piece });
+      return;
+    }
+    n.uploading.add(key);
+    this.send(n, { type: 'piece', seq, piece, data });
+  }
+
+  private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array): void {
+    const now = this.deps.clock.nowMs();
+    const key = pieceKey(seq, piece);
+    const request = n.inFlight.get(key);
+    if (request) {
+      n.inFlight.delete(key);
+      n.recordArrival(request, data.byteLength, now);
+    } else if (this.deps.store.hasPiece(seq, piece) || !this.deps.store.get(seq)) {
+      // Unasked-for bytes we cannot use: tolerated a little (a cancel may cross a piece), then the sender goes.
+      if (++n.strikes >= MAX_STRIKES) this.disconnect(n, 'unrequested pieces');
+      return;
+    }
+    const result = this.deps.store.putPiece(seq, piece, data, now);
+    switch (result) {
+      case 'stored':
+        this.deps.counters.p2pBytes += data.byteLength;
+        n.markHas(seq, piece, this.deps.store.get(seq)?.pieces.length ?? piece + 1);
+        this.onPieceStored(seq, piece);
+        return;
+      case 'duplicate':
+        this.deps.counters.duplicateBytes += data.byteLength;
+        return;
+      case 'bad-hash':
+      case 'bad-index':
+        this.deps.counters.hashFailures++;
+        n.hashFailures++;
+        this.deps.log.warn({ neighbour: n.peerId, seq, piece, failures: n.hashFailures }, 'piece failed its hash');
+        if (n.hashFailures >= this.deps.config.maxHashFailures) {
+          if (n.peerId) this.deps.onBan(n.peerId);
+          this.disconnect(n, 'too many bad pieces');
+        }
+        return;
+      case 'unknown-segment':
+        return;
+    }
+  }
+
+  private sendBitfield(n: Neighbour): void {
+    const segments = this.deps.store
+      .all()
+      .filter((e) => e.held > 0)
+      .map((e) => {
+        const bits = new Uint8Array(bitsetBytes(e.pieces.length));
+        e.pieces.forEach((p, i) => p && setBit(bits, i));
+        return { seq: e.info.seq, pieceCount: e.pieces.length, bits };
+      });
+    this.send(n, { type: 'bitfield', segments });
+  }
+
+  private flushHaves(): void {
+    if (this.pendingHaves.length === 0) return;
+    const haves = this.pendingHaves;
+    this.pendingHaves = [];
+    for (const n of this.neighbours) {
+      if (!n.handshaken) continue;
+      // A neighbour that already holds a piece has no use for hearing we do.
+      const news = haves.filter((h) => !n.holds(h.seq, h.piece));
+      if (news.length > 0) this.send(n, { type: 'have', pieces: news });
+    }
+  }
+
+  private schedulePick(): void {
+    if (this.pickScheduled || this.closed) return;
+    this.pickScheduled = true;
+    setImmediate(() => {
+      this.pickScheduled = false;
+      if (!this.closed) this.pick();
+    });
+  }
+
+  private tick(): void {
+    const now = this.deps.clock.nowMs();
+    for (const n of this.neighbours) {
+      for (const [key, r] of n.inFlight) {
+        // A request unanswered for this long is lost (a slow or lying peer): free it for someone else.
+        const patience = Math.max(3000, 4 * (n.latencyMs() + (1000 * 16384) / Math.max(1, n.rateBytesPerSec(16384))));
+        if (now - r.sentAtMs > patience) {
+          n.inFlight.delete(key);
+          n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
+        }
+      }
+      for (const [key, until] of n.refusedUntil) if (until <= now) n.refusedUntil.delete(key);
+      if (n.handshaken && now - n.lastSentAtMs > KEEPALIVE_MS) this.send(n, { type: 'keep-alive' });
+    }
+    for (const [seq, until] of this.urgentUntil) if (until <= now) this.urgentUntil.delete(seq);
+    this.pruneOld();
+    this.pick();
+  }
+
+  private pruneOld(): void {
+    const oldest = this.deps.store.all()[0]?.info.seq;
+    if (oldest === undefined) return;
+    for (const n of this.neighbours) for (const seq of n.has.keys()) if (seq < oldest) n.has.delete(seq);
+  }
+
+  /** Builds the picker's snapshot, runs it, and applies the plan. */
+  private pick(): void {
+    const now = this.deps.clock.nowMs();
+    const store = this.deps.store;
+    const entries = store.all();
+    const first = entries[0];
+    if (!first || this.firstWantedSeq === null) return;
+    const holdBackMs = this.deps.config.holdBackSegments * first.info.durationMs;
+    const deadlines = segmentDeadlines(
+      entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })),
+      this.player,
+      holdBackMs,
+      now,
+    );
+    const inFlightBySeq = new Map<number, { piece: number; from: string; sentAtMs: number }[]>();
+    const addInFlight = (seq: number, piece: number, from: string, sentAtMs: number) => {
+      let list = inFlightBySeq.get(seq);
+      if (!list) inFlightBySeq.set(seq, (list = []));
+      list.push({ piece, from, sentAtMs });
+    };
+    const peers = this.handshaken().filter((n) => n.peerId !== null);
+    for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r.seq, r.piece, n.peerId as string, r.sentAtMs);
+    for (const r of this.originInFlight.values()) addInFlight(r.seq, r.piece, 'origin', r.sentAtMs);
+
+    const segments: PickerSegment[] = [];
+    for (const e of entries) {
+      if (e.complete || e.info.seq < this.firstWantedSeq) continue;
+      let deadline = deadlines.get(e.info.seq);
+      if (deadline === undefined) continue;
+      if (this.urgentUntil.has(e.info.seq)) deadline = Math.min(deadline, now);
+      else if (deadline < now - ABANDON_AFTER_MS) continue;
+      segments.push({
+        seq: e.info.seq,
+        pieceCount: e.pieces.length,
+        size: e.info.size,
+        deadlineMs: deadline,
+        have: e.pieces.map((p) => p !== null),
+        inFlight: inFlightBySeq.get(e.info.seq) ?? [],
+      });
+    }
+    this.updateInterest(peers, segments);
+    if (segments.length === 0) return;
+
+    const pieceSize = store.pieceSize;
+    const plan = planRequests(
+      {
+        segments,
+        peers: peers.map((n) => ({
+          id: n.peerId as string,
+          chokedUs: n.peerChoking,
+          has: this.visibleHas(n, segments),
+          inFlight: n.inFlight.size,
+          rateBytesPerSec: n.rateBytesPerSec(pieceSize),
+          latencyMs: n.latencyMs(),
+        })),
+        originInFlight: this.originInFlight.size,
+      },
+      now,
+      {
+        mode: this.deps.config.picker,
+        urgentWindowMs: this.deps.config.urgentWindowMs,
+        maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
+        maxInFlightTotal: this.deps.config.maxInFlightTotal,
+        maxOriginInFlight: this.deps.config.maxOriginInFlight,
+        pieceSize,
+        originEnabled: this.deps.config.maxOriginInFlight > 0,
+      },
+      this.deps.rng,
+    );
+    for (const r of plan) this.apply(r, now, peers);
+  }
+
+  /** What a neighbour holds, less what it refused us lately, over the segments we want. */
+  private visibleHas(n: Neighbour, segments: readonly PickerSegment[]): Map<number, boolean[]> {
+    const out = new Map<number, boolean[]>();
+    for (const s of segments) {
+      const bits = n.has.get(s.seq);
+      if (!bits) continue;
+      out.set(
+        s.seq,
+        Array.from({ length: s.pieceCount }, (_, i) => bits[i] === true && !n.refusedUntil.has(pieceKey(s.seq, i))),
+      );
+    }
+    return out;
+  }
+
+  private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
+    for (const n of peers) {
+      const interested = segments.some((s) => {
+        const bits = n.has.get(s.seq);
+        return bits !== undefined && s.have.some((h, i) => !h && bits[i] === true);
+      });
+      if (interested !== n.amInterested) {
+        n.amInterested = interested;
+        this.send(n, { type: interested ? 'interested' : 'not-interested' });
+      }
+    }
+  }
+
+  private apply(r: PlannedRequest, now: number, peers: readonly Neighbour[]): void {
+    const key = pieceKey(r.seq, r.piece);
+    if (r.from === 'origin') {
+      if (this.originInFlight.has(key)) return;
+      this.originInFlight.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
+      this.deps.counters.originRequests++;
+      void this.deps.fetchFromOrigin(r.seq, r.piece).then((data) => {
+        this.originInFlight.delete(key);
+        if (this.closed || !data) return;
+        const result = this.deps.store.putPiece(r.seq, r.piece, data, this.deps.clock.nowMs());
+        if (result === 'stored') {
+          this.deps.counters.originBytes += data.byteLength;
+          this.onPieceStored(r.seq, r.piece);
+        } else if (result === 'duplicate') {
+          this.deps.counters.duplicateBytes += data.byteLength;
+          this.deps.counters.originBytes += data.byteLength;
+        }
+        this.schedulePick();
+      });
+      return;
+    }
+    const n = peers.find((p) => p.peerId === r.from);
+    if (!n || n.inFlight.has(key)) return;
+    n.inFlight.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
+    this.deps.counters.peerRequests++;
+    this.send(n, { type: 'request', seq: r.seq, piece: r.piece });
+  }
+
+  /**
+   * Interest changes between rounds rerun the choker at once (not waiting up to
+   * 10 s), so newcomers and freed slots do not sit idle; the round's byte
+   * counts carry on until the periodic rechoke resets them.
+   */
+  private scheduleChoker(): void {
+    if (this.chokerScheduled || this.closed) return;
+    this.chokerScheduled = true;
+    this.deps.clock.setTimeout(() => {
+      this.chokerScheduled = false;
+      if (!this.closed) this.runChoker(false);
+    }, 250);
+  }
+
+  /** Tit-for-tat: the choker decides from this round's bytes; we send the changes and, each period, start a new round. */
+  private runChoker(newRound: boolean): void {
+    const now = this.deps.clock.nowMs();
+    const peers = this.handshaken();
+    const decision = rechoke(
+      peers.map((n) => ({
+        id: n.peerId as string,
+        interested: n.peerInterested,
+        downloadedBytes: n.roundDownloadedBytes,
+        connectedAtMs: n.connectedAtMs,
+        lastPieceAtMs: n.lastPieceAtMs,
+      })),
+      this.chokerState,
+      now,
+      {
+        mode: this.deps.config.choker,
+        regularSlots: this.deps.config.regularSlots,
+        optimisticSlots: this.deps.config.optimisticSlots,
+        optimisticIntervalMs: this.deps.config.optimisticIntervalMs,
+        snubTimeoutMs: 30_000,
+        newcomerMs: 30_000,
+        newcomerWeight: 3,
+      },
+      this.deps.rng,
+      newRound,
+    );
+    this.chokerState = decision.state;
+    const unchoked = new Set(this.deps.shaper.uploads ? decision.unchoked : []);
+    for (const n of peers) {
+      const choke = !unchoked.has(n.peerId as string);
+      if (choke !== n.amChoking) {
+        n.amChoking = choke;
+        if (choke) n.uploading.clear();
+        this.send(n, { type: choke ? 'choke' : 'unchoke' });
+      }
+      if (newRound) n.roundDownloadedBytes = 0;
+    }
+  }
+}
