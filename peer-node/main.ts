@@ -1,13 +1,10 @@
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
 import { parsePeerConfig, peerFlags } from './config.ts';
 import { createPeerNode } from './node.ts';
-
-/** The bundled player page, when it has been built (npm run build:player). */
-export const PLAYER_DIR = fileURLToPath(new URL('../player/dist/', import.meta.url));
+import { PLAYER_DIR } from './player-dir.ts';
 
 void runMain('peer', async () => {
   const config = parsePeerConfig(process.argv.slice(2), process.env);

@@ -1,0 +1,61 @@
+/**
+ * The demo: an origin on the test pattern and a few peer nodes, all in this
+ * process, with their URLs and a live status line. Ctrl-C stops everything,
+ * ffmpeg included.
+ */
+import { existsSync } from 'node:fs';
+import { originConfig } from '../origin/config.ts';
+import { checkFfmpeg } from '../origin/ffmpeg-process.ts';
+import { type Origin, createOrigin } from '../origin/origin.ts';
+import { peerConfig } from '../peer-node/config.ts';
+import { PLAYER_DIR } from '../peer-node/player-dir.ts';
+import { type PeerNode, createPeerNode } from '../peer-node/node.ts';
+import { createLogger } from '../shared/log.ts';
+import { runMain } from '../shared/process.ts';
+
+const PEERS = Number(process.env.DEMO_PEERS ?? 3);
+const STATUS_EVERY_MS = 5000;
+
+void runMain('start', async () => {
+  const base = originConfig({ port: Number(process.env.ORIGIN_PORT ?? 8080), streamKey: process.env.STREAM_KEY ?? null });
+  const missing = checkFfmpeg(base.ffmpegPath);
+  if (missing) throw new Error(missing);
+  const log = createLogger('demo', process.env.LOG_LEVEL ?? 'warn');
+  const origin: Origin = createOrigin(base, { log: log.child({ program: 'origin' }) });
+  await origin.start();
+  const peers: PeerNode[] = [];
+  const staticDir = existsSync(PLAYER_DIR) ? PLAYER_DIR : null;
+  for (let i = 0; i < PEERS; i++) {
+    const peer = createPeerNode(peerConfig({ tracker: `${origin.url.replace(/^http/, 'ws')}/tracker`, port: 0 }), {
+      log: log.child({ program: 'peer' }),
+      staticDir,
+    });
+    await peer.start();
+    peers.push(peer);
+  }
+  const lines = [
+    `origin playlist  ${origin.url}/live/index.m3u8`,
+    `origin metrics   ${origin.url}/metrics`,
+    ...peers.map((p, i) => `peer ${i + 1} ${staticDir ? 'player' : 'playlist'}  ${p.url}/${staticDir ? '' : 'live.m3u8'}`),
+    `stream key       ${origin.streamKey}`,
+    'Ctrl-C stops everything.',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  const status = setInterval(() => {
+    const p2p = peers.reduce((n, p) => n + p.counters.p2pBytes, 0);
+    const fromOrigin = peers.reduce((n, p) => n + p.counters.originBytes, 0);
+    const offload = p2p + fromOrigin === 0 ? 0 : p2p / (p2p + fromOrigin);
+    const neighbours = peers.map((p) => p.swarm.handshaken().length).join('/');
+    process.stdout.write(
+      `status: segments ${origin.window.size} in window, peers ${origin.tracker.registry.size}, neighbours ${neighbours}, offload ${(offload * 100).toFixed(1)} %\n`,
+    );
+  }, STATUS_EVERY_MS);
+  return {
+    log,
+    async close() {
+      clearInterval(status);
+      await Promise.all(peers.map((p) => p.close()));
+      await origin.close();
+    },
+  };
+});
