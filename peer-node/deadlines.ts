@@ -18,6 +18,11 @@ export interface PlayerPosition {
 const REPORT_FRESH_MS = 10_000;
 
 /**
+ * A fresh position report from the player is the truth. Without one, a
+ * segment the player has asked for (an HLS request still waiting) is due
+ * within one segment duration of the request, since a player asks for the
+ * next segment while it still has about one in its buffer.
+ *
  * With a fresh report from the player, a segment is due when the player will
  * reach it: the rest of the current segment plus the durations in between.
  * Without one, we assume a player `holdBackMs` behind live, as hls.js plays by
@@ -29,6 +34,7 @@ export function segmentDeadlines(
   player: PlayerPosition | null,
   holdBackMs: number,
   nowMs: number,
+  requestedAtMs: ReadonlyMap<number, number> = new Map(),
 ): Map<number, number> {
   const out = new Map<number, number>();
   if (player && nowMs - player.atMs <= REPORT_FRESH_MS) {
@@ -47,6 +53,10 @@ export function segmentDeadlines(
     }
     return out;
   }
-  for (const s of segments) out.set(s.seq, s.announcedAtMs + holdBackMs);
+  for (const s of segments) {
+    const asked = requestedAtMs.get(s.seq);
+    const byHoldBack = s.announcedAtMs + holdBackMs;
+    out.set(s.seq, asked === undefined ? byHoldBack : Math.min(byHoldBack, asked + s.durationMs));
+  }
   return out;
 }

@@ -79,6 +79,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       return e ? fetchOriginPiece(originBase, seq, piece, e.info.size, store.pieceSize, shaper, clock) : Promise.resolve(null);
     },
     onBan: (id) => neighbourhood.ban(id),
+    isBanned: (id) => neighbourhood.isBanned(id),
     onNeighboursChanged: () => undefined,
   });
 
@@ -187,7 +188,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     store,
     playlistSegments: config.playlistSegments,
     registry,
-    onSegmentWanted: (seq) => swarm.markUrgent(seq),
+    onSegmentWanted: (seq) => swarm.playerRequested(seq),
     onPlayerReport: (r: PlayerReport) => {
       swarm.setPlayerPosition({ seq: r.seq, offsetMs: r.offsetMs, atMs: clock.nowMs() });
       // The page reports totals since it loaded; a reload starts it over, so growth is what counts.

@@ -42,6 +42,7 @@ export interface SwarmDeps {
   fetchFromOrigin(seq: number, piece: number): Promise<Uint8Array | null>;
   /** A neighbour was banned (it sent bad pieces): never connect to it again. */
   onBan(peerId: string): void;
+  isBanned(peerId: string): boolean;
   onNeighboursChanged(): void;
 }
 
@@ -66,7 +67,8 @@ const ABANDON_AFTER_MS = 5000;
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
   private readonly originInFlight = new Map<string, { seq: number; piece: number; sentAtMs: number }>();
-  private readonly urgentUntil = new Map<number, number>();
+  /** Segments the local player asked for over HTTP, and when: a hint of where it is when it reports nothing. */
+  private readonly playerAsked = new Map<number, number>();
   private pendingHaves: { seq: number; piece: number }[] = [];
   private chokerState: ChokerState = initialChokerState();
   private timers: TimerHandle[] = [];
@@ -116,9 +118,9 @@ export class Swarm {
     this.schedulePick();
   }
 
-  /** The player asked for a segment we do not have yet: everything of it is due now. */
-  markUrgent(seq: number): void {
-    this.urgentUntil.set(seq, this.deps.clock.nowMs() + 15_000);
+  /** The player asked for a segment we do not have whole yet (its request waits). */
+  playerRequested(seq: number): void {
+    if (!this.playerAsked.has(seq)) this.playerAsked.set(seq, this.deps.clock.nowMs());
     this.schedulePick();
   }
 
@@ -203,6 +205,7 @@ export class Swarm {
         if (msg.version !== PROTOCOL_VERSION) return this.disconnect(n, `protocol version ${msg.version} unsupported`);
         if (msg.streamId !== this.deps.streamId) return this.disconnect(n, 'other stream');
         if (msg.peerId === this.deps.peerId) return this.disconnect(n, 'connected to self');
+        if (this.deps.isBanned(msg.peerId)) return this.disconnect(n, 'banned');
         if (n.expectedPeerId !== null && msg.peerId !== n.expectedPeerId) return this.disconnect(n, 'unexpected peer id');
         const twin = [...this.neighbours].find((o) => o !== n && o.handshaken && o.peerId === msg.peerId);
         if (twin) {
@@ -369,7 +372,7 @@ export class Swarm {
       for (const [key, until] of n.refusedUntil) if (until <= now) n.refusedUntil.delete(key);
       if (n.handshaken && now - n.lastSentAtMs > KEEPALIVE_MS) this.send(n, { type: 'keep-alive' });
     }
-    for (const [seq, until] of this.urgentUntil) if (until <= now) this.urgentUntil.delete(seq);
+    for (const seq of this.playerAsked.keys()) if (!this.deps.store.get(seq)) this.playerAsked.delete(seq);
     this.pruneOld();
     this.pick();
   }
@@ -393,6 +396,7 @@ export class Swarm {
       this.player,
       holdBackMs,
       now,
+      this.playerAsked,
     );
     const inFlightBySeq = new Map<number, { piece: number; from: string; sentAtMs: number }[]>();
     const addInFlight = (seq: number, piece: number, from: string, sentAtMs: number) => {
@@ -407,10 +411,9 @@ export class Swarm {
     const segments: PickerSegment[] = [];
     for (const e of entries) {
       if (e.complete || e.info.seq < this.firstWantedSeq) continue;
-      let deadline = deadlines.get(e.info.seq);
+      const deadline = deadlines.get(e.info.seq);
       if (deadline === undefined) continue;
-      if (this.urgentUntil.has(e.info.seq)) deadline = Math.min(deadline, now);
-      else if (deadline < now - ABANDON_AFTER_MS) continue;
+      if (!this.playerAsked.has(e.info.seq) && deadline < now - ABANDON_AFTER_MS) continue;
       segments.push({
         seq: e.info.seq,
         pieceCount: e.pieces.length,

@@ -1,0 +1,216 @@
+import type { Rng } from '../../shared/rng.ts';
+
+/**
+ * Deadline-aware rarest-first piece picker. Pure: it plans requests from a
+ * snapshot and the caller sends them and records them as in flight (as
+ * libtorrent's picker leaves marking to its caller).
+ *
+ * Bounds: `maxInFlightTotal` caps requests to neighbours only; the origin has
+ * its own `maxOriginInFlight`. The origin is the deadline safety net, so a full
+ * peer pipeline must not keep it from rescuing an urgent piece.
+ */
+
+/** The `from` of a request to the HTTP origin rather than to a neighbour. */
+export const ORIGIN = 'origin';
+/**
+ * What we assume of a neighbour we have not measured yet: slow enough that a
+ * measured, fast neighbour is preferred and that an urgent piece is not bet on
+ * a stranger when the deadline is tight.
+ */
+export const DEFAULT_PIECE_MS = 250;
+export const DEFAULT_LATENCY_MS = 100;
+/**
+ * Slack past a request's expected delivery before an urgent piece is also asked
+ * of the origin. Too small and jitter costs duplicate origin bytes; too large
+ * and a stalled neighbour costs a rebuffer.
+ */
+export const OVERDUE_MARGIN_MS = 500;
+
+export type PickerMode = 'rarest-deadline' | 'sequential' | 'random';
+
+export interface PickerSegment {
+  seq: number;
+  pieceCount: number;
+  /** Bytes in the whole segment. */
+  size: number;
+  /** When the whole segment must be in hand (absolute ms, same clock as nowMs). */
+  deadlineMs: number;
+  /** Pieces we already hold (verified), length pieceCount. */
+  have: boolean[];
+  /** Outstanding requests; `from` is a peer id or ORIGIN. */
+  inFlight: { piece: number; from: string; sentAtMs: number }[];
+}
+
+export interface PickerPeer {
+  id: string;
+  chokedUs: boolean;
+  /** seq -> pieces this neighbour holds. */
+  has: Map<number, boolean[]>;
+  /** Our outstanding requests to it. */
+  inFlight: number;
+  /** Measured delivery rate to us; 0 = not measured yet. */
+  rateBytesPerSec: number;
+  /** Measured request-to-piece latency; 0 = unknown. */
+  latencyMs: number;
+}
+
+export interface PickerSnapshot {
+  segments: PickerSegment[];
+  peers: PickerPeer[];
+  originInFlight: number;
+}
+
+export interface PickerOptions {
+  mode: PickerMode;
+  urgentWindowMs: number;
+  maxInFlightPerPeer: number;
+  maxInFlightTotal: number;
+  maxOriginInFlight: number;
+  pieceSize: number;
+  originEnabled: boolean;
+}
+
+export interface PlannedRequest {
+  seq: number;
+  piece: number;
+  /** A peer id or ORIGIN. */
+  from: string;
+  reason: 'urgent-peer' | 'urgent-origin' | 'rarest' | 'sequential' | 'random';
+}
+
+type InFlight = PickerSegment['inFlight'][number];
+
+interface Candidate {
+  seg: PickerSegment;
+  piece: number;
+  bytes: number;
+  avail: number;
+  key: number;
+}
+
+const REASON = { 'rarest-deadline': 'rarest', sequential: 'sequential', random: 'random' } as const;
+
+const ORDER: Record<PickerMode, (a: Candidate, b: Candidate) => number> = {
+  'rarest-deadline': (a, b) => a.avail - b.avail || a.seg.deadlineMs - b.seg.deadlineMs || a.key - b.key,
+  sequential: (a, b) => a.seg.seq - b.seg.seq || a.piece - b.piece,
+  random: (a, b) => a.key - b.key,
+};
+
+/** Neighbours in the snapshot holding each piece, choked or not: seq -> count per piece. */
+export function availability(s: PickerSnapshot): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const seg of s.segments) out.set(seg.seq, new Array<number>(seg.pieceCount).fill(0));
+  for (const p of s.peers) {
+    for (const [seq, bits] of p.has) {
+      const counts = out.get(seq);
+      if (!counts) continue;
+      for (let i = 0; i < counts.length; i++) if (bits[i] === true) counts[i] = (counts[i] ?? 0) + 1;
+    }
+  }
+  return out;
+}
+
+export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions, rng: Rng): PlannedRequest[] {
+  const plan: PlannedRequest[] = [];
+  const peers = s.peers;
+  const byId = new Map(peers.map((p) => [p.id, p]));
+  // Counts include what this call plans, so the bounds hold across the whole plan.
+  const queued = peers.map((p) => p.inFlight);
+  const tieKey = peers.map(() => rng());
+  let peerTotal = queued.reduce((a, b) => a + b, 0);
+  let originQueued = s.originInFlight;
+
+  const bytesOf = (seg: PickerSegment, piece: number) => Math.min(o.pieceSize, seg.size - piece * o.pieceSize);
+  const pieceMs = (p: PickerPeer, bytes: number) =>
+    p.rateBytesPerSec > 0 ? (bytes * 1000) / p.rateBytesPerSec : DEFAULT_PIECE_MS;
+  const latency = (p: PickerPeer) => (p.latencyMs > 0 ? p.latencyMs : DEFAULT_LATENCY_MS);
+  const originHasRoom = () => o.originEnabled && originQueued < o.maxOriginInFlight;
+
+  /** The unchoked neighbour with room that would deliver the piece first: its index and estimated arrival. */
+  const bestPeer = (seq: number, piece: number, bytes: number): { i: number; eta: number } | null => {
+    if (peerTotal >= o.maxInFlightTotal) return null;
+    let best: { i: number; eta: number } | null = null;
+    for (let i = 0; i < peers.length; i++) {
+      const p = peers[i] as PickerPeer;
+      const q = queued[i] as number;
+      if (p.chokedUs || q >= o.maxInFlightPerPeer || p.has.get(seq)?.[piece] !== true) continue;
+      const eta = nowMs + latency(p) + (q + 1) * pieceMs(p, bytes);
+      if (!best || eta < best.eta || (eta === best.eta && (tieKey[i] as number) < (tieKey[best.i] as number))) {
+        best = { i, eta };
+      }
+    }
+    return best;
+  };
+
+  const push = (seq: number, piece: number, i: number | null, reason: PlannedRequest['reason']) => {
+    if (i === null) {
+      originQueued++;
+      plan.push({ seq, piece, from: ORIGIN, reason });
+      return;
+    }
+    queued[i] = (queued[i] as number) + 1;
+    peerTotal++;
+    plan.push({ seq, piece, from: (peers[i] as PickerPeer).id, reason });
+  };
+
+  /**
+   * A request is overdue once it has waited longer than the neighbour would
+   * need to drain a pipeline as deep as its current one, plus a margin. A
+   * neighbour missing from the snapshot has gone, so its requests are dead.
+   * Origin requests are never overdue: asking the origin twice gains nothing.
+   */
+  const overdue = (r: InFlight, bytes: number) => {
+    if (r.from === ORIGIN) return false;
+    const p = byId.get(r.from);
+    if (!p) return true;
+    return nowMs > r.sentAtMs + latency(p) + Math.max(1, p.inFlight) * pieceMs(p, bytes) + OVERDUE_MARGIN_MS;
+  };
+
+  const isUrgent = (seg: PickerSegment) => seg.deadlineMs - nowMs <= o.urgentWindowMs;
+  const urgent = s.segments.filter(isUrgent).sort((a, b) => a.deadlineMs - b.deadlineMs || a.seq - b.seq);
+  for (const seg of urgent) {
+    const flying = byPiece(seg);
+    for (let piece = 0; piece < seg.pieceCount; piece++) {
+      if (seg.have[piece] === true) continue;
+      const bytes = bytesOf(seg, piece);
+      const out = flying[piece];
+      if (out) {
+        if (originHasRoom() && out.every((r) => overdue(r, bytes))) push(seg.seq, piece, null, 'urgent-origin');
+        continue;
+      }
+      const best = bestPeer(seg.seq, piece, bytes);
+      if (best && best.eta <= seg.deadlineMs) push(seg.seq, piece, best.i, 'urgent-peer');
+      else if (originHasRoom()) push(seg.seq, piece, null, 'urgent-origin');
+      // Late beats never: with the origin off or full, the fastest neighbour still gets it.
+      else if (best) push(seg.seq, piece, best.i, 'urgent-peer');
+    }
+  }
+
+  // Non-urgent pieces come from neighbours only: the origin's bandwidth is for deadlines.
+  const avail = availability(s);
+  const candidates: Candidate[] = [];
+  for (const seg of s.segments) {
+    if (isUrgent(seg)) continue;
+    const flying = byPiece(seg);
+    const counts = avail.get(seg.seq) ?? [];
+    for (let piece = 0; piece < seg.pieceCount; piece++) {
+      const n = counts[piece] ?? 0;
+      if (seg.have[piece] === true || flying[piece] || n === 0) continue;
+      candidates.push({ seg, piece, bytes: bytesOf(seg, piece), avail: n, key: rng() });
+    }
+  }
+  candidates.sort(ORDER[o.mode]);
+  for (const c of candidates) {
+    if (peerTotal >= o.maxInFlightTotal) break;
+    const best = bestPeer(c.seg.seq, c.piece, c.bytes);
+    if (best) push(c.seg.seq, c.piece, best.i, REASON[o.mode]);
+  }
+  return plan;
+}
+
+/** A segment's outstanding requests, indexed by piece. */
+function byPiece(seg: PickerSegment): (InFlight[] | undefined)[] {
+  const out: (InFlight[] | undefined)[] = [];
+  for (const r of seg.inFlight) (out[r.piece] ??= []).push(r);
+  return out;
+}

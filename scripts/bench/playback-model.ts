@@ -1,0 +1,199 @@
+/**
+ * The playback model of BENCHMARKS.md: a headless player that uses only a
+ * peer node's public HTTP interface, as hls.js does by default. It reads the
+ * live playlist, starts 3 segments behind the live edge, fetches segments in
+ * order, and plays one segment per segment duration; a segment not wholly in
+ * hand at its deadline is a stall, and every later deadline moves by it.
+ * It reports its position and stalls to the peer node, as the web player does.
+ */
+import { createHash } from 'node:crypto';
+
+export interface PlaybackResult {
+  /** Peer start (model start) to the first segment in hand; null if it never started. */
+  startupMs: number | null;
+  segmentsDue: number;
+  segmentsOnTime: number;
+  stalls: number;
+  stalledMs: number;
+  watchMs: number;
+  /** Per played segment: origin publish time to the model starting to play it. */
+  behindLiveMs: number[];
+  /** Segments whose SHA-256 differs from the origin's. */
+  corrupt: number;
+  /** Segments the peer answered with an error (504, 410...). */
+  failed: number;
+}
+
+interface Listed {
+  seq: number;
+  durationMs: number;
+  publishedAtMs: number;
+}
+
+export function parseLivePlaylist(text: string): Listed[] {
+  const out: Listed[] = [];
+  let pdt: number | null = null;
+  let duration: number | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(line.slice(25));
+    else if (line.startsWith('#EXTINF:')) duration = Math.round(Number.parseFloat(line.slice(8)) * 1000);
+    else {
+      const m = /^seg-(\d+)\.ts$/.exec(line.trim());
+      if (m && duration !== null) out.push({ seq: Number(m[1]), durationMs: duration, publishedAtMs: (pdt ?? Number.NaN) + duration });
+      if (m) [pdt, duration] = [null, null];
+    }
+  }
+  return out;
+}
+
+const START_BEHIND = 3;
+const REPORT_EVERY_MS = 1000;
+
+export class PlaybackModel {
+  private readonly startedAt = Date.now();
+  private stopped = false;
+  private readonly queue: Listed[] = [];
+  private readonly inHand = new Map<number, number>();
+  private nextToFetch: number | null = null;
+  private readonly r: PlaybackResult = { startupMs: null, segmentsDue: 0, segmentsOnTime: 0, stalls: 0, stalledMs: 0, watchMs: 0, behindLiveMs: [], corrupt: 0, failed: 0 };
+  private playStartMs: number | null = null;
+  private playing: { seq: number; startedAtMs: number } | null = null;
+  private loops: Promise<void>[] = [];
+
+  constructor(
+    private readonly baseUrl: string,
+    /** The origin's SHA-256 of a segment, for `corruptPlayed`; null if unknown. */
+    private readonly expectedSha256: (seq: number) => string | null,
+  ) {}
+
+  start(): void {
+    this.loops = [this.playlistLoop(), this.fetchLoop(), this.playLoop(), this.reportLoop()];
+  }
+
+  async stop(): Promise<PlaybackResult> {
+    this.stopped = true;
+    await Promise.all(this.loops);
+    if (this.playStartMs !== null) this.r.watchMs = Date.now() - this.playStartMs;
+    return this.r;
+  }
+
+  private async playlistLoop(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        const res = await fetch(`${this.baseUrl}/live.m3u8`, { signal: AbortSignal.timeout(5000) });
+        if (res.ok) this.onPlaylist(parseLivePlaylist(await res.text()));
+        else await res.body?.cancel();
+      } catch {
+        // The peer node may not be listening yet; keep asking, as hls.js must.
+      }
+      await sleep(500);
+    }
+  }
+
+  private onPlaylist(listed: Listed[]): void {
+    if (listed.length === 0) return;
+    if (this.nextToFetch === null) this.nextToFetch = (listed[Math.max(0, listed.length - START_BEHIND)] as Listed).seq;
+    const last = this.queue.at(-1)?.seq ?? this.nextToFetch - 1;
+    for (const s of listed) if (s.seq > last) this.queue.push(s);
+  }
+
+  private async fetchLoop(): Promise<void> {
+    while (!this.stopped) {
+      const next = this.queue.find((s) => !this.inHand.has(s.seq) && s.seq >= (this.nextToFetch ?? Infinity));
+      if (!next) {
+        await sleep(50);
+        continue;
+      }
+      try {
+        const res = await fetch(`${this.baseUrl}/live/seg-${next.seq}.ts`, { signal: AbortSignal.timeout(15_000) });
+        if (res.ok) {
+          const body = new Uint8Array(await res.arrayBuffer());
+          const expected = this.expectedSha256(next.seq);
+          if (expected !== null && createHash('sha256').update(body).digest('hex') !== expected) this.r.corrupt++;
+          this.inHand.set(next.seq, Date.now());
+        } else {
+          await res.body?.cancel();
+          this.r.failed++;
+          this.inHand.set(next.seq, Number.POSITIVE_INFINITY);
+        }
+      } catch {
+        if (!this.stopped) this.r.failed++;
+        this.inHand.set(next.seq, Number.POSITIVE_INFINITY);
+      }
+      this.nextToFetch = next.seq + 1;
+    }
+  }
+
+  /** Plays the queue in order on the wall clock, counting stalls. */
+  private async playLoop(): Promise<void> {
+    let index = 0;
+    while (!this.stopped) {
+      const seg = this.queue[index];
+      const got = seg ? this.inHand.get(seg.seq) : undefined;
+      if (!seg || got === undefined) {
+        await sleep(20);
+        continue;
+      }
+      const now = Date.now();
+      if (this.playStartMs === null) {
+        this.playStartMs = now;
+        this.r.startupMs = now - this.startedAt;
+        this.playing = { seq: seg.seq, startedAtMs: now };
+      } else {
+        const prev = this.playing as { seq: number; startedAtMs: number };
+        const prevDuration = this.queue[index - 1]?.durationMs ?? 0;
+        const due = prev.startedAtMs + prevDuration;
+        if (now < due) {
+          await sleep(Math.min(20, due - now));
+          continue;
+        }
+        this.r.segmentsDue++;
+        if (got === Number.POSITIVE_INFINITY) {
+          // Skipped, as hls.js skips a segment that cannot be loaded: a stall of its length.
+          this.r.stalls++;
+          this.r.stalledMs += seg.durationMs;
+          this.playing = { seq: seg.seq, startedAtMs: due + seg.durationMs };
+          index++;
+          continue;
+        }
+        if (got <= due) this.r.segmentsOnTime++;
+        else {
+          this.r.stalls++;
+          this.r.stalledMs += got - due;
+        }
+        this.playing = { seq: seg.seq, startedAtMs: Math.max(due, got) };
+      }
+      if (Number.isFinite(seg.publishedAtMs)) this.r.behindLiveMs.push(this.playing.startedAtMs - seg.publishedAtMs);
+      index++;
+      // Segments played long ago are forgotten, so a long run stays small.
+      if (index > 64) {
+        const drop = this.queue.splice(0, index - 8);
+        for (const d of drop) this.inHand.delete(d.seq);
+        index -= drop.length;
+      }
+    }
+  }
+
+  private async reportLoop(): Promise<void> {
+    while (!this.stopped) {
+      await sleep(REPORT_EVERY_MS);
+      if (!this.playing) continue;
+      const offsetMs = Math.max(0, Date.now() - this.playing.startedAtMs);
+      try {
+        const res = await fetch(`${this.baseUrl}/api/player`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ seq: this.playing.seq, offsetMs: Math.min(offsetMs, 600_000), stalls: this.r.stalls, stallMs: Math.round(this.r.stalledMs) }),
+          signal: AbortSignal.timeout(2000),
+        });
+        await res.body?.cancel();
+      } catch {
+        // A report lost is a report late; the next one carries the totals.
+      }
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
