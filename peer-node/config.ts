@@ -14,6 +14,7 @@ export const peerFlags = {
   latencyMs: { kind: 'int', default: 0, min: 0, max: 10_000, help: 'emulated one-way latency added to everything this node sends and to origin fetches' },
   storeSegments: { kind: 'int', default: 12, min: 4, max: 600, help: 'segments kept in memory (the local live window)' },
   playlistSegments: { kind: 'int', default: 6, min: 3, max: 60, help: 'segments listed in the local playlist' },
+  listDelayMs: { kind: 'int', default: 1000, min: 0, max: 60_000, help: 'a segment is listed for the player once whole here or known this long' },
   neighbours: { kind: 'int', default: 12, min: 1, max: 100, help: 'neighbours to keep connected' },
   maxNeighbours: { kind: 'int', default: 24, min: 1, max: 200, help: 'most neighbours, incoming included' },
   picker: { kind: 'choice', default: 'rarest-deadline', choices: ['rarest-deadline', 'sequential', 'random'], help: 'piece picker' },

@@ -1,7 +1,7 @@
 import express, { type Express, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { renderLivePlaylist } from '../shared/playlist.ts';
-import { parseSegmentFileName } from '../shared/segment.ts';
+import { type SegmentAnnouncement, parseSegmentFileName } from '../shared/segment.ts';
 import { int, isObj } from '../shared/validate.ts';
 import type { SegmentStore } from './segment-store.ts';
 
@@ -18,12 +18,12 @@ export interface PlayerReport {
 
 export interface HttpApiDeps {
   store: SegmentStore;
-  playlistSegments: number;
   registry: Registry;
   /** The player asked for a segment that is not whole yet. */
   onSegmentWanted(seq: number): void;
   onPlayerReport(r: PlayerReport): void;
-  firstListedSeq(): number | null;
+  /** The segments the playlist lists now, oldest first. */
+  listed(): SegmentAnnouncement[];
   discontinuitySequence(firstListed: number): number;
   stats(): Record<string, unknown>;
   staticDir: string | null;
@@ -50,13 +50,11 @@ export function createHttpApi(deps: HttpApiDeps): Express {
   app.set('etag', false);
 
   app.get('/live.m3u8', (_req, res) => {
-    const first = deps.firstListedSeq();
-    const listed = first === null ? [] : deps.store.all().filter((e) => e.info.seq >= first).slice(-deps.playlistSegments);
-    if (listed.length === 0) {
+    const infos = deps.listed();
+    if (infos.length === 0) {
       res.status(503).set('Retry-After', '1').send('stream not started yet\n');
       return;
     }
-    const infos = listed.map((e) => e.info);
     res
       .set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' })
       .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0)));

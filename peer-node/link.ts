@@ -47,6 +47,11 @@ export class LinkShaper {
     return this.config.uploadKbps !== 0;
   }
 
+  /** The emulated upload rate, or null when unlimited. */
+  uploadBytesPerSec(): number | null {
+    return this.config.uploadKbps > 0 ? (this.config.uploadKbps * 1000) / 8 : this.config.uploadKbps === 0 ? 0 : null;
+  }
+
   /** How long a piece queued now would wait for upload bandwidth. */
   uploadBacklogMs(): number {
     return Math.max(0, this.upBacklogUntilMs - this.clock.nowMs());

@@ -1,3 +1,4 @@
+import type { TokenBucket } from '../shared/token-bucket.ts';
 import type { Link } from './link.ts';
 
 export interface Request {
@@ -31,6 +32,8 @@ export class Neighbour {
   /** Requests of its we accepted and have not sent yet; a cancel removes one. */
   readonly uploading = new Set<string>();
   roundDownloadedBytes = 0;
+  /** While it holds our optimistic slot: the share of our upload it may use; null otherwise. */
+  trialShare: TokenBucket | null = null;
   lastPieceAtMs: number | null = null;
   hashFailures = 0;
   strikes = 0;

@@ -12,6 +12,7 @@ import type { PeerConfig } from './config.ts';
 import { type PlayerReport, createHttpApi } from './http-api.ts';
 import { LinkShaper } from './link.ts';
 import { createPeerMetrics } from './metrics.ts';
+import { segmentsToList } from './listing.ts';
 import { Neighbourhood } from './neighbourhood.ts';
 import { fetchOriginPiece } from './origin-fetch.ts';
 import { SegmentStore } from './segment-store.ts';
@@ -186,7 +187,6 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
 
   const app = createHttpApi({
     store,
-    playlistSegments: config.playlistSegments,
     registry,
     onSegmentWanted: (seq) => swarm.playerRequested(seq),
     onPlayerReport: (r: PlayerReport) => {
@@ -196,7 +196,14 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
       playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
     },
-    firstListedSeq: () => swarm.firstWanted,
+    listed: () =>
+      segmentsToList(
+        store.all().map((e) => ({ seq: e.info.seq, complete: e.complete !== null, announcedAtMs: e.announcedAtMs, info: e.info })),
+        swarm.firstWanted,
+        clock.nowMs(),
+        config.listDelayMs,
+        config.playlistSegments,
+      ).map((e) => e.info),
     discontinuitySequence: (seq) => store.discontinuitiesBefore(seq),
     stats: () => ({
       peerId,

@@ -11,6 +11,7 @@ import { type ChokerState, initialChokerState, rechoke } from './policy/choker.t
 import { type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
+import { TokenBucket } from '../shared/token-bucket.ts';
 
 export type SwarmConfig = Pick<
   PeerConfig,
@@ -47,7 +48,11 @@ export interface SwarmDeps {
 }
 
 const TICK_MS = 100;
-const HAVE_FLUSH_MS = 200;
+/**
+ * Haves wait this long to be batched. Each relay hop waits for it, so it adds
+ * straight to the lag behind live; pieces arriving together still share a frame.
+ */
+const HAVE_BATCH_MS = 20;
 const KEEPALIVE_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const REFUSAL_BACKOFF_MS = 1000;
@@ -56,6 +61,8 @@ const MAX_UPLOAD_QUEUE_PER_PEER = 16;
 /** Upload backlog beyond which we refuse requests so the asker goes elsewhere in time. */
 const MAX_UPLOAD_BACKLOG_MS = 1500;
 const MAX_STRIKES = 20;
+/** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
+const TRIAL_BURST_BYTES = 64 * 1024;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
 const ABANDON_AFTER_MS = 5000;
 
@@ -74,6 +81,7 @@ export class Swarm {
   private timers: TimerHandle[] = [];
   private player: PlayerPosition | null = null;
   private firstWantedSeq: number | null = null;
+  private haveTimer: TimerHandle | null = null;
   private pickScheduled = false;
   private chokerScheduled = false;
   private closed = false;
@@ -83,13 +91,13 @@ export class Swarm {
   start(): void {
     const c = this.deps.clock;
     this.timers.push(c.setInterval(() => this.tick(), TICK_MS));
-    this.timers.push(c.setInterval(() => this.flushHaves(), HAVE_FLUSH_MS));
     this.timers.push(c.setInterval(() => this.runChoker(true), this.deps.config.rechokeIntervalMs));
   }
 
   close(): void {
     this.closed = true;
     for (const t of this.timers) t.cancel();
+    this.haveTimer?.cancel();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
   }
@@ -136,6 +144,12 @@ export class Swarm {
   /** A piece verified and stored from any source (neighbour, origin, seed). */
   onPieceStored(seq: number, piece: number): void {
     this.pendingHaves.push({ seq, piece });
+    if (this.haveTimer === null) {
+      this.haveTimer = this.deps.clock.setTimeout(() => {
+        this.haveTimer = null;
+        if (!this.closed) this.flushHaves();
+      }, HAVE_BATCH_MS);
+    }
     const key = pieceKey(seq, piece);
     for (const n of this.neighbours) {
       if (n.inFlight.delete(key)) this.send(n, { type: 'cancel', seq, piece });
@@ -279,7 +293,8 @@ export class Swarm {
       data === null ||
       n.uploading.has(key) ||
       n.uploading.size >= MAX_UPLOAD_QUEUE_PER_PEER ||
-      this.deps.shaper.uploadBacklogMs() > MAX_UPLOAD_BACKLOG_MS;
+      this.deps.shaper.uploadBacklogMs() > MAX_UPLOAD_BACKLOG_MS ||
+      (n.trialShare !== null && !n.trialShare.tryTake(data.byteLength, this.deps.clock.nowMs()));
     if (refuse || data === null) {
       this.send(n, { type: 'reject', seq, piece });
       return;
@@ -543,8 +558,8 @@ export class Swarm {
         regularSlots: this.deps.config.regularSlots,
         optimisticSlots: this.deps.config.optimisticSlots,
         optimisticIntervalMs: this.deps.config.optimisticIntervalMs,
-        snubTimeoutMs: 30_000,
-        newcomerMs: 30_000,
+        snubTimeoutMs: 2 * this.deps.config.rechokeIntervalMs,
+        newcomerMs: this.deps.config.optimisticIntervalMs,
         newcomerWeight: 3,
       },
       this.deps.rng,
@@ -552,8 +567,15 @@ export class Swarm {
     );
     this.chokerState = decision.state;
     const unchoked = new Set(this.deps.shaper.uploads ? decision.unchoked : []);
+    const upload = this.deps.shaper.uploadBytesPerSec();
+    const slots = this.deps.config.regularSlots + this.deps.config.optimisticSlots;
     for (const n of peers) {
       const choke = !unchoked.has(n.peerId as string);
+      // An optimistic unchoke is a trial: one slot's share of our upload, not
+      // all the spare of it, or a free-rider lives well on optimistic slots alone.
+      const trial = decision.reasons[n.peerId as string] === 'optimistic' && upload !== null && slots > 0;
+      if (!trial) n.trialShare = null;
+      else n.trialShare ??= new TokenBucket(upload / slots, TRIAL_BURST_BYTES, now);
       if (choke !== n.amChoking) {
         n.amChoking = choke;
         if (choke) n.uploading.clear();

@@ -21,7 +21,7 @@ export interface ChokerOptions {
   regularSlots: number;
   optimisticSlots: number;
   optimisticIntervalMs: number;
-  /** A peer that sent us nothing for this long is snubbed: no regular slot while others qualify. */
+  /** A peer that sent us nothing for this long (since it connected, for a newcomer) is snubbed: no regular slot. */
   snubTimeoutMs: number;
   /**
    * A peer connected less than newcomerMs ago is newcomerWeight times as likely
@@ -38,6 +38,8 @@ export interface ChokerState {
   optimistic: string[];
   /** When the current optimistic set was chosen; null when there is none. */
   optimisticSinceMs: number | null;
+  /** Peer id -> when its latest optimistic unchoke began, to tell who never gave back. */
+  trials: Record<string, number>;
 }
 
 export type UnchokeReason = 'regular' | 'optimistic' | 'all-unchoked';
@@ -49,7 +51,7 @@ export interface ChokeDecision {
 }
 
 export function initialChokerState(): ChokerState {
-  return { regular: [], optimistic: [], optimisticSinceMs: null };
+  return { regular: [], optimistic: [], optimisticSinceMs: null, trials: {} };
 }
 
 /**
@@ -78,49 +80,70 @@ export function rechoke(
   const live = new Set(interested.map((p) => p.id));
   const tieKey = new Map(interested.map((p) => [p.id, rng()]));
   const snubbed = (p: ChokerPeer) => nowMs - (p.lastPieceAtMs ?? p.connectedAtMs) > o.snubTimeoutMs;
-  // Non-snubbed peers by bytes given; snubbed ones only after them, so when too
-  // few peers reciprocate the spare slots still upload to someone rather than
-  // idle (a fresh swarm, or a node fed by the origin, has nobody to reciprocate).
+  // Regular slots are earned: only a peer that gave us something lately (or a
+  // newcomer still in its grace period) can hold one. A slot nobody earns
+  // stays empty rather than feed a free-rider; the optimistic slot is how a
+  // peer with nothing to give yet gets its first pieces.
+  const earners = interested.filter((p) => !snubbed(p));
   const rank = (a: ChokerPeer, b: ChokerPeer) =>
-    Number(snubbed(a)) - Number(snubbed(b)) ||
-    b.downloadedBytes - a.downloadedBytes ||
-    (tieKey.get(a.id) as number) - (tieKey.get(b.id) as number);
+    b.downloadedBytes - a.downloadedBytes || (tieKey.get(a.id) as number) - (tieKey.get(b.id) as number);
 
   const keptOptimistic = state.optimistic.filter((id) => live.has(id));
   let regular: string[];
   if (fullRound) {
-    regular = interested.slice().sort(rank).slice(0, o.regularSlots).map((p) => p.id);
+    regular = earners.sort(rank).slice(0, o.regularSlots).map((p) => p.id);
   } else {
     const kept = state.regular.filter((id) => live.has(id));
     // Already-unchoked optimistic peers are not moved into a vacancy: that
     // would unchoke nobody new and restart the optimistic rotation.
     const taken = new Set([...kept, ...keptOptimistic]);
-    const fill = interested.filter((p) => !taken.has(p.id)).sort(rank);
+    const fill = earners.filter((p) => !taken.has(p.id)).sort(rank);
     regular = [...kept, ...fill.slice(0, Math.max(0, o.regularSlots - kept.length)).map((p) => p.id)];
   }
 
   const isRegular = new Set(regular);
+  const present = new Set(peers.map((p) => p.id));
+  const trials: Record<string, number> = {};
+  const lastPiece = new Map(peers.map((p) => [p.id, p.lastPieceAtMs]));
+  for (const [id, at] of Object.entries(state.trials)) {
+    if (present.has(id) && (nowMs - at < TRIAL_MEMORY_MS(o) || lastPiece.get(id) === null)) trials[id] = at;
+  }
   const expired = state.optimisticSinceMs === null || nowMs - state.optimisticSinceMs >= o.optimisticIntervalMs;
   const keep = fullRound && expired ? [] : keptOptimistic.filter((id) => !isRegular.has(id));
   const outgoing = new Set(state.optimistic);
   const eligible = interested.filter((p) => !isRegular.has(p.id) && !keep.includes(p.id));
-  const weight = (p: ChokerPeer) => (nowMs - p.connectedAtMs < o.newcomerMs ? o.newcomerWeight : 1);
+  const weight = (p: ChokerPeer) => {
+    if (nowMs - p.connectedAtMs < o.newcomerMs) return o.newcomerWeight;
+    // A peer that had a whole optimistic turn and has given nothing since is,
+    // as far as we can tell, a free-rider. One that never gave us anything is
+    // passed over for as long as it stays; one that gave before waits until
+    // the failed trial is forgotten.
+    const trial = trials[p.id];
+    if (trial === undefined || nowMs - trial < o.optimisticIntervalMs) return 1;
+    if (p.lastPieceAtMs === null) return 0;
+    return p.lastPieceAtMs < trial ? 0 : 1;
+  };
   const need = Math.max(0, o.optimisticSlots - keep.length);
   // A rotation prefers someone new; the outgoing peers stay in the draw only if too few others are interested.
   const fresh = weightedSample(eligible.filter((p) => !outgoing.has(p.id)), need, weight, rng);
   const again = weightedSample(eligible.filter((p) => outgoing.has(p.id)), need - fresh.length, weight, rng);
   const optimistic = [...keep, ...[...fresh, ...again].map((p) => p.id)];
   const optimisticSinceMs = keep.length > 0 ? state.optimisticSinceMs : optimistic.length > 0 ? nowMs : null;
+  // A trial runs from a peer's first optimistic unchoke; being drawn again mid-trial does not extend it.
+  for (const id of optimistic) trials[id] ??= nowMs;
 
   const reasons: Record<string, UnchokeReason> = {};
   for (const id of regular) reasons[id] = 'regular';
   for (const id of optimistic) reasons[id] = 'optimistic';
-  return { unchoked: [...regular, ...optimistic], state: { regular, optimistic, optimisticSinceMs }, reasons };
+  return { unchoked: [...regular, ...optimistic], state: { regular, optimistic, optimisticSinceMs, trials }, reasons };
 }
 
-/** Draws up to k items without replacement, each with probability proportional to its weight. */
+/** How long a failed optimistic trial counts against a peer that gave us something once, before it gets another chance. */
+const TRIAL_MEMORY_MS = (o: ChokerOptions) => 4 * o.optimisticIntervalMs;
+
+/** Draws up to k items without replacement, each with probability proportional to its weight; weight 0 is never drawn. */
 function weightedSample<T>(items: readonly T[], k: number, weight: (t: T) => number, rng: Rng): T[] {
-  const pool = items.slice();
+  const pool = items.filter((t) => weight(t) > 0);
   const out: T[] = [];
   while (out.length < k && pool.length > 0) {
     const total = pool.reduce((sum, t) => sum + weight(t), 0);

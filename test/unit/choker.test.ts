@@ -38,8 +38,11 @@ interface Call {
   o?: Partial<ChokerOptions>;
 }
 
+/** Peers built with the default "a piece a second ago" keep it a second before each call, however late. */
 function run(peers: ChokerPeer[], opts: Call = {}): ChokeDecision {
-  return rechoke(peers, opts.state ?? initialChokerState(), opts.nowMs ?? NOW, options(opts.o), seededRng(opts.seed ?? 1), opts.full ?? true);
+  const nowMs = opts.nowMs ?? NOW;
+  const fresh = peers.map((p) => (p.lastPieceAtMs === NOW - 1000 ? { ...p, lastPieceAtMs: nowMs - 1000 } : p));
+  return rechoke(fresh, opts.state ?? initialChokerState(), nowMs, options(opts.o), seededRng(opts.seed ?? 1), opts.full ?? true);
 }
 
 const sorted = (ids: readonly string[]) => ids.slice().sort();
@@ -71,10 +74,10 @@ describe('rechoke, full round', () => {
       optimisticFrom: ['S'],
     },
     {
-      name: 'too few reciprocate: snubbed peers fill the spare regular slots rather than leave them idle',
+      name: 'regular slots are earned: spare ones stay empty rather than go to a snubbed peer or one that never gave',
       peers: [peer('A', 100), peer('B', 0), peer('S', 0, snubbed), peer('T', 0, { connectedAtMs: NOW - 600_000, lastPieceAtMs: null })],
-      regular: ['A', 'B', 'S', 'T'],
-      optimisticFrom: [],
+      regular: ['A', 'B'],
+      optimisticFrom: ['S', 'T'],
     },
     {
       name: 'a newcomer that sent nothing yet is not snubbed',
@@ -175,8 +178,36 @@ describe('rechoke, optimistic unchoke', () => {
   });
 });
 
+describe('rechoke, free-riders', () => {
+  const regulars = sixByBytes().slice(0, 4);
+  const trialAt = NOW - 30_000;
+  const state = (optimistic: string[]): ChokerState => ({ regular: ['A', 'B', 'C', 'D'], optimistic, optimisticSinceMs: trialAt, trials: { R: trialAt } });
+
+  test('a peer that had a whole optimistic turn and gave nothing back is passed over, even when alone', () => {
+    const table: [string, ChokerPeer[], string[]][] = [
+      ['gave nothing: slot stays empty', [...regulars, peer('R', 0, { lastPieceAtMs: null })], []],
+      ['gave nothing before its turn only', [...regulars, peer('R', 0, { lastPieceAtMs: trialAt - 1 })], []],
+      ['gave back during its turn: may win again', [...regulars, peer('R', 0, { lastPieceAtMs: trialAt + 5000 })], ['R']],
+      ['another candidate wins instead', [...regulars, peer('R', 0, { lastPieceAtMs: null }), peer('G', 0)], ['G']],
+    ];
+    for (const [why, peers, optimistic] of table) {
+      const d = run(peers, { state: state(['R']), nowMs: NOW });
+      assert.deepEqual(d.state.optimistic, optimistic, why);
+    }
+  });
+
+  test('a failed trial of a peer that gave once is forgotten after four optimistic intervals; one that never gave is not', () => {
+    const later = trialAt + 120_000;
+    const gaveOnce = run([...regulars, peer('R', 0, { lastPieceAtMs: trialAt - 50_000 })], { state: state([]), nowMs: later });
+    assert.deepEqual(gaveOnce.state.optimistic, ['R']);
+    const never = run([...regulars, peer('R', 0, { lastPieceAtMs: null })], { state: state([]), nowMs: later });
+    assert.deepEqual(never.state.optimistic, []);
+    assert.equal(never.state.trials.R, trialAt);
+  });
+});
+
 describe('rechoke, between rounds', () => {
-  const state: ChokerState = { regular: ['A', 'B', 'C', 'D'], optimistic: ['E'], optimisticSinceMs: NOW - 40_000 };
+  const state: ChokerState = { regular: ['A', 'B', 'C', 'D'], optimistic: ['E'], optimisticSinceMs: NOW - 40_000, trials: { E: NOW - 40_000 } };
 
   test('keeps the regulars, fills vacancies by bytes, never demotes, never rotates', () => {
     // B lost interest; D now gives least and F most, N just arrived; E's optimistic term has expired.
