@@ -57,7 +57,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     }
     res
       .set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' })
-      .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0)));
+      .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0), 'live/'));
   });
 
   app.get('/live/:file', async (req: Request, res: Response) => {

@@ -4,10 +4,11 @@ import { segmentFileName } from './segment.ts';
 /**
  * Renders a live HLS media playlist (RFC 8216) over the given segments.
  * Shared by the origin and peer nodes so both speak exactly the same HLS.
+ * Segment URIs are relative to the playlist, behind `uriPrefix`.
  * `discontinuitySequence` counts the discontinuities before the first listed
  * segment, so players stay in step when one slides out of the playlist.
  */
-export function renderLivePlaylist(segments: readonly SegmentAnnouncement[], discontinuitySequence: number): string {
+export function renderLivePlaylist(segments: readonly SegmentAnnouncement[], discontinuitySequence: number, uriPrefix = ''): string {
   const first = segments[0];
   const maxMs = segments.reduce((m, s) => Math.max(m, s.durationMs), 1000);
   const lines = [
@@ -21,7 +22,7 @@ export function renderLivePlaylist(segments: readonly SegmentAnnouncement[], dis
     if (s.discontinuity) lines.push('#EXT-X-DISCONTINUITY');
     lines.push(`#EXT-X-PROGRAM-DATE-TIME:${new Date(s.publishedAtMs - s.durationMs).toISOString()}`);
     lines.push(`#EXTINF:${(s.durationMs / 1000).toFixed(3)},`);
-    lines.push(segmentFileName(s.seq));
+    lines.push(`${uriPrefix}${segmentFileName(s.seq)}`);
   }
   return `${lines.join('\n')}\n`;
 }

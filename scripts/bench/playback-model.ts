@@ -26,6 +26,7 @@ export interface PlaybackResult {
 
 interface Listed {
   seq: number;
+  uri: string;
   durationMs: number;
   publishedAtMs: number;
 }
@@ -38,8 +39,8 @@ export function parseLivePlaylist(text: string): Listed[] {
     if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(line.slice(25));
     else if (line.startsWith('#EXTINF:')) duration = Math.round(Number.parseFloat(line.slice(8)) * 1000);
     else {
-      const m = /^seg-(\d+)\.ts$/.exec(line.trim());
-      if (m && duration !== null) out.push({ seq: Number(m[1]), durationMs: duration, publishedAtMs: (pdt ?? Number.NaN) + duration });
+      const m = /(?:^|\/)seg-(\d+)\.ts$/.exec(line.trim());
+      if (m && duration !== null) out.push({ seq: Number(m[1]), uri: line.trim(), durationMs: duration, publishedAtMs: (pdt ?? Number.NaN) + duration });
       if (m) [pdt, duration] = [null, null];
     }
   }
@@ -68,6 +69,11 @@ export class PlaybackModel {
 
   start(): void {
     this.loops = [this.playlistLoop(), this.fetchLoop(), this.playLoop(), this.reportLoop()];
+  }
+
+  /** The figures so far, while it plays. */
+  current(): PlaybackResult {
+    return { ...this.r, behindLiveMs: [...this.r.behindLiveMs] };
   }
 
   async stop(): Promise<PlaybackResult> {
@@ -105,7 +111,7 @@ export class PlaybackModel {
         continue;
       }
       try {
-        const res = await fetch(`${this.baseUrl}/live/seg-${next.seq}.ts`, { signal: AbortSignal.timeout(15_000) });
+        const res = await fetch(new URL(next.uri, `${this.baseUrl}/live.m3u8`), { signal: AbortSignal.timeout(15_000) });
         if (res.ok) {
           const body = new Uint8Array(await res.arrayBuffer());
           const expected = this.expectedSha256(next.seq);

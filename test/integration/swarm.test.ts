@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import type { Origin } from '../../origin/origin.ts';
+import type { PeerNode } from '../../peer-node/node.ts';
+import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
+import { type Started, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
+
+const run = promisify(execFile);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A real swarm on 127.0.0.1: the origin (real ffmpeg, ~460 kbit/s stream)
+ * with its egress limited to ~3 stream copies, contributors uploading ~2x the
+ * stream, one free-rider, and one contributor in a process of its own that is
+ * SIGKILLed mid-stream. Choking rounds are shortened (2 s / 6 s) so that
+ * tit-for-tat shows within a short test.
+ */
+const LINK = { uploadKbps: 900, latencyMs: 20, rechokeIntervalMs: 2000, optimisticIntervalMs: 6000 };
+const CONTRIBUTORS = 6;
+const KILL_AT_MS = 12_000;
+const RUN_MS = 32_000;
+
+describe('a swarm of real peer nodes', () => {
+  let origin: Origin;
+  let sha: (seq: number) => string | null;
+  const peers: PeerNode[] = [];
+  let free: PeerNode;
+  let victim: Started;
+  const results: PlaybackResult[] = [];
+  const stallsAtKill: number[] = [];
+  let ffmpegClient: { stderr: string } | Error;
+
+  before(async () => {
+    origin = await startTestOrigin({ egressKbps: 1500 });
+    sha = originSha(origin);
+    for (let i = 0; i < CONTRIBUTORS; i++) peers.push(await startTestPeer(origin, { ...LINK, peerId: `contributor-${i}`, seed: i + 1 }));
+    free = await startTestPeer(origin, { ...LINK, uploadKbps: 0, peerId: 'free-rider', seed: 99 });
+    victim = startScript('peer-node/main.ts', [
+      '--tracker', trackerUrl(origin), '--port', '0', '--peer-id', 'victim',
+      '--upload-kbps', String(LINK.uploadKbps), '--latency-ms', String(LINK.latencyMs),
+      '--rechoke-interval-ms', String(LINK.rechokeIntervalMs), '--optimistic-interval-ms', String(LINK.optimisticIntervalMs),
+    ]);
+    await waitForOutput(victim, /playlist (http\S+)/);
+    await waitForSegments(origin, 3);
+
+    const all = [...peers, free];
+    const models = all.map((p) => new PlaybackModel(p.url, sha));
+    for (const m of models) m.start();
+    // A real HLS client nobody here wrote, reading a peer's playlist while the swarm runs.
+    const client = run('ffmpeg', ['-v', 'error', '-i', `${peers[0]?.url}/live.m3u8`, '-t', '10', '-c', 'copy', '-f', 'mpegts', '-y', '/dev/null'], { timeout: 60_000 })
+      .then((r) => (ffmpegClient = { stderr: r.stderr }))
+      .catch((e: Error) => (ffmpegClient = e));
+    await sleep(KILL_AT_MS);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    for (const m of models) stallsAtKill.push(m.current().stalls);
+    await sleep(RUN_MS - KILL_AT_MS);
+    results.push(...(await Promise.all(models.map((m) => m.stop()))));
+    await client;
+  });
+
+  after(async () => {
+    await stopProcess(victim);
+    await Promise.all([...peers, free].map((p) => p.close()));
+    await origin.close();
+  });
+
+  test('every peer plays: segments verified against the origin, on time, none corrupt or missing', (t) => {
+    results.forEach((r, i) => {
+      t.diagnostic(`peer ${i}: ${r.segmentsOnTime}/${r.segmentsDue} on time, ${r.stalls} stalls, startup ${r.startupMs} ms`);
+      assert.equal(r.corrupt, 0, `peer ${i} played bytes the origin did not publish`);
+      assert.equal(r.failed, 0, `peer ${i} was refused segments`);
+      assert.ok(r.segmentsDue >= 20, `peer ${i} played only ${r.segmentsDue} segments`);
+      assert.ok(r.segmentsOnTime / r.segmentsDue >= 0.9, `peer ${i} continuity ${r.segmentsOnTime}/${r.segmentsDue}`);
+    });
+  });
+
+  test('killing a peer mid-stream stalls nobody', () => {
+    results.forEach((r, i) => assert.equal(r.stalls, stallsAtKill[i], `peer ${i} stalled after the kill`));
+  });
+
+  test('most segment bytes come from peers, and the origin sends each segment about once', async (t) => {
+    const all = [...peers, free];
+    const p2p = all.reduce((n, p) => n + p.counters.p2pBytes, 0);
+    const fromOrigin = all.reduce((n, p) => n + p.counters.originBytes, 0);
+    const offload = p2p / (p2p + fromOrigin);
+    const egress = (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const seeded = (await origin.metrics.seedBytes.get()).values[0]?.value ?? 0;
+    const published = (await origin.metrics.segmentsPublished.get()).values[0]?.value ?? 0;
+    t.diagnostic(`offload ${offload.toFixed(3)} (limit ${(1 - 1 / all.length).toFixed(3)}), origin HTTP ${egress} B, seeded ${seeded} B, ${published} segments published`);
+    assert.ok(offload > 0.6, `offload ${offload.toFixed(3)}`);
+  });
+
+  test('a free-rider receives less from the swarm than a contributor', (t) => {
+    const contributors = peers.map((p) => p.counters.p2pBytes);
+    const mean = contributors.reduce((a, b) => a + b, 0) / contributors.length;
+    t.diagnostic(`free-rider ${free.counters.p2pBytes} B from peers, contributors ${Math.round(mean)} B on average`);
+    assert.equal(free.counters.uploadedBytes, 0);
+    assert.ok(free.counters.p2pBytes < mean, `free-rider got ${free.counters.p2pBytes} B, contributors ${mean}`);
+  });
+
+  test("ffmpeg reads a peer's live playlist without errors", () => {
+    assert.ok(!(ffmpegClient instanceof Error), `ffmpeg failed: ${ffmpegClient instanceof Error ? ffmpegClient.message : ''}`);
+    assert.equal(ffmpegClient.stderr.trim(), '');
+  });
+
+  test('a segment served by a peer is valid MPEG-TS with H.264 video and AAC audio', async () => {
+    const playlist = await (await fetch(`${peers[1]?.url}/live.m3u8`)).text();
+    const segment = playlist.trim().split('\n').at(-1) as string;
+    const { stdout } = await run('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name', '-of', 'csv=p=0', `${peers[1]?.url}/${segment}`]);
+    assert.deepEqual([...new Set(stdout.split('\n').filter(Boolean))].sort(), ['aac', 'h264']);
+  });
+});
