@@ -15,9 +15,15 @@ import { IngestSupervisor } from './ingest-supervisor.ts';
 import { LiveWindow, type StoredSegment } from './live-window.ts';
 import { createOriginMetrics } from './metrics.ts';
 import { TrackerServer } from './tracker-server.ts';
+import { Egress } from './egress.ts';
 import { initialSeederState, planSeeding } from './seeder.ts';
-import { TokenBucket } from '../shared/token-bucket.ts';
 import { pieceRange } from '../shared/segment.ts';
+
+/**
+ * A piece seeded to a peer that leaves within this long may not have spread
+ * yet, so it is seeded again to another peer; older ones have.
+ */
+const RESEED_WINDOW_MS = 3000;
 
 export interface OriginDeps {
   log: Logger;
@@ -57,7 +63,15 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   let closed: Promise<void> | null = null;
 
-  const tracker = new TrackerServer({ config, clock, rng, log: log.child({ component: 'tracker' }), metrics, window: () => window.announcements() });
+  const tracker = new TrackerServer({
+    config,
+    clock,
+    rng,
+    log: log.child({ component: 'tracker' }),
+    metrics,
+    window: () => window.announcements(),
+    onPeerLeft: (peerId) => reseed(peerId),
+  });
 
   const receiver = new IngestReceiver((s) => {
     const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
@@ -70,22 +84,22 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     for (const l of listeners) l(stored);
   });
 
-  const egressBytesPerSec = (config.egressKbps * 1000) / 8;
-  const egress = config.egressKbps > 0 ? new TokenBucket(egressBytesPerSec, egressBytesPerSec / 20, clock.nowMs()) : null;
-  /** Sends segment bytes once the emulated egress link would have carried them. */
-  const afterEgress = (bytes: number, send: () => void): void => {
-    const wait = egress ? egress.reserve(bytes, clock.nowMs()) : 0;
-    if (wait <= 0) send();
-    else clock.setTimeout(send, wait);
-  };
+  const egress = new Egress(config.egressKbps, clock);
 
   let seederState = initialSeederState();
-  function seed(segment: StoredSegment): void {
-    if (config.seedCopies === 0) return;
-    const { info, data } = segment;
-    const plan = planSeeding(info.pieceHashes.length, tracker.seedCandidates(), seederState, config.seedCopies);
+  /** Pieces seeded lately, per peer: if that peer leaves before passing them on, they are seeded again. */
+  const recentSeeds = new Map<string, { seq: number; piece: number; atMs: number }[]>();
+
+  function seedPieces(seq: number, pieces: readonly number[], exclude: string | null): void {
+    const found = window.lookup(seq);
+    if (found.state !== 'live' || config.seedCopies === 0) return;
+    const { info, data } = found.segment;
+    const candidates = tracker.seedCandidates().filter((c) => c.peerId !== exclude);
+    const plan = planSeeding(pieces.length, candidates, seederState, config.seedCopies);
     seederState = plan.state;
-    plan.targets.forEach((targets, piece) => {
+    const now = clock.nowMs();
+    plan.targets.forEach((targets, i) => {
+      const piece = pieces[i] as number;
       const { start, end } = pieceRange(info.size, config.pieceSize, piece);
       const bytes = data.subarray(start, end);
       let sent = 0;
@@ -93,9 +107,32 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         if (sent === config.seedCopies) break;
         if (!tracker.canSeed(peerId)) continue;
         sent++;
-        afterEgress(bytes.byteLength, () => tracker.seed(peerId, info.seq, piece, bytes));
+        let list = recentSeeds.get(peerId);
+        if (!list) recentSeeds.set(peerId, (list = []));
+        list.push({ seq, piece, atMs: now });
+        while (list.length > 0 && now - (list[0] as { atMs: number }).atMs > RESEED_WINDOW_MS) list.shift();
+        egress.send('seed', bytes.byteLength, () => tracker.seed(peerId, seq, piece, bytes));
       }
     });
+  }
+
+  function seed(segment: StoredSegment): void {
+    seedPieces(segment.info.seq, segment.info.pieceHashes.map((_, i) => i), null);
+  }
+
+  function reseed(peerId: string): void {
+    const list = recentSeeds.get(peerId);
+    recentSeeds.delete(peerId);
+    if (!list) return;
+    const now = clock.nowMs();
+    const bySeq = new Map<number, number[]>();
+    for (const r of list) {
+      if (now - r.atMs > RESEED_WINDOW_MS) continue;
+      const pieces = bySeq.get(r.seq);
+      if (pieces) pieces.push(r.piece);
+      else bySeq.set(r.seq, [r.piece]);
+    }
+    for (const [seq, pieces] of bySeq) seedPieces(seq, pieces, peerId);
   }
 
   const ingest = new IngestSupervisor({
@@ -170,8 +207,15 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     const body = range.kind === 'full' ? data : data.subarray(range.start, range.end);
     if (range.kind === 'partial') res.status(206).set('Content-Range', `bytes ${range.start}-${range.end - 1}/${data.byteLength}`);
-    metrics.httpSegmentBytes.inc(body.byteLength);
-    afterEgress(body.byteLength, () => res.send(body));
+    egress.send(
+      'http',
+      body.byteLength,
+      () => {
+        metrics.httpSegmentBytes.inc(body.byteLength);
+        res.send(body);
+      },
+      () => !res.destroyed && !req.socket.destroyed,
+    );
   });
 
   app.get('/healthz', (_req, res) => {
@@ -224,6 +268,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     close() {
       closed ??= (async () => {
         await ingest.stop();
+        egress.close();
         await tracker.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

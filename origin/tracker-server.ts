@@ -40,6 +40,8 @@ export interface TrackerDeps {
   log: Logger;
   metrics: OriginMetrics;
   window: () => SegmentAnnouncement[];
+  /** A joined peer left the swarm (closed, timed out or was dropped). */
+  onPeerLeft(peerId: string): void;
 }
 
 /** The tracker: peers join over WebSocket, learn the window and each other, and report their stats. */
@@ -128,6 +130,7 @@ export class TrackerServer {
         this.conns.delete(conn.peer.peerId);
         this.registry.remove(conn.peer.peerId);
         this.deps.metrics.peers.set(this.registry.size);
+        this.deps.onPeerLeft(conn.peer.peerId);
       }
     });
   }
@@ -223,6 +226,7 @@ export class TrackerServer {
       this.registry.remove(id);
       this.conns.delete(id);
       c?.ws.terminate();
+      this.deps.onPeerLeft(id);
     }
     this.deps.metrics.peers.set(this.registry.size);
     for (const c of this.conns.values()) if (c.ws.readyState === WebSocket.OPEN) c.ws.ping();

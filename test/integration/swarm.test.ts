@@ -70,8 +70,8 @@ describe('a swarm of real peer nodes', () => {
   });
 
   test('every peer plays: segments verified against the origin, on time, none corrupt or missing', (t) => {
+    results.forEach((r, i) => t.diagnostic(`peer ${i}: ${r.segmentsOnTime}/${r.segmentsDue} on time, ${r.stalls} stalls (${stallsAtKill[i]} before the kill), startup ${r.startupMs} ms`));
     results.forEach((r, i) => {
-      t.diagnostic(`peer ${i}: ${r.segmentsOnTime}/${r.segmentsDue} on time, ${r.stalls} stalls, startup ${r.startupMs} ms`);
       assert.equal(r.corrupt, 0, `peer ${i} played bytes the origin did not publish`);
       assert.equal(r.failed, 0, `peer ${i} was refused segments`);
       assert.ok(r.segmentsDue >= 20, `peer ${i} played only ${r.segmentsDue} segments`);

@@ -1,0 +1,62 @@
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+
+export type EgressClass = 'seed' | 'http';
+
+interface Queued {
+  bytes: number;
+  send: () => void;
+  wanted: () => boolean;
+}
+
+/**
+ * The origin's emulated uplink: segment bytes leave at most at `kbps`, and
+ * seeded pieces go before HTTP fallback fetches. Seeds are what the swarm
+ * lives on; if fallbacks could delay them, a burst of fallbacks (a peer
+ * leaving) would make every peer late, which makes more fallbacks: a spiral.
+ */
+export class Egress {
+  private readonly queues: Record<EgressClass, Queued[]> = { seed: [], http: [] };
+  private readonly bytesPerMs: number;
+  private timer: TimerHandle | null = null;
+  private closed = false;
+
+  constructor(
+    kbps: number,
+    private readonly clock: Clock,
+  ) {
+    this.bytesPerMs = kbps > 0 ? kbps / 8 : Number.POSITIVE_INFINITY;
+  }
+
+  /** `wanted` is asked again when the item's turn comes: a fetch whose client gave up costs no link time. */
+  send(cls: EgressClass, bytes: number, send: () => void, wanted: () => boolean = () => true): void {
+    if (this.closed) return;
+    if (this.bytesPerMs === Number.POSITIVE_INFINITY) return send();
+    this.queues[cls].push({ bytes, send, wanted });
+    this.drain();
+  }
+
+  /** Bytes waiting to leave, by class. */
+  backlog(cls: EgressClass): number {
+    return this.queues[cls].reduce((n, q) => n + q.bytes, 0);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.timer?.cancel();
+    this.queues.seed = [];
+    this.queues.http = [];
+  }
+
+  /** One item on the wire at a time; it is handed over when its last byte would have left. */
+  private drain(): void {
+    if (this.timer || this.closed) return;
+    let next = this.queues.seed.shift() ?? this.queues.http.shift();
+    while (next && !next.wanted()) next = this.queues.seed.shift() ?? this.queues.http.shift();
+    if (!next) return;
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      next.send();
+      this.drain();
+    }, Math.max(0, next.bytes / this.bytesPerMs));
+  }
+}

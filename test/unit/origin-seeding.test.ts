@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Egress } from '../../origin/egress.ts';
+import { initialSeederState, planSeeding, type SeedCandidate } from '../../origin/seeder.ts';
+import { ManualClock } from '../../shared/clock.ts';
+
+describe('seeder: each piece to one peer, by weighted round-robin over declared upload', () => {
+  const peers = (...kbps: number[]): SeedCandidate[] => kbps.map((k, i) => ({ peerId: String.fromCharCode(65 + i), uploadKbps: k }));
+  const firsts = (pieces: number, candidates: SeedCandidate[], copies = 1) => {
+    let state = initialSeederState();
+    const out: string[] = [];
+    for (let segment = 0; segment < 3; segment++) {
+      const plan = planSeeding(pieces, candidates, state, copies);
+      state = plan.state;
+      out.push(plan.targets.map((t) => t.slice(0, copies).join('+')).join(' '));
+    }
+    return out;
+  };
+
+  const table: [string, SeedCandidate[], number, string[]][] = [
+    ['equal peers take turns, and the turn carries over to the next segment', peers(1000, 1000, 1000), 2, ['A B', 'C A', 'B C']],
+    ['a peer with twice the upload takes twice the pieces', peers(2000, 1000), 3, ['A B A', 'A B A', 'A B A']],
+    ['free-riders (upload 0) are never seeded', peers(0, 1000, 0), 2, ['B B', 'B B', 'B B']],
+    ['nobody to seed: no targets', peers(0, 0), 2, [' ', ' ', ' ']],
+  ];
+  for (const [name, candidates, pieces, expected] of table) {
+    test(name, () => assert.deepEqual(firsts(pieces, candidates), expected));
+  }
+
+  test('two copies go to two different peers', () => {
+    for (const line of firsts(4, peers(1000, 1000, 1000), 2)) {
+      for (const pair of line.split(' ')) assert.notEqual(pair.split('+')[0], pair.split('+')[1]);
+    }
+  });
+
+  test('every piece lists fallbacks after its targets, all distinct', () => {
+    const plan = planSeeding(5, peers(1000, 1000, 1000, 1000), initialSeederState(), 1);
+    for (const t of plan.targets) {
+      assert.equal(t.length, 3);
+      assert.equal(new Set(t).size, 3);
+    }
+  });
+
+  test('a huge declared upload is capped, so one peer cannot take every piece', () => {
+    const plan = planSeeding(10, peers(100_000_000, 20_000), initialSeederState(), 1);
+    assert.ok(plan.targets.filter((t) => t[0] === 'B').length >= 4);
+  });
+});
+
+describe('origin egress', () => {
+  test('sends at the link rate, one item at a time, seeds before HTTP', () => {
+    const clock = new ManualClock(0);
+    const egress = new Egress(8, clock); // 8 kbit/s = 1 byte per ms
+    const sent: string[] = [];
+    egress.send('http', 1000, () => sent.push(`http1@${clock.nowMs()}`));
+    egress.send('http', 1000, () => sent.push(`http2@${clock.nowMs()}`));
+    egress.send('seed', 500, () => sent.push(`seed@${clock.nowMs()}`));
+    clock.advance(5000);
+    // http1 was already on the wire; the seed jumps the queue ahead of http2.
+    assert.deepEqual(sent, ['http1@1000', 'seed@1500', 'http2@2500']);
+  });
+
+  test('an item nobody wants any more costs no link time', () => {
+    const clock = new ManualClock(0);
+    const egress = new Egress(8, clock);
+    const sent: string[] = [];
+    egress.send('http', 1000, () => sent.push('a'));
+    egress.send('http', 1000, () => sent.push('gone'), () => false);
+    egress.send('http', 1000, () => sent.push(`b@${clock.nowMs()}`));
+    clock.advance(5000);
+    assert.deepEqual(sent, ['a', 'b@2000']);
+  });
+
+  test('unlimited egress sends at once; a closed one sends nothing', () => {
+    const clock = new ManualClock(0);
+    const sent: string[] = [];
+    new Egress(0, clock).send('http', 1e9, () => sent.push('now'));
+    const closed = new Egress(8, clock);
+    closed.send('seed', 10, () => sent.push('never'));
+    closed.close();
+    clock.advance(100_000);
+    assert.deepEqual(sent, ['now']);
+  });
+});
