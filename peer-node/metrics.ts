@@ -28,8 +28,10 @@ export function createPeerMetrics(counters: SwarmCounters, gauges: () => { neigh
   fromCounter('peer_protocol_errors_total', 'Malformed frames received', 'protocolErrors');
   fromCounter('peer_piece_requests_total', 'Piece requests sent to neighbours', 'peerRequests');
   fromCounter('peer_origin_requests_total', 'Piece fetches from the origin', 'originRequests');
-  fromCounter('peer_control_received_bytes_total', 'Control bytes received (everything but segment payload)', 'controlBytesIn');
-  fromCounter('peer_control_sent_bytes_total', 'Control bytes sent (everything but segment payload)', 'controlBytesOut');
+  fromCounter('peer_control_received_bytes_total', 'Peer-wire bytes received other than segment payload', 'controlBytesIn');
+  fromCounter('peer_control_sent_bytes_total', 'Peer-wire bytes sent other than segment payload', 'controlBytesOut');
+  fromCounter('peer_tracker_received_bytes_total', 'Tracker bytes received other than seeded payload', 'trackerBytesIn');
+  fromCounter('peer_tracker_sent_bytes_total', 'Tracker bytes sent', 'trackerBytesOut');
   fromCounter('peer_stalls_total', 'Playback stalls the local player reported', 'stalls');
   const gauge = (name: string, help: string, key: 'neighbours' | 'unchoked' | 'interested' | 'segments') =>
     new Gauge({

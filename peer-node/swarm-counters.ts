@@ -10,9 +10,12 @@ export interface SwarmCounters {
   protocolErrors: number;
   peerRequests: number;
   originRequests: number;
-  /** Everything but segment payload, both ways, including WebSocket framing and tracker messages. */
+  /** Peer-wire bytes other than segment payload, both ways, WebSocket framing included. */
   controlBytesIn: number;
   controlBytesOut: number;
+  /** Tracker bytes other than seeded payload, both ways, WebSocket framing included. */
+  trackerBytesIn: number;
+  trackerBytesOut: number;
   stalls: number;
   stallMs: number;
 }
@@ -30,6 +33,8 @@ export function newCounters(): SwarmCounters {
     originRequests: 0,
     controlBytesIn: 0,
     controlBytesOut: 0,
+    trackerBytesIn: 0,
+    trackerBytesOut: 0,
     stalls: 0,
     stallMs: 0,
   };

@@ -50,7 +50,7 @@ export class TrackerClient {
   send(msg: PeerToTracker): void {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN || (!this.joined && msg.type !== 'join')) return;
     const text = encodeTrackerMessage(msg);
-    this.deps.counters.controlBytesOut += text.length + frameOverheadBytes(text.length, true);
+    this.deps.counters.trackerBytesOut += text.length + frameOverheadBytes(text.length, true);
     this.ws.send(text);
   }
 
@@ -91,11 +91,11 @@ export class TrackerClient {
     if (isBinary) {
       const seed = decodeSeedPiece(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
       if (!seed.ok) return this.drop(`bad seed frame: ${seed.error.message}`);
-      counters.controlBytesIn += buf.byteLength - seed.value.data.byteLength + frameOverheadBytes(buf.byteLength, false);
+      counters.trackerBytesIn += buf.byteLength - seed.value.data.byteLength + frameOverheadBytes(buf.byteLength, false);
       this.deps.onSeed(seed.value.seq, seed.value.piece, seed.value.data);
       return;
     }
-    counters.controlBytesIn += buf.byteLength + frameOverheadBytes(buf.byteLength, false);
+    counters.trackerBytesIn += buf.byteLength + frameOverheadBytes(buf.byteLength, false);
     const decoded = decodeTrackerToPeer(buf.toString('utf8'));
     if (!decoded.ok) return this.drop(`bad tracker message: ${decoded.error.message}`);
     const msg = decoded.value;

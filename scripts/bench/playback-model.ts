@@ -18,8 +18,10 @@ export interface PlaybackResult {
   watchMs: number;
   /** Per played segment: origin publish time to the model starting to play it. */
   behindLiveMs: number[];
-  /** Segments whose SHA-256 differs from the origin's. */
+  /** Segments whose SHA-256 differs from the origin's (where the origin's was known while playing). */
   corrupt: number;
+  /** SHA-256 of every segment received, for checks after the run. */
+  digests: { seq: number; sha256: string }[];
   /** Segments the peer answered with an error (504, 410...). */
   failed: number;
 }
@@ -49,6 +51,7 @@ export function parseLivePlaylist(text: string): Listed[] {
 
 const START_BEHIND = 3;
 const REPORT_EVERY_MS = 1000;
+const MAX_DIGESTS = 100_000;
 
 export class PlaybackModel {
   private readonly startedAt = Date.now();
@@ -56,16 +59,29 @@ export class PlaybackModel {
   private readonly queue: Listed[] = [];
   private readonly inHand = new Map<number, number>();
   private nextToFetch: number | null = null;
-  private readonly r: PlaybackResult = { startupMs: null, segmentsDue: 0, segmentsOnTime: 0, stalls: 0, stalledMs: 0, watchMs: 0, behindLiveMs: [], corrupt: 0, failed: 0 };
+  private readonly r: PlaybackResult = { startupMs: null, segmentsDue: 0, segmentsOnTime: 0, stalls: 0, stalledMs: 0, watchMs: 0, behindLiveMs: [], corrupt: 0, failed: 0, digests: [] };
   private playStartMs: number | null = null;
   private playing: { seq: number; startedAtMs: number } | null = null;
   private loops: Promise<void>[] = [];
 
-  constructor(
-    private readonly baseUrl: string,
-    /** The origin's SHA-256 of a segment, for `corruptPlayed`; null if unknown. */
-    private readonly expectedSha256: (seq: number) => string | null,
-  ) {}
+  private readonly playlistUrl: string;
+  private readonly reportUrl: string | null;
+  private readonly expectedSha256: (seq: number) => string | null;
+
+  /**
+   * Plays `playlistUrl`; reports position and stalls to `reportUrl` (a peer
+   * node's /api/player) unless it is null (plain HLS from the origin).
+   */
+  constructor(o: { playlistUrl: string; reportUrl: string | null; expectedSha256?: (seq: number) => string | null }) {
+    this.playlistUrl = o.playlistUrl;
+    this.reportUrl = o.reportUrl;
+    this.expectedSha256 = o.expectedSha256 ?? (() => null);
+  }
+
+  /** A model playing a peer node's local stream, reporting to it as the web player does. */
+  static forPeer(peerUrl: string, expectedSha256?: (seq: number) => string | null): PlaybackModel {
+    return new PlaybackModel({ playlistUrl: `${peerUrl}/live.m3u8`, reportUrl: `${peerUrl}/api/player`, expectedSha256 });
+  }
 
   start(): void {
     this.loops = [this.playlistLoop(), this.fetchLoop(), this.playLoop(), this.reportLoop()];
@@ -73,7 +89,7 @@ export class PlaybackModel {
 
   /** The figures so far, while it plays. */
   current(): PlaybackResult {
-    return { ...this.r, behindLiveMs: [...this.r.behindLiveMs] };
+    return { ...this.r, behindLiveMs: [...this.r.behindLiveMs], digests: [...this.r.digests] };
   }
 
   async stop(): Promise<PlaybackResult> {
@@ -86,7 +102,7 @@ export class PlaybackModel {
   private async playlistLoop(): Promise<void> {
     while (!this.stopped) {
       try {
-        const res = await fetch(`${this.baseUrl}/live.m3u8`, { signal: AbortSignal.timeout(5000) });
+        const res = await fetch(this.playlistUrl, { signal: AbortSignal.timeout(5000) });
         if (res.ok) this.onPlaylist(parseLivePlaylist(await res.text()));
         else await res.body?.cancel();
       } catch {
@@ -111,11 +127,13 @@ export class PlaybackModel {
         continue;
       }
       try {
-        const res = await fetch(new URL(next.uri, `${this.baseUrl}/live.m3u8`), { signal: AbortSignal.timeout(15_000) });
+        const res = await fetch(new URL(next.uri, this.playlistUrl), { signal: AbortSignal.timeout(15_000) });
         if (res.ok) {
           const body = new Uint8Array(await res.arrayBuffer());
+          const sha256 = createHash('sha256').update(body).digest('hex');
           const expected = this.expectedSha256(next.seq);
-          if (expected !== null && createHash('sha256').update(body).digest('hex') !== expected) this.r.corrupt++;
+          if (expected !== null && sha256 !== expected) this.r.corrupt++;
+          if (this.r.digests.length < MAX_DIGESTS) this.r.digests.push({ seq: next.seq, sha256 });
           this.inHand.set(next.seq, Date.now());
         } else {
           await res.body?.cancel();
@@ -183,10 +201,10 @@ export class PlaybackModel {
   private async reportLoop(): Promise<void> {
     while (!this.stopped) {
       await sleep(REPORT_EVERY_MS);
-      if (!this.playing) continue;
+      if (!this.playing || this.reportUrl === null) continue;
       const offsetMs = Math.max(0, Date.now() - this.playing.startedAtMs);
       try {
-        const res = await fetch(`${this.baseUrl}/api/player`, {
+        const res = await fetch(this.reportUrl, {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
           body: JSON.stringify({ seq: this.playing.seq, offsetMs: Math.min(offsetMs, 600_000), stalls: this.r.stalls, stallMs: Math.round(this.r.stalledMs) }),

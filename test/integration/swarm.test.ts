@@ -48,7 +48,7 @@ describe('a swarm of real peer nodes', () => {
     await waitForSegments(origin, 3);
 
     const all = [...peers, free];
-    const models = all.map((p) => new PlaybackModel(p.url, sha));
+    const models = all.map((p) => PlaybackModel.forPeer(p.url, sha));
     for (const m of models) m.start();
     // A real HLS client nobody here wrote, reading a peer's playlist while the swarm runs.
     const client = run('ffmpeg', ['-v', 'error', '-i', `${peers[0]?.url}/live.m3u8`, '-t', '10', '-c', 'copy', '-f', 'mpegts', '-y', '/dev/null'], { timeout: 60_000 })
