@@ -163,6 +163,7 @@ export class TrackerServer {
           peerId: msg.peerId,
           pieceSize: this.deps.config.pieceSize,
           announceIntervalMs: this.deps.config.announceIntervalMs,
+          originTimeMs: now,
           segments: this.deps.window(),
           peers: this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng),
         });

@@ -7,6 +7,8 @@ import type { SegmentStore } from './segment-store.ts';
 
 /** How long a player's segment request may wait for the swarm before it gets a 504. */
 const SEGMENT_WAIT_MS = 10_000;
+/** How long a playlist request may wait for a joining node to have something to list. */
+const PLAYLIST_WAIT_MS = 2000;
 
 export interface PlayerReport {
   seq: number;
@@ -49,8 +51,14 @@ export function createHttpApi(deps: HttpApiDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get('/live.m3u8', (_req, res) => {
-    const infos = deps.listed();
+  app.get('/live.m3u8', async (req, res) => {
+    let infos = deps.listed();
+    // A node still joining answers as soon as it has something to list, rather
+    // than make the player retry (hls.js does not retry a first manifest).
+    for (let waited = 0; infos.length === 0 && waited < PLAYLIST_WAIT_MS && !req.socket.destroyed; waited += 25) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      infos = deps.listed();
+    }
     if (infos.length === 0) {
       res.status(503).set('Retry-After', '1').send('stream not started yet\n');
       return;

@@ -46,6 +46,7 @@ const GET_PEERS_EVERY_MS = 10_000;
 const DIAL_TIMEOUT_MS = 3000;
 /** A declared capacity of "unlimited", as the tracker's seeder should weigh it. */
 const UNLIMITED_KBPS = 1_000_000;
+const READY_WAIT_MS = 1000;
 
 export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
   const clock = deps.clock ?? systemClock;
@@ -61,6 +62,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   let port = config.port;
   let lastGetPeersMs = -Infinity;
   let announceTimer: TimerHandle | null = null;
+  let welcomedAtMs: number | null = null;
   let playerStalls = { stalls: 0, stallMs: 0 };
   let closed: Promise<void> | null = null;
   const dialling = new Set<WebSocket>();
@@ -84,11 +86,22 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     onNeighboursChanged: () => undefined,
   });
 
-  function announce(segments: readonly SegmentAnnouncement[]): void {
+  /** `ageMs` tells how long ago each segment was published, so old ones are not mistaken for new. */
+  function announce(segments: readonly SegmentAnnouncement[], ageMs: (s: SegmentAnnouncement) => number = () => 0): void {
     const now = clock.nowMs();
     let last: number | null = null;
-    for (const s of segments) if (store.announce(s, now)) last = s.seq;
+    for (const s of segments) if (store.announce(s, now, ageMs(s))) last = s.seq;
     if (last !== null) swarm.onAnnounced(last);
+  }
+
+  /**
+   * The player gets a playlist once the node can feed it from the swarm: it
+   * has a neighbour, or knows of none, or has waited long enough. Before
+   * that, its first segments would all come from the origin.
+   */
+  function ready(): boolean {
+    if (welcomedAtMs === null) return false;
+    return swarm.handshaken().length > 0 || neighbourhood.size === 0 || clock.nowMs() - welcomedAtMs >= READY_WAIT_MS;
   }
 
   function stats(): PeerStats {
@@ -119,7 +132,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     onWelcome: (w) => {
       store.setPieceSize(w.pieceSize);
       neighbourhood.learn(w.peers);
-      announce(w.segments);
+      welcomedAtMs ??= clock.nowMs();
+      announce(w.segments, (s) => w.originTimeMs - s.publishedAtMs);
       announceTimer?.cancel();
       announceTimer = clock.setInterval(() => tracker.send({ type: 'announce', stats: stats() }), w.announceIntervalMs);
       maintain();
@@ -197,8 +211,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
     },
     listed: () =>
-      segmentsToList(
-        store.all().map((e) => ({ seq: e.info.seq, complete: e.complete !== null, announcedAtMs: e.announcedAtMs, info: e.info })),
+      !ready() ? [] : segmentsToList(
+        store.all().map((e) => ({ seq: e.info.seq, complete: e.complete !== null, publishedLocalMs: e.publishedLocalMs, info: e.info })),
         swarm.firstWanted,
         clock.nowMs(),
         config.listDelayMs,

@@ -5,6 +5,8 @@ export interface StoredEntry {
   info: SegmentAnnouncement;
   /** Local time we learned of the segment: deadlines are reckoned from it, so origin and peer clocks need not agree. */
   announcedAtMs: number;
+  /** Local time the segment was published, by the age the origin gave it (earlier than announcedAtMs for a joining peer's window). */
+  publishedLocalMs: number;
   pieces: (Uint8Array | null)[];
   held: number;
   /** The whole segment, once every piece is in and the whole-segment hash matched. */
@@ -46,13 +48,13 @@ export class SegmentStore {
   }
 
   /** Adds or replaces an announcement; returns true if it is new. An id reused with other bytes (a restarted origin) replaces the old entry. */
-  announce(info: SegmentAnnouncement, nowMs: number): boolean {
+  announce(info: SegmentAnnouncement, nowMs: number, ageMs = 0): boolean {
     const existing = this.entries.get(info.seq);
     if (existing && existing.info.sha256 === info.sha256) return false;
     if (existing) this.evict(info.seq);
     const n = pieceCount(info.size, this.pieceSizeBytes);
     if (n !== info.pieceHashes.length) return false;
-    this.entries.set(info.seq, { info, announcedAtMs: nowMs, pieces: new Array(n).fill(null), held: 0, complete: null, completedAtMs: null });
+    this.entries.set(info.seq, { info, announcedAtMs: nowMs, publishedLocalMs: nowMs - Math.max(0, ageMs), pieces: new Array(n).fill(null), held: 0, complete: null, completedAtMs: null });
     while (this.entries.size > this.capacity) {
       const oldest = Math.min(...this.entries.keys());
       this.evict(oldest);

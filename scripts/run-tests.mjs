@@ -14,7 +14,7 @@ function list(dir) {
 }
 
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/integration')];
+const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/integration'), ...list('test/e2e')];
 const result = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],

@@ -71,6 +71,8 @@ export type TrackerToPeer =
       peerId: string;
       pieceSize: number;
       announceIntervalMs: number;
+      /** The origin's clock when it sent this: peers age the window's segments by it, whatever their own clock says. */
+      originTimeMs: number;
       segments: SegmentAnnouncement[];
       peers: PeerAddress[];
     }
@@ -199,6 +201,7 @@ export function decodeTrackerToPeer(text: string): Decoded<TrackerToPeer> {
           peerId: id(m, 'peerId'),
           pieceSize: int(m, 'pieceSize', MIN_PIECE_SIZE, MAX_PIECE_SIZE),
           announceIntervalMs: int(m, 'announceIntervalMs', 100, 600_000),
+          originTimeMs: int(m, 'originTimeMs', 0, MAX_COUNTER_VALUE),
           segments: arr(m, 'segments', MAX_WINDOW_SEGMENTS).map(readSegmentAnnouncement),
           peers: readPeers(m),
         };

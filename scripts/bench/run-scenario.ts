@@ -80,7 +80,8 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
   const directModels: { plan: PeerPlan; model: PlaybackModel; joinedAtMs: number; result?: PlaybackResult; leftAtMs?: number }[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
-    while (published.size === 0) await sleep(100);
+    // Viewers join a stream that is already live, with enough of it to start 3 segments behind.
+    while (published.size < 4) await sleep(100);
     if (plan.p2p) for (let i = 0; i < WORKERS; i++) workers.push(await startWorker());
     const t0 = Date.now();
     const warmAt = t0 + plan.warmupMs;

@@ -1,0 +1,87 @@
+import { bytes, count, percent, seconds } from './format.ts';
+import type { PeerStats } from './peer-stats.ts';
+import type { PlayPosition } from './position.ts';
+import type { StallSnapshot } from './stalls.ts';
+
+/** Everything the page shows, read once a second. */
+export interface View {
+  status: { state: 'starting' | 'waiting' | 'live' | 'buffering' | 'paused' | 'recovering' | 'error'; text: string; detail: string };
+  peer: PeerStats | null;
+  /** The peer node did not answer its last stats request. */
+  peerUnreachable: boolean;
+  p2pShare: number | null;
+  bufferS: number | null;
+  latencyS: number | null;
+  captureDelayS: number | null;
+  stalls: StallSnapshot;
+  position: PlayPosition | null;
+}
+
+function must<T extends Element>(root: ParentNode, selector: string): T {
+  const el = root.querySelector<T>(selector);
+  if (!el) throw new Error(`player page is missing ${selector}`);
+  return el;
+}
+
+/** The header and the stats grid of index.html; each number also sits raw in `data-value` for tests. */
+export class Panel {
+  private readonly status: HTMLElement;
+  private readonly statusText: HTMLElement;
+  private readonly detail: HTMLElement;
+  private readonly peerLine: HTMLElement;
+  private readonly shareBar: HTMLElement;
+  private readonly shareFill: HTMLElement;
+  private readonly stats = new Map<string, HTMLElement>();
+
+  constructor(root: Document) {
+    this.status = must(root, '#status');
+    this.statusText = must(root, '#status-text');
+    this.detail = must(root, '#status-detail');
+    this.peerLine = must(root, '#peer-line');
+    this.shareFill = must(root, '#share-fill');
+    this.shareBar = must(root, '.share');
+    for (const el of root.querySelectorAll<HTMLElement>('[data-stat]')) this.stats.set(el.dataset.stat ?? '', el);
+  }
+
+  renderStatus(s: View['status']): void {
+    this.status.dataset.state = s.state;
+    this.statusText.textContent = s.text;
+    this.detail.textContent = s.detail;
+  }
+
+  render(v: View): void {
+    this.renderStatus(v.status);
+    const p = v.peer;
+    this.peerLine.textContent = v.peerUnreachable
+      ? 'peer node: not answering'
+      : p
+        ? `peer ${p.peerId || '?'} · tracker ${p.trackerConnected ? 'connected' : 'not connected'}`
+        : 'peer node: connecting…';
+    this.set('p2p-share', percent(v.p2pShare), v.p2pShare);
+    this.shareFill.style.width = `${((v.p2pShare ?? 0) * 100).toFixed(1)}%`;
+    this.shareBar.toggleAttribute('data-empty', v.p2pShare === null);
+    this.set('p2p-bytes', bytes(p?.p2pBytes), p?.p2pBytes);
+    this.set('origin-bytes', bytes(p?.originBytes), p?.originBytes);
+    this.set('neighbours', count(p?.neighbours), p?.neighbours);
+    this.set('tracker', p ? (p.trackerConnected ? 'tracker connected' : 'tracker not connected') : '–', p ? Number(p.trackerConnected) : null);
+    this.set('buffer', seconds(v.bufferS), v.bufferS);
+    this.set('latency', seconds(v.latencyS), v.latencyS);
+    this.set('capture-delay', seconds(v.captureDelayS), v.captureDelayS);
+    this.set('stalls', count(v.stalls.stalls), v.stalls.stalls);
+    this.set('stall-time', seconds(v.stalls.stallMs / 1000), v.stalls.stallMs / 1000);
+    const down = p ? p.p2pBytes + p.originBytes : null;
+    this.set('downloaded', bytes(down), down);
+    this.set('duplicates', bytes(p?.duplicateBytes), p?.duplicateBytes);
+    this.set('uploaded', bytes(p?.uploadedBytes), p?.uploadedBytes);
+    this.set('segment', v.position ? `#${v.position.seq} +${(v.position.offsetMs / 1000).toFixed(1)} s` : '–', v.position?.seq);
+    this.set('segments-held', count(p?.segments), p?.segments);
+    this.set('hash-failures', count(p?.hashFailures), p?.hashFailures);
+  }
+
+  private set(key: string, text: string, value: number | null | undefined): void {
+    const el = this.stats.get(key);
+    if (!el) return;
+    el.textContent = text;
+    el.dataset.value = value === null || value === undefined || !Number.isFinite(value) ? '' : String(value);
+  }
+}

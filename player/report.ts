@@ -1,0 +1,59 @@
+import type { PlayPosition } from './position.ts';
+import type { StallSnapshot } from './stalls.ts';
+
+/** The body of `POST /api/player` (peer-node/http-api.ts): non-negative integers. */
+export interface PlayerReport {
+  seq: number;
+  offsetMs: number;
+  stalls: number;
+  stallMs: number;
+}
+
+/** The peer node refuses an offset past this (a segment is never that long). */
+const MAX_OFFSET_MS = 600_000;
+
+export function playerReport(position: PlayPosition, stalls: StallSnapshot): PlayerReport {
+  return {
+    seq: position.seq,
+    offsetMs: Math.min(MAX_OFFSET_MS, Math.max(0, Math.floor(position.offsetMs))),
+    stalls: stalls.stalls,
+    stallMs: Math.max(0, Math.round(stalls.stallMs)),
+  };
+}
+
+/**
+ * Tells the peer node where its player is, so its picker knows the real
+ * deadlines. One request at a time; nothing is sent before a position is known.
+ */
+export class Reporter {
+  sent = 0;
+  failed = 0;
+  last: PlayerReport | null = null;
+  private busy = false;
+
+  constructor(private readonly url: string) {}
+
+  async send(position: PlayPosition | null, stalls: StallSnapshot): Promise<void> {
+    if (!position || this.busy) return;
+    const report = playerReport(position, stalls);
+    this.busy = true;
+    try {
+      const res = await fetch(this.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(report),
+        cache: 'no-store',
+      });
+      if (res.ok) {
+        this.sent++;
+        this.last = report;
+      } else {
+        this.failed++;
+      }
+    } catch {
+      this.failed++;
+    } finally {
+      this.busy = false;
+    }
+  }
+}

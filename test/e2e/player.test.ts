@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { Origin } from '../../origin/origin.ts';
+import { peerConfig } from '../../peer-node/config.ts';
+import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
+import { PLAYER_DIR } from '../../peer-node/player-dir.ts';
+import type { PlayerDebugStats } from '../../player/main.ts';
+import { quietLog, startTestOrigin } from '../helpers/origin.ts';
+import { trackerUrl } from '../helpers/swarm.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+/**
+ * The real thing end to end: an origin with ffmpeg's test pattern, two peer
+ * nodes serving the built player page, and Debian's Chromium (driven by
+ * playwright-core, no downloaded browser) playing each peer's stream with
+ * hls.js. Pages open before the stream has started, so the page's wait for a
+ * playlist that answers 503 at first is part of what is tested.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const PEERS = 2;
+const WATCH_S = 12;
+const SCREENSHOT = '/tmp/player-e2e.png';
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Builds player/dist unless it is there and newer than every source of the page (npm test's pretest builds it too). */
+async function ensurePlayerBuilt(): Promise<void> {
+  const built = join(PLAYER_DIR, 'player.js');
+  if (existsSync(join(PLAYER_DIR, 'index.html')) && existsSync(built)) {
+    const src = join(ROOT, 'player');
+    const newest = Math.max(
+      ...(await readdir(src)).filter((f) => /\.(ts|html|css)$/.test(f)).map((f) => statSync(join(src, f)).mtimeMs),
+    );
+    if (statSync(built).mtimeMs >= newest) return;
+  }
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'player/build.ts'], { cwd: ROOT, timeout: 60_000 });
+}
+
+function playerStats(page: Page): Promise<PlayerDebugStats | null> {
+  return page.evaluate(() => window.__player?.stats() ?? null);
+}
+
+describe('the player page in Chromium, playing from peer nodes', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
+  let origin: Origin | undefined;
+  const peers: PeerNode[] = [];
+  let context: BrowserContext | undefined;
+  let userDataDir: string | undefined;
+  let shotsDir: string;
+  const pages: Page[] = [];
+  const pageErrors: string[][] = [];
+  const foreignRequests: string[] = [];
+
+  before(async () => {
+    await ensurePlayerBuilt();
+    origin = await startTestOrigin();
+    for (let i = 0; i < PEERS; i++) {
+      const peer = createPeerNode(peerConfig({ tracker: trackerUrl(origin), port: 0, peerId: `viewer-${i}`, seed: i + 1 }), {
+        log: quietLog,
+        staticDir: PLAYER_DIR,
+      });
+      peers.push(peer);
+      await peer.start();
+    }
+    userDataDir = await mkdtemp(join(tmpdir(), 'p2p-live-chromium-'));
+    shotsDir = await mkdtemp(join(tmpdir(), 'p2p-live-player-e2e-'));
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 1100, height: 900 },
+    });
+    for (const peer of peers) {
+      const page = pages.length === 0 ? (context.pages()[0] ?? (await context.newPage())) : await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      // The 503s of the playlist before the stream starts show as "Failed to load resource"; anything else is a fault (a CSP violation, say).
+      page.on('console', (m) => {
+        if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) errors.push(m.text());
+      });
+      page.on('request', (r) => {
+        if (!r.url().startsWith(`${peer.url}/`) && !/^(blob|data):/.test(r.url())) foreignRequests.push(r.url());
+      });
+      pages.push(page);
+      pageErrors.push(errors);
+      // Straight away: the stream has not started, so the page first sees 503s from the playlist.
+      await page.goto(`${peer.url}/`);
+    }
+  });
+
+  after(async () => {
+    await context?.close();
+    await Promise.all(peers.map((p) => p.close()));
+    await origin?.close();
+    if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
+  });
+
+  test('the page is the bundled player', async () => {
+    for (const page of pages) {
+      assert.equal(await page.title(), 'p2p-live');
+      assert.equal(await page.locator('video#video').count(), 1);
+      assert.equal(await page.evaluate(() => typeof window.__player?.stats), 'function');
+    }
+  });
+
+  test(`each page plays live with hls.js: currentTime advances for ${WATCH_S} s, fragments load, no fatal error`, { timeout: 120_000 }, async (t) => {
+    await Promise.all(
+      pages.map((page, i) =>
+        waitFor(`peer ${i}'s page to start playing`, async () => {
+          const s = await playerStats(page);
+          return s !== null && s.currentTime > 0 && !s.paused && s.phase === 'attached';
+        }, 60_000, 250),
+      ),
+    );
+    const samples: number[][] = pages.map(() => []);
+    for (let k = 0; k <= WATCH_S; k++) {
+      const times = await Promise.all(pages.map((p) => p.evaluate(() => document.querySelector('video')?.currentTime ?? 0)));
+      times.forEach((time, i) => samples[i]?.push(time));
+      if (k < WATCH_S) await sleep(1000);
+    }
+    for (const [i, page] of pages.entries()) {
+      const s = await playerStats(page);
+      assert.ok(s, `peer ${i}: window.__player missing`);
+      const seen = samples[i] ?? [];
+      const advanced = (seen.at(-1) ?? 0) - (seen[0] ?? 0);
+      t.diagnostic(
+        `peer ${i}: advanced ${advanced.toFixed(1)} s in ${WATCH_S} s; ${s.fragmentsLoaded} fragments, ${s.fatalErrors} fatal / ${s.nonFatalErrors} non-fatal errors, ` +
+          `${s.playlistRetries} playlist retries, ${s.stalls} stalls (${s.stallMs} ms), buffer ${s.bufferS?.toFixed(1)} s, behind live ${s.latencyS?.toFixed(1)} s, ` +
+          `segment ${s.seq} +${s.offsetMs} ms, ${s.reportsSent} reports sent`,
+      );
+      assert.equal(s.mode, 'hls.js');
+      assert.equal(s.fatalErrors, 0, `peer ${i}: fatal hls.js error ${s.lastError}`);
+      assert.ok(s.fragmentsLoaded >= 3, `peer ${i}: hls.js loaded ${s.fragmentsLoaded} fragments`);
+      for (let k = 1; k < seen.length; k++) assert.ok((seen[k] ?? 0) >= (seen[k - 1] ?? 0), `peer ${i}: currentTime went back: ${seen.join(', ')}`);
+      assert.ok(advanced >= WATCH_S - 3, `peer ${i}: currentTime advanced only ${advanced.toFixed(1)} s in ${WATCH_S} s: ${seen.join(', ')}`);
+      assert.ok(s.reportsSent > 0 && s.reportsFailed === 0, `peer ${i}: ${s.reportsSent} reports sent, ${s.reportsFailed} refused`);
+      assert.deepEqual(pageErrors[i], [], `peer ${i}: uncaught errors in the page`);
+    }
+  });
+
+  test('the stats panel shows bytes from peers on at least one page', { timeout: 60_000 }, async (t) => {
+    const p2p = await waitFor('bytes from peers in a stats panel', async () => {
+      const values = await Promise.all(pages.map((p) => p.locator('[data-stat="p2p-bytes"]').getAttribute('data-value')));
+      const bytes = values.map((v) => Number(v ?? 0));
+      return bytes.some((b) => b > 0) ? bytes : undefined;
+    }, 30_000, 500);
+    t.diagnostic(`bytes from peers per page: ${p2p.join(', ')}`);
+    for (const [i, peer] of peers.entries()) {
+      const c = peer.counters;
+      t.diagnostic(`peer ${i} node: p2p ${c.p2pBytes} B, origin ${c.originBytes} B (seeded ${c.seedBytes} B), uploaded ${c.uploadedBytes} B`);
+    }
+    for (const page of pages) {
+      assert.match((await page.locator('[data-stat="p2p-share"]').textContent()) ?? '', /^\d+(\.\d)? %$/);
+      assert.match((await page.locator('[data-stat="neighbours"]').textContent()) ?? '', /^\d+$/);
+      assert.match((await page.locator('[data-stat="buffer"]').textContent()) ?? '', /^\d+\.\d s$/);
+      assert.equal(await page.locator('#status').getAttribute('data-state'), 'live');
+    }
+  });
+
+  test('everything the pages loaded came from their own peer node', () => {
+    assert.deepEqual(foreignRequests, []);
+  });
+
+  test('screenshots of each page', async (t) => {
+    let best = { page: pages[0], p2p: -1 };
+    for (const [i, page] of pages.entries()) {
+      const file = join(shotsDir, `peer-${i}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      t.diagnostic(`screenshot: ${file}`);
+      const p2p = Number((await page.locator('[data-stat="p2p-bytes"]').getAttribute('data-value')) ?? 0);
+      if (p2p > best.p2p) best = { page, p2p };
+    }
+    await copyFile(join(shotsDir, `peer-${pages.indexOf(best.page as Page)}.png`), SCREENSHOT);
+    t.diagnostic(`screenshot of the page with the most bytes from peers: ${SCREENSHOT}`);
+  });
+});
