@@ -57,7 +57,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const log = deps.log;
   const streamKey = config.streamKey ?? randomBytes(18).toString('base64url');
   const metrics = createOriginMetrics();
-  const window = new LiveWindow(config.windowSegments, config.pieceSize);
+  // Numbering starts at the clock's seconds, so a restarted origin (at most one
+  // segment a second) never reuses a number a peer still holds for other bytes.
+  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
   const listeners: ((s: StoredSegment) => void)[] = [];
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;

@@ -35,7 +35,7 @@ export class SegmentStore {
   setPieceSize(size: number): void {
     if (size !== this.pieceSizeBytes) {
       this.pieceSizeBytes = size;
-      for (const seq of [...this.entries.keys()]) this.evict(seq);
+      for (const seq of [...this.entries.keys()]) this.drop(seq);
     }
   }
 
@@ -51,9 +51,9 @@ export class SegmentStore {
   announce(info: SegmentAnnouncement, nowMs: number, ageMs = 0): boolean {
     const existing = this.entries.get(info.seq);
     if (existing && existing.info.sha256 === info.sha256) return false;
-    if (existing) this.evict(info.seq);
     const n = pieceCount(info.size, this.pieceSizeBytes);
     if (n !== info.pieceHashes.length) return false;
+    if (existing) this.drop(info.seq);
     this.entries.set(info.seq, { info, announcedAtMs: nowMs, publishedLocalMs: nowMs - Math.max(0, ageMs), pieces: new Array(n).fill(null), held: 0, complete: null, completedAtMs: null });
     while (this.entries.size > this.capacity) {
       const oldest = Math.min(...this.entries.keys());
@@ -149,10 +149,16 @@ export class SegmentStore {
     return n;
   }
 
+  /** The segment left the window: it is gone for good (410), and its discontinuity still counts. */
   private evict(seq: number): void {
     if (this.entries.get(seq)?.info.discontinuity) this.evictedDiscontinuities++;
-    this.entries.delete(seq);
     this.oldestEvicted = Math.max(this.oldestEvicted, seq);
+    this.drop(seq);
+  }
+
+  /** Forgets an entry without it having left the window (replaced, or the piece size changed). */
+  private drop(seq: number): void {
+    this.entries.delete(seq);
     for (const w of [...(this.waiters.get(seq) ?? [])]) w(null);
   }
 }

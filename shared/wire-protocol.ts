@@ -130,7 +130,8 @@ class Reader {
 }
 
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading byte-order mark stays in the string and fails the id pattern, so one id has one byte form.
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function bitsetBytes(pieceCount: number): number {
   return Math.ceil(pieceCount / 8);

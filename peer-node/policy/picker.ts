@@ -1,4 +1,4 @@
-import type { Rng } from '../../shared/rng.ts';
+import { type Rng, shuffle } from '../../shared/rng.ts';
 
 /**
  * Deadline-aware rarest-first piece picker. Pure: it plans requests from a
@@ -170,7 +170,11 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   const urgent = s.segments.filter(isUrgent).sort((a, b) => a.deadlineMs - b.deadlineMs || a.seq - b.seq);
   for (const seg of urgent) {
     const flying = byPiece(seg);
-    for (let piece = 0; piece < seg.pieceCount; piece++) {
+    // A segment is played whole, so the order of its pieces does not matter to
+    // us; a random one makes neighbours that all fall back to the origin at
+    // once fetch different pieces, which they then trade instead of each
+    // fetching all of them.
+    for (const piece of shuffle(Array.from({ length: seg.pieceCount }, (_, i) => i), rng)) {
       if (seg.have[piece] === true) continue;
       const bytes = bytesOf(seg, piece);
       const out = flying[piece];

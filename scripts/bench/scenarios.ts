@@ -65,7 +65,7 @@ function peer(id: string, rng: Rng, more: Partial<PeerPlan> = {}): PeerPlan {
  */
 export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[] {
   const big = o.peers ?? (o.quick ? 12 : 50);
-  const durationMs = 1000 * (o.durationS ?? (o.quick ? 20 : 60));
+  const durationMs = 1000 * (o.durationS ?? (o.quick ? 16 : 60));
   const warmupMs = 3 * o.segmentMs;
   const base = (n: string, peers: PeerPlan[], more: Partial<ScenarioPlan> = {}): ScenarioPlan => ({
     name: n,
@@ -79,8 +79,10 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
     processPeers: o.quick ? 1 : 2,
     ...more,
   });
+  // A swarm forms as viewers arrive over its first seconds; flash-crowd is the all-at-once case.
+  const spreadMs = o.quick ? 4000 : 10_000;
   const crowd = (n: number, more: (i: number) => Partial<PeerPlan> = () => ({})) =>
-    Array.from({ length: n }, (_, i) => peer(`p${i}`, o.rng, { joinAtMs: Math.round(1000 * o.rng()), ...more(i) }));
+    Array.from({ length: n }, (_, i) => peer(`p${i}`, o.rng, { joinAtMs: Math.round(spreadMs * o.rng()), ...more(i) }));
   switch (name) {
     case 'baseline-http':
       return [base(name, crowd(big), { p2p: false, processPeers: 0 })];
