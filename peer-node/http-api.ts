@@ -8,7 +8,7 @@ import type { SegmentStore } from './segment-store.ts';
 /** How long a player's segment request may wait for the swarm before it gets a 504. */
 const SEGMENT_WAIT_MS = 10_000;
 /** How long a playlist request may wait for a joining node to have something to list. */
-const PLAYLIST_WAIT_MS = 2000;
+const PLAYLIST_WAIT_MS = 4000;
 
 export interface PlayerReport {
   seq: number;

@@ -22,3 +22,18 @@ export function segmentsToList<T extends ListingEntry>(entries: readonly T[], fi
   }
   return out.slice(-max);
 }
+
+/**
+ * Where a joining node starts playing: `holdBack` segments behind the live
+ * edge as a player expects, but only into segments its neighbours already
+ * hold. In a swarm that is itself just forming, nobody holds the older ones
+ * and fetching them would put every newcomer on the origin at once; such a
+ * node starts at the live edge, which the origin is seeding anyway, and its
+ * player waits for the hold-back to build up instead. A node with no
+ * neighbours at all has only the origin, so it starts the full hold-back back.
+ */
+export function startSeq(newest: number, holdBack: number, heldByNeighbours: (seq: number) => boolean, lonely: boolean): number {
+  if (lonely) return newest - holdBack + 1;
+  for (let back = holdBack - 1; back > 0; back--) if (heldByNeighbours(newest - back)) return newest - back;
+  return newest;
+}

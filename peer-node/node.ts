@@ -63,6 +63,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   let lastGetPeersMs = -Infinity;
   let announceTimer: TimerHandle | null = null;
   let welcomedAtMs: number | null = null;
+  let started = false;
+  let playlistStarted = false;
   let playerStalls = { stalls: 0, stallMs: 0 };
   let closed: Promise<void> | null = null;
   const dialling = new Set<WebSocket>();
@@ -100,8 +102,31 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
    * that, its first segments would all come from the origin.
    */
   function ready(): boolean {
+    if (started) return true;
     if (welcomedAtMs === null) return false;
-    return swarm.handshaken().length > 0 || neighbourhood.size === 0 || clock.nowMs() - welcomedAtMs >= READY_WAIT_MS;
+    const lonely = neighbourhood.size === 0;
+    if (swarm.handshaken().length === 0 && !lonely && clock.nowMs() - welcomedAtMs < READY_WAIT_MS) return false;
+    started = true;
+    swarm.chooseStart(lonely);
+    return true;
+  }
+
+  /**
+   * The playlist stays empty until it can list the hold-back, so a player
+   * starts as far behind live as it expects rather than at the very edge.
+   */
+  function listed(): SegmentAnnouncement[] {
+    if (!ready()) return [];
+    const list = segmentsToList(
+      store.all().map((e) => ({ seq: e.info.seq, complete: e.complete !== null, publishedLocalMs: e.publishedLocalMs, info: e.info })),
+      swarm.firstWanted,
+      clock.nowMs(),
+      config.listDelayMs,
+      config.playlistSegments,
+    ).map((e) => e.info);
+    if (!playlistStarted && list.length < config.holdBackSegments) return [];
+    playlistStarted = true;
+    return list;
   }
 
   function stats(): PeerStats {
@@ -160,6 +185,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
 
   /** Keeps the neighbour count near its target: dial known peers, ask the tracker for more when we run out. */
   function maintain(): void {
+    ready();
     const now = clock.nowMs();
     const connected = (id: string) => swarm.connectedTo(id);
     const wanted = config.neighbours - swarm.size - dialling.size;
@@ -210,14 +236,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
       playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
     },
-    listed: () =>
-      !ready() ? [] : segmentsToList(
-        store.all().map((e) => ({ seq: e.info.seq, complete: e.complete !== null, publishedLocalMs: e.publishedLocalMs, info: e.info })),
-        swarm.firstWanted,
-        clock.nowMs(),
-        config.listDelayMs,
-        config.playlistSegments,
-      ).map((e) => e.info),
+    listed,
     discontinuitySequence: (seq) => store.discontinuitiesBefore(seq),
     stats: () => ({
       peerId,

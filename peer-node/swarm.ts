@@ -6,6 +6,7 @@ import { type WireMessage, bitsetBytes, decodeWire, encodeWire, hasBit, setBit }
 import type { PeerConfig } from './config.ts';
 import { segmentDeadlines, type PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
+import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
@@ -48,6 +49,7 @@ export interface SwarmDeps {
 }
 
 const TICK_MS = 100;
+const PICK_MIN_GAP_MS = 10;
 /**
  * Haves wait this long to be batched. Each relay hop waits for it, so it adds
  * straight to the lag behind live; pieces arriving together still share a frame.
@@ -83,6 +85,7 @@ export class Swarm {
   private firstWantedSeq: number | null = null;
   private haveTimer: TimerHandle | null = null;
   private pickScheduled = false;
+  private lastPickMs = Number.NEGATIVE_INFINITY;
   private chokerScheduled = false;
   private closed = false;
 
@@ -134,10 +137,17 @@ export class Swarm {
 
   /** A new announcement from the tracker. The first ones decide where this node starts in the stream. */
   onAnnounced(seq: number): void {
-    if (this.firstWantedSeq === null) {
-      const newest = this.deps.store.newestSeq() ?? seq;
-      this.firstWantedSeq = newest - this.deps.config.holdBackSegments + 1;
-    }
+    // Until the node knows its neighbours (chooseStart), it fetches only from the live edge on.
+    this.firstWantedSeq ??= this.deps.store.newestSeq() ?? seq;
+    this.schedulePick();
+  }
+
+  /** Once, when the node is ready for its player: how far back to start, given what the neighbours hold. */
+  chooseStart(lonely: boolean): void {
+    const newest = this.deps.store.newestSeq();
+    if (newest === null || this.firstWantedSeq === null) return;
+    const held = (seq: number) => this.handshaken().some((n) => n.has.get(seq)?.some((b) => b) === true);
+    this.firstWantedSeq = Math.min(this.firstWantedSeq, startSeq(newest, this.deps.config.holdBackSegments, held, lonely));
     this.schedulePick();
   }
 
@@ -364,13 +374,19 @@ export class Swarm {
     }
   }
 
+  /**
+   * Events (a piece, a have, an unchoke) call for a new plan; a burst of them
+   * gets one, at most every PICK_MIN_GAP_MS, since planning is most of a
+   * node's CPU and a plan a few ms late costs nothing.
+   */
   private schedulePick(): void {
     if (this.pickScheduled || this.closed) return;
     this.pickScheduled = true;
-    setImmediate(() => {
+    const wait = Math.max(0, this.lastPickMs + PICK_MIN_GAP_MS - this.deps.clock.nowMs());
+    this.deps.clock.setTimeout(() => {
       this.pickScheduled = false;
       if (!this.closed) this.pick();
-    });
+    }, wait);
   }
 
   private tick(): void {
@@ -401,6 +417,7 @@ export class Swarm {
   /** Builds the picker's snapshot, runs it, and applies the plan. */
   private pick(): void {
     const now = this.deps.clock.nowMs();
+    this.lastPickMs = now;
     const store = this.deps.store;
     const entries = store.all();
     const first = entries[0];
@@ -471,7 +488,9 @@ export class Swarm {
   }
 
   /** What a neighbour holds, less what it refused us lately, over the segments we want. */
-  private visibleHas(n: Neighbour, segments: readonly PickerSegment[]): Map<number, boolean[]> {
+  private visibleHas(n: Neighbour, segments: readonly PickerSegment[]): ReadonlyMap<number, readonly boolean[]> {
+    // The common case, nothing refused lately: the neighbour's own map serves as is.
+    if (n.refusedUntil.size === 0) return n.has;
     const out = new Map<number, boolean[]>();
     for (const s of segments) {
       const bits = n.has.get(s.seq);

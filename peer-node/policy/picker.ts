@@ -45,7 +45,7 @@ export interface PickerPeer {
   id: string;
   chokedUs: boolean;
   /** seq -> pieces this neighbour holds. */
-  has: Map<number, boolean[]>;
+  has: ReadonlyMap<number, readonly boolean[]>;
   /** Our outstanding requests to it. */
   inFlight: number;
   /** Measured delivery rate to us; 0 = not measured yet. */
