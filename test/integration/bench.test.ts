@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { ensureClip } from '../../scripts/bench/clip.ts';
+import { FIGURE_KEYS, type Figures, computeFigures } from '../../scripts/bench/figures.ts';
+import { runScenario } from '../../scripts/bench/run-scenario.ts';
+import { type ScenarioPlan, planScenario } from '../../scripts/bench/scenarios.ts';
+import { renderTable } from '../../scripts/bench/table.ts';
+import { seededRng } from '../../shared/rng.ts';
+
+/**
+ * A tiny run of the real benchmark harness: a few peers for a few seconds.
+ * It checks that every figure is produced and in range; it asserts no speed.
+ */
+describe('benchmark harness, tiny', () => {
+  const shrink = (p: ScenarioPlan): ScenarioPlan => ({ ...p, durationMs: 12_000, processPeers: 1 });
+  const plans = (['baseline-http', 'free-riders'] as const).map((name) =>
+    shrink(planScenario(name, { quick: true, peers: 5, durationS: 12, segmentMs: 1000, rng: seededRng(7) })[0] as ScenarioPlan),
+  );
+  const figures: Record<string, Figures> = {};
+
+  test('runs a baseline and a swarm with a free-rider on real processes', { timeout: 180_000 }, async () => {
+    const clipPath = await ensureClip({ seconds: 40, segmentSeconds: 1, videoKbps: 1372, audioKbps: 128, ffmpegPath: 'ffmpeg', cacheDir: fileURLToPath(new URL('../../.cache/', import.meta.url)) });
+    for (const plan of plans) {
+      figures[plan.name] = computeFigures(await runScenario(plan, { clipPath, segmentSeconds: 1, seed: 7, progress: () => undefined }));
+    }
+  });
+
+  test('every figure of BENCHMARKS.md is produced and in range', (t) => {
+    const swarm = figures['free-riders'] as Figures;
+    const baseline = figures['baseline-http'] as Figures;
+    t.diagnostic(renderTable('free-riders', swarm, baseline));
+    for (const key of FIGURE_KEYS) {
+      const v = swarm[key];
+      assert.equal(typeof v, 'number', `${key} is produced`);
+      assert.ok(Number.isFinite(v) && (v as number) >= 0, `${key} = ${v}`);
+    }
+    for (const key of ['offload', 'continuity'] as const) assert.ok((swarm[key] as number) <= 1, `${key} is a share`);
+    assert.equal(swarm.peers, 5);
+    assert.equal(swarm.corruptPlayed, 0);
+    assert.equal(baseline.offload, 0, 'plain HLS takes nothing off the origin');
+    assert.ok((baseline.originCopies as number) > 0);
+    assert.ok((swarm.rssMbPerPeer as number) > 10, 'memory of a peer running as its own process');
+  });
+});
