@@ -1,9 +1,23 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * prom-client's default metrics include three gauges whose names end in
+ * `_total`, which Prometheus keeps for counters (`promtool check metrics`
+ * flags them). Their per-type breakdowns (nodejs_active_handles{type}, ...)
+ * stay, and `sum()` over those gives the same totals.
+ */
+export const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
+
+/** Drops MISNAMED_DEFAULT_METRICS from a registry that collectDefaultMetrics filled. */
+export function dropMisnamedDefaultMetrics(registry: Registry): void {
+  for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+}
+
 /** The origin's Prometheus metrics, in a registry of its own so several origins can run in one process (tests). */
 export function createOriginMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  dropMisnamedDefaultMetrics(registry);
   const r = [registry];
   return {
     registry,

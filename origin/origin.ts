@@ -14,6 +14,7 @@ import { IngestReceiver } from './ingest-receiver.ts';
 import { IngestSupervisor } from './ingest-supervisor.ts';
 import { LiveWindow, type StoredSegment } from './live-window.ts';
 import { createOriginMetrics } from './metrics.ts';
+import { createDashboard } from './dashboard.ts';
 import { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
 import { initialSeederState, planSeeding } from './seeder.ts';
@@ -87,6 +88,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   const egress = new Egress(config.egressKbps, clock);
+  const dashboard = createDashboard({ config, clock, metrics, peers: () => tracker.registry.all(), offloadRatio: () => tracker.offloadRatio() });
 
   let seederState = initialSeederState();
   /** Pieces seeded lately, per peer: if that peer leaves before passing them on, they are seeded again. */
@@ -228,6 +230,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
+  app.use(dashboard.router);
+
   app.use((_req: Request, res: Response) => {
     res.status(404).send('not found\n');
   });
@@ -265,11 +269,13 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       });
       port = (server.address() as AddressInfo).port;
       tracker.start();
+      dashboard.start();
       ingest.start();
     },
     close() {
       closed ??= (async () => {
         await ingest.stop();
+        dashboard.close();
         egress.close();
         await tracker.close();
         server.closeAllConnections();

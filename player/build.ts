@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { DASHBOARD_DIST_DIR } from '../origin/dashboard/dist-dir.ts';
+import { buildDashboard } from '../origin/dashboard/build.ts';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
@@ -43,4 +45,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const t0 = performance.now();
   await buildPlayer();
   process.stdout.write(`player built into ${PLAYER_DIST_DIR} in ${Math.round(performance.now() - t0)} ms\n`);
+  // The origin's dashboard is the other page: built here too, so every script that builds the player builds it.
+  await buildDashboard();
+  process.stdout.write(`dashboard built into ${DASHBOARD_DIST_DIR}\n`);
 }

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { originConfig } from '../origin/config.ts';
+import { DASHBOARD_DIST_DIR } from '../origin/dashboard/dist-dir.ts';
 import { checkFfmpeg } from '../origin/ffmpeg-process.ts';
 import { type Origin, createOrigin } from '../origin/origin.ts';
 import { peerConfig } from '../peer-node/config.ts';
@@ -34,9 +35,10 @@ void runMain('start', async () => {
     peers.push(peer);
   }
   const lines = [
+    `origin dashboard ${origin.url}/dashboard${existsSync(DASHBOARD_DIST_DIR) ? '' : '  (page not built: npm run build:dashboard)'}`,
     `origin playlist  ${origin.url}/live/index.m3u8`,
     `origin metrics   ${origin.url}/metrics`,
-    ...peers.map((p, i) => `peer ${i + 1} ${staticDir ? 'player' : 'playlist'}  ${p.url}/${staticDir ? '' : 'live.m3u8'}`),
+    ...peers.map((p, i) => `${`peer ${i + 1} ${staticDir ? 'player' : 'playlist'}`.padEnd(16)} ${p.url}/${staticDir ? '' : 'live.m3u8'}`),
     `stream key       ${origin.streamKey}`,
     'Ctrl-C stops everything.',
   ];
