@@ -10,6 +10,7 @@ import { checkFfmpeg } from '../../origin/ffmpeg-process.ts';
 import { runMain } from '../../shared/process.ts';
 import { seededRng } from '../../shared/rng.ts';
 import { createLogger } from '../../shared/log.ts';
+import { buildPeer } from '../../peer-node/build.ts';
 import { ensureClip } from './clip.ts';
 import { type Figures, computeFigures } from './figures.ts';
 import { runScenario } from './run-scenario.ts';
@@ -55,6 +56,7 @@ void runMain('bench', async () => {
     ffmpegPath: config.ffmpegPath,
     cacheDir: CACHE_DIR,
   });
+  await buildPeer();
   const results: Record<string, Figures> = {};
   let failed = false;
   for (const plan of plans) {

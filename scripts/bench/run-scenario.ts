@@ -13,6 +13,7 @@ import { createOrigin } from '../../origin/origin.ts';
 import type { PeerConfig } from '../../peer-node/config.ts';
 import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
+import { PEER_BUNDLE } from '../../peer-node/build.ts';
 import { type Started, startScript, stopProcess, waitForOutput } from '../../test/helpers/process.ts';
 import type { RunRecord, ViewerRecord } from './figures.ts';
 import { PlaybackModel, type PlaybackResult } from './playback-model.ts';
@@ -95,7 +96,8 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         model.start();
         directModels.push({ plan: p, model, joinedAtMs: Date.now() });
       } else if (asProcess.has(p.id)) {
-        const proc = startScript('peer-node/main.ts', [
+        // Launched as `npm run peer` launches it, so its memory is what a viewer's machine would see.
+        const proc = startScript(PEER_BUNDLE, [
           '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++),
           '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker,
         ]);

@@ -8,9 +8,13 @@ export interface Started {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node --import tsx <script> ...args`; the caller must stop it (see stopProcess). */
+/**
+ * Starts `node --import tsx <script> ...args` (a .ts file) or `node <script>`
+ * (a built .mjs); the caller must stop it (see stopProcess).
+ */
 export function startScript(script: string, args: string[], env: Record<string, string> = {}): Started {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(process.execPath, [...loader, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

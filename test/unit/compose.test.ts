@@ -139,9 +139,10 @@ describe('docker-compose.yml', () => {
       assert.equal(script, program, 'the script README.md gives');
       const line = scripts[script];
       assert.equal(typeof line, 'string', `package.json has no script ${script}`);
-      const m = /^tsx (\S+\.ts)$/.exec(String(line));
-      assert.ok(m, `script ${script} is not "tsx <file>": ${String(line)}`);
-      const { stdout } = await run(process.execPath, ['--import', 'tsx', m[1] as string, '--help'], { cwd: ROOT, timeout: 60_000 });
+      const m = /^(?:tsx (\S+\.ts)|node (\S+\.mjs))$/.exec(String(line));
+      assert.ok(m, `script ${script} is neither "tsx <file>.ts" nor "node <file>.mjs": ${String(line)}`);
+      const runArgs = m[1] ? ['--import', 'tsx', m[1], '--help'] : [m[2] as string, '--help'];
+      const { stdout } = await run(process.execPath, runArgs, { cwd: ROOT, timeout: 60_000 });
       const listed = new Set([...stdout.matchAll(/^\s+(--[a-z][a-z-]*)/gm)].map((x) => x[1]));
       assert.ok(listed.size > 5, `--help listed ${listed.size} flags`);
       for (const flag of args.filter((a) => a.startsWith('--'))) assert.ok(listed.has(flag), `${flag} is not in \`${String(line)} --help\``);
