@@ -3,6 +3,12 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
+import {
+  MAX_TRACKER_INBOUND_BYTES,
+  TRACKER_JOIN_TIMEOUT_MS,
+  TRACKER_MESSAGE_BURST,
+  TRACKER_MESSAGES_PER_SEC,
+} from '../shared/limits.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
@@ -11,15 +17,25 @@ import type { OriginConfig } from './config.ts';
 import type { OriginMetrics } from './metrics.ts';
 import { PeerRegistry, type PeerRecord, statsDelta } from './peer-registry.ts';
 
-/** Inbound tracker messages are small; the large ones (welcome) only flow outward. */
-const MAX_INBOUND_BYTES = 64 * 1024;
-const JOIN_TIMEOUT_MS = 5000;
-const MESSAGES_PER_SEC = 20;
-const MESSAGE_BURST = 40;
 /** A peer this far behind on its socket is too slow to keep; dropping it bounds our memory. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** A peer whose tracker socket holds more than this unsent is skipped for seeding: the piece would arrive late. */
 const SEED_BACKLOG_BYTES = 256 * 1024;
+
+/**
+ * ws closes a connection on its own protocol errors (a frame over maxPayload,
+ * text that is not UTF-8, a bad frame header) with a code but no reason; this
+ * gives those closes a reason in the `<code>: <message>` form of every other refusal.
+ */
+class TrackerWebSocket extends WebSocket {
+  override close(code?: number, data?: string | Buffer): void {
+    let reason = data;
+    if (reason === undefined && code === 1009) reason = `ERR_TOO_LARGE: frame over ${MAX_TRACKER_INBOUND_BYTES} bytes`;
+    if (reason === undefined && code === 1007) reason = 'ERR_MALFORMED: text frame not UTF-8';
+    if (reason === undefined && code === 1002) reason = 'ERR_MALFORMED: WebSocket protocol error';
+    super.close(code, reason);
+  }
+}
 
 interface Conn {
   ws: WebSocket;
@@ -54,7 +70,7 @@ export class TrackerServer {
   private totals = { p2p: 0, origin: 0 };
 
   constructor(private readonly deps: TrackerDeps) {
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_INBOUND_BYTES });
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TRACKER_INBOUND_BYTES, WebSocket: TrackerWebSocket });
     this.wss.on('error', (err) => deps.log.error({ err }, 'tracker server error'));
     this.wss.on('connection', (ws) => this.onConnection(ws));
   }
@@ -115,9 +131,12 @@ export class TrackerServer {
 
   private onConnection(ws: WebSocket): void {
     const now = this.deps.clock.nowMs();
-    const conn: Conn = { ws, peer: null, limiter: new TokenBucket(MESSAGES_PER_SEC, MESSAGE_BURST, now), joinTimer: null };
+    const conn: Conn = { ws, peer: null, limiter: new TokenBucket(TRACKER_MESSAGES_PER_SEC, TRACKER_MESSAGE_BURST, now), joinTimer: null };
     this.all.add(conn);
-    conn.joinTimer = this.deps.clock.setTimeout(() => this.reject(conn, 'JOIN_TIMEOUT', 'no join within 5 s'), JOIN_TIMEOUT_MS);
+    conn.joinTimer = this.deps.clock.setTimeout(
+      () => this.reject(conn, 'JOIN_TIMEOUT', `no join within ${TRACKER_JOIN_TIMEOUT_MS / 1000} s`),
+      TRACKER_JOIN_TIMEOUT_MS,
+    );
     ws.on('error', (err) => this.deps.log.debug({ err: err.message }, 'tracker socket error'));
     ws.on('pong', () => {
       if (conn.peer) conn.peer.lastSeenMs = this.deps.clock.nowMs();
@@ -136,8 +155,10 @@ export class TrackerServer {
   }
 
   private onMessage(conn: Conn, data: Buffer, isBinary: boolean): void {
+    // Refused or leaving: ws still delivers what the peer sent meanwhile, and none of it is read.
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
     const now = this.deps.clock.nowMs();
-    if (!conn.limiter.tryTake(1, now)) return this.reject(conn, 'RATE_LIMITED', `more than ${MESSAGES_PER_SEC} messages/s`);
+    if (!conn.limiter.tryTake(1, now)) return this.reject(conn, 'RATE_LIMITED', `more than ${TRACKER_MESSAGES_PER_SEC} messages/s`);
     if (isBinary) return this.reject(conn, 'ERR_MALFORMED', 'peers send text frames to the tracker');
     const decoded = decodePeerToTracker(data.toString('utf8'));
     if (!decoded.ok) return this.reject(conn, decoded.error.code, decoded.error.message);

@@ -23,6 +23,7 @@ export class Neighbour {
   amInterested = false;
   peerChoking = true;
   peerInterested = false;
+  everUnchokedUs = false;
   /** seq -> pieces the neighbour announced. */
   readonly has = new Map<number, boolean[]>();
   /** Our outstanding requests to it. */

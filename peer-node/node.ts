@@ -1,16 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
-import { MAX_WIRE_FRAME_BYTES, PROTOCOL_VERSION } from '../shared/limits.ts';
+import {
+  MAX_PENDING_PEER_CONNECTIONS,
+  MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS,
+  MAX_WIRE_FRAME_BYTES,
+  PROTOCOL_VERSION,
+} from '../shared/limits.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
 import type { PeerStats } from '../shared/tracker-protocol.ts';
 import type { PeerConfig } from './config.ts';
 import { type PlayerReport, createHttpApi } from './http-api.ts';
-import { LinkShaper } from './link.ts';
+import { type Link, LinkShaper } from './link.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { segmentsToList } from './listing.ts';
 import { Neighbourhood } from './neighbourhood.ts';
@@ -19,7 +25,7 @@ import { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
 import { Swarm } from './swarm.ts';
 import { TrackerClient } from './tracker-client.ts';
-import { wsLink } from './ws-link.ts';
+import { PeerWebSocket, wsLink } from './ws-link.ts';
 
 export interface PeerNodeDeps {
   log: Logger;
@@ -68,6 +74,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   let playerStalls = { stalls: 0, stallMs: 0 };
   let closed: Promise<void> | null = null;
   const dialling = new Set<WebSocket>();
+  /** Inbound links not handshaken yet, and the address each came from. */
+  const pendingInbound = new Map<Link, string>();
 
   const swarm = new Swarm({
     config,
@@ -85,7 +93,9 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     },
     onBan: (id) => neighbourhood.ban(id),
     isBanned: (id) => neighbourhood.isBanned(id),
-    onNeighboursChanged: () => undefined,
+    onNeighboursChanged: () => {
+      for (const n of swarm.handshaken()) pendingInbound.delete(n.link);
+    },
   });
 
   /** `ageMs` tells how long ago each segment was published, so old ones are not mistaken for new. */
@@ -198,7 +208,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   }
 
   function dial(remoteId: string, url: string): void {
-    const ws = new WebSocket(url, { maxPayload: MAX_WIRE_FRAME_BYTES, handshakeTimeout: DIAL_TIMEOUT_MS });
+    const ws = new PeerWebSocket(url, { maxPayload: MAX_WIRE_FRAME_BYTES, handshakeTimeout: DIAL_TIMEOUT_MS });
     dialling.add(ws);
     ws.on('error', (err) => {
       log.debug({ remoteId, err: err.message }, 'dial failed');
@@ -250,7 +260,32 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   });
 
   const server: Server = createServer(app);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WIRE_FRAME_BYTES });
+  /**
+   * Why an inbound connection from `address` is refused now, or null. Every
+   * connection counts against maxNeighbours; those not handshaken yet also
+   * against a smaller bound, in all and per address, so a flood of idle
+   * sockets cannot hold the slots neighbours need.
+   */
+  function refusal(address: string): string | null {
+    if (swarm.size >= config.maxNeighbours) return 'too many neighbours';
+    if (pendingInbound.size >= MAX_PENDING_PEER_CONNECTIONS) return 'too many connections awaiting a handshake';
+    let fromAddress = 0;
+    for (const a of pendingInbound.values()) if (a === address) fromAddress++;
+    if (fromAddress >= MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS) return 'too many connections awaiting a handshake from this address';
+    return null;
+  }
+
+  /** Refuses before the WebSocket upgrade, as ws itself refuses a bad one: the cheapest answer we can give. */
+  function refuseUpgrade(socket: Duplex, address: string, reason: string): void {
+    log.debug({ address, reason }, 'peer connection refused');
+    const body = `${reason}\n`;
+    socket.once('finish', () => socket.destroy());
+    socket.end(
+      `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  }
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WIRE_FRAME_BYTES, WebSocket: PeerWebSocket });
   wss.on('error', (err) => log.error({ err }, 'peer websocket server error'));
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
@@ -259,13 +294,23 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       socket.destroy();
       return;
     }
+    const address = req.socket.remoteAddress ?? '';
+    const refused = refusal(address);
+    if (refused) {
+      refuseUpgrade(socket, address, refused);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => log.debug({ err: err.message }, 'neighbour socket error'));
-      if (swarm.size >= config.maxNeighbours) {
-        ws.close(1013, 'too many neighbours');
+      const late = refusal(address);
+      if (late) {
+        ws.close(1013, late);
         return;
       }
-      swarm.addLink(wsLink(ws), false, null);
+      const link = wsLink(ws);
+      pendingInbound.set(link, address);
+      ws.on('close', () => pendingInbound.delete(link));
+      swarm.addLink(link, false, null);
     });
   });
 

@@ -1,7 +1,13 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Rng } from '../shared/rng.ts';
-import { PROTOCOL_VERSION } from '../shared/limits.ts';
+import {
+  MAX_HAVE_AHEAD_SEGMENTS,
+  MAX_PEER_REQUESTS_PER_SEC,
+  MAX_PIECES_PER_SEGMENT,
+  PEER_REQUEST_BURST,
+  PROTOCOL_VERSION,
+} from '../shared/limits.ts';
 import { type WireMessage, bitsetBytes, decodeWire, encodeWire, hasBit, setBit } from '../shared/wire-protocol.ts';
 import type { PeerConfig } from './config.ts';
 import { segmentDeadlines, type PlayerPosition } from './deadlines.ts';
@@ -78,6 +84,8 @@ export class Swarm {
   private readonly originInFlight = new Map<string, { seq: number; piece: number; sentAtMs: number }>();
   /** Segments the local player asked for over HTTP, and when: a hint of where it is when it reports nothing. */
   private readonly playerAsked = new Map<number, number>();
+  /** Per neighbour, the requests it may still send: one that floods us is cut off. */
+  private readonly requestAllowance = new WeakMap<Neighbour, TokenBucket>();
   private pendingHaves: { seq: number; piece: number }[] = [];
   private chokerState: ChokerState = initialChokerState();
   private timers: TimerHandle[] = [];
@@ -245,19 +253,26 @@ export class Swarm {
         this.deps.onNeighboursChanged();
         return;
       }
-      case 'bitfield':
+      case 'bitfield': {
+        const newest = store.newestSeq();
         for (const seg of msg.segments) {
+          if (!this.keepsHave(seg.seq, newest)) continue;
           for (let i = 0; i < seg.pieceCount; i++) if (hasBit(seg.bits, i)) n.markHas(seg.seq, i, seg.pieceCount);
         }
         this.schedulePick();
         return;
-      case 'have':
+      }
+      case 'have': {
+        const newest = store.newestSeq();
         for (const p of msg.pieces) {
+          if (!this.keepsHave(p.seq, newest)) continue;
           const e = store.get(p.seq);
-          n.markHas(p.seq, p.piece, e ? e.pieces.length : p.piece + 1);
+          // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
+          n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
         }
         this.schedulePick();
         return;
+      }
       case 'interested':
         n.peerInterested = true;
         this.scheduleChoker();
@@ -274,10 +289,16 @@ export class Swarm {
         return;
       case 'unchoke':
         n.peerChoking = false;
+        n.everUnchokedUs = true;
         this.schedulePick();
         return;
-      case 'request':
+      case 'request': {
+        const now = this.deps.clock.nowMs();
+        let allowance = this.requestAllowance.get(n);
+        if (!allowance) this.requestAllowance.set(n, (allowance = new TokenBucket(MAX_PEER_REQUESTS_PER_SEC, PEER_REQUEST_BURST, now)));
+        if (!allowance.tryTake(1, now)) return this.disconnect(n, 'too many requests');
         return this.serveRequest(n, msg.seq, msg.piece);
+      }
       case 'cancel':
         n.uploading.delete(pieceKey(msg.seq, msg.piece));
         return;
@@ -292,6 +313,16 @@ export class Swarm {
       case 'keep-alive':
         return;
     }
+  }
+
+  /**
+   * Whether to record that a neighbour holds pieces of `seq`: a segment in our
+   * store, or one just past our newest that the neighbour heard of first.
+   * Anything else is no use to us, and would be memory it could fill at will.
+   */
+  private keepsHave(seq: number, newest: number | null): boolean {
+    if (this.deps.store.get(seq)) return true;
+    return newest !== null && seq > newest && seq <= newest + MAX_HAVE_AHEAD_SEGMENTS;
   }
 
   private serveRequest(n: Neighbour, seq: number, piece: number): void {
@@ -569,6 +600,7 @@ export class Swarm {
         downloadedBytes: n.roundDownloadedBytes,
         connectedAtMs: n.connectedAtMs,
         lastPieceAtMs: n.lastPieceAtMs,
+        everUnchokedUs: n.everUnchokedUs,
       })),
       this.chokerState,
       now,

@@ -24,3 +24,32 @@ export const MAX_ID_LENGTH = 64;
 export const MAX_URL_LENGTH = 256;
 export const MAX_HAVE_ENTRIES = 8192;
 export const MAX_COUNTER_VALUE = Number.MAX_SAFE_INTEGER;
+
+/** Largest frame a peer may send the tracker: its messages are small (a welcome only flows outward). */
+export const MAX_TRACKER_INBOUND_BYTES = 64 * 1024;
+/** Messages per second a tracker connection may send, sustained and in a burst; every frame counts, from the first. */
+export const TRACKER_MESSAGES_PER_SEC = 20;
+export const TRACKER_MESSAGE_BURST = 40;
+/** A tracker connection that has not joined by then is closed. */
+export const TRACKER_JOIN_TIMEOUT_MS = 5000;
+
+/**
+ * Inbound peer-wire connections a node holds before their handshake, in all
+ * and from one remote address. Honest nodes handshake as soon as the socket
+ * opens, so even a loopback swarm where every node is 127.0.0.1 stays far
+ * below these; a flood of idle sockets is refused before the WebSocket
+ * upgrade and cannot crowd out the node's neighbours.
+ */
+export const MAX_PENDING_PEER_CONNECTIONS = 16;
+export const MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS = 8;
+/**
+ * Requests one neighbour may send per second, sustained and in a burst, before
+ * it is disconnected: each costs us a piece or a reject. An honest node asks
+ * for the stream's pieces (~8/s at 1 Mbit/s in 16 KiB pieces) and retries a
+ * refused piece after 1 s; 500/s is 64 Mbit/s from one neighbour at the
+ * default piece size, 4 Mbit/s even at the smallest.
+ */
+export const MAX_PEER_REQUESTS_PER_SEC = 500;
+export const PEER_REQUEST_BURST = 1000;
+/** How far past the newest announced segment a neighbour's `have` or bitfield may name one (it may hear of it first). */
+export const MAX_HAVE_AHEAD_SEGMENTS = 4;

@@ -14,6 +14,8 @@ export interface ChokerPeer {
   downloadedBytes: number;
   connectedAtMs: number;
   lastPieceAtMs: number | null;
+  /** It has unchoked us at least once since it connected. */
+  everUnchokedUs: boolean;
 }
 
 export interface ChokerOptions {
@@ -104,24 +106,22 @@ export function rechoke(
   const isRegular = new Set(regular);
   const present = new Set(peers.map((p) => p.id));
   const trials: Record<string, number> = {};
-  const lastPiece = new Map(peers.map((p) => [p.id, p.lastPieceAtMs]));
-  for (const [id, at] of Object.entries(state.trials)) {
-    if (present.has(id) && (nowMs - at < TRIAL_MEMORY_MS(o) || lastPiece.get(id) === null)) trials[id] = at;
-  }
+  for (const [id, at] of Object.entries(state.trials)) if (present.has(id)) trials[id] = at;
   const expired = state.optimisticSinceMs === null || nowMs - state.optimisticSinceMs >= o.optimisticIntervalMs;
   const keep = fullRound && expired ? [] : keptOptimistic.filter((id) => !isRegular.has(id));
   const outgoing = new Set(state.optimistic);
   const eligible = interested.filter((p) => !isRegular.has(p.id) && !keep.includes(p.id));
   const weight = (p: ChokerPeer) => {
     if (nowMs - p.connectedAtMs < o.newcomerMs) return o.newcomerWeight;
-    // A peer that had a whole optimistic turn and has given nothing since is,
-    // as far as we can tell, a free-rider. One that never gave us anything is
-    // passed over for as long as it stays; one that gave before waits until
-    // the failed trial is forgotten.
+    // A peer that had a whole optimistic turn, gave nothing back and has
+    // never unchoked us is a free-rider as far as we can tell: it is not tried
+    // again. One that has unchoked us before trades when it can (choking is
+    // mutual and passes), so it stays in the draw; excluding it could lock two
+    // peers that fell out of step into choking each other for good.
     const trial = trials[p.id];
     if (trial === undefined || nowMs - trial < o.optimisticIntervalMs) return 1;
-    if (p.lastPieceAtMs === null) return 0;
-    return p.lastPieceAtMs < trial ? 0 : 1;
+    if (p.lastPieceAtMs !== null && p.lastPieceAtMs >= trial) return 1;
+    return p.everUnchokedUs ? 1 : 0;
   };
   const need = Math.max(0, o.optimisticSlots - keep.length);
   // A rotation prefers someone new; the outgoing peers stay in the draw only if too few others are interested.
@@ -137,9 +137,6 @@ export function rechoke(
   for (const id of optimistic) reasons[id] = 'optimistic';
   return { unchoked: [...regular, ...optimistic], state: { regular, optimistic, optimisticSinceMs, trials }, reasons };
 }
-
-/** How long a failed optimistic trial counts against a peer that gave us something once, before it gets another chance. */
-const TRIAL_MEMORY_MS = (o: ChokerOptions) => 4 * o.optimisticIntervalMs;
 
 /** Draws up to k items without replacement, each with probability proportional to its weight; weight 0 is never drawn. */
 function weightedSample<T>(items: readonly T[], k: number, weight: (t: T) => number, rng: Rng): T[] {

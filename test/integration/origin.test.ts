@@ -170,7 +170,7 @@ describe('origin with a live ffmpeg test source', () => {
       ['old version', JSON.stringify({ type: 'join', version: 0, streamId: 'live', peerId: 'x', url: null, uploadKbps: 0 }), /VERSION/],
       ['announce first', encodeTrackerMessage({ type: 'get-peers', max: 3 }), /NOT_JOINED/],
       ['binary', Buffer.from([1, 2, 3]), /MALFORMED/],
-      ['oversized', 'x'.repeat(200_000), /^$/],
+      ['oversized', 'x'.repeat(200_000), /^ERR_TOO_LARGE: /],
     ];
     const healthy = trackerClient(origin);
     await healthy.open;

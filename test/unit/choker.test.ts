@@ -14,7 +14,7 @@ const NOW = 1_000_000;
 
 /** An interested, long-connected peer that gave us `bytes` this round and a piece a second ago. */
 function peer(id: string, bytes = 0, more: Partial<ChokerPeer> = {}): ChokerPeer {
-  return { id, interested: true, downloadedBytes: bytes, connectedAtMs: NOW - 600_000, lastPieceAtMs: NOW - 1000, ...more };
+  return { id, interested: true, downloadedBytes: bytes, connectedAtMs: NOW - 600_000, lastPieceAtMs: NOW - 1000, everUnchokedUs: true, ...more };
 }
 const snubbed = { lastPieceAtMs: NOW - 40_000 };
 const newcomer = { connectedAtMs: NOW - 5000, lastPieceAtMs: null };
@@ -182,13 +182,15 @@ describe('rechoke, free-riders', () => {
   const regulars = sixByBytes().slice(0, 4);
   const trialAt = NOW - 30_000;
   const state = (optimistic: string[]): ChokerState => ({ regular: ['A', 'B', 'C', 'D'], optimistic, optimisticSinceMs: trialAt, trials: { R: trialAt } });
+  const rider = (more: Partial<ChokerPeer> = {}) => peer('R', 0, { lastPieceAtMs: null, everUnchokedUs: false, ...more });
 
-  test('a peer that had a whole optimistic turn and gave nothing back is passed over, even when alone', () => {
+  test('a peer that had a whole optimistic turn, gave nothing back and never unchoked us is passed over, even when alone', () => {
     const table: [string, ChokerPeer[], string[]][] = [
-      ['gave nothing: slot stays empty', [...regulars, peer('R', 0, { lastPieceAtMs: null })], []],
-      ['gave nothing before its turn only', [...regulars, peer('R', 0, { lastPieceAtMs: trialAt - 1 })], []],
-      ['gave back during its turn: may win again', [...regulars, peer('R', 0, { lastPieceAtMs: trialAt + 5000 })], ['R']],
-      ['another candidate wins instead', [...regulars, peer('R', 0, { lastPieceAtMs: null }), peer('G', 0)], ['G']],
+      ['never gave, never unchoked: slot stays empty', [...regulars, rider()], []],
+      ['gave only before its turn, never unchoked', [...regulars, rider({ lastPieceAtMs: trialAt - 1 })], []],
+      ['gave back during its turn: may win again', [...regulars, rider({ lastPieceAtMs: trialAt + 5000 })], ['R']],
+      ['has unchoked us before: a lull, not free-riding', [...regulars, rider({ everUnchokedUs: true })], ['R']],
+      ['another candidate wins instead', [...regulars, rider(), peer('G', 0)], ['G']],
     ];
     for (const [why, peers, optimistic] of table) {
       const d = run(peers, { state: state(['R']), nowMs: NOW });
@@ -196,13 +198,12 @@ describe('rechoke, free-riders', () => {
     }
   });
 
-  test('a failed trial of a peer that gave once is forgotten after four optimistic intervals; one that never gave is not', () => {
-    const later = trialAt + 120_000;
-    const gaveOnce = run([...regulars, peer('R', 0, { lastPieceAtMs: trialAt - 50_000 })], { state: state([]), nowMs: later });
-    assert.deepEqual(gaveOnce.state.optimistic, ['R']);
-    const never = run([...regulars, peer('R', 0, { lastPieceAtMs: null })], { state: state([]), nowMs: later });
-    assert.deepEqual(never.state.optimistic, []);
-    assert.equal(never.state.trials.R, trialAt);
+  test('the trial is remembered for as long as the peer stays, and forgotten when it goes', () => {
+    const later = run([...regulars, rider()], { state: state([]), nowMs: trialAt + 600_000 });
+    assert.deepEqual(later.state.optimistic, []);
+    assert.equal(later.state.trials.R, trialAt);
+    const gone = run(regulars, { state: state([]), nowMs: NOW });
+    assert.equal(gone.state.trials.R, undefined);
   });
 });
 
