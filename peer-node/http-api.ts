@@ -11,6 +11,7 @@ const SEGMENT_WAIT_MS = 10_000;
 const PLAYLIST_WAIT_MS = 4000;
 
 export interface PlayerReport {
+  /** Media sequence number of the segment playing, as the playlist numbers it. */
   seq: number;
   offsetMs: number;
   /** Cumulative since the page loaded. */
@@ -27,6 +28,8 @@ export interface HttpApiDeps {
   /** The segments the playlist lists now, oldest first. */
   listed(): SegmentAnnouncement[];
   discontinuitySequence(firstListed: number): number;
+  /** The media sequence number players know the listed segment `seq` by. */
+  mediaSequence(seq: number): number;
   stats(): Record<string, unknown>;
   staticDir: string | null;
 }
@@ -65,7 +68,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     }
     res
       .set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' })
-      .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0), 'live/'));
+      .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0), 'live/', deps.mediaSequence(infos[0]?.seq ?? 0)));
   });
 
   app.get('/live/:file', async (req: Request, res: Response) => {

@@ -128,7 +128,12 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   function listed(): SegmentAnnouncement[] {
     if (!ready()) return [];
     const list = segmentsToList(
-      store.all().map((e) => ({ seq: e.info.seq, complete: e.complete !== null, publishedLocalMs: e.publishedLocalMs, info: e.info })),
+      store.all().map((e) => ({
+        seq: e.info.seq,
+        complete: e.complete !== null,
+        publishedLocalMs: e.publishedLocalMs,
+        info: { ...e.info, discontinuity: e.localDiscontinuity },
+      })),
       swarm.firstWanted,
       clock.nowMs(),
       config.listDelayMs,
@@ -240,7 +245,9 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     registry,
     onSegmentWanted: (seq) => swarm.playerRequested(seq),
     onPlayerReport: (r: PlayerReport) => {
-      swarm.setPlayerPosition({ seq: r.seq, offsetMs: r.offsetMs, atMs: clock.nowMs() });
+      // Players speak in media sequence numbers, this node's own; deadlines are kept by the origin's.
+      const seq = store.seqOfLocal(r.seq);
+      if (seq !== null) swarm.setPlayerPosition({ seq, offsetMs: r.offsetMs, atMs: clock.nowMs() });
       // The page reports totals since it loaded; a reload starts it over, so growth is what counts.
       counters.stalls += Math.max(0, r.stalls - playerStalls.stalls);
       counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
@@ -248,6 +255,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     },
     listed,
     discontinuitySequence: (seq) => store.discontinuitiesBefore(seq),
+    mediaSequence: (seq) => store.get(seq)?.localSeq ?? seq,
     stats: () => ({
       peerId,
       ...stats(),

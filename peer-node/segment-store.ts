@@ -7,6 +7,14 @@ export interface StoredEntry {
   announcedAtMs: number;
   /** Local time the segment was published, by the age the origin gave it (earlier than announcedAtMs for a joining peer's window). */
   publishedLocalMs: number;
+  /**
+   * This node's media sequence number for the segment: contiguous, as HLS
+   * requires, even where the origin's numbers jump (a restarted origin
+   * numbers on from its clock). Players see these; URIs keep the origin's.
+   */
+  localSeq: number;
+  /** A discontinuity before this segment, as the origin said or because numbers jumped here. */
+  localDiscontinuity: boolean;
   pieces: (Uint8Array | null)[];
   held: number;
   /** The whole segment, once every piece is in and the whole-segment hash matched. */
@@ -26,6 +34,8 @@ export class SegmentStore {
   private readonly waiters = new Map<number, Set<(data: Buffer | null) => void>>();
   private oldestEvicted = -1;
   private evictedDiscontinuities = 0;
+  /** The newest segment ever announced here, by the origin's number and ours. */
+  private last: { seq: number; local: number } | null = null;
 
   constructor(
     private readonly capacity: number,
@@ -51,10 +61,25 @@ export class SegmentStore {
   announce(info: SegmentAnnouncement, nowMs: number, ageMs = 0): boolean {
     const existing = this.entries.get(info.seq);
     if (existing && existing.info.sha256 === info.sha256) return false;
+    // Numbers only move forward: an older segment we never held is of no use to a player past it.
+    if (!existing && this.last !== null && info.seq <= this.last.seq) return false;
     const n = pieceCount(info.size, this.pieceSizeBytes);
     if (n !== info.pieceHashes.length) return false;
     if (existing) this.drop(info.seq);
-    this.entries.set(info.seq, { info, announcedAtMs: nowMs, publishedLocalMs: nowMs - Math.max(0, ageMs), pieces: new Array(n).fill(null), held: 0, complete: null, completedAtMs: null });
+    const jumped = this.last !== null && !existing && info.seq > this.last.seq + 1;
+    const localSeq = existing ? existing.localSeq : this.last === null ? info.seq : this.last.local + 1;
+    if (!existing) this.last = { seq: info.seq, local: localSeq };
+    this.entries.set(info.seq, {
+      info,
+      announcedAtMs: nowMs,
+      publishedLocalMs: nowMs - Math.max(0, ageMs),
+      localSeq,
+      localDiscontinuity: info.discontinuity || jumped || (existing?.localDiscontinuity ?? false),
+      pieces: new Array(n).fill(null),
+      held: 0,
+      complete: null,
+      completedAtMs: null,
+    });
     while (this.entries.size > this.capacity) {
       const oldest = Math.min(...this.entries.keys());
       this.evict(oldest);
@@ -145,13 +170,19 @@ export class SegmentStore {
   /** EXT-X-DISCONTINUITY-SEQUENCE for a playlist starting at `seq`: discontinuities before it that this node saw. */
   discontinuitiesBefore(seq: number): number {
     let n = this.evictedDiscontinuities;
-    for (const e of this.entries.values()) if (e.info.seq < seq && e.info.discontinuity) n++;
+    for (const e of this.entries.values()) if (e.info.seq < seq && e.localDiscontinuity) n++;
     return n;
+  }
+
+  /** The origin's number of the segment this node numbers `localSeq`, if held. */
+  seqOfLocal(localSeq: number): number | null {
+    for (const e of this.entries.values()) if (e.localSeq === localSeq) return e.info.seq;
+    return null;
   }
 
   /** The segment left the window: it is gone for good (410), and its discontinuity still counts. */
   private evict(seq: number): void {
-    if (this.entries.get(seq)?.info.discontinuity) this.evictedDiscontinuities++;
+    if (this.entries.get(seq)?.localDiscontinuity) this.evictedDiscontinuities++;
     this.oldestEvicted = Math.max(this.oldestEvicted, seq);
     this.drop(seq);
   }

@@ -4,18 +4,25 @@ import { segmentFileName } from './segment.ts';
 /**
  * Renders a live HLS media playlist (RFC 8216) over the given segments.
  * Shared by the origin and peer nodes so both speak exactly the same HLS.
- * Segment URIs are relative to the playlist, behind `uriPrefix`.
+ * Segment URIs are relative to the playlist, behind `uriPrefix`, and name the
+ * origin's numbers; `mediaSequence` is the first one's media sequence number
+ * when the lister numbers segments its own way (a peer across an origin restart).
  * `discontinuitySequence` counts the discontinuities before the first listed
  * segment, so players stay in step when one slides out of the playlist.
  */
-export function renderLivePlaylist(segments: readonly SegmentAnnouncement[], discontinuitySequence: number, uriPrefix = ''): string {
+export function renderLivePlaylist(
+  segments: readonly SegmentAnnouncement[],
+  discontinuitySequence: number,
+  uriPrefix = '',
+  mediaSequence: number = segments[0]?.seq ?? 0,
+): string {
   const first = segments[0];
   const maxMs = segments.reduce((m, s) => Math.max(m, s.durationMs), 1000);
   const lines = [
     '#EXTM3U',
     '#EXT-X-VERSION:3',
     `#EXT-X-TARGETDURATION:${Math.ceil(maxMs / 1000)}`,
-    `#EXT-X-MEDIA-SEQUENCE:${first ? first.seq : 0}`,
+    `#EXT-X-MEDIA-SEQUENCE:${mediaSequence}`,
     `#EXT-X-DISCONTINUITY-SEQUENCE:${discontinuitySequence}`,
   ];
   for (const s of segments) {

@@ -27,7 +27,10 @@ export interface PlaybackResult {
 }
 
 interface Listed {
+  /** The origin's number, from the URI. */
   seq: number;
+  /** Its media sequence number in the playlist, which is what a player reports. */
+  msn: number;
   uri: string;
   durationMs: number;
   publishedAtMs: number;
@@ -37,12 +40,14 @@ export function parseLivePlaylist(text: string): Listed[] {
   const out: Listed[] = [];
   let pdt: number | null = null;
   let duration: number | null = null;
+  let msn = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(line.slice(25));
+    if (line.startsWith('#EXT-X-MEDIA-SEQUENCE:')) msn = Number(line.slice(22));
+    else if (line.startsWith('#EXT-X-PROGRAM-DATE-TIME:')) pdt = Date.parse(line.slice(25));
     else if (line.startsWith('#EXTINF:')) duration = Math.round(Number.parseFloat(line.slice(8)) * 1000);
     else {
       const m = /(?:^|\/)seg-(\d+)\.ts$/.exec(line.trim());
-      if (m && duration !== null) out.push({ seq: Number(m[1]), uri: line.trim(), durationMs: duration, publishedAtMs: (pdt ?? Number.NaN) + duration });
+      if (m && duration !== null) out.push({ seq: Number(m[1]), msn: msn++, uri: line.trim(), durationMs: duration, publishedAtMs: (pdt ?? Number.NaN) + duration });
       if (m) [pdt, duration] = [null, null];
     }
   }
@@ -61,7 +66,7 @@ export class PlaybackModel {
   private nextToFetch: number | null = null;
   private readonly r: PlaybackResult = { startupMs: null, segmentsDue: 0, segmentsOnTime: 0, stalls: 0, stalledMs: 0, watchMs: 0, behindLiveMs: [], corrupt: 0, failed: 0, digests: [] };
   private playStartMs: number | null = null;
-  private playing: { seq: number; startedAtMs: number } | null = null;
+  private playing: { msn: number; startedAtMs: number } | null = null;
   private loops: Promise<void>[] = [];
 
   private readonly playlistUrl: string;
@@ -162,9 +167,9 @@ export class PlaybackModel {
       if (this.playStartMs === null) {
         this.playStartMs = now;
         this.r.startupMs = now - this.startedAt;
-        this.playing = { seq: seg.seq, startedAtMs: now };
+        this.playing = { msn: seg.msn, startedAtMs: now };
       } else {
-        const prev = this.playing as { seq: number; startedAtMs: number };
+        const prev = this.playing as { msn: number; startedAtMs: number };
         const prevDuration = this.queue[index - 1]?.durationMs ?? 0;
         const due = prev.startedAtMs + prevDuration;
         if (now < due) {
@@ -176,7 +181,7 @@ export class PlaybackModel {
           // Skipped, as hls.js skips a segment that cannot be loaded: a stall of its length.
           this.r.stalls++;
           this.r.stalledMs += seg.durationMs;
-          this.playing = { seq: seg.seq, startedAtMs: due + seg.durationMs };
+          this.playing = { msn: seg.msn, startedAtMs: due + seg.durationMs };
           index++;
           continue;
         }
@@ -185,7 +190,7 @@ export class PlaybackModel {
           this.r.stalls++;
           this.r.stalledMs += got - due;
         }
-        this.playing = { seq: seg.seq, startedAtMs: Math.max(due, got) };
+        this.playing = { msn: seg.msn, startedAtMs: Math.max(due, got) };
       }
       if (Number.isFinite(seg.publishedAtMs)) this.r.behindLiveMs.push(this.playing.startedAtMs - seg.publishedAtMs);
       index++;
@@ -207,7 +212,7 @@ export class PlaybackModel {
         const res = await fetch(this.reportUrl, {
           method: 'POST',
           headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ seq: this.playing.seq, offsetMs: Math.min(offsetMs, 600_000), stalls: this.r.stalls, stallMs: Math.round(this.r.stalledMs) }),
+          body: JSON.stringify({ seq: this.playing.msn, offsetMs: Math.min(offsetMs, 600_000), stalls: this.r.stalls, stallMs: Math.round(this.r.stalledMs) }),
           signal: AbortSignal.timeout(2000),
         });
         await res.body?.cancel();

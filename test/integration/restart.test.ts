@@ -297,7 +297,6 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
 
   test(
     "a peer's playlist carries the player across the restarted origin's jump in numbers: EXT-X-DISCONTINUITY, steady media sequence",
-    { todo: 'needs the peer playlist fix proposed for peer-node/segment-store.ts, http-api.ts, node.ts and shared/playlist.ts' },
     () => {
       assert.ok(firstNewSeq > lastOldSeq + 1, `a restarted origin numbers on from its clock: ${lastOldSeq} then ${firstNewSeq}`);
       for (const [id, playlists] of playlistsAcrossRestart) {

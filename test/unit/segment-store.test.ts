@@ -231,11 +231,24 @@ describe('SegmentStore eviction', () => {
     assert.equal(store.newestSeq(), 14);
   });
 
-  test('the oldest seq is evicted even when announced out of order', () => {
+  test('numbers only move forward: an older segment never held is refused', () => {
     const store = new SegmentStore(2, PIECE);
-    for (const seq of [20, 22, 21]) store.announce(seg(seq).info, NOW);
-    assert.deepEqual(store.all().map((e) => e.info.seq), [21, 22]);
-    assert.equal(store.isEvicted(20), true);
+    assert.deepEqual([20, 22, 21].map((seq) => store.announce(seg(seq).info, NOW)), [true, true, false]);
+    assert.deepEqual(store.all().map((e) => e.info.seq), [20, 22]);
+  });
+
+  test('a jump in the origin\'s numbers keeps local media sequence numbers contiguous and marks a discontinuity', () => {
+    const store = new SegmentStore(10, PIECE);
+    for (const seq of [100, 101, 180, 181]) store.announce(seg(seq).info, NOW);
+    assert.deepEqual(store.all().map((e) => [e.info.seq, e.localSeq, e.localDiscontinuity]), [
+      [100, 100, false],
+      [101, 101, false],
+      [180, 102, true],
+      [181, 103, false],
+    ]);
+    assert.equal(store.seqOfLocal(102), 180);
+    assert.equal(store.seqOfLocal(150), null);
+    assert.equal(store.discontinuitiesBefore(181), 1);
   });
 
   test('publishedLocalMs is the local time less the age the origin gave, never in the future', () => {
@@ -317,7 +330,7 @@ describe('SegmentStore eviction', () => {
     const store = new SegmentStore(10, PIECE);
     store.announce(seg(1).info, NOW);
     store.announce(seg(2, 2, { discontinuity: true }).info, NOW);
-    store.announce(seg(4).info, NOW);
+    store.announce(seg(3).info, NOW);
     store.announce(seg(2, 99, { discontinuity: true }).info, NOW);
     assert.equal(store.discontinuitiesBefore(5), 1);
     assert.equal(store.discontinuitiesBefore(2), 0);
