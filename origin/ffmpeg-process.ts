@@ -95,9 +95,19 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, onStderr: (li
   cmd.on('start', () => {
     pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
   });
-  cmd.on('stderr', (line: string) => onStderr(line));
+  // ffmpeg's RTMP listener only warns when a publisher names another application or stream key,
+  // and then takes its stream: such a publisher is refused here, and the supervisor listens again.
+  const listening = options.includes('-listen');
+  let refused: string | null = null;
+  cmd.on('stderr', (line: string) => {
+    onStderr(line);
+    if (listening && refused === null && !stopping && /Unexpected stream|App field don't match/.test(line)) {
+      refused = `publisher refused: ${line.replace(/^\[rtmp @ \w+\] /, '').trim()}`;
+      cmd.kill('SIGKILL');
+    }
+  });
   // fluent-ffmpeg reports a stop we asked for as an error; only an exit we did not ask for is a failure.
-  cmd.on('error', (err: Error) => resolveExit({ ok: stopping, reason: stopping ? 'stopped' : err.message.split('\n')[0] ?? 'ffmpeg failed' }));
+  cmd.on('error', (err: Error) => resolveExit({ ok: stopping, reason: stopping ? 'stopped' : refused ?? err.message.split('\n')[0] ?? 'ffmpeg failed' }));
   cmd.on('end', () => resolveExit({ ok: true, reason: stopping ? 'stopped' : 'input ended' }));
   cmd.run();
 
