@@ -1,8 +1,8 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { listen } from '../shared/listen.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
@@ -259,15 +259,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics,
     onSegment: (l) => void listeners.push(l),
     async start() {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject);
-          server.on('error', (err) => log.error({ err }, 'http server error'));
-          resolve();
-        });
-      });
-      port = (server.address() as AddressInfo).port;
+      port = await listen(server, config.port, config.host, log);
       tracker.start();
       dashboard.start();
       ingest.start();

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
+import { listen } from '../shared/listen.ts';
 import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
 import {
   MAX_PENDING_PEER_CONNECTIONS,
@@ -334,15 +334,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     swarm,
     store,
     async start() {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(config.port, config.host, () => {
-          server.off('error', reject);
-          server.on('error', (err) => log.error({ err }, 'http server error'));
-          resolve();
-        });
-      });
-      port = (server.address() as AddressInfo).port;
+      port = await listen(server, config.port, config.host, log);
       swarm.start();
       tracker.start();
       timers.push(clock.setInterval(maintain, MAINTAIN_MS));

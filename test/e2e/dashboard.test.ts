@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { DashboardSnapshot } from '../../origin/dashboard/api.ts';
 import { DASHBOARD_DIST_DIR } from '../../origin/dashboard/dist-dir.ts';
 import type { DashboardDebugStats } from '../../origin/dashboard/main.ts';
@@ -16,6 +16,7 @@ import type { PeerNode } from '../../peer-node/node.ts';
 import { PlaybackModel } from '../../scripts/bench/playback-model.ts';
 import { startTestOrigin } from '../helpers/origin.ts';
 import { originSha, startTestPeer } from '../helpers/swarm.ts';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -24,7 +25,6 @@ import { waitFor } from '../helpers/wait.ts';
  * watched by the playback model of the benchmarks (real HTTP traffic, no
  * browser needed for it), and the page at `/dashboard` charting it live.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PEER_IDS = ['viewer-a', 'viewer-b'];
 const SCREENSHOT = '/tmp/dashboard-e2e.png';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -84,21 +84,7 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       players.push(player);
     }
     userDataDir = await mkdtemp(join(tmpdir(), 'p2p-live-chromium-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1280, height: 1000 },
-    });
+    context = await launchChromium(userDataDir, { width: 1280, height: 1000 });
     page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => {

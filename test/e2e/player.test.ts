@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { Origin } from '../../origin/origin.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
@@ -15,6 +15,7 @@ import { PLAYER_DIR } from '../../peer-node/player-dir.ts';
 import type { PlayerDebugStats } from '../../player/main.ts';
 import { quietLog, startTestOrigin } from '../helpers/origin.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
+import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
@@ -24,7 +25,6 @@ import { waitFor } from '../helpers/wait.ts';
  * hls.js. Pages open before the stream has started, so the page's wait for a
  * playlist that answers 503 at first is part of what is tested.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PEERS = 2;
 const WATCH_S = 12;
 const SCREENSHOT = '/tmp/player-e2e.png';
@@ -71,21 +71,7 @@ describe('the player page in Chromium, playing from peer nodes', { skip: existsS
     }
     userDataDir = await mkdtemp(join(tmpdir(), 'p2p-live-chromium-'));
     shotsDir = await mkdtemp(join(tmpdir(), 'p2p-live-player-e2e-'));
-    context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1100, height: 900 },
-    });
+    context = await launchChromium(userDataDir, { width: 1100, height: 900 });
     for (const peer of peers) {
       const page = pages.length === 0 ? (context.pages()[0] ?? (await context.newPage())) : await context.newPage();
       const errors: string[] = [];
