@@ -17,6 +17,8 @@ export const peerFlags = {
   listDelayMs: { kind: 'int', default: 1000, min: 0, max: 60_000, help: 'a segment is listed for the player once whole here or known this long' },
   neighbours: { kind: 'int', default: 12, min: 1, max: 100, help: 'neighbours to keep connected' },
   maxNeighbours: { kind: 'int', default: 24, min: 1, max: 200, help: 'most neighbours, incoming included' },
+  maxNeighboursPerAddress: { kind: 'int', default: 4, min: 0, max: 200, help: 'most neighbours from one remote address, so one host cannot fill our slots with many ids (0 = no limit: a swarm on one machine)' },
+  neighbourIdleMs: { kind: 'int', default: 30_000, min: 1000, max: 600_000, help: 'a neighbour that sends nothing, not even a keep-alive, for this long is dropped (we send keep-alives at a third of it)' },
   picker: { kind: 'choice', default: 'rarest-deadline', choices: ['rarest-deadline', 'sequential', 'random'], help: 'piece picker' },
   choker: { kind: 'choice', default: 'tit-for-tat', choices: ['tit-for-tat', 'all-unchoked'], help: 'choking policy' },
   urgentWindowMs: { kind: 'int', default: 1200, min: 0, max: 60_000, help: 'a piece due within this is urgent (fetched from whoever delivers in time, the origin last)' },

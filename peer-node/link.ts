@@ -6,7 +6,13 @@ import { TokenBucket } from '../shared/token-bucket.ts';
  * it runs the same over ws (ws-link.ts) and over in-memory pairs in tests.
  */
 export interface Link {
-  send(frame: Uint8Array): void;
+  /**
+   * Queues a frame. `done` is called once the transport has taken it off our
+   * hands (for a socket: written to the kernel), with false if it never will
+   * be (the link closed): a neighbour that stops reading shows as sends that
+   * never complete.
+   */
+  send(frame: Uint8Array, done?: (sent: boolean) => void): void;
   close(code: number, reason: string): void;
   onMessage(cb: (frame: Uint8Array) => void): void;
   onClose(cb: (code: number, reason: string) => void): void;

@@ -30,8 +30,19 @@ export class Neighbour {
   readonly inFlight = new Map<string, Request>();
   /** Pieces it refused recently, not asked again until the time given. */
   readonly refusedUntil = new Map<string, number>();
-  /** Requests of its we accepted and have not sent yet; a cancel removes one. */
-  readonly uploading = new Set<string>();
+  /** Requests of its we accepted, waiting for our upload bandwidth, and their bytes; a cancel or a choke removes them. */
+  readonly uploadWaiting = new Map<string, number>();
+  /** Pieces handed to its link whose send has not completed, and their bytes: they still count against its queue. */
+  piecesInSocket = 0;
+  pieceBytesInSocket = 0;
+  /** Bytes of every frame handed to its link whose send has not completed. */
+  unsentBytes = 0;
+  /** When a send to it last completed (or the wait for one began): a neighbour that stops reading shows here. */
+  lastDrainAtMs: number;
+  /** Choked for not reading what we sent; it may ask again once it has taken all of it. */
+  uploadStalled = false;
+  /** Requests of ours it let time out since it last delivered a piece. */
+  requestTimeouts = 0;
   roundDownloadedBytes = 0;
   /** While it holds our optimistic slot: the share of our upload it may use; null otherwise. */
   trialShare: TokenBucket | null = null;
@@ -39,6 +50,7 @@ export class Neighbour {
   hashFailures = 0;
   strikes = 0;
   lastSentAtMs: number;
+  lastReceivedAtMs: number;
   private lastArrivalMs: number | null = null;
   private serviceMsEwma: number | null = null;
   private latencyEwmaMs: number | null = null;
@@ -48,8 +60,23 @@ export class Neighbour {
     readonly outbound: boolean,
     readonly connectedAtMs: number,
     readonly expectedPeerId: string | null,
+    /** The remote address it connects from or we dialled, for the per-address cap. */
+    readonly address: string,
   ) {
     this.lastSentAtMs = connectedAtMs;
+    this.lastReceivedAtMs = connectedAtMs;
+    this.lastDrainAtMs = connectedAtMs;
+  }
+
+  /** Accepted pieces not yet taken by its socket. */
+  get queuedPieces(): number {
+    return this.uploadWaiting.size + this.piecesInSocket;
+  }
+
+  get queuedBytes(): number {
+    let bytes = this.pieceBytesInSocket;
+    for (const b of this.uploadWaiting.values()) bytes += b;
+    return bytes;
   }
 
   holds(seq: number, piece: number): boolean {
@@ -77,6 +104,14 @@ export class Neighbour {
     this.lastArrivalMs = nowMs;
     this.roundDownloadedBytes += bytes;
     this.lastPieceAtMs = nowMs;
+    this.requestTimeouts = 0;
+  }
+
+  /** A request of ours went unanswered: what we measured of its rate no longer holds. */
+  recordTimeout(): void {
+    this.requestTimeouts++;
+    this.serviceMsEwma = null;
+    this.lastArrivalMs = null;
   }
 
   /** Bytes per second it has been delivering to us (0 until measured). */

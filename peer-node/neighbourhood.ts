@@ -45,12 +45,12 @@ export class Neighbourhood {
     this.failedAt.delete(peerId);
   }
 
-  /** Up to `count` addresses to dial now, excluding peers we are connected to. */
-  toDial(count: number, connected: (peerId: string) => boolean, nowMs: number, rng: Rng): PeerAddress[] {
+  /** Up to `count` addresses to dial now, excluding those `skip` names (connected, or their host is full). */
+  toDial(count: number, skip: (peerId: string, url: string) => boolean, nowMs: number, rng: Rng): PeerAddress[] {
     if (count <= 0) return [];
     const out: PeerAddress[] = [];
     for (const [peerId, url] of this.known) {
-      if (connected(peerId)) continue;
+      if (skip(peerId, url)) continue;
       const failed = this.failedAt.get(peerId);
       if (failed !== undefined && nowMs - failed < RETRY_AFTER_FAILURE_MS) continue;
       out.push({ peerId, url });

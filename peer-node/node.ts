@@ -8,6 +8,7 @@ import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
 import {
   MAX_PENDING_PEER_CONNECTIONS,
   MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_PIECE_SIZE,
   MAX_WIRE_FRAME_BYTES,
   PROTOCOL_VERSION,
 } from '../shared/limits.ts';
@@ -60,7 +61,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
   const counters = newCounters();
-  const store = new SegmentStore(config.storeSegments, 16 * 1024);
+  const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE);
   const shaper = new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
   const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
@@ -76,6 +77,13 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const dialling = new Set<WebSocket>();
   /** Inbound links not handshaken yet, and the address each came from. */
   const pendingInbound = new Map<Link, string>();
+  /**
+   * Slots kept for neighbours we dial ourselves. Inbound connections cannot
+   * take them, so however many connections others open to us (sybils, a
+   * crowd), the node still reaches peers of its own choosing.
+   */
+  const reservedOutbound = Math.min(Math.ceil(config.neighbours / 2), Math.floor(config.maxNeighbours / 2));
+  const perAddressFull = (address: string) => config.maxNeighboursPerAddress > 0 && swarm.countFrom(address) >= config.maxNeighboursPerAddress;
 
   const swarm = new Swarm({
     config,
@@ -198,13 +206,21 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     return config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   }
 
-  /** Keeps the neighbour count near its target: dial known peers, ask the tracker for more when we run out. */
+  /**
+   * Keeps the neighbour count near its target, and at least the reserved
+   * share of it dialled by us: dial known peers, ask the tracker for more when
+   * we run out.
+   */
   function maintain(): void {
     ready();
     const now = clock.nowMs();
-    const connected = (id: string) => swarm.connectedTo(id);
-    const wanted = config.neighbours - swarm.size - dialling.size;
-    const targets = neighbourhood.toDial(wanted, connected, now, rng);
+    const skip = (id: string, url: string) => swarm.connectedTo(id) || perAddressFull(hostOf(url));
+    const outbound = swarm.size - swarm.inbound;
+    const wanted = Math.min(
+      Math.max(config.neighbours - swarm.size, reservedOutbound - outbound) - dialling.size,
+      config.maxNeighbours - swarm.size - dialling.size,
+    );
+    const targets = neighbourhood.toDial(wanted, skip, now, rng);
     for (const t of targets) dial(t.peerId, t.url);
     if (targets.length < wanted && now - lastGetPeersMs >= GET_PEERS_EVERY_MS && tracker.joined) {
       lastGetPeersMs = now;
@@ -222,11 +238,11 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     ws.on('close', () => dialling.delete(ws));
     ws.once('open', () => {
       dialling.delete(ws);
-      if (closed || swarm.size >= config.maxNeighbours || swarm.connectedTo(remoteId)) {
+      if (closed || swarm.size >= config.maxNeighbours || swarm.connectedTo(remoteId) || perAddressFull(hostOf(url))) {
         ws.close(1000, 'not needed');
         return;
       }
-      swarm.addLink(wsLink(ws), true, remoteId);
+      swarm.addLink(wsLink(ws), true, remoteId, hostOf(url));
     });
   }
 
@@ -276,6 +292,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
    */
   function refusal(address: string): string | null {
     if (swarm.size >= config.maxNeighbours) return 'too many neighbours';
+    if (swarm.inbound >= config.maxNeighbours - reservedOutbound) return 'too many incoming neighbours';
+    if (perAddressFull(address)) return 'too many neighbours from this address';
     if (pendingInbound.size >= MAX_PENDING_PEER_CONNECTIONS) return 'too many connections awaiting a handshake';
     let fromAddress = 0;
     for (const a of pendingInbound.values()) if (a === address) fromAddress++;
@@ -302,7 +320,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       socket.destroy();
       return;
     }
-    const address = req.socket.remoteAddress ?? '';
+    const address = normaliseAddress(req.socket.remoteAddress ?? '');
     const refused = refusal(address);
     if (refused) {
       refuseUpgrade(socket, address, refused);
@@ -318,7 +336,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       const link = wsLink(ws);
       pendingInbound.set(link, address);
       ws.on('close', () => pendingInbound.delete(link));
-      swarm.addLink(link, false, null);
+      swarm.addLink(link, false, null, address);
     });
   });
 
@@ -356,4 +374,18 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       return closed;
     },
   };
+}
+
+/** An IPv4 peer reached over a dual-stack socket shows as ::ffff:a.b.c.d; one host, one address. */
+export function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** The host of a peer's URL, as the per-address cap counts it. */
+function hostOf(url: string): string {
+  try {
+    return normaliseAddress(new URL(url).hostname.replace(/^\[|\]$/g, ''));
+  } catch {
+    return url;
+  }
 }

@@ -1,5 +1,6 @@
 import { pieceMatches, sha256Hex } from '../shared/hashing.ts';
 import { type SegmentAnnouncement, pieceCount, pieceRange } from '../shared/segment.ts';
+import { encodeWire } from '../shared/wire-protocol.ts';
 
 export interface StoredEntry {
   info: SegmentAnnouncement;
@@ -16,6 +17,11 @@ export interface StoredEntry {
   /** A discontinuity before this segment, as the origin said or because numbers jumped here. */
   localDiscontinuity: boolean;
   pieces: (Uint8Array | null)[];
+  /**
+   * Each piece as a ready `piece` frame, made the first time a neighbour asks:
+   * one copy per piece however many neighbours we serve, not one per upload.
+   */
+  frames: (Uint8Array | null)[];
   held: number;
   /** The whole segment, once every piece is in and the whole-segment hash matched. */
   complete: Buffer | null;
@@ -76,6 +82,7 @@ export class SegmentStore {
       localSeq,
       localDiscontinuity: info.discontinuity || jumped || (existing?.localDiscontinuity ?? false),
       pieces: new Array(n).fill(null),
+      frames: new Array(n).fill(null),
       held: 0,
       complete: null,
       completedAtMs: null,
@@ -113,6 +120,14 @@ export class SegmentStore {
 
   getPiece(seq: number, piece: number): Uint8Array | null {
     return this.entries.get(seq)?.pieces[piece] ?? null;
+  }
+
+  /** A held piece as a wire frame, encoded once. */
+  getPieceFrame(seq: number, piece: number): Uint8Array | null {
+    const e = this.entries.get(seq);
+    const data = e?.pieces[piece];
+    if (!e || !data) return null;
+    return (e.frames[piece] ??= encodeWire({ type: 'piece', seq, piece, data }));
   }
 
   putPiece(seq: number, piece: number, data: Uint8Array, nowMs: number): PutPieceResult {

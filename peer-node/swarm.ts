@@ -16,6 +16,7 @@ import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
@@ -34,6 +35,7 @@ export type SwarmConfig = Pick<
   | 'rechokeIntervalMs'
   | 'optimisticIntervalMs'
   | 'maxHashFailures'
+  | 'neighbourIdleMs'
 >;
 
 export interface SwarmDeps {
@@ -61,14 +63,15 @@ const PICK_MIN_GAP_MS = 10;
  * straight to the lag behind live; pieces arriving together still share a frame.
  */
 const HAVE_BATCH_MS = 20;
-const KEEPALIVE_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const REFUSAL_BACKOFF_MS = 1000;
-/** Requests a neighbour may have waiting on our upload before we refuse more. */
-const MAX_UPLOAD_QUEUE_PER_PEER = 16;
-/** Upload backlog beyond which we refuse requests so the asker goes elsewhere in time. */
-const MAX_UPLOAD_BACKLOG_MS = 1500;
 const MAX_STRIKES = 20;
+/**
+ * Requests of ours a neighbour may let time out in a row before it goes: one
+ * that claims pieces and never delivers them would otherwise keep drawing
+ * requests that wait out their patience, just as the pieces fall due.
+ */
+const MAX_REQUEST_TIMEOUTS = 8;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
@@ -175,11 +178,26 @@ export class Swarm {
     this.schedulePick();
   }
 
-  addLink(link: Link, outbound: boolean, expectedPeerId: string | null): void {
+  /** Neighbours (handshaken or not) at `address`. */
+  countFrom(address: string): number {
+    let count = 0;
+    for (const n of this.neighbours) if (n.address === address) count++;
+    return count;
+  }
+
+  /** Neighbours that dialled us. */
+  get inbound(): number {
+    let count = 0;
+    for (const n of this.neighbours) if (!n.outbound) count++;
+    return count;
+  }
+
+  addLink(link: Link, outbound: boolean, expectedPeerId: string | null, address: string): void {
     const now = this.deps.clock.nowMs();
-    const n = new Neighbour(link, outbound, now, expectedPeerId);
+    const n = new Neighbour(link, outbound, now, expectedPeerId, address);
     this.neighbours.add(n);
     link.onMessage((frame) => {
+      n.lastReceivedAtMs = this.deps.clock.nowMs();
       this.deps.counters.controlBytesIn += frameOverheadBytes(frame.byteLength, !outbound);
       this.deps.shaper.download(frame.byteLength, () => this.onFrame(n, frame));
     });
@@ -202,17 +220,38 @@ export class Swarm {
     this.drop(n);
   }
 
-  private send(n: Neighbour, msg: WireMessage): void {
-    const frame = encodeWire(msg);
+  /** `frame` is `msg` encoded, when the caller has it already (a stored piece's frame). */
+  private send(n: Neighbour, msg: WireMessage, frame?: Uint8Array): void {
+    // Nothing more is queued for a neighbour that is not reading: its rejects and haves would only pile up here.
+    if (n.uploadStalled && msg.type !== 'choke') return;
+    frame ??= encodeWire(msg);
     const bulk = msg.type === 'piece';
     const payload = bulk ? msg.data.byteLength : 0;
     this.deps.counters.controlBytesOut += frame.byteLength - payload + frameOverheadBytes(frame.byteLength, n.outbound);
     n.lastSentAtMs = this.deps.clock.nowMs();
     this.deps.shaper.upload(frame.byteLength, () => {
-      if (bulk && !n.uploading.delete(pieceKey(msg.seq, msg.piece))) return;
-      if (bulk) this.deps.counters.uploadedBytes += payload;
-      n.link.send(frame);
+      if (bulk) {
+        // Cancelled, or the neighbour was choked, while the piece waited for bandwidth.
+        if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return;
+        n.piecesInSocket++;
+        n.pieceBytesInSocket += payload;
+      }
+      this.transmit(n, frame, payload);
     }, bulk);
+  }
+
+  /** Hands a frame to the link and keeps count of it until the link has taken it. */
+  private transmit(n: Neighbour, frame: Uint8Array, payload: number): void {
+    if (n.unsentBytes === 0) n.lastDrainAtMs = this.deps.clock.nowMs();
+    n.unsentBytes += frame.byteLength;
+    n.link.send(frame, (sent) => {
+      n.unsentBytes -= frame.byteLength;
+      n.lastDrainAtMs = this.deps.clock.nowMs();
+      if (payload === 0) return;
+      n.piecesInSocket--;
+      n.pieceBytesInSocket -= payload;
+      if (sent) this.deps.counters.uploadedBytes += payload;
+    });
   }
 
   private onFrame(n: Neighbour, frame: Uint8Array): void {
@@ -300,7 +339,7 @@ export class Swarm {
         return this.serveRequest(n, msg.seq, msg.piece);
       }
       case 'cancel':
-        n.uploading.delete(pieceKey(msg.seq, msg.piece));
+        n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece));
         return;
       case 'reject': {
         const key = pieceKey(msg.seq, msg.piece);
@@ -328,20 +367,26 @@ export class Swarm {
   private serveRequest(n: Neighbour, seq: number, piece: number): void {
     const key = pieceKey(seq, piece);
     const data = this.deps.store.getPiece(seq, piece);
-    const refuse =
-      !this.deps.shaper.uploads ||
-      n.amChoking ||
-      data === null ||
-      n.uploading.has(key) ||
-      n.uploading.size >= MAX_UPLOAD_QUEUE_PER_PEER ||
-      this.deps.shaper.uploadBacklogMs() > MAX_UPLOAD_BACKLOG_MS ||
-      (n.trialShare !== null && !n.trialShare.tryTake(data.byteLength, this.deps.clock.nowMs()));
-    if (refuse || data === null) {
+    const admission = admitRequest(
+      {
+        uploads: this.deps.shaper.uploads,
+        amChoking: n.amChoking,
+        pieceBytes: data === null ? null : data.byteLength,
+        alreadyQueued: n.uploadWaiting.has(key),
+        queuedPieces: n.queuedPieces,
+        queuedBytes: n.queuedBytes,
+        backlogMs: this.deps.shaper.uploadBacklogMs(),
+        stalled: n.uploadStalled,
+      },
+      DEFAULT_UPLOAD_LIMITS,
+    );
+    const trialSpent = n.trialShare !== null && data !== null && admission === 'accept' && !n.trialShare.tryTake(data.byteLength, this.deps.clock.nowMs());
+    if (admission !== 'accept' || trialSpent || data === null) {
       this.send(n, { type: 'reject', seq, piece });
       return;
     }
-    n.uploading.add(key);
-    this.send(n, { type: 'piece', seq, piece, data });
+    n.uploadWaiting.set(key, data.byteLength);
+    this.send(n, { type: 'piece', seq, piece, data }, this.deps.store.getPieceFrame(seq, piece) ?? undefined);
   }
 
   private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array): void {
@@ -422,21 +467,66 @@ export class Swarm {
 
   private tick(): void {
     const now = this.deps.clock.nowMs();
-    for (const n of this.neighbours) {
+    const pieceSize = this.deps.store.pieceSize;
+    const idleMs = this.deps.config.neighbourIdleMs;
+    for (const n of [...this.neighbours]) {
+      if (now - n.lastReceivedAtMs > idleMs) {
+        this.disconnect(n, `idle: nothing received for ${Math.round(idleMs / 1000)} s`);
+        continue;
+      }
+      if (!this.policeUpload(n, now)) continue;
+      // A request unanswered for this long is lost (a slow or lying peer): free it for someone else.
+      const patience = Math.max(3000, 4 * (n.latencyMs() + (1000 * pieceSize) / Math.max(1, n.rateBytesPerSec(pieceSize))));
       for (const [key, r] of n.inFlight) {
-        // A request unanswered for this long is lost (a slow or lying peer): free it for someone else.
-        const patience = Math.max(3000, 4 * (n.latencyMs() + (1000 * 16384) / Math.max(1, n.rateBytesPerSec(16384))));
-        if (now - r.sentAtMs > patience) {
-          n.inFlight.delete(key);
-          n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
-        }
+        if (now - r.sentAtMs <= patience) continue;
+        n.inFlight.delete(key);
+        n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
+        n.recordTimeout();
+      }
+      if (n.requestTimeouts >= MAX_REQUEST_TIMEOUTS) {
+        this.disconnect(n, `${n.requestTimeouts} requests in a row not answered`);
+        continue;
       }
       for (const [key, until] of n.refusedUntil) if (until <= now) n.refusedUntil.delete(key);
-      if (n.handshaken && now - n.lastSentAtMs > KEEPALIVE_MS) this.send(n, { type: 'keep-alive' });
+      // Keep-alives at a third of the idle bound, so a quiet but honest link never reaches it.
+      if (n.handshaken && now - n.lastSentAtMs > idleMs / 3) this.send(n, { type: 'keep-alive' });
     }
     for (const seq of this.playerAsked.keys()) if (!this.deps.store.get(seq)) this.playerAsked.delete(seq);
     this.pruneOld();
     this.pick();
+  }
+
+  /**
+   * A neighbour that stopped reading what we send is choked and refused until
+   * it has taken it all, then dropped; it must not make us buffer without
+   * bound. False if it was dropped.
+   */
+  private policeUpload(n: Neighbour, now: number): boolean {
+    const verdict = drainVerdict(
+      { unsentBytes: n.unsentBytes, socketBufferedBytes: n.link.bufferedAmount, lastDrainAtMs: n.lastDrainAtMs },
+      now,
+      DEFAULT_UPLOAD_LIMITS,
+    );
+    if (verdict === 'drop') {
+      this.disconnect(n, 'not reading what we send');
+      return false;
+    }
+    if (verdict === 'stalled' && !n.uploadStalled) {
+      this.setChoking(n, true);
+      n.uploadStalled = true;
+      this.scheduleChoker();
+    } else if (n.uploadStalled && n.unsentBytes === 0) {
+      n.uploadStalled = false;
+      this.scheduleChoker();
+    }
+    return true;
+  }
+
+  private setChoking(n: Neighbour, choke: boolean): void {
+    if (choke === n.amChoking) return;
+    n.amChoking = choke;
+    if (choke) n.uploadWaiting.clear();
+    this.send(n, { type: choke ? 'choke' : 'unchoke' });
   }
 
   private pruneOld(): void {
@@ -596,7 +686,7 @@ export class Swarm {
     const decision = rechoke(
       peers.map((n) => ({
         id: n.peerId as string,
-        interested: n.peerInterested,
+        interested: n.peerInterested && !n.uploadStalled,
         downloadedBytes: n.roundDownloadedBytes,
         connectedAtMs: n.connectedAtMs,
         lastPieceAtMs: n.lastPieceAtMs,
@@ -624,14 +714,10 @@ export class Swarm {
       const choke = !unchoked.has(n.peerId as string);
       // An optimistic unchoke is a trial: one slot's share of our upload, not
       // all the spare of it, or a free-rider lives well on optimistic slots alone.
-      const trial = decision.reasons[n.peerId as string] === 'optimistic' && upload !== null && slots > 0;
+      const trial = decision.reasons.get(n.peerId as string) === 'optimistic' && upload !== null && slots > 0;
       if (!trial) n.trialShare = null;
       else n.trialShare ??= new TokenBucket(upload / slots, TRIAL_BURST_BYTES, now);
-      if (choke !== n.amChoking) {
-        n.amChoking = choke;
-        if (choke) n.uploading.clear();
-        this.send(n, { type: choke ? 'choke' : 'unchoke' });
-      }
+      this.setChoking(n, choke);
       if (newRound) n.roundDownloadedBytes = 0;
     }
   }

@@ -35,8 +35,9 @@ export function wsLink(ws: WebSocket): Link {
     setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
   };
   return {
-    send(frame) {
-      if (ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: true });
+    send(frame, done) {
+      if (ws.readyState === WebSocket.OPEN) ws.send(frame, { binary: true }, done && ((err) => done(!err)));
+      else done?.(false);
     },
     close,
     onMessage(cb) {

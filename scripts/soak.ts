@@ -31,7 +31,7 @@ import { PlaybackModel, type PlaybackResult } from './bench/playback-model.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const ORIGIN_FLAGS = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '400', '--audio-kbps', '64'];
-const PEER_FLAGS = ['--upload-kbps', '900', '--latency-ms', '20'];
+const PEER_FLAGS = ['--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20'];
 
 export interface SoakOptions {
   durationMs: number;

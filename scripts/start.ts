@@ -27,7 +27,7 @@ void runMain('start', async () => {
   const peers: PeerNode[] = [];
   const staticDir = existsSync(PLAYER_DIR) ? PLAYER_DIR : null;
   for (let i = 0; i < PEERS; i++) {
-    const peer = createPeerNode(peerConfig({ tracker: `${origin.url.replace(/^http/, 'ws')}/tracker`, port: 0 }), {
+    const peer = createPeerNode(peerConfig({ tracker: `${origin.url.replace(/^http/, 'ws')}/tracker`, port: 0, maxNeighboursPerAddress: 0 }), {
       log: log.child({ program: 'peer' }),
       staticDir,
     });

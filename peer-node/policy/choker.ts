@@ -40,8 +40,8 @@ export interface ChokerState {
   optimistic: string[];
   /** When the current optimistic set was chosen; null when there is none. */
   optimisticSinceMs: number | null;
-  /** Peer id -> when its latest optimistic unchoke began, to tell who never gave back. */
-  trials: Record<string, number>;
+  /** Peer id -> when its latest optimistic unchoke began, to tell who never gave back. A Map: ids are remote strings. */
+  trials: ReadonlyMap<string, number>;
 }
 
 export type UnchokeReason = 'regular' | 'optimistic' | 'all-unchoked';
@@ -49,11 +49,11 @@ export type UnchokeReason = 'regular' | 'optimistic' | 'all-unchoked';
 export interface ChokeDecision {
   unchoked: string[];
   state: ChokerState;
-  reasons: Record<string, UnchokeReason>;
+  reasons: ReadonlyMap<string, UnchokeReason>;
 }
 
 export function initialChokerState(): ChokerState {
-  return { regular: [], optimistic: [], optimisticSinceMs: null, trials: {} };
+  return { regular: [], optimistic: [], optimisticSinceMs: null, trials: new Map() };
 }
 
 /**
@@ -75,7 +75,7 @@ export function rechoke(
     return {
       unchoked: interested.map((p) => p.id),
       state: initialChokerState(),
-      reasons: Object.fromEntries(interested.map((p) => [p.id, 'all-unchoked' as const])),
+      reasons: new Map(interested.map((p) => [p.id, 'all-unchoked' as const])),
     };
   }
 
@@ -105,8 +105,8 @@ export function rechoke(
 
   const isRegular = new Set(regular);
   const present = new Set(peers.map((p) => p.id));
-  const trials: Record<string, number> = {};
-  for (const [id, at] of Object.entries(state.trials)) if (present.has(id)) trials[id] = at;
+  const trials = new Map<string, number>();
+  for (const [id, at] of state.trials) if (present.has(id)) trials.set(id, at);
   const expired = state.optimisticSinceMs === null || nowMs - state.optimisticSinceMs >= o.optimisticIntervalMs;
   const keep = fullRound && expired ? [] : keptOptimistic.filter((id) => !isRegular.has(id));
   const outgoing = new Set(state.optimistic);
@@ -118,7 +118,7 @@ export function rechoke(
     // again. One that has unchoked us before trades when it can (choking is
     // mutual and passes), so it stays in the draw; excluding it could lock two
     // peers that fell out of step into choking each other for good.
-    const trial = trials[p.id];
+    const trial = trials.get(p.id);
     if (trial === undefined || nowMs - trial < o.optimisticIntervalMs) return 1;
     if (p.lastPieceAtMs !== null && p.lastPieceAtMs >= trial) return 1;
     return p.everUnchokedUs ? 1 : 0;
@@ -130,11 +130,11 @@ export function rechoke(
   const optimistic = [...keep, ...[...fresh, ...again].map((p) => p.id)];
   const optimisticSinceMs = keep.length > 0 ? state.optimisticSinceMs : optimistic.length > 0 ? nowMs : null;
   // A trial runs from a peer's first optimistic unchoke; being drawn again mid-trial does not extend it.
-  for (const id of optimistic) trials[id] ??= nowMs;
+  for (const id of optimistic) if (!trials.has(id)) trials.set(id, nowMs);
 
-  const reasons: Record<string, UnchokeReason> = {};
-  for (const id of regular) reasons[id] = 'regular';
-  for (const id of optimistic) reasons[id] = 'optimistic';
+  const reasons = new Map<string, UnchokeReason>();
+  for (const id of regular) reasons.set(id, 'regular');
+  for (const id of optimistic) reasons.set(id, 'optimistic');
   return { unchoked: [...regular, ...optimistic], state: { regular, optimistic, optimisticSinceMs, trials }, reasons };
 }
 

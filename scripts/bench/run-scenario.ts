@@ -98,7 +98,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       } else if (asProcess.has(p.id)) {
         // Launched as `npm run peer` launches it, so its memory is what a viewer's machine would see.
         const proc = startScript(PEER_BUNDLE, [
-          '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++),
+          '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++), '--max-neighbours-per-address', '0',
           '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker,
         ]);
         const [, url] = await waitForOutput(proc, /playlist (http\S+)\/live\.m3u8/);

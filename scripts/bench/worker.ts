@@ -34,7 +34,8 @@ function recordLags(h: Hosted): void {
 }
 
 async function add(spec: WorkerPeer, trackerUrl: string): Promise<void> {
-  const config: Partial<PeerConfig> = { tracker: trackerUrl, port: 0, peerId: spec.id, seed: spec.seed, ...spec.config };
+  // Every benchmark peer is on 127.0.0.1: the per-address neighbour cap would split the swarm.
+  const config: Partial<PeerConfig> = { tracker: trackerUrl, port: 0, peerId: spec.id, seed: spec.seed, maxNeighboursPerAddress: 0, ...spec.config };
   const node = createPeerNode(peerConfig(config), { log });
   await node.start();
   const model = PlaybackModel.forPeer(node.url);

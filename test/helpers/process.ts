@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './wait.ts';
 
 export interface Started {
@@ -47,7 +49,6 @@ export function isAlive(pid: number): boolean {
 
 /** Child pids of `pid`, read from /proc (Linux). */
 export async function childPids(pid: number): Promise<number[]> {
-  const { readFile } = await import('node:fs/promises');
   try {
     const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8');
     return text.trim().split(/\s+/).filter(Boolean).map(Number);
@@ -58,4 +59,31 @@ export async function childPids(pid: number): Promise<number[]> {
 
 export async function waitForOutput(p: Started, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
   return waitFor(`output ${pattern}`, () => pattern.exec(p.stdout()) ?? undefined, timeoutMs);
+}
+
+/** A process's resident memory (VmRSS), from /proc (Linux). */
+export async function rssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  if (!m) throw new Error(`no VmRSS for ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
+/** Samples a process's RSS every 50 ms while `during` runs; returns the peak. */
+export async function peakRss(pid: number, during: () => Promise<void>): Promise<number> {
+  let peak = await rssBytes(pid);
+  let done = false;
+  const sampler = (async () => {
+    while (!done) {
+      peak = Math.max(peak, await rssBytes(pid).catch(() => 0));
+      await sleep(50);
+    }
+  })();
+  try {
+    await during();
+  } finally {
+    done = true;
+    await sampler;
+  }
+  return Math.max(peak, await rssBytes(pid));
 }

@@ -7,9 +7,13 @@ export function trackerUrl(origin: Origin): string {
   return `${origin.url.replace(/^http/, 'ws')}/tracker`;
 }
 
-/** A real peer node on a free port, in this process, joined to `origin`. */
+/**
+ * A real peer node on a free port, in this process, joined to `origin`.
+ * Every test peer is on 127.0.0.1, so the per-address neighbour cap is off
+ * unless a test sets it.
+ */
 export async function startTestPeer(origin: Origin, overrides: Partial<PeerConfig> = {}): Promise<PeerNode> {
-  const node = createPeerNode(peerConfig({ tracker: trackerUrl(origin), port: 0, ...overrides }), { log: quietLog });
+  const node = createPeerNode(peerConfig({ tracker: trackerUrl(origin), port: 0, maxNeighboursPerAddress: 0, ...overrides }), { log: quietLog });
   await node.start();
   return node;
 }

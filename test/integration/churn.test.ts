@@ -19,7 +19,7 @@ import { waitFor } from '../helpers/wait.ts';
 
 const PEERS = 9;
 const KILLED = 3;
-const LINK = ['--upload-kbps', '900', '--latency-ms', '20', '--rechoke-interval-ms', '2000', '--optimistic-interval-ms', '6000'];
+const LINK = ['--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20', '--rechoke-interval-ms', '2000', '--optimistic-interval-ms', '6000'];
 /** Playing before the kill, so that the swarm has settled. */
 const WARM_MS = 12_000;
 /** Watched after the kill: the issue asks for a minute; this is what a test under 90 s affords. */

@@ -6,7 +6,6 @@
  * player and honest neighbour carry on throughout.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { peerConfig } from '../../peer-node/config.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
@@ -27,7 +26,7 @@ import { encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
 import { encodeWire } from '../../shared/wire-protocol.ts';
 import { type RawClient, closedWithin, handshakeFrame, rawClient } from '../helpers/hostile-peer.ts';
 import { quietLog } from '../helpers/origin.ts';
-import { type Started, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,32 +38,6 @@ const MB = 1024 * 1024;
 /** Growth of a process's memory a flood may cause, and how near its baseline it must come back. */
 const MAX_GROWTH_BYTES = 100 * MB;
 const MAX_LEFT_OVER_BYTES = 50 * MB;
-
-async function rssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const m = /VmRSS:\s+(\d+) kB/.exec(status);
-  if (!m) throw new Error(`no VmRSS for ${pid}`);
-  return Number(m[1]) * 1024;
-}
-
-/** Samples a process's RSS every 50 ms while `during` runs; returns the peak. */
-async function peakRss(pid: number, during: () => Promise<void>): Promise<number> {
-  let peak = await rssBytes(pid);
-  let done = false;
-  const sampler = (async () => {
-    while (!done) {
-      peak = Math.max(peak, await rssBytes(pid).catch(() => 0));
-      await sleep(50);
-    }
-  })();
-  try {
-    await during();
-  } finally {
-    done = true;
-    await sampler;
-  }
-  return Math.max(peak, await rssBytes(pid));
-}
 
 const mb = (bytes: number) => `${(bytes / MB).toFixed(1)} MB`;
 

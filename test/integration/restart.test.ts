@@ -26,7 +26,7 @@ import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutp
 import { waitFor } from '../helpers/wait.ts';
 
 const ORIGIN_FLAGS = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
-const PEER_FLAGS = ['--upload-kbps', '900', '--latency-ms', '20'];
+const PEER_FLAGS = ['--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20'];
 const PEER_IDS = ['p0', 'p1', 'p2'];
 /** How long the origin stays down; meanwhile a stand-in tracker on its port records reconnection attempts. */
 const DOWN_MS = 4000;

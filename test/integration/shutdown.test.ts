@@ -153,7 +153,7 @@ async function freePort(): Promise<number> {
 }
 
 function startPeer(trackerUrl: string, peerId: string): Started {
-  return startScript('peer-node/main.ts', ['--tracker', trackerUrl, '--port', '0', '--peer-id', peerId, '--upload-kbps', '900', '--latency-ms', '20']);
+  return startScript('peer-node/main.ts', ['--tracker', trackerUrl, '--port', '0', '--peer-id', peerId, '--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20']);
 }
 
 async function peerUrl(p: Started): Promise<string> {

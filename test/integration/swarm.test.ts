@@ -40,7 +40,7 @@ describe('a swarm of real peer nodes', () => {
     for (let i = 0; i < CONTRIBUTORS; i++) peers.push(await startTestPeer(origin, { ...LINK, peerId: `contributor-${i}`, seed: i + 1 }));
     free = await startTestPeer(origin, { ...LINK, uploadKbps: 0, peerId: 'free-rider', seed: 99 });
     victim = startScript('peer-node/main.ts', [
-      '--tracker', trackerUrl(origin), '--port', '0', '--peer-id', 'victim',
+      '--tracker', trackerUrl(origin), '--port', '0', '--peer-id', 'victim', '--max-neighbours-per-address', '0',
       '--upload-kbps', String(LINK.uploadKbps), '--latency-ms', String(LINK.latencyMs),
       '--rechoke-interval-ms', String(LINK.rechokeIntervalMs), '--optimistic-interval-ms', String(LINK.optimisticIntervalMs),
     ]);

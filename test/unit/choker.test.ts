@@ -101,9 +101,9 @@ describe('rechoke, full round', () => {
       assert.equal(d.state.optimistic.length, row.optimisticFrom.length > 0 ? 1 : 0);
       for (const id of d.state.optimistic) assert.ok(row.optimisticFrom.includes(id), `${id} is not one of ${row.optimisticFrom}`);
       assert.deepEqual(sorted(d.unchoked), sorted([...d.state.regular, ...d.state.optimistic]));
-      for (const id of d.state.regular) assert.equal(d.reasons[id], 'regular');
-      for (const id of d.state.optimistic) assert.equal(d.reasons[id], 'optimistic');
-      assert.equal(Object.keys(d.reasons).length, d.unchoked.length);
+      for (const id of d.state.regular) assert.equal(d.reasons.get(id), 'regular');
+      for (const id of d.state.optimistic) assert.equal(d.reasons.get(id), 'optimistic');
+      assert.equal(d.reasons.size, d.unchoked.length);
     });
   }
 
@@ -181,7 +181,7 @@ describe('rechoke, optimistic unchoke', () => {
 describe('rechoke, free-riders', () => {
   const regulars = sixByBytes().slice(0, 4);
   const trialAt = NOW - 30_000;
-  const state = (optimistic: string[]): ChokerState => ({ regular: ['A', 'B', 'C', 'D'], optimistic, optimisticSinceMs: trialAt, trials: { R: trialAt } });
+  const state = (optimistic: string[]): ChokerState => ({ regular: ['A', 'B', 'C', 'D'], optimistic, optimisticSinceMs: trialAt, trials: new Map([['R', trialAt]]) });
   const rider = (more: Partial<ChokerPeer> = {}) => peer('R', 0, { lastPieceAtMs: null, everUnchokedUs: false, ...more });
 
   test('a peer that had a whole optimistic turn, gave nothing back and never unchoked us is passed over, even when alone', () => {
@@ -201,14 +201,14 @@ describe('rechoke, free-riders', () => {
   test('the trial is remembered for as long as the peer stays, and forgotten when it goes', () => {
     const later = run([...regulars, rider()], { state: state([]), nowMs: trialAt + 600_000 });
     assert.deepEqual(later.state.optimistic, []);
-    assert.equal(later.state.trials.R, trialAt);
+    assert.equal(later.state.trials.get('R'), trialAt);
     const gone = run(regulars, { state: state([]), nowMs: NOW });
-    assert.equal(gone.state.trials.R, undefined);
+    assert.equal(gone.state.trials.get('R'), undefined);
   });
 });
 
 describe('rechoke, between rounds', () => {
-  const state: ChokerState = { regular: ['A', 'B', 'C', 'D'], optimistic: ['E'], optimisticSinceMs: NOW - 40_000, trials: { E: NOW - 40_000 } };
+  const state: ChokerState = { regular: ['A', 'B', 'C', 'D'], optimistic: ['E'], optimisticSinceMs: NOW - 40_000, trials: new Map([['E', NOW - 40_000]]) };
 
   test('keeps the regulars, fills vacancies by bytes, never demotes, never rotates', () => {
     // B lost interest; D now gives least and F most, N just arrived; E's optimistic term has expired.
@@ -244,8 +244,33 @@ describe('rechoke, all-unchoked', () => {
     for (const full of [true, false]) {
       const d = run(peers, { o: { mode: 'all-unchoked' }, full });
       assert.deepEqual(sorted(d.unchoked), ['A', 'B', 'C', 'D', 'E', 'F', 'S']);
-      assert.ok(Object.values(d.reasons).every((r) => r === 'all-unchoked'));
-      assert.equal(d.reasons.X, undefined);
+      assert.ok([...d.reasons.values()].every((r) => r === 'all-unchoked'));
+      assert.equal(d.reasons.get('X'), undefined);
+    }
+  });
+});
+
+describe('rechoke, ids that name Object.prototype members', () => {
+  const regulars = sixByBytes().slice(0, 4);
+  const protoIds = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+
+  test('such an id is an ordinary peer: its optimistic unchoke is reported as one, so its trial share applies', () => {
+    for (const id of protoIds) {
+      const d = run([...regulars, peer(id, 0, { lastPieceAtMs: null, everUnchokedUs: false })]);
+      assert.deepEqual(d.state.optimistic, [id], id);
+      assert.equal(d.reasons.get(id), 'optimistic', id);
+      assert.equal(d.reasons.size, 5, id);
+      assert.equal(d.state.trials.get(id), NOW, id);
+    }
+  });
+
+  test('such an id that gave nothing back during its trial is passed over like any free-rider', () => {
+    const trialAt = NOW - 30_000;
+    for (const id of protoIds) {
+      const state: ChokerState = { regular: ['A', 'B', 'C', 'D'], optimistic: [id], optimisticSinceMs: trialAt, trials: new Map([[id, trialAt]]) };
+      const d = run([...regulars, peer(id, 0, { lastPieceAtMs: null, everUnchokedUs: false })], { state });
+      assert.deepEqual(d.state.optimistic, [], id);
+      assert.equal(d.reasons.get(id), undefined, id);
     }
   });
 });
