@@ -266,6 +266,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     },
     close() {
       closed ??= (async () => {
+        // Before ingest stops: a peer welcomed now would join a stream that is ending.
+        tracker.stopAccepting();
         await ingest.stop();
         dashboard.close();
         egress.close();
