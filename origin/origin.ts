@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { adminGate } from '../shared/admin-auth.ts';
 import { listen } from '../shared/listen.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
@@ -225,6 +226,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
   });
+
+  // They list every viewer's address: operators only.
+  app.use(['/metrics', '/dashboard', '/api/dashboard'], adminGate(config.adminToken, ['/dashboard', '/dashboard/']));
 
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());

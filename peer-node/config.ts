@@ -1,3 +1,4 @@
+import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 
 /** Every peer-node setting, its default and its bounds. */
@@ -30,6 +31,14 @@ export const peerFlags = {
   optimisticIntervalMs: { kind: 'int', default: 30_000, min: 100, max: 600_000, help: 'how often the optimistic unchoke rotates' },
   maxHashFailures: { kind: 'int', default: 3, min: 1, max: 1000, help: 'bad pieces before a neighbour is disconnected and banned' },
   seed: { kind: 'int', default: 0, min: 0, max: 2 ** 31, help: 'seed of the random generator (0 = from the clock)' },
+  adminToken: {
+    kind: 'optional-string',
+    default: null,
+    pattern: ADMIN_TOKEN_PATTERN,
+    patternHelp: ADMIN_TOKEN_HELP,
+    help: 'bearer token for /metrics and /api/stats (without one they answer loopback clients only)',
+    env: 'ADMIN_TOKEN',
+  },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;
 

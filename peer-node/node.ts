@@ -264,6 +264,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       segments: store.size,
       trackerConnected: tracker.joined,
     }),
+    adminToken: config.adminToken,
     staticDir: deps.staticDir ?? null,
   });
 
