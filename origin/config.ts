@@ -29,6 +29,7 @@ export const originFlags = {
     patternHelp: '8-128 of [A-Za-z0-9_-]',
     help: 'secret that authorises publishing (generated and printed when not given)',
     env: 'STREAM_KEY',
+    secret: true,
   },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary', env: 'FFMPEG_PATH' },
   peersPerList: { kind: 'int', default: 16, min: 1, max: 100, help: 'peers handed to a joining peer' },
@@ -48,6 +49,7 @@ export const originFlags = {
     patternHelp: ADMIN_TOKEN_HELP,
     help: 'bearer token for /dashboard, /api/dashboard and /metrics (without one they answer loopback clients only)',
     env: 'ADMIN_TOKEN',
+    secret: true,
   },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;

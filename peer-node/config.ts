@@ -41,6 +41,7 @@ export const peerFlags = {
     patternHelp: ADMIN_TOKEN_HELP,
     help: 'bearer token for /metrics and /api/stats (without one they answer loopback clients only)',
     env: 'ADMIN_TOKEN',
+    secret: true,
   },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;

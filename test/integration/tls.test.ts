@@ -20,6 +20,7 @@ import { loadTls } from '../../shared/tls.ts';
 import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 import { type TestCerts, httpsGet, makeTestCerts } from '../helpers/tls-certs.ts';
+import { startScript } from '../helpers/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('TLS: origin on https/wss, peers trusting a private CA', () => {
@@ -131,5 +132,30 @@ describe('TLS: origin on https/wss, peers trusting a private CA', () => {
   async function readCa(): Promise<Buffer> {
     const { readFile } = await import('node:fs/promises');
     return readFile(certs.ca);
+  }
+});
+
+describe('TLS files that cannot be used stop the programs at start, in one line naming the flag', () => {
+  let certs: TestCerts;
+  before(() => {
+    certs = makeTestCerts();
+  });
+  after(() => certs.remove());
+
+  const cases: [string, string, (c: TestCerts) => string[], RegExp][] = [
+    ['origin, a missing certificate', 'origin/main.ts', (c) => ['--port', '0', '--tls-cert', `${c.dir}/missing.pem`, '--tls-key', c.key], /^origin: --tls-cert: cannot read .*missing\.pem \(ENOENT\)/],
+    ['origin, the key of another certificate', 'origin/main.ts', (c) => ['--port', '0', '--tls-cert', c.cert, '--tls-key', c.otherKey], /^origin: --tls-key: .* is not the key of the certificate/],
+    ['peer, a CA file with no certificate', 'dist/peer.mjs', (c) => ['--ca', c.key], /^peer: --ca: .* holds no PEM certificate/],
+    ['peer, a certificate without its key', 'dist/peer.mjs', (c) => ['--tls-cert', c.cert], /^peer: --tls-key is needed too/],
+  ];
+  for (const [name, script, args, message] of cases) {
+    test(name, { timeout: 30_000 }, async () => {
+      const p = startScript(script, args(certs));
+      const { code } = await p.exited;
+      assert.equal(code, 2);
+      const lines = p.stderr().trim().split('\n');
+      assert.equal(lines.length, 1, p.stderr());
+      assert.match(lines[0] as string, message);
+    });
   }
 });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseOriginConfig } from '../../origin/config.ts';
+import { parsePeerConfig } from '../../peer-node/config.ts';
 import { decideAdmin, isLoopback } from '../../shared/admin-auth.ts';
+import { ConfigError } from '../../shared/cli.ts';
 
 describe('isLoopback', () => {
   const table: [string | undefined, boolean][] = [
@@ -41,4 +44,17 @@ describe('decideAdmin', () => {
     // The cookie holds an HMAC of the token, not the token.
     assert.equal(status(decideAdmin(token, '10.0.0.1', undefined, token)), 403);
   });
+});
+
+describe('--admin-token / ADMIN_TOKEN', () => {
+  for (const [name, parse] of [['origin', parseOriginConfig], ['peer', parsePeerConfig]] as const) {
+    test(`${name}: from the flag or the environment; a bad one fails naming the flag without echoing it`, () => {
+      assert.equal(parse([])?.adminToken, null);
+      assert.equal(parse([], { ADMIN_TOKEN: 'from-the-environment-0123' })?.adminToken, 'from-the-environment-0123');
+      assert.equal(parse(['--admin-token', 'from-the-flag-0123456'], { ADMIN_TOKEN: 'from-the-environment-0123' })?.adminToken, 'from-the-flag-0123456');
+      for (const bad of ['tooshort', 'has a space in it 0123']) {
+        assert.throws(() => parse(['--admin-token', bad]), (e: Error) => e instanceof ConfigError && /^--admin-token must be/.test(e.message) && !e.message.includes(bad));
+      }
+    });
+  }
 });
