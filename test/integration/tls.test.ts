@@ -159,3 +159,34 @@ describe('TLS files that cannot be used stop the programs at start, in one line 
     });
   }
 });
+
+describe('without TLS flags: plain http and ws on 127.0.0.1, as before', () => {
+  let origin: Origin | undefined;
+  let peer: PeerNode | undefined;
+  after(async () => {
+    await peer?.close();
+    await origin?.close();
+  });
+
+  test('origin, tracker, peer wire and origin fetches are plain', { timeout: 60_000 }, async () => {
+    origin = await startTestOrigin();
+    const o = origin;
+    assert.match(o.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.deepEqual(o.tlsClient, {});
+    peer = await startTestPeer(o, { peerId: 'plain' });
+    assert.match(peer.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const rec = await waitFor('the peer joined over ws', () => o.tracker.registry.get('plain'), 20_000);
+    assert.equal(rec.url, `ws://127.0.0.1:${peer.port}/peer`);
+    await waitForSegments(o, 1);
+    const s = o.window.latest(1)[0];
+    assert.ok(s);
+    const fetcher = new OriginFetcher(o.url, {}, new LinkShaper(peerConfig(), systemClock), systemClock);
+    try {
+      const piece = await fetcher.piece(s.info.seq, 0, s.info.size, 16 * 1024);
+      assert.ok(piece);
+      assert.equal(createHash('sha256').update(piece).digest('base64url'), s.info.pieceHashes[0]);
+    } finally {
+      fetcher.close();
+    }
+  });
+});
