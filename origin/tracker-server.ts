@@ -127,7 +127,6 @@ export class TrackerServer {
   }
 
   async close(): Promise<void> {
-    this.accepting = false;
     this.sweepTimer?.cancel();
     for (const c of this.all) {
       c.joinTimer?.cancel();

