@@ -1,10 +1,10 @@
 /**
  * TLS end to end, with a private CA the test makes itself (openssl CLI) and
  * a leaf for 127.0.0.1: a real origin serving https and wss on a real ffmpeg
- * source (ffmpeg's own ingest PUTs go over https too), two peer nodes given
- * `--ca` that serve their player and peer wire over TLS (so they advertise
- * and dial wss://), and a peer without `--ca` that must fail to join with a
- * clear error in its log, not crash.
+ * source, two peer nodes given `--ca` that serve their player and peer wire
+ * over TLS (so they advertise and are dialled at wss://), a third with `--ca`
+ * that serves plain ws, and a peer without `--ca` that must fail to join
+ * with a clear error in its log, not crash.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -76,6 +76,17 @@ describe('TLS: origin on https/wss, peers trusting a private CA', () => {
     plain.terminate();
     assert.notEqual(outcome, 'open');
     t.diagnostic(`p2p bytes: a ${a.counters.p2pBytes}, b ${b.counters.p2pBytes}; origin bytes: a ${a.counters.originBytes}, b ${b.counters.originBytes}`);
+  });
+
+  test('a peer with --ca but no certificate of its own joins over wss, advertises ws://, and trades with the TLS peers', { timeout: 90_000 }, async () => {
+    const o = origin as Origin;
+    const c = await startTestPeer(o, { peerId: 'plain-c', seed: 3, ca: certs.ca });
+    peers.push(c);
+    assert.match(c.url, /^http:\/\//);
+    const rec = await waitFor('plain-c joined', () => o.tracker.registry.get('plain-c'), 20_000);
+    assert.equal(rec.url, `ws://127.0.0.1:${c.port}/peer`);
+    await waitFor('plain-c to have both TLS peers as neighbours', () => c.swarm.handshaken().length === 2, 30_000, 250);
+    await waitFor('pieces from them', () => c.counters.p2pBytes > 0, 60_000, 250);
   });
 
   test("a peer's player gets its playlist and the origin's bytes over https", { timeout: 60_000 }, async () => {
