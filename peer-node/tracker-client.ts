@@ -75,7 +75,7 @@ export class TrackerClient {
     ws.on('error', (err) => {
       // An untrusted certificate does not heal by retrying: the operator must hear of it.
       const untrusted = untrustedCertificate(err);
-      if (untrusted) this.deps.log.error({ url: this.deps.url, code: untrusted }, `tracker TLS certificate not trusted (${untrusted}): pass --ca with the CA that signed it`);
+      if (untrusted) this.deps.log.error({ url: this.deps.url, code: untrusted.code }, `tracker TLS certificate not trusted (${untrusted.code}): ${untrusted.hint}`);
       else this.deps.log.debug({ err: err.message }, 'tracker socket error');
     });
     ws.on('open', () => this.send(this.deps.joinMessage()));

@@ -100,10 +100,14 @@ export function createWebServer(tls: TlsSetup, app: Parameters<typeof createHttp
 }
 
 /**
- * The OpenSSL verification code when `err` is a certificate that could not be
- * trusted (unknown CA, self-signed, wrong name, expired), else null.
+ * When `err` is a certificate that could not be trusted (unknown CA,
+ * self-signed, another host's, expired): its OpenSSL code and what the
+ * operator should do about it. Else null.
  */
-export function untrustedCertificate(err: Error): string | null {
+export function untrustedCertificate(err: Error): { code: string; hint: string } | null {
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  return /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code) ? code : null;
+  if (!/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)/.test(code)) return null;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return { code, hint: 'the certificate does not name the host dialled' };
+  if (code === 'CERT_HAS_EXPIRED') return { code, hint: 'the certificate has expired' };
+  return { code, hint: 'pass --ca with the CA that signed it' };
 }

@@ -50,8 +50,20 @@ describe('loadTls: PEM files checked at start, one line naming the flag', () => 
 
 describe('untrustedCertificate', () => {
   const err = (code: string) => Object.assign(new Error(code), { code });
-  for (const code of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']) {
-    test(`${code} is a trust problem`, () => assert.equal(untrustedCertificate(err(code)), code));
+  const table: [string, RegExp][] = [
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', /--ca/],
+    ['SELF_SIGNED_CERT_IN_CHAIN', /--ca/],
+    ['DEPTH_ZERO_SELF_SIGNED_CERT', /--ca/],
+    ['UNABLE_TO_GET_ISSUER_CERT_LOCALLY', /--ca/],
+    ['CERT_HAS_EXPIRED', /expired/],
+    ['ERR_TLS_CERT_ALTNAME_INVALID', /does not name the host/],
+  ];
+  for (const [code, hint] of table) {
+    test(`${code} is a trust problem`, () => {
+      const u = untrustedCertificate(err(code));
+      assert.equal(u?.code, code);
+      assert.match(u?.hint ?? '', hint);
+    });
   }
   for (const code of ['ECONNREFUSED', 'ECONNRESET', 'EPROTO']) test(`${code} is not`, () => assert.equal(untrustedCertificate(err(code)), null));
 });
