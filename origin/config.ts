@@ -1,4 +1,5 @@
 import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { DEFAULT_PIECE_SIZE, MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
 
 /** Every origin setting, its default and its bounds: the single source of truth for the origin's config. */
@@ -28,6 +29,7 @@ export const originFlags = {
     patternHelp: '8-128 of [A-Za-z0-9_-]',
     help: 'secret that authorises publishing (generated and printed when not given)',
     env: 'STREAM_KEY',
+    secret: true,
   },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary', env: 'FFMPEG_PATH' },
   peersPerList: { kind: 'int', default: 16, min: 1, max: 100, help: 'peers handed to a joining peer' },
@@ -37,6 +39,18 @@ export const originFlags = {
   seedCopies: { kind: 'int', default: 1, min: 0, max: 8, help: 'peers the origin pushes each new piece to (0 = no seeding: peers fetch everything over HTTP)' },
   egressKbps: { kind: 'int', default: 0, min: 0, max: 100_000_000, help: 'emulated origin egress limit for segment bytes, HTTP and seeding (0 = unlimited)' },
   restartMaxBackoffMs: { kind: 'int', default: 8000, min: 100, max: 600_000, help: 'longest wait before restarting a failed ingest' },
+  tlsCert: { kind: 'optional-string', default: null, help: 'PEM certificate (chain) to serve https and wss with; needs --tls-key' },
+  tlsKey: { kind: 'optional-string', default: null, help: 'PEM private key of --tls-cert' },
+  ca: { kind: 'optional-string', default: null, help: "PEM file of a private CA to trust, besides the system's, when dialling peers" },
+  adminToken: {
+    kind: 'optional-string',
+    default: null,
+    pattern: ADMIN_TOKEN_PATTERN,
+    patternHelp: ADMIN_TOKEN_HELP,
+    help: 'bearer token for /dashboard, /api/dashboard and /metrics (without one they answer loopback clients only)',
+    env: 'ADMIN_TOKEN',
+    secret: true,
+  },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;
 

@@ -2,7 +2,9 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import { adminGate } from '../shared/admin-auth.ts';
 import { listen } from '../shared/listen.ts';
+import { type TlsSetup, createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
@@ -40,6 +42,8 @@ export interface Origin {
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
   readonly metrics: ReturnType<typeof createOriginMetrics>;
+  /** Options for the origin's own outgoing TLS connections (--ca): what a connect-back probe of peers should dial with. */
+  readonly tlsClient: TlsSetup['client'];
   /** Called with every segment as it is published. */
   onSegment(listener: (s: StoredSegment) => void): void;
   start(): Promise<void>;
@@ -56,6 +60,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const clock = deps.clock ?? systemClock;
   const rng = deps.rng ?? seededRng(Date.now());
   const log = deps.log;
+  const tls = loadTls(config);
+  const scheme = tls.server ? 'https' : 'http';
   const streamKey = config.streamKey ?? randomBytes(18).toString('base64url');
   const metrics = createOriginMetrics();
   // Numbering starts at the clock's seconds, so a restarted origin (at most one
@@ -141,18 +147,15 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
 
   const ingest = new IngestSupervisor({
     settings: config,
-    ingestBase: (run) => `http://${ingestHost}:${port}/ingest/${streamKey}/${run}/`,
+    ingestBase: (run) => (ingestServer ? `http://127.0.0.1:${ingestPort}` : `http://${ingestHost}:${port}`) + `/ingest/${streamKey}/${run}/`,
     clock,
     log: log.child({ component: 'ingest' }),
     maxBackoffMs: config.restartMaxBackoffMs,
     onRestart: () => metrics.ingestRestarts.inc(),
   });
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-
-  app.put(
+  const ingestRoutes = express.Router();
+  ingestRoutes.put(
     '/ingest/:key/:run/:file',
     (req: Request, res: Response, next) => {
       if (!keyMatches(String(req.params.key), streamKey)) {
@@ -180,6 +183,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       res.status(201).end();
     },
   );
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  if (!tls.server) app.use(ingestRoutes);
 
   app.get('/live/index.m3u8', (_req, res) => {
     const listed = window.latest(config.playlistSegments).map((s) => s.info);
@@ -226,6 +234,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
   });
 
+  // They list every viewer's address: operators only.
+  app.use(['/metrics', '/dashboard', '/api/dashboard'], adminGate(config.adminToken, ['/dashboard', '/dashboard/']));
+
   app.get('/metrics', async (_req, res) => {
     res.set('Content-Type', metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -236,7 +247,12 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     res.status(404).send('not found\n');
   });
 
-  const server: Server = createServer(app);
+  const server: Server = createWebServer(tls, app, log);
+  // ffmpeg's own https uploads lose segments (ffmpeg 5.1 with GnuTLS cut 4 of 12 segment PUTs short at 32 KiB),
+  // so when the public port speaks TLS, ffmpeg PUTs plain HTTP to a listener of its own on loopback.
+  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingestRoutes)) : null;
+  let ingestPort = 0;
+  ingestServer?.on('clientError', (_err, socket) => socket.destroy());
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
@@ -247,7 +263,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
 
   return {
     get url() {
-      return `http://${ingestHost}:${port}`;
+      return `${scheme}://${ingestHost}:${port}`;
     },
     get port() {
       return port;
@@ -257,21 +273,29 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     tracker,
     ingest,
     metrics,
+    tlsClient: tls.client,
     onSegment: (l) => void listeners.push(l),
     async start() {
       port = await listen(server, config.port, config.host, log);
+      if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
       tracker.start();
       dashboard.start();
       ingest.start();
     },
     close() {
       closed ??= (async () => {
+        // Before ingest stops: a peer welcomed now would join a stream that is ending.
+        tracker.stopAccepting();
         await ingest.stop();
         dashboard.close();
         egress.close();
         await tracker.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
+        if (ingestServer?.listening) {
+          ingestServer.closeAllConnections();
+          await new Promise<void>((resolve) => ingestServer.close(() => resolve()));
+        }
       })();
       return closed;
     },

@@ -68,6 +68,7 @@ export class TrackerServer {
   private readonly all = new Set<Conn>();
   private sweepTimer: TimerHandle | null = null;
   private totals = { p2p: 0, origin: 0 };
+  private accepting = true;
 
   constructor(private readonly deps: TrackerDeps) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TRACKER_INBOUND_BYTES, WebSocket: TrackerWebSocket });
@@ -114,6 +115,15 @@ export class TrackerServer {
   offloadRatio(): number {
     const all = this.totals.p2p + this.totals.origin;
     return all === 0 ? 0 : this.totals.p2p / all;
+  }
+
+  /**
+   * From now on every join is refused (close 1001, `SHUTTING_DOWN`): the
+   * origin calls this before it stops ingest, so nobody is welcomed into a
+   * stream that is about to end. Joined peers keep their connection until close().
+   */
+  stopAccepting(): void {
+    this.accepting = false;
   }
 
   async close(): Promise<void> {
@@ -168,6 +178,7 @@ export class TrackerServer {
     switch (msg.type) {
       case 'join': {
         if (conn.peer) return this.reject(conn, 'ALREADY_JOINED', 'join sent twice');
+        if (!this.accepting) return this.reject(conn, 'SHUTTING_DOWN', 'origin shutting down', 1001);
         if (msg.streamId !== this.deps.config.streamId) return this.reject(conn, 'UNKNOWN_STREAM', `no stream ${msg.streamId}`);
         // A live peer keeps its id: a second join with it is refused, so nobody can evict another peer by claiming its id.
         if (this.registry.has(msg.peerId)) return this.reject(conn, 'PEER_ID_TAKEN', 'peer id in use');
@@ -229,12 +240,12 @@ export class TrackerServer {
     this.deps.metrics.trackerMessages.inc({ type, direction: 'out' });
   }
 
-  private reject(conn: Conn, code: string, message: string): void {
+  private reject(conn: Conn, code: string, message: string, closeCode = 1008): void {
     this.deps.metrics.trackerRejected.inc({ code });
     this.deps.log.info({ code, message, peerId: conn.peer?.peerId }, 'tracker connection rejected');
     this.send(conn, { type: 'error', code: code.replace(/^ERR_/, ''), message });
     // Close reasons are limited to 123 bytes by the WebSocket spec.
-    conn.ws.close(1008, `${code}: ${message}`.slice(0, 120));
+    conn.ws.close(closeCode, `${code}: ${message}`.slice(0, 120));
     conn.joinTimer?.cancel();
     const ws = conn.ws;
     this.deps.clock.setTimeout(() => ws.terminate(), 1000);

@@ -1,8 +1,9 @@
+import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
-  tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
+  tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// or wss:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
   origin: { kind: 'optional-string', default: null, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'origin HTTP base for fallback fetches (default: derived from --tracker)' },
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
   port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
@@ -32,6 +33,18 @@ export const peerFlags = {
   optimisticIntervalMs: { kind: 'int', default: 30_000, min: 100, max: 600_000, help: 'how often the optimistic unchoke rotates' },
   maxHashFailures: { kind: 'int', default: 3, min: 1, max: 1000, help: 'bad pieces before a neighbour is disconnected and banned' },
   seed: { kind: 'int', default: 0, min: 0, max: 2 ** 31, help: 'seed of the random generator (0 = from the clock)' },
+  tlsCert: { kind: 'optional-string', default: null, help: 'PEM certificate (chain) to serve the player and the peer wire over https/wss (advertised as wss://); needs --tls-key' },
+  tlsKey: { kind: 'optional-string', default: null, help: 'PEM private key of --tls-cert' },
+  ca: { kind: 'optional-string', default: null, help: "PEM file of a private CA to trust, besides the system's, for the tracker, the origin and other peers" },
+  adminToken: {
+    kind: 'optional-string',
+    default: null,
+    pattern: ADMIN_TOKEN_PATTERN,
+    patternHelp: ADMIN_TOKEN_HELP,
+    help: 'bearer token for /metrics and /api/stats (without one they answer loopback clients only)',
+    env: 'ADMIN_TOKEN',
+    secret: true,
+  },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;
 

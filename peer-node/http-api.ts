@@ -1,5 +1,6 @@
 import express, { type Express, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
+import { adminGate } from '../shared/admin-auth.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type SegmentAnnouncement, parseSegmentFileName } from '../shared/segment.ts';
 import { int, isObj } from '../shared/validate.ts';
@@ -31,6 +32,8 @@ export interface HttpApiDeps {
   /** The media sequence number players know the listed segment `seq` by. */
   mediaSequence(seq: number): number;
   stats(): Record<string, unknown>;
+  /** Guards /metrics and /api/stats (shared/admin-auth.ts); null lets loopback clients only. */
+  adminToken: string | null;
   staticDir: string | null;
 }
 
@@ -103,6 +106,9 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     res.status(204).end();
   });
 
+  // A node listening on 0.0.0.0 for its peer wire would otherwise tell anyone what its viewer watches.
+  app.use(['/metrics', '/api/stats'], adminGate(deps.adminToken));
+
   app.get('/api/stats', (_req, res) => {
     res.set('Cache-Control', 'no-cache').json(deps.stats());
   });
@@ -111,8 +117,10 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     res.set('Content-Type', deps.registry.contentType).send(await deps.registry.metrics());
   });
 
+  // Public for health checks, so only whether the node works, not what it carries.
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', ...deps.stats() });
+    const { trackerConnected, segments } = deps.stats();
+    res.json({ status: 'ok', trackerConnected, segments });
   });
 
   if (deps.staticDir) app.use(express.static(deps.staticDir, { index: 'index.html', dotfiles: 'deny', redirect: false }));

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { type Server, createServer } from 'node:http';
+import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { listen } from '../shared/listen.ts';
+import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
 import {
   MAX_PENDING_PEER_CONNECTIONS,
@@ -21,7 +22,7 @@ import { type Link, LinkShaper } from './link.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { segmentsToList } from './listing.ts';
 import { Neighbourhood } from './neighbourhood.ts';
-import { fetchOriginPiece } from './origin-fetch.ts';
+import { OriginFetcher } from './origin-fetch.ts';
 import { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
 import { Swarm } from './swarm.ts';
@@ -58,6 +59,7 @@ const READY_WAIT_MS = 1000;
 export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
   const clock = deps.clock ?? systemClock;
   const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
+  const tls = loadTls(config);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
   const counters = newCounters();
@@ -65,6 +67,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const shaper = new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
   const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const originFetcher = new OriginFetcher(originBase, tls.client, shaper, clock);
   const timers: TimerHandle[] = [];
   let port = config.port;
   let lastGetPeersMs = -Infinity;
@@ -97,7 +100,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     counters,
     fetchFromOrigin: (seq, piece) => {
       const e = store.get(seq);
-      return e ? fetchOriginPiece(originBase, seq, piece, e.info.size, store.pieceSize, shaper, clock) : Promise.resolve(null);
+      return e ? originFetcher.piece(seq, piece, e.info.size, store.pieceSize) : Promise.resolve(null);
     },
     onBan: (id) => neighbourhood.ban(id),
     isBanned: (id) => neighbourhood.isBanned(id),
@@ -166,6 +169,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
 
   const tracker = new TrackerClient({
     url: config.tracker,
+    tlsClient: tls.client,
     clock,
     log,
     counters,
@@ -174,7 +178,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       version: PROTOCOL_VERSION,
       streamId: config.streamId,
       peerId,
-      url: `ws://${advertisedHost()}:${port}/peer`,
+      url: `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
       uploadKbps: config.uploadKbps < 0 ? UNLIMITED_KBPS : config.uploadKbps,
     }),
     onWelcome: (w) => {
@@ -229,7 +233,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   }
 
   function dial(remoteId: string, url: string): void {
-    const ws = new PeerWebSocket(url, { maxPayload: MAX_WIRE_FRAME_BYTES, handshakeTimeout: DIAL_TIMEOUT_MS });
+    const ws = new PeerWebSocket(url, { maxPayload: MAX_WIRE_FRAME_BYTES, handshakeTimeout: DIAL_TIMEOUT_MS, ...tls.client });
     dialling.add(ws);
     ws.on('error', (err) => {
       log.debug({ remoteId, err: err.message }, 'dial failed');
@@ -280,10 +284,11 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       segments: store.size,
       trackerConnected: tracker.joined,
     }),
+    adminToken: config.adminToken,
     staticDir: deps.staticDir ?? null,
   });
 
-  const server: Server = createServer(app);
+  const server: Server = createWebServer(tls, app, log);
   /**
    * Why an inbound connection from `address` is refused now, or null. Every
    * connection counts against maxNeighbours; those not handshaken yet also
@@ -343,7 +348,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   return {
     peerId,
     get url() {
-      return `http://${advertisedHost()}:${port}`;
+      return `${tls.server ? 'https' : 'http'}://${advertisedHost()}:${port}`;
     },
     get port() {
       return port;
@@ -363,6 +368,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
         announceTimer?.cancel();
         tracker.close();
         swarm.close();
+        originFetcher.close();
         for (const ws of dialling) ws.terminate();
         wss.close();
         // Neighbours were sent a goodbye; give it a moment to leave before the sockets go.

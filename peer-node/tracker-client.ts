@@ -11,10 +11,13 @@ import {
   decodeTrackerToPeer,
   encodeTrackerMessage,
 } from '../shared/tracker-protocol.ts';
+import { type TlsSetup, untrustedCertificate } from '../shared/tls.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
 
 export interface TrackerClientDeps {
   url: string;
+  /** Options for a wss:// tracker (a private CA to trust). */
+  tlsClient: TlsSetup['client'];
   clock: Clock;
   log: Logger;
   counters: SwarmCounters;
@@ -67,9 +70,14 @@ export class TrackerClient {
 
   private connect(): void {
     if (this.closed) return;
-    const ws = new WebSocket(this.deps.url, { maxPayload: MAX_TRACKER_MESSAGE_BYTES + MAX_PIECE_SIZE });
+    const ws = new WebSocket(this.deps.url, { maxPayload: MAX_TRACKER_MESSAGE_BYTES + MAX_PIECE_SIZE, ...this.deps.tlsClient });
     this.ws = ws;
-    ws.on('error', (err) => this.deps.log.debug({ err: err.message }, 'tracker socket error'));
+    ws.on('error', (err) => {
+      // An untrusted certificate does not heal by retrying: the operator must hear of it.
+      const untrusted = untrustedCertificate(err);
+      if (untrusted) this.deps.log.error({ url: this.deps.url, code: untrusted.code }, `tracker TLS certificate not trusted (${untrusted.code}): ${untrusted.hint}`);
+      else this.deps.log.debug({ err: err.message }, 'tracker socket error');
+    });
     ws.on('open', () => this.send(this.deps.joinMessage()));
     ws.on('message', (data, isBinary) => {
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);

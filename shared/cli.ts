@@ -12,6 +12,8 @@ export class ConfigError extends Error {
 interface Base {
   help: string;
   env?: string;
+  /** Never echoed back in an error: a bad value may still be close to the real secret. */
+  secret?: boolean;
 }
 export type FlagSpec =
   | (Base & { kind: 'int'; default: number; min: number; max: number })
@@ -92,7 +94,8 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
       case 'string':
       case 'optional-string':
         if (typeof raw !== 'string' || raw === '' || (s.pattern && !s.pattern.test(raw))) {
-          throw new ConfigError(`${flag} must be ${s.patternHelp ?? 'a non-empty string'}, got ${JSON.stringify(raw)}`);
+          const got = s.secret && typeof raw === 'string' ? `${raw.length} characters` : JSON.stringify(raw);
+          throw new ConfigError(`${flag} must be ${s.patternHelp ?? 'a non-empty string'}, got ${got}`);
         }
         out[name] = raw;
         break;

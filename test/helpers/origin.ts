@@ -1,4 +1,5 @@
-import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { type Logger, pino } from 'pino';
 import { type OriginConfig, originConfig } from '../../origin/config.ts';
 import { type Origin, createOrigin } from '../../origin/origin.ts';
 import { waitFor } from './wait.ts';
@@ -6,10 +7,10 @@ import { waitFor } from './wait.ts';
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A real origin with a real ffmpeg test source on a free port; light settings to spare the CPU. */
-export async function startTestOrigin(overrides: Partial<OriginConfig> = {}): Promise<Origin> {
+export async function startTestOrigin(overrides: Partial<OriginConfig> = {}, log: Logger = quietLog): Promise<Origin> {
   const origin = createOrigin(
     originConfig({ port: 0, width: 320, height: 180, fps: 15, videoKbps: 400, audioKbps: 64, ...overrides }),
-    { log: quietLog },
+    { log },
   );
   await origin.start();
   return origin;
@@ -17,4 +18,16 @@ export async function startTestOrigin(overrides: Partial<OriginConfig> = {}): Pr
 
 export async function waitForSegments(origin: Origin, count: number, timeoutMs = 30_000): Promise<void> {
   await waitFor(`${count} segments`, () => origin.metrics.segmentsPublished.get().then((m) => (m.values[0]?.value ?? 0) >= count), timeoutMs);
+}
+
+/** A logger whose JSON lines the test can read back, for what a program tells its operator. */
+export function capturingLog(level = 'info'): { log: Logger; entries: () => Record<string, unknown>[] } {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString().split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { log: pino({ level }, sink), entries: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

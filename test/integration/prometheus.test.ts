@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -59,22 +59,71 @@ interface Sample {
   value: [number, string];
 }
 
+interface Prometheus {
+  api: string;
+  stop(): Promise<void>;
+}
+
+/** Debian's Prometheus on a free port, scraping every second with the given `scrape_configs` entries. */
+async function startPrometheus(dir: string, scrapeConfigs: string[]): Promise<Prometheus> {
+  const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
+  const config = join(dir, 'prometheus.yml');
+  await writeFile(config, ['global:', '  scrape_interval: 1s', '  scrape_timeout: 1s', 'scrape_configs:', ...scrapeConfigs, ''].join('\n'));
+  const child = spawn(
+    PROMETHEUS,
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(force);
+  };
+  try {
+    await waitFor('prometheus to be ready', async () => {
+      if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log.slice(-2000)}`);
+      return (await fetch(`${api}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok;
+    }, 60_000, 250);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { api, stop };
+}
+
+async function queryVector(api: string, promql: string): Promise<Sample[]> {
+  const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(10_000) });
+  const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: Sample[] } };
+  assert.equal(body.status, 'success', `${promql}: ${body.error}`);
+  assert.equal(body.data?.resultType, 'vector', promql);
+  return body.data?.result ?? [];
+}
+
+interface Target {
+  labels: { job: string };
+  health: string;
+  lastError: string;
+}
+
+async function activeTargets(api: string): Promise<Target[]> {
+  const res = await fetch(`${api}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(5000) });
+  return ((await res.json()) as { data: { activeTargets: Target[] } }).data.activeTargets;
+}
+
 describe('a real Prometheus scraping a real origin and peer node', { skip: missing.length > 0 ? `missing ${missing.join(', ')}` : false }, () => {
   let origin: Origin | undefined;
   let peer: PeerNode | undefined;
-  let prometheus: ChildProcess | undefined;
-  let exited: Promise<void> | undefined;
+  let prometheus: Prometheus | undefined;
   let dir: string | undefined;
   let api: string;
-  let log = '';
-
-  async function query(promql: string): Promise<Sample[]> {
-    const res = await fetch(`${api}/api/v1/query?query=${encodeURIComponent(promql)}`, { signal: AbortSignal.timeout(10_000) });
-    const body = (await res.json()) as { status: string; error?: string; data?: { resultType: string; result: Sample[] } };
-    assert.equal(body.status, 'success', `${promql}: ${body.error}`);
-    assert.equal(body.data?.resultType, 'vector', promql);
-    return body.data?.result ?? [];
-  }
+  const query = (promql: string) => queryVector(api, promql);
 
   /** The value of a query that selects one series per job, by job. */
   async function byJob(promql: string): Promise<Map<string, number>> {
@@ -85,47 +134,19 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
     origin = await startTestOrigin();
     peer = await startTestPeer(origin, { peerId: 'scraped' });
     dir = await mkdtemp(join(tmpdir(), 'p2p-live-prometheus-'));
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    const config = join(dir, 'prometheus.yml');
-    await writeFile(
-      config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 1s',
-        'scrape_configs:',
-        '  - job_name: origin',
-        '    static_configs:',
-        `      - targets: ["127.0.0.1:${origin.port}"]`,
-        '  - job_name: peer',
-        '    static_configs:',
-        `      - targets: ["127.0.0.1:${peer.port}"]`,
-        '',
-      ].join('\n'),
-    );
-    prometheus = spawn(
-      PROMETHEUS,
-      [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    prometheus.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-    prometheus.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-    const child = prometheus;
-    exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    await waitFor('prometheus to be ready', async () => {
-      if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log.slice(-2000)}`);
-      return (await fetch(`${api}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok;
-    }, 60_000, 250);
+    prometheus = await startPrometheus(dir, [
+      '  - job_name: origin',
+      '    static_configs:',
+      `      - targets: ["127.0.0.1:${origin.port}"]`,
+      '  - job_name: peer',
+      '    static_configs:',
+      `      - targets: ["127.0.0.1:${peer.port}"]`,
+    ]);
+    api = prometheus.api;
   });
 
   after(async () => {
-    if (prometheus && prometheus.exitCode === null && prometheus.signalCode === null) {
-      prometheus.kill('SIGTERM');
-      const force = setTimeout(() => prometheus?.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(force);
-    }
+    await prometheus?.stop();
     await peer?.close();
     await origin?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -133,9 +154,7 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
 
   test('both targets are up', { timeout: 90_000 }, async (t) => {
     const targets = await waitFor('both targets up', async () => {
-      const res = await fetch(`${api}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(5000) });
-      const body = (await res.json()) as { data: { activeTargets: { labels: { job: string }; health: string; lastError: string }[] } };
-      const active = body.data.activeTargets;
+      const active = await activeTargets(api);
       return active.length === 2 && active.every((a) => a.health === 'up') ? active : undefined;
     }, 60_000, 500);
     assert.deepEqual(targets.map((a) => a.labels.job).sort(), ['origin', 'peer']);
@@ -202,5 +221,56 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
     if (known.length > 0) t.diagnostic(`known prom-client lint on the peer (origin/metrics.ts dropMisnamedDefaultMetrics fixes it): ${known.join('; ')}`);
     assert.deepEqual(problems.filter((l) => !known.includes(l)), [], 'lint problems beyond the known ones');
     assert.ok(r.code === 0 || (r.code === 3 && known.length > 0), `promtool exited ${r.code}: ${r.output}`);
+  });
+});
+
+describe('a real Prometheus scraping with the admin token, as monitoring/prometheus.yml does', { skip: missing.length > 0 ? `missing ${missing.join(', ')}` : false }, () => {
+  const TOKEN = 'prometheus-test-token-0123456789';
+  let origin: Origin | undefined;
+  let peer: PeerNode | undefined;
+  let prometheus: Prometheus | undefined;
+  let dir: string | undefined;
+
+  before(async () => {
+    origin = await startTestOrigin({ adminToken: TOKEN });
+    peer = await startTestPeer(origin, { peerId: 'scraped-with-token', adminToken: TOKEN });
+    dir = await mkdtemp(join(tmpdir(), 'p2p-live-prometheus-'));
+    // With a newline at its end, as `echo` or a Compose secret leaves it.
+    const tokenFile = join(dir, 'admin_token');
+    await writeFile(tokenFile, `${TOKEN}\n`);
+    const job = (name: string, port: number, auth: boolean) => [
+      `  - job_name: ${name}`,
+      ...(auth ? ['    authorization:', `      credentials_file: ${tokenFile}`] : []),
+      '    static_configs:',
+      `      - targets: ["127.0.0.1:${port}"]`,
+    ];
+    prometheus = await startPrometheus(dir, [...job('origin', origin.port, true), ...job('peer', peer.port, true), ...job('origin-no-token', origin.port, false)]);
+  });
+
+  after(async () => {
+    await prometheus?.stop();
+    await peer?.close();
+    await origin?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the token opens both targets; without it the origin answers 401', { timeout: 90_000 }, async (t) => {
+    const api = (prometheus as Prometheus).api;
+    const targets = await waitFor('all three targets scraped', async () => {
+      const active = await activeTargets(api);
+      return active.length === 3 && active.every((a) => a.health !== 'unknown') ? active : undefined;
+    }, 60_000, 500);
+    const health = new Map(targets.map((a) => [a.labels.job, a]));
+    assert.equal(health.get('origin')?.health, 'up', health.get('origin')?.lastError);
+    assert.equal(health.get('peer')?.health, 'up', health.get('peer')?.lastError);
+    assert.equal(health.get('origin-no-token')?.health, 'down');
+    assert.match(health.get('origin-no-token')?.lastError ?? '', /401/);
+    const published = await waitFor('a segment count scraped with the token', async () => {
+      const r = await queryVector(api, 'origin_segments_published_total{job="origin"}');
+      return r.length === 1 ? Number((r[0] as Sample).value[1]) : undefined;
+    }, 30_000, 500);
+    assert.ok(published >= 0);
+    assert.equal((await queryVector(api, 'peer_p2p_bytes_total{job="peer"}')).length, 1);
+    t.diagnostic(`origin-no-token: ${health.get('origin-no-token')?.lastError}`);
   });
 });

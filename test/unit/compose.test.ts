@@ -198,6 +198,21 @@ describe('monitoring/prometheus.yml', () => {
     for (const name of ['origin', 'peer']) assert.ok(name in services);
   });
 
+  test('scrapes origin and peers with the admin token the programs get, from a secret file', () => {
+    const secrets = obj(compose.secrets, 'top-level secrets');
+    assert.equal(obj(secrets.admin_token, 'secret admin_token').environment, 'ADMIN_TOKEN', 'the secret is not the ADMIN_TOKEN the programs get');
+    assert.deepEqual(service('prometheus').secrets, ['admin_token']);
+    for (const name of ['origin', 'peer']) {
+      const env = obj(service(name).environment, `${name} environment`);
+      // Compose refuses to start without it, rather than run with operator pages Prometheus cannot scrape.
+      assert.match(String(env.ADMIN_TOKEN), /^\$\{ADMIN_TOKEN:\?[^}]+\}$/, `${name}: ADMIN_TOKEN`);
+      const job = jobs.get(name);
+      assert.ok(job, `no ${name} job`);
+      assert.deepEqual(job.authorization, { credentials_file: '/run/secrets/admin_token' }, `${name} job: authorization`);
+    }
+    assert.equal(jobs.get('prometheus')?.authorization, undefined);
+  });
+
   test('is the file the prometheus service loads', () => {
     const command = arr(service('prometheus').command, 'prometheus command').map(String);
     const config = command.find((c) => c.startsWith('--config.file='))?.slice('--config.file='.length);

@@ -1,0 +1,89 @@
+/**
+ * RTMP ingest refuses a publisher with the wrong stream key. ffmpeg's RTMP
+ * listener only warns on a key it did not expect and then takes the stream,
+ * so the origin kills that ffmpeg run before it publishes (origin/ffmpeg-process.ts).
+ *
+ * A real origin listening with `--source rtmp://127.0.0.1:<port>/live/<key>`,
+ * and a real ffmpeg publishing to it as OBS would: first with a wrong key
+ * (refused, nothing published), then with the right one (segments published).
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { after, describe, test } from 'node:test';
+import type { Origin } from '../../origin/origin.ts';
+import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const KEY = 'right-key-0123';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** ffmpeg pushing a light test pattern to `url`, as a broadcaster would. */
+function publish(url: string): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
+  const child = spawn('ffmpeg', [
+    '-hide_banner', '-loglevel', 'warning', '-nostdin',
+    '-re', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=15',
+    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000',
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-g', '15', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-b:a', '64k',
+    '-f', 'flv', url,
+  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  return { child, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))), stderr: () => err };
+}
+
+async function segments(origin: Origin): Promise<number> {
+  return (await origin.metrics.segmentsPublished.get()).values[0]?.value ?? 0;
+}
+
+describe('RTMP ingest and the stream key', () => {
+  let origin: Origin | undefined;
+  const publishers: ChildProcess[] = [];
+  after(async () => {
+    for (const p of publishers) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await origin?.close();
+  });
+
+  test('a publisher with the wrong key is refused and publishes nothing; the right key publishes', { timeout: 90_000 }, async (t) => {
+    const port = await freePort();
+    const { log, entries } = capturingLog('warn');
+    origin = await startTestOrigin({ source: `rtmp://127.0.0.1:${port}/live/${KEY}`, restartMaxBackoffMs: 1000 }, log);
+    const o = origin;
+    // ffmpeg starts listening a moment after the origin starts; probing the port would itself end that run.
+    await new Promise((r) => setTimeout(r, 1500));
+
+    const wrong = publish(`rtmp://127.0.0.1:${port}/live/wrong-key-0123`);
+    publishers.push(wrong.child);
+    const code = await Promise.race([wrong.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+    assert.notEqual(code, 'running', 'the wrong-key publisher is still streaming after 15 s');
+    assert.notEqual(code, 0, 'the wrong-key publisher ended as if it had finished');
+    const refusal = await waitFor('the refusal in the log', () =>
+      entries().find((e) => typeof e.reason === 'string' && e.reason.startsWith('publisher refused')), 5000);
+    assert.match(String(refusal.reason), /wrong-key-0123/);
+    // Long enough for a segment or two, had the stream been taken.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(await segments(o), 0, 'segments published from the wrong-key publisher');
+    assert.ok(((await o.metrics.ingestRestarts.get()).values[0]?.value ?? 0) >= 1);
+
+    // The origin listens again after its backoff; the right key may find it still backing off, so retry.
+    const right = await waitFor('the right-key publisher to connect', async () => {
+      const p = publish(`rtmp://127.0.0.1:${port}/live/${KEY}`);
+      publishers.push(p.child);
+      const ended = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 2000))]);
+      return ended === 'running' ? p : undefined;
+    }, 30_000, 200);
+    await waitForSegments(o, 2, 30_000);
+    right.child.kill('SIGTERM');
+    t.diagnostic(`wrong key: publisher exited ${String(code)}, origin logged "${String(refusal.reason)}"; right key: ${await segments(o)} segments`);
+  });
+});
