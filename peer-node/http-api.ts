@@ -32,7 +32,7 @@ export interface HttpApiDeps {
   /** The media sequence number players know the listed segment `seq` by. */
   mediaSequence(seq: number): number;
   stats(): Record<string, unknown>;
-  /** Guards /metrics and /api/stats (shared/admin-auth.ts); null lets loopback clients only. */
+  /** Guards /metrics (shared/admin-auth.ts); null lets loopback clients only. */
   adminToken: string | null;
   staticDir: string | null;
 }
@@ -106,8 +106,9 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     res.status(204).end();
   });
 
-  // A node listening on 0.0.0.0 for its peer wire would otherwise tell anyone what its viewer watches.
-  app.use(['/metrics', '/api/stats'], adminGate(deps.adminToken));
+  // The player page shows /api/stats wherever its viewer sits (a node in a container is not on the viewer's
+  // loopback), and it tells no more than the playlist beside it; /metrics is for the operator.
+  app.use('/metrics', adminGate(deps.adminToken));
 
   app.get('/api/stats', (_req, res) => {
     res.set('Cache-Control', 'no-cache').json(deps.stats());

@@ -1,7 +1,7 @@
 /**
  * Operator pages over real HTTP. The origin's /dashboard, /api/dashboard and
- * /metrics, and a peer node's /metrics and /api/stats, list viewers or what
- * they watch: without --admin-token they answer loopback clients only; with
+ * /metrics, and a peer node's /metrics, list viewers or what they watch:
+ * without --admin-token they answer loopback clients only; with
  * one, only requests that carry it (bearer header, or the dashboard's cookie).
  *
  * The non-loopback client is this machine itself, dialling one of its own
@@ -19,7 +19,7 @@ import { startTestPeer } from '../helpers/swarm.ts';
 
 const TOKEN = 'test-admin-token-0123456789';
 const OPERATOR_ORIGIN = ['/metrics', '/api/dashboard', '/dashboard'];
-const OPERATOR_PEER = ['/metrics', '/api/stats'];
+const OPERATOR_PEER = ['/metrics'];
 
 /** An IPv4 address of this machine that is not loopback, if it has one. */
 const external = Object.values(networkInterfaces())
@@ -110,6 +110,6 @@ describe('operator pages with --admin-token', () => {
     assert.equal((JSON.parse(api.body) as { streamId: string }).streamId, 'live');
     assert.equal((await get(`${base}/api/dashboard`, { Cookie: `${ADMIN_COOKIE}=AAAA` })).status, 403);
     // The peer node has no login page: a token in the query opens nothing there.
-    assert.equal((await get(`${(peer as PeerNode).url}/api/stats?token=${encodeURIComponent(TOKEN)}`)).status, 401);
+    assert.equal((await get(`${(peer as PeerNode).url}/metrics?token=${encodeURIComponent(TOKEN)}`)).status, 401);
   });
 });
