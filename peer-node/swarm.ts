@@ -72,6 +72,8 @@ const MAX_STRIKES = 20;
  * requests that wait out their patience, just as the pieces fall due.
  */
 const MAX_REQUEST_TIMEOUTS = 8;
+/** A request outstanding this long when the piece came from elsewhere counts as one it let time out. */
+const LATE_REQUEST_MS = 500;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
@@ -172,8 +174,14 @@ export class Swarm {
       }, HAVE_BATCH_MS);
     }
     const key = pieceKey(seq, piece);
+    const now = this.deps.clock.nowMs();
     for (const n of this.neighbours) {
-      if (n.inFlight.delete(key)) this.send(n, { type: 'cancel', seq, piece });
+      const r = n.inFlight.get(key);
+      if (!r) continue;
+      n.inFlight.delete(key);
+      // Long outstanding and beaten by another source: as good as a timeout for judging whether it delivers.
+      if (now - r.sentAtMs > LATE_REQUEST_MS) n.recordTimeout();
+      this.send(n, { type: 'cancel', seq, piece });
     }
     this.schedulePick();
   }
