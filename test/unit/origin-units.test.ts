@@ -5,7 +5,6 @@ import { parseRange } from '../../origin/http-range.ts';
 import { IngestReceiver, type IngestedSegment, parseIngestPlaylist } from '../../origin/ingest-receiver.ts';
 import { restartDelayMs } from '../../origin/ingest-supervisor.ts';
 import { LiveWindow } from '../../origin/live-window.ts';
-import { statsDelta, ZERO_STATS } from '../../origin/peer-registry.ts';
 import { ConfigError } from '../../shared/cli.ts';
 import { renderLivePlaylist } from '../../shared/playlist.ts';
 
@@ -83,14 +82,6 @@ describe('live window', () => {
     const text = renderLivePlaylist(w.announcements(), 0);
     assert.match(text, /#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-DISCONTINUITY-SEQUENCE:0\n/);
     assert.match(text, /#EXT-X-DISCONTINUITY\n#EXT-X-PROGRAM-DATE-TIME:1970-01-01T00:00:10.020Z\n#EXTINF:0.980,\nseg-1.ts\n$/);
-  });
-});
-
-describe('tracker stats', () => {
-  test('deltas of cumulative counters; a counter that went down means the peer restarted', () => {
-    const a = { ...ZERO_STATS, p2pBytes: 100, originBytes: 50 };
-    const b = { ...ZERO_STATS, p2pBytes: 160, originBytes: 20 };
-    assert.deepEqual(statsDelta(a, b), { ...ZERO_STATS, p2pBytes: 60, originBytes: 20 });
   });
 });
 
