@@ -113,6 +113,7 @@ describe('peer registry: sampling', () => {
     r.remove('__proto__');
     assert.equal(r.has('__proto__'), false);
     assert.equal(r.reachableCount, ids.length - 1);
+    assert.deepEqual(r.sample('x', 10, seededRng(3)).map((p) => p.peerId).sort(), ids.filter((id) => id !== '__proto__').sort());
     assert.equal(Object.getPrototypeOf({}), Object.prototype);
   });
 });
