@@ -28,6 +28,12 @@ import { type Probe, ProbeQueue, type ProbeResult } from './reachability-probe.t
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** A peer whose tracker socket holds more than this unsent is skipped for seeding: the piece would arrive late. */
 const SEED_BACKLOG_BYTES = 256 * 1024;
+/**
+ * How long a peer whose welcome listed fewer than peersPerList is told of
+ * each peer whose probe passes: peers joining together would otherwise list
+ * nobody (all still probing) until they ask again, 10 s later.
+ */
+const LATE_LISTING_MS = 10_000;
 
 /**
  * ws closes a connection on its own protocol errors (a frame over maxPayload,
@@ -84,6 +90,8 @@ export class TrackerServer {
   private readonly unjoined = new Map<string | null, number>();
   private unjoinedTotal = 0;
   private readonly probes: ProbeQueue<PeerRecord>;
+  /** Connections welcomed with a short list: how many more peers to tell them of, and until when. */
+  private readonly shortListed = new Map<Conn, { missing: number; untilMs: number }>();
 
   constructor(private readonly deps: TrackerDeps) {
     this.probes = new ProbeQueue(deps.probe, MAX_CONCURRENT_PROBES, (rec, result) => this.onProbed(rec, result));
@@ -202,6 +210,7 @@ export class TrackerServer {
       conn.joinTimer?.cancel();
       this.all.delete(conn);
       conn.releaseUnjoined();
+      this.shortListed.delete(conn);
       if (conn.peer && this.conns.get(conn.peer.peerId) === conn) this.dropPeer(conn.peer);
     });
   }
@@ -233,6 +242,7 @@ export class TrackerServer {
         this.conns.set(msg.peerId, conn);
         this.deps.metrics.peers.set(this.registry.size);
         // Welcomed at once: the probe decides only whether others are told of it, not whether it may watch.
+        const listed = this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng);
         this.send(conn, {
           type: 'welcome',
           version: msg.version,
@@ -242,8 +252,10 @@ export class TrackerServer {
           announceIntervalMs: this.deps.config.announceIntervalMs,
           originTimeMs: now,
           segments: this.deps.window(),
-          peers: this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng),
+          peers: listed,
         });
+        const missing = this.deps.config.peersPerList - listed.length;
+        if (missing > 0) this.shortListed.set(conn, { missing, untilMs: now + LATE_LISTING_MS });
         if (peer.reachability === 'probing') this.probes.add(peer);
         return;
       }
@@ -304,6 +316,22 @@ export class TrackerServer {
     if (this.registry.get(peer.peerId) !== peer) return;
     this.registry.settle(peer.peerId, result.ok);
     this.deps.metrics.reachablePeers.set(this.registry.reachableCount);
+    if (result.ok) this.tellShortListed(peer);
+  }
+
+  /** Unasked `peers` with the newly listed peer, to those welcomed with a short list lately. */
+  private tellShortListed(peer: PeerRecord): void {
+    const now = this.deps.clock.nowMs();
+    const text = encodeTrackerMessage({ type: 'peers', peers: [{ peerId: peer.peerId, url: peer.url as string }] });
+    for (const [c, wanted] of this.shortListed) {
+      if (now > wanted.untilMs) {
+        this.shortListed.delete(c);
+        continue;
+      }
+      if (c.peer === peer) continue;
+      this.sendText(c, 'peers', text);
+      if (--wanted.missing === 0) this.shortListed.delete(c);
+    }
   }
 
   private dropPeer(peer: PeerRecord): void {

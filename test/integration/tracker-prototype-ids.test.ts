@@ -40,11 +40,16 @@ describe('peer ids named like Object.prototype members are ordinary ids', () => 
     assert.equal(origin.tracker.registry.size, IDS.length);
     assert.equal(origin.tracker.registry.reachableCount, IDS.length);
 
+    // Joined together, each was welcomed before the others were probed: it is told of them as their probes pass.
+    await waitFor('each told of every other unasked', () => clients.every((c) => c.handedOut().size === IDS.length - 1), 5000);
+    for (const c of clients) assert.deepEqual([...c.handedOut()].sort(), IDS.filter((id) => id !== c.peerId).sort(), c.peerId);
+
     // get-peers: each is handed every other, at its own address.
+    const marks = clients.map((c) => c.received.length);
     for (const c of clients) c.send({ type: 'get-peers', max: 100 });
-    await waitFor('peers answers', () => clients.every((c) => c.received.some((m) => m.type === 'peers')), 5000);
-    for (const c of clients) {
-      const answer = c.received.find((m) => m.type === 'peers');
+    await waitFor('peers answers', () => clients.every((c, i) => c.received.slice(marks[i]).some((m) => m.type === 'peers')), 5000);
+    for (const [i, c] of clients.entries()) {
+      const answer = c.received.slice(marks[i]).find((m) => m.type === 'peers');
       assert.ok(answer?.type === 'peers');
       assert.deepEqual(answer.peers.map((p) => p.peerId).sort(), IDS.filter((id) => id !== c.peerId).sort(), `${c.peerId} was handed`);
       for (const p of answer.peers) assert.equal(p.url, `ws://127.0.0.1:${clients.find((x) => x.peerId === p.peerId)?.port}/peer`);
