@@ -58,7 +58,8 @@ export function createReachabilityProbe(deps: ProbeDeps): Probe {
         if (!result.ok) return ws.terminate();
         ws.close(1000, 'reachability probe');
         // A peer that never answers the close must not hold the socket.
-        deps.clock.setTimeout(() => ws.terminate(), PROBE_TIMEOUT_MS);
+        const reap = deps.clock.setTimeout(() => ws.terminate(), PROBE_TIMEOUT_MS);
+        ws.once('close', () => reap.cancel());
       };
       const timer = deps.clock.setTimeout(() => finish(failure('PROBE_TIMEOUT', `no handshake within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS);
       signal.addEventListener('abort', () => finish(failure('PROBE_UNREACHABLE', 'probe abandoned')), { once: true });
@@ -84,10 +85,6 @@ export class ProbeQueue<T extends { peerId: string; url: string | null }> {
     private readonly maxConcurrent: number,
     private readonly onResult: (job: T, result: ProbeResult) => void,
   ) {}
-
-  get pending(): number {
-    return this.waiting.size + this.running.size;
-  }
 
   add(job: T): void {
     this.waiting.add(job);

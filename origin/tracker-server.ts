@@ -140,10 +140,6 @@ export class TrackerServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, address, releaseUnjoined));
   }
 
-  /** Tracker connections held that have not joined, for tests and metrics. */
-  get unjoinedCount(): number {
-    return this.unjoinedTotal;
-  }
 
   /** Pushes a new segment's announcement to every joined peer. */
   announce(segment: SegmentAnnouncement): void {

@@ -92,7 +92,7 @@ describe('probe queue', () => {
     resolvers.get('e')?.({ ok: false, code: 'PROBE_TIMEOUT', message: '' });
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(results, ['a:true', 'c:true', 'e:false']);
-    assert.equal(q.pending, 0);
+    assert.equal(running, 0);
   });
 });
 
