@@ -92,10 +92,12 @@ describe('origin config', () => {
     assert.equal(c?.segmentSeconds, 2);
     assert.equal(c?.streamKey, 'abcdefgh12');
     assert.equal(c?.windowSegments, 30);
+    assert.equal(c?.trustProxyHeader, null, 'no proxy header is trusted unless asked');
+    assert.equal(parseOriginConfig(['--trust-proxy-header', 'x-forwarded-for'])?.trustProxyHeader, 'x-forwarded-for');
     assert.equal(parseOriginConfig(['--help']), null);
   });
   test('bad values throw ConfigError naming the flag', () => {
-    for (const argv of [['--port', '70000'], ['--stream-key', 'short'], ['--piece-size', '12'], ['--copy', 'x'], ['stray']]) {
+    for (const argv of [['--port', '70000'], ['--stream-key', 'short'], ['--piece-size', '12'], ['--copy', 'x'], ['stray'], ['--trust-proxy-header', 'x forwarded: for']]) {
       assert.throws(() => parseOriginConfig(argv), (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG', argv.join(' '));
     }
   });
