@@ -140,7 +140,6 @@ export class TrackerServer {
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, address, releaseUnjoined));
   }
 
-
   /** Pushes a new segment's announcement to every joined peer. */
   announce(segment: SegmentAnnouncement): void {
     const msg: TrackerToPeer = { type: 'segment', segment };
