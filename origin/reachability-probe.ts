@@ -44,7 +44,8 @@ export function createReachabilityProbe(deps: ProbeDeps): Probe {
     new Promise<ProbeResult>((resolve) => {
       let ws: WebSocket;
       try {
-        ws = new WebSocket(url, { perMessageDeflate: false, followRedirects: false, ...deps.wsOptions, maxPayload: PROBE_MAX_FRAME_BYTES });
+        // Never redirected: the probe dials the listed address and nothing else.
+        ws = new WebSocket(url, { perMessageDeflate: false, ...deps.wsOptions, followRedirects: false, maxPayload: PROBE_MAX_FRAME_BYTES });
       } catch (e) {
         resolve(failure('PROBE_UNREACHABLE', (e as Error).message));
         return;
