@@ -35,6 +35,13 @@ export const originFlags = {
   peersPerList: { kind: 'int', default: 16, min: 1, max: 100, help: 'peers handed to a joining peer' },
   announceIntervalMs: { kind: 'int', default: 2000, min: 100, max: 600_000, help: 'how often peers report their stats' },
   peerTimeoutMs: { kind: 'int', default: 10_000, min: 500, max: 3_600_000, help: 'a peer silent this long is dropped' },
+  trustProxyHeader: {
+    kind: 'optional-string',
+    default: null,
+    pattern: /^[A-Za-z0-9-]{1,64}$/,
+    patternHelp: 'an HTTP header name, e.g. x-forwarded-for',
+    help: 'behind a reverse proxy: the header whose last address is the client (off: the socket address); the tracker lists peers and caps connections by it',
+  },
   maxPeers: { kind: 'int', default: 2000, min: 1, max: 100_000, help: 'most peers the tracker accepts' },
   seedCopies: { kind: 'int', default: 1, min: 0, max: 8, help: 'peers the origin pushes each new piece to (0 = no seeding: peers fetch everything over HTTP)' },
   egressKbps: { kind: 'int', default: 0, min: 0, max: 100_000_000, help: 'emulated origin egress limit for segment bytes, HTTP and seeding (0 = unlimited)' },

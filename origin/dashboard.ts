@@ -1,6 +1,7 @@
 /**
  * The offload dashboard's data: once a second the origin samples its own
- * egress counters and what peers reported to the tracker into a bounded ring
+ * egress and audience counters (the headline figures, offload.ts) and what
+ * peers reported to the tracker (shown as reported, clamped) into a bounded ring
  * of points, and keeps a short trailing history per peer for rates. The page
  * (origin/dashboard/, bundled into origin/dashboard/dist) polls
  * `GET /api/dashboard?since=<tMs>` for the points it has not seen yet and the
@@ -15,6 +16,7 @@ import type { OriginConfig } from './config.ts';
 import type { DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
 import { DASHBOARD_DIST_DIR } from './dashboard/dist-dir.ts';
 import type { OriginMetrics } from './metrics.ts';
+import { offloadRatio } from './offload.ts';
 import type { PeerRecord } from './peer-registry.ts';
 
 export const SAMPLE_EVERY_MS = 1000;
@@ -94,7 +96,7 @@ export interface DashboardDeps {
   metrics: OriginMetrics;
   /** The tracker's joined peers. */
   peers: () => Iterable<PeerRecord>;
-  /** Cumulative offload ratio, as the origin_offload_ratio gauge has it. */
+  /** Offload since start as the origin measures it (offload.ts), as the origin_offload_ratio gauge has it. */
   offloadRatio: () => number;
   /** The bundled page, or null to serve only the API. */
   distDir?: string | null;
@@ -126,9 +128,10 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   let sampling: Promise<void> | null = null;
 
   async function totals(): Promise<DashboardTotals> {
-    const [originHttpBytes, originSeedBytes, p2pBytes, peerOriginBytes, uploadedBytes, segments, stalls, hashFailures] = await Promise.all([
+    const [originHttpBytes, originSeedBytes, audienceBytes, p2pBytes, peerOriginBytes, uploadedBytes, segments, stalls, hashFailures] = await Promise.all([
       total(metrics.httpSegmentBytes),
       total(metrics.seedBytes),
+      total(metrics.audienceBytes),
       total(metrics.peerP2pBytes),
       total(metrics.peerOriginBytes),
       total(metrics.peerUploadedBytes),
@@ -136,13 +139,13 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       total(metrics.peerStalls),
       total(metrics.peerHashFailures),
     ]);
-    return { offloadRatio: deps.offloadRatio(), originHttpBytes, originSeedBytes, p2pBytes, peerOriginBytes, uploadedBytes, segments, stalls, hashFailures };
+    return { offloadRatio: deps.offloadRatio(), originHttpBytes, originSeedBytes, audienceBytes, p2pBytes, peerOriginBytes, uploadedBytes, segments, stalls, hashFailures };
   }
 
   async function takeSample(): Promise<void> {
     const t = await totals();
     const tMs = clock.nowMs();
-    readings.push({ tMs, values: { http: t.originHttpBytes, seed: t.originSeedBytes, p2p: t.p2pBytes, peerOrigin: t.peerOriginBytes } });
+    readings.push({ tMs, values: { http: t.originHttpBytes, seed: t.originSeedBytes, audience: t.audienceBytes, p2p: t.p2pBytes, peerOrigin: t.peerOriginBytes } });
     trim(readings, tMs, rateWindowMs);
     let peerCount = 0;
     const seen = new Set<string>();
@@ -157,28 +160,32 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     for (const id of peerReadings.keys()) if (!seen.has(id)) peerReadings.delete(id);
     const r = trailingRates(readings, rateWindowMs);
     if (!r) return;
-    const p2pBps = Math.round(r.p2p ?? 0);
-    const peerOriginBps = Math.round(r.peerOrigin ?? 0);
+    const originHttpBps = Math.round(r.http ?? 0);
+    const originSeedBps = Math.round(r.seed ?? 0);
+    const audienceBps = Math.round(r.audience ?? 0);
+    const offload = offloadRatio({ egressBytes: originHttpBps + originSeedBps, audienceBytes: audienceBps });
     points.push({
       tMs,
-      originHttpBps: Math.round(r.http ?? 0),
-      originSeedBps: Math.round(r.seed ?? 0),
-      p2pBps,
-      peerOriginBps,
-      offload: p2pBps + peerOriginBps > 0 ? Math.round((p2pBps / (p2pBps + peerOriginBps)) * 10_000) / 10_000 : null,
+      originHttpBps,
+      originSeedBps,
+      audienceBps,
+      p2pBps: Math.round(r.p2p ?? 0),
+      peerOriginBps: Math.round(r.peerOrigin ?? 0),
+      offload: audienceBps > 0 ? Math.round(offload * 10_000) / 10_000 : null,
       peers: peerCount,
       segments: t.segments,
       stalls: t.stalls,
     });
   }
 
-  function peerRows(): { rows: DashboardPeer[]; count: number } {
+  function peerRows(): { rows: DashboardPeer[]; count: number; reachable: number; unreachable: number } {
     const all = [...deps.peers()].sort((a, b) => a.joinedAtMs - b.joinedAtMs || (a.peerId < b.peerId ? -1 : 1));
     const rows = all.slice(0, MAX_PEER_ROWS).map((p): DashboardPeer => {
       const rates = trailingRates(peerReadings.get(p.peerId) ?? [], rateWindowMs);
       return {
         peerId: p.peerId,
         url: p.url,
+        reachability: p.reachability,
         uploadKbps: p.uploadKbps,
         neighbours: p.stats.neighbours,
         p2pBps: Math.round(rates?.p2p ?? 0),
@@ -194,7 +201,9 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         lastSeenMs: p.lastSeenMs,
       };
     });
-    return { rows, count: all.length };
+    const reachable = all.filter((p) => p.reachability === 'reachable').length;
+    const unreachable = all.filter((p) => p.reachability === 'unreachable').length;
+    return { rows, count: all.length, reachable, unreachable };
   }
 
   const dashboard: Dashboard = {
@@ -207,7 +216,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
       return sampling;
     },
     async snapshot(sinceMs = -Infinity) {
-      const { rows, count } = peerRows();
+      const { rows, count, reachable, unreachable } = peerRows();
       return {
         nowMs: clock.nowMs(),
         startedAtMs,
@@ -219,6 +228,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         series: points.toArray().filter((p) => p.tMs > sinceMs),
         peers: rows,
         peerCount: count,
+        reachablePeers: reachable,
+        unreachablePeers: unreachable,
       };
     },
     start() {

@@ -20,6 +20,8 @@ import { createDashboard } from './dashboard.ts';
 import { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
 import { initialSeederState, planSeeding } from './seeder.ts';
+import { type OffloadTotals, offloadRatio } from './offload.ts';
+import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
 import { pieceRange } from '../shared/segment.ts';
 
 /**
@@ -32,6 +34,8 @@ export interface OriginDeps {
   log: Logger;
   clock?: Clock;
   rng?: Rng;
+  /** How the tracker checks a joined peer's address (default: dial it over ws, reachability-probe.ts). */
+  probe?: Probe;
 }
 
 export interface Origin {
@@ -42,8 +46,8 @@ export interface Origin {
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
   readonly metrics: ReturnType<typeof createOriginMetrics>;
-  /** Options for the origin's own outgoing TLS connections (--ca): what a connect-back probe of peers should dial with. */
-  readonly tlsClient: TlsSetup['client'];
+  /** Offload as the origin measures it (offload.ts): the origin_offload_ratio gauge. */
+  offloadRatio(): number;
   /** Called with every segment as it is published. */
   onSegment(listener: (s: StoredSegment) => void): void;
   start(): Promise<void>;
@@ -71,6 +75,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   let closed: Promise<void> | null = null;
+  const measured: OffloadTotals = { egressBytes: 0, audienceBytes: 0 };
+  function countEgress(bytes: number): void {
+    measured.egressBytes += bytes;
+    metrics.offloadRatio.set(offloadRatio(measured));
+  }
 
   const tracker = new TrackerServer({
     config,
@@ -79,6 +88,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     log: log.child({ component: 'tracker' }),
     metrics,
     window: () => window.announcements(),
+    // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
+    probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
     onPeerLeft: (peerId) => reseed(peerId),
   });
 
@@ -87,6 +98,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics.segmentsPublished.inc();
     metrics.windowSegments.set(window.size);
     metrics.windowBytes.set(window.bytes);
+    const audience = stored.info.size * tracker.registry.size;
+    measured.audienceBytes += audience;
+    metrics.audienceBytes.inc(audience);
+    metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
     tracker.announce(stored.info);
     seed(stored);
@@ -94,7 +109,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   const egress = new Egress(config.egressKbps, clock);
-  const dashboard = createDashboard({ config, clock, metrics, peers: () => tracker.registry.all(), offloadRatio: () => tracker.offloadRatio() });
+  const dashboard = createDashboard({ config, clock, metrics, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
   let seederState = initialSeederState();
   /** Pieces seeded lately, per peer: if that peer leaves before passing them on, they are seeded again. */
@@ -121,7 +136,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         if (!list) recentSeeds.set(peerId, (list = []));
         list.push({ seq, piece, atMs: now });
         while (list.length > 0 && now - (list[0] as { atMs: number }).atMs > RESEED_WINDOW_MS) list.shift();
-        egress.send('seed', bytes.byteLength, () => tracker.seed(peerId, seq, piece, bytes));
+        egress.send('seed', bytes.byteLength, () => {
+          if (tracker.seed(peerId, seq, piece, bytes)) countEgress(bytes.byteLength);
+        });
       }
     });
   }
@@ -224,6 +241,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       body.byteLength,
       () => {
         metrics.httpSegmentBytes.inc(body.byteLength);
+        countEgress(body.byteLength);
         res.send(body);
       },
       () => !res.destroyed && !req.socket.destroyed,
@@ -273,7 +291,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     tracker,
     ingest,
     metrics,
-    tlsClient: tls.client,
+    offloadRatio: () => offloadRatio(measured),
     onSegment: (l) => void listeners.push(l),
     async start() {
       port = await listen(server, config.port, config.host, log);

@@ -1,43 +1,45 @@
+import type { Rng } from '../shared/rng.ts';
 import type { PeerAddress, PeerStats } from '../shared/tracker-protocol.ts';
-import { type Rng, shuffle } from '../shared/rng.ts';
+import { ZERO_STATS } from './peer-stats.ts';
+
+/**
+ * Whether other peers may be told to dial a peer: `probing` until the
+ * connect-back probe answers, then `reachable` or `unreachable` for good.
+ * A peer that gave no address is `unreachable` from the start.
+ */
+export type Reachability = 'probing' | 'reachable' | 'unreachable';
 
 export interface PeerRecord {
   peerId: string;
+  /** Where other peers would dial it: its connection's address, the port it gave, path /peer. */
   url: string | null;
+  reachability: Reachability;
   uploadKbps: number;
   joinedAtMs: number;
   lastSeenMs: number;
+  /** What the origin credits it with (clamped growth of its reports), for metrics and the dashboard. */
   stats: PeerStats;
+  /** Its last report as sent: the baseline of the next. */
+  reported: PeerStats;
+  reportedAtMs: number;
 }
-
-export const ZERO_STATS: PeerStats = Object.freeze({
-  p2pBytes: 0,
-  originBytes: 0,
-  uploadedBytes: 0,
-  stalls: 0,
-  stallMs: 0,
-  neighbours: 0,
-  hashFailures: 0,
-});
 
 /**
- * Growth of cumulative counters between two reports. A counter that went down
- * means the peer restarted, so its new value is all growth.
+ * The tracker's view of the swarm: plain records, no sockets. Reachable peers
+ * are also kept in an array with an index map, so a random sample costs
+ * O(k) for k peers drawn, whatever the swarm's size.
  */
-export function statsDelta(before: PeerStats, after: PeerStats): PeerStats {
-  const d = { ...ZERO_STATS };
-  for (const k of Object.keys(d) as (keyof PeerStats)[]) {
-    d[k] = after[k] >= before[k] ? after[k] - before[k] : after[k];
-  }
-  return d;
-}
-
-/** The tracker's view of the swarm: plain records, no sockets. */
 export class PeerRegistry {
   private readonly peers = new Map<string, PeerRecord>();
+  private readonly listed: PeerRecord[] = [];
+  private readonly listedIndex = new Map<string, number>();
 
   get size(): number {
     return this.peers.size;
+  }
+
+  get reachableCount(): number {
+    return this.listed.length;
   }
 
   has(peerId: string): boolean {
@@ -53,22 +55,65 @@ export class PeerRegistry {
   }
 
   add(peerId: string, url: string | null, uploadKbps: number, nowMs: number): PeerRecord {
-    const rec: PeerRecord = { peerId, url, uploadKbps, joinedAtMs: nowMs, lastSeenMs: nowMs, stats: { ...ZERO_STATS } };
+    const rec: PeerRecord = {
+      peerId,
+      url,
+      reachability: url === null ? 'unreachable' : 'probing',
+      uploadKbps,
+      joinedAtMs: nowMs,
+      lastSeenMs: nowMs,
+      stats: { ...ZERO_STATS },
+      reported: { ...ZERO_STATS },
+      reportedAtMs: nowMs,
+    };
     this.peers.set(peerId, rec);
     return rec;
   }
 
-  remove(peerId: string): void {
-    this.peers.delete(peerId);
+  /** The probe's verdict on a peer still probing; a peer that left meanwhile is ignored. */
+  settle(peerId: string, reachable: boolean): void {
+    const rec = this.peers.get(peerId);
+    if (!rec || rec.reachability !== 'probing') return;
+    rec.reachability = reachable ? 'reachable' : 'unreachable';
+    if (!reachable) return;
+    this.listedIndex.set(peerId, this.listed.length);
+    this.listed.push(rec);
   }
 
-  /** Up to `max` reachable peers other than `exclude`, in random order. */
-  sample(exclude: string, max: number, rng: Rng): PeerAddress[] {
-    const candidates: PeerAddress[] = [];
-    for (const p of this.peers.values()) {
-      if (p.peerId !== exclude && p.url !== null) candidates.push({ peerId: p.peerId, url: p.url });
+  remove(peerId: string): void {
+    this.peers.delete(peerId);
+    const i = this.listedIndex.get(peerId);
+    if (i === undefined) return;
+    this.listedIndex.delete(peerId);
+    const last = this.listed.pop() as PeerRecord;
+    if (i < this.listed.length) {
+      this.listed[i] = last;
+      this.listedIndex.set(last.peerId, i);
     }
-    return shuffle(candidates, rng).slice(0, max);
+  }
+
+  /**
+   * Up to `max` distinct reachable peers other than `exclude`, in random
+   * order: a partial Fisher–Yates over the listed array, with the swaps kept
+   * in a map so nothing of size N is touched. `exclude`, if listed, is
+   * treated as if moved to the end, out of the drawn range.
+   */
+  sample(exclude: string, max: number, rng: Rng): PeerAddress[] {
+    const n = this.listed.length;
+    const self = this.listedIndex.get(exclude);
+    const pool = self === undefined ? n : n - 1;
+    const k = Math.min(max, pool);
+    const swapped = new Map<number, number>();
+    const at = (i: number) => swapped.get(i) ?? (i === self ? n - 1 : i);
+    const out: PeerAddress[] = [];
+    for (let i = 0; i < k; i++) {
+      const j = i + Math.floor(rng() * (pool - i));
+      const picked = at(j);
+      swapped.set(j, at(i));
+      const rec = this.listed[picked] as PeerRecord;
+      out.push({ peerId: rec.peerId, url: rec.url as string });
+    }
+    return out;
   }
 
   /** Peers not heard from since `cutoffMs`. */

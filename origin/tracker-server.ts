@@ -4,23 +4,36 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import {
+  MAX_CONCURRENT_PROBES,
   MAX_TRACKER_INBOUND_BYTES,
+  MAX_UNJOINED_TRACKER_CONNECTIONS,
+  MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS,
   TRACKER_JOIN_TIMEOUT_MS,
   TRACKER_MESSAGE_BURST,
   TRACKER_MESSAGES_PER_SEC,
 } from '../shared/limits.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import { type TrackerToPeer, decodePeerToTracker, encodeSeedPiece, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
 import type { OriginMetrics } from './metrics.ts';
-import { PeerRegistry, type PeerRecord, statsDelta } from './peer-registry.ts';
+import { clientAddress, peerWireUrl } from './peer-address.ts';
+import { PeerRegistry, type PeerRecord } from './peer-registry.ts';
+import { creditReport } from './peer-stats.ts';
+import { type Probe, ProbeQueue, type ProbeResult } from './reachability-probe.ts';
 
 /** A peer this far behind on its socket is too slow to keep; dropping it bounds our memory. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** A peer whose tracker socket holds more than this unsent is skipped for seeding: the piece would arrive late. */
 const SEED_BACKLOG_BYTES = 256 * 1024;
+/**
+ * How long a peer whose welcome listed fewer than peersPerList is told of
+ * each peer whose probe passes: peers joining together would otherwise list
+ * nobody (all still probing) until they ask again, 10 s later.
+ */
+const LATE_LISTING_MS = 10_000;
 
 /**
  * ws closes a connection on its own protocol errors (a frame over maxPayload,
@@ -39,14 +52,18 @@ class TrackerWebSocket extends WebSocket {
 
 interface Conn {
   ws: WebSocket;
+  /** Where it comes from (see clientAddress); null behind a trusted proxy that did not say. */
+  address: string | null;
   peer: PeerRecord | null;
   limiter: TokenBucket;
   joinTimer: TimerHandle | null;
+  /** Gives back its place among the unjoined connections; idempotent. */
+  releaseUnjoined: () => void;
 }
 
 export type TrackerConfig = Pick<
   OriginConfig,
-  'streamId' | 'pieceSize' | 'peersPerList' | 'announceIntervalMs' | 'peerTimeoutMs' | 'maxPeers'
+  'streamId' | 'pieceSize' | 'peersPerList' | 'announceIntervalMs' | 'peerTimeoutMs' | 'maxPeers' | 'trustProxyHeader'
 >;
 
 export interface TrackerDeps {
@@ -56,6 +73,8 @@ export interface TrackerDeps {
   log: Logger;
   metrics: OriginMetrics;
   window: () => SegmentAnnouncement[];
+  /** Dials a joined peer's address to check it answers as that peer (reachability-probe.ts). */
+  probe: Probe;
   /** A joined peer left the swarm (closed, timed out or was dropped). */
   onPeerLeft(peerId: string): void;
 }
@@ -67,13 +86,18 @@ export class TrackerServer {
   private readonly conns = new Map<string, Conn>();
   private readonly all = new Set<Conn>();
   private sweepTimer: TimerHandle | null = null;
-  private totals = { p2p: 0, origin: 0 };
   private accepting = true;
+  /** Connections not joined yet, by address (null: a trusted proxy that gave none). */
+  private readonly unjoined = new Map<string | null, number>();
+  private unjoinedTotal = 0;
+  private readonly probes: ProbeQueue<PeerRecord>;
+  /** Connections welcomed with a short list: how many more peers to tell them of, and until when. */
+  private readonly shortListed = new Map<Conn, { missing: number; untilMs: number }>();
 
   constructor(private readonly deps: TrackerDeps) {
+    this.probes = new ProbeQueue(deps.probe, MAX_CONCURRENT_PROBES, (rec, result) => this.onProbed(rec, result));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TRACKER_INBOUND_BYTES, WebSocket: TrackerWebSocket });
     this.wss.on('error', (err) => deps.log.error({ err }, 'tracker server error'));
-    this.wss.on('connection', (ws) => this.onConnection(ws));
   }
 
   start(): void {
@@ -81,8 +105,40 @@ export class TrackerServer {
     this.sweepTimer = this.deps.clock.setInterval(() => this.sweep(), every);
   }
 
+  /**
+   * Upgrades a request to /tracker, unless too many connections that have
+   * not joined are held already, in all or from its address: those get a
+   * plain 503 before any WebSocket state exists.
+   */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
+    const address = clientAddress(req.socket.remoteAddress, req.headers, this.deps.config.trustProxyHeader);
+    const fromAddress = this.unjoined.get(address) ?? 0;
+    const refused =
+      this.unjoinedTotal >= MAX_UNJOINED_TRACKER_CONNECTIONS
+        ? 'UNJOINED_LIMIT'
+        : fromAddress >= MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS
+          ? 'UNJOINED_LIMIT_PER_ADDRESS'
+          : null;
+    if (refused) {
+      this.deps.metrics.trackerRejected.inc({ code: refused });
+      this.deps.log.debug({ address, code: refused }, 'tracker upgrade refused');
+      refuseUpgrade(socket, `${refused}: too many tracker connections waiting to join`);
+      return;
+    }
+    this.unjoined.set(address, fromAddress + 1);
+    this.unjoinedTotal++;
+    let held = true;
+    const releaseUnjoined = () => {
+      if (!held) return;
+      held = false;
+      this.unjoinedTotal--;
+      const n = (this.unjoined.get(address) ?? 1) - 1;
+      if (n === 0) this.unjoined.delete(address);
+      else this.unjoined.set(address, n);
+    };
+    // Also covers an upgrade that fails before a connection exists.
+    socket.once('close', releaseUnjoined);
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, address, releaseUnjoined));
   }
 
   /** Pushes a new segment's announcement to every joined peer. */
@@ -112,11 +168,6 @@ export class TrackerServer {
     return c !== undefined && c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount <= SEED_BACKLOG_BYTES;
   }
 
-  offloadRatio(): number {
-    const all = this.totals.p2p + this.totals.origin;
-    return all === 0 ? 0 : this.totals.p2p / all;
-  }
-
   /**
    * From now on every join is refused (close 1001, `SHUTTING_DOWN`): the
    * origin calls this before it stops ingest, so nobody is welcomed into a
@@ -128,6 +179,7 @@ export class TrackerServer {
 
   async close(): Promise<void> {
     this.sweepTimer?.cancel();
+    this.probes.close();
     for (const c of this.all) {
       c.joinTimer?.cancel();
       c.ws.close(1001, 'origin shutting down');
@@ -139,9 +191,16 @@ export class TrackerServer {
     clearTimeout(deadline);
   }
 
-  private onConnection(ws: WebSocket): void {
+  private onConnection(ws: WebSocket, address: string | null, releaseUnjoined: () => void): void {
     const now = this.deps.clock.nowMs();
-    const conn: Conn = { ws, peer: null, limiter: new TokenBucket(TRACKER_MESSAGES_PER_SEC, TRACKER_MESSAGE_BURST, now), joinTimer: null };
+    const conn: Conn = {
+      ws,
+      address,
+      peer: null,
+      limiter: new TokenBucket(TRACKER_MESSAGES_PER_SEC, TRACKER_MESSAGE_BURST, now),
+      joinTimer: null,
+      releaseUnjoined,
+    };
     this.all.add(conn);
     conn.joinTimer = this.deps.clock.setTimeout(
       () => this.reject(conn, 'JOIN_TIMEOUT', `no join within ${TRACKER_JOIN_TIMEOUT_MS / 1000} s`),
@@ -155,12 +214,9 @@ export class TrackerServer {
     ws.on('close', () => {
       conn.joinTimer?.cancel();
       this.all.delete(conn);
-      if (conn.peer && this.conns.get(conn.peer.peerId) === conn) {
-        this.conns.delete(conn.peer.peerId);
-        this.registry.remove(conn.peer.peerId);
-        this.deps.metrics.peers.set(this.registry.size);
-        this.deps.onPeerLeft(conn.peer.peerId);
-      }
+      conn.releaseUnjoined();
+      this.shortListed.delete(conn);
+      if (conn.peer && this.conns.get(conn.peer.peerId) === conn) this.dropPeer(conn.peer);
     });
   }
 
@@ -185,9 +241,14 @@ export class TrackerServer {
         if (this.registry.size >= this.deps.config.maxPeers) return this.reject(conn, 'SWARM_FULL', 'tracker is full');
         conn.joinTimer?.cancel();
         conn.joinTimer = null;
-        conn.peer = this.registry.add(msg.peerId, msg.url, msg.uploadKbps, now);
+        conn.releaseUnjoined();
+        // Its own address with the port it gave, and listed only once the probe hears it answer there.
+        const peer = this.registry.add(msg.peerId, peerWireUrl(msg.url, conn.address), msg.uploadKbps, now);
+        conn.peer = peer;
         this.conns.set(msg.peerId, conn);
         this.deps.metrics.peers.set(this.registry.size);
+        // Welcomed at once: the probe decides only whether others are told of it, not whether it may watch.
+        const listed = this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng);
         this.send(conn, {
           type: 'welcome',
           version: msg.version,
@@ -197,23 +258,26 @@ export class TrackerServer {
           announceIntervalMs: this.deps.config.announceIntervalMs,
           originTimeMs: now,
           segments: this.deps.window(),
-          peers: this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng),
+          peers: listed,
         });
+        const missing = this.deps.config.peersPerList - listed.length;
+        if (missing > 0) this.shortListed.set(conn, { missing, untilMs: now + LATE_LISTING_MS });
+        if (peer.reachability === 'probing') this.probes.add(peer);
         return;
       }
       case 'announce': {
         if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'announce before join');
-        const d = statsDelta(conn.peer.stats, msg.stats);
-        conn.peer.stats = msg.stats;
+        const p = conn.peer;
+        const { growth, credited } = creditReport(p.stats, p.reported, msg.stats, now - p.reportedAtMs);
+        p.stats = credited;
+        p.reported = msg.stats;
+        p.reportedAtMs = now;
         const m = this.deps.metrics;
-        m.peerP2pBytes.inc(d.p2pBytes);
-        m.peerOriginBytes.inc(d.originBytes);
-        m.peerUploadedBytes.inc(d.uploadedBytes);
-        m.peerStalls.inc(d.stalls);
-        m.peerHashFailures.inc(d.hashFailures);
-        this.totals.p2p += d.p2pBytes;
-        this.totals.origin += d.originBytes;
-        m.offloadRatio.set(this.offloadRatio());
+        m.peerP2pBytes.inc(growth.p2pBytes);
+        m.peerOriginBytes.inc(growth.originBytes);
+        m.peerUploadedBytes.inc(growth.uploadedBytes);
+        m.peerStalls.inc(growth.stalls);
+        m.peerHashFailures.inc(growth.hashFailures);
         return;
       }
       case 'get-peers':
@@ -251,17 +315,49 @@ export class TrackerServer {
     this.deps.clock.setTimeout(() => ws.terminate(), 1000);
   }
 
+  private onProbed(peer: PeerRecord, result: ProbeResult): void {
+    this.deps.metrics.trackerProbes.inc({ result: result.ok ? 'reachable' : result.code });
+    if (!result.ok) this.deps.log.debug({ peerId: peer.peerId, url: peer.url, code: result.code, message: result.message }, 'peer not reachable');
+    // A peer that left, even if one with its id joined since, is not settled by this probe.
+    if (this.registry.get(peer.peerId) !== peer) return;
+    this.registry.settle(peer.peerId, result.ok);
+    this.deps.metrics.reachablePeers.set(this.registry.reachableCount);
+    if (result.ok) this.tellShortListed(peer);
+  }
+
+  /** Unasked `peers` with the newly listed peer, to those welcomed with a short list lately. */
+  private tellShortListed(peer: PeerRecord): void {
+    const now = this.deps.clock.nowMs();
+    const text = encodeTrackerMessage({ type: 'peers', peers: [{ peerId: peer.peerId, url: peer.url as string }] });
+    for (const [c, wanted] of this.shortListed) {
+      if (now > wanted.untilMs) {
+        this.shortListed.delete(c);
+        continue;
+      }
+      if (c.peer === peer) continue;
+      this.sendText(c, 'peers', text);
+      if (--wanted.missing === 0) this.shortListed.delete(c);
+    }
+  }
+
+  private dropPeer(peer: PeerRecord): void {
+    this.probes.forget(peer);
+    this.conns.delete(peer.peerId);
+    this.registry.remove(peer.peerId);
+    this.deps.metrics.peers.set(this.registry.size);
+    this.deps.metrics.reachablePeers.set(this.registry.reachableCount);
+    this.deps.onPeerLeft(peer.peerId);
+  }
+
   private sweep(): void {
     const now = this.deps.clock.nowMs();
     for (const id of this.registry.stale(now - this.deps.config.peerTimeoutMs)) {
       const c = this.conns.get(id);
+      const peer = this.registry.get(id);
       this.deps.log.info({ peerId: id }, 'peer timed out');
-      this.registry.remove(id);
-      this.conns.delete(id);
+      if (peer) this.dropPeer(peer);
       c?.ws.terminate();
-      this.deps.onPeerLeft(id);
     }
-    this.deps.metrics.peers.set(this.registry.size);
     for (const c of this.conns.values()) if (c.ws.readyState === WebSocket.OPEN) c.ws.ping();
   }
 }

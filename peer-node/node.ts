@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { listen } from '../shared/listen.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
 import {
@@ -306,16 +306,6 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     return null;
   }
 
-  /** Refuses before the WebSocket upgrade, as ws itself refuses a bad one: the cheapest answer we can give. */
-  function refuseUpgrade(socket: Duplex, address: string, reason: string): void {
-    log.debug({ address, reason }, 'peer connection refused');
-    const body = `${reason}\n`;
-    socket.once('finish', () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 5\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
-  }
-
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WIRE_FRAME_BYTES, WebSocket: PeerWebSocket });
   wss.on('error', (err) => log.error({ err }, 'peer websocket server error'));
   server.on('clientError', (_err, socket) => socket.destroy());
@@ -328,7 +318,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     const address = normaliseAddress(req.socket.remoteAddress ?? '');
     const refused = refusal(address);
     if (refused) {
-      refuseUpgrade(socket, address, refused);
+      log.debug({ address, reason: refused }, 'peer connection refused');
+      refuseUpgrade(socket, refused);
       return;
     }
     wss.handleUpgrade(req, socket, head, (ws) => {

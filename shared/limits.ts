@@ -53,3 +53,38 @@ export const MAX_PEER_REQUESTS_PER_SEC = 500;
 export const PEER_REQUEST_BURST = 1000;
 /** How far past the newest announced segment a neighbour's `have` or bitfield may name one (it may hear of it first). */
 export const MAX_HAVE_AHEAD_SEGMENTS = 4;
+
+/**
+ * Tracker connections held before their `join`, in all and from one address
+ * (the connection's, or the trusted proxy header's). An honest node joins as
+ * soon as its socket opens, so it is unjoined for a round trip; a flood of
+ * idle sockets is refused with HTTP 503 before the WebSocket upgrade. Each
+ * held connection costs the origin ~35 KB, so the total bounds a flood from
+ * many addresses to ~18 MB.
+ */
+export const MAX_UNJOINED_TRACKER_CONNECTIONS = 512;
+export const MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS = 32;
+
+/**
+ * The connect-back probe: the tracker dials the address a peer joined with and
+ * lists it only once the first frame there is that peer's handshake. An honest
+ * node sends its handshake the moment the socket opens; a handshake is at most
+ * 5 + 2 × 64 bytes.
+ */
+export const PROBE_TIMEOUT_MS = 3000;
+export const PROBE_MAX_FRAME_BYTES = 256;
+export const MAX_CONCURRENT_PROBES = 16;
+
+/**
+ * Bounds on what a peer's `announce` may add to the origin's totals, per
+ * second since its previous report (or its join). Statistics are
+ * self-reported; these keep one liar from moving the totals by more than a
+ * fast honest node could. 1 Gbit/s per byte counter is generous for a viewer.
+ */
+export const MAX_REPORTED_BYTES_PER_SEC = 125_000_000;
+/** A player stalls at most a few times a second, and is stalled at most all of the time. */
+export const MAX_REPORTED_STALLS_PER_SEC = 10;
+/** A bad piece costs its sender a strike (three and it is banned): a node sees few per second. */
+export const MAX_REPORTED_HASH_FAILURES_PER_SEC = 100;
+/** `neighbours` is a gauge, shown only: at most this. */
+export const MAX_REPORTED_NEIGHBOURS = 1024;

@@ -3,6 +3,11 @@
  * and the dashboard page (which charts it). Types only: nothing here runs.
  * Rates are bytes per second over a trailing window (`rateWindowMs`), since
  * peers report their counters only every few seconds.
+ *
+ * Headline figures (offload, egress, audience, peers, segments) are the
+ * origin's own measurements. Figures "reported by peers" are self-reported
+ * counters, clamped by the tracker (origin/peer-stats.ts): a liar can move
+ * them only as much as a fast honest node could.
  */
 
 /** One sample of the origin's time series, taken every `sampleEveryMs`. */
@@ -13,24 +18,28 @@ export interface DashboardPoint {
   originHttpBps: number;
   /** Segment bytes the origin pushed into the swarm over tracker connections. */
   originSeedBps: number;
-  /** Segment bytes peers report receiving from other peers. */
+  /** Segment bytes the audience needed: published segment bytes × peers joined then. */
+  audienceBps: number;
+  /** Reported by peers: segment bytes received from other peers. */
   p2pBps: number;
-  /** Segment bytes peers report receiving from the origin (seeded or over HTTP). */
+  /** Reported by peers: segment bytes received from the origin (seeded or over HTTP). */
   peerOriginBps: number;
-  /** p2pBps / (p2pBps + peerOriginBps) over the window; null while no bytes flow. */
+  /** Measured: 1 − (originHttpBps + originSeedBps) / audienceBps within [0, 1]; null while no segment reaches an audience. */
   offload: number | null;
   peers: number;
   /** Segments published since the origin started. */
   segments: number;
-  /** Stalls peers reported since the origin started. */
+  /** Reported by peers: stalls since the origin started. */
   stalls: number;
 }
 
 /** One row of the per-peer table: the tracker's record of a joined peer. */
 export interface DashboardPeer {
   peerId: string;
-  /** Where other peers reach it, or null for a peer that only dials out. */
+  /** Where other peers would reach it (its connection's address, the port it gave), or null if it gave none. */
   url: string | null;
+  /** Whether its address answered the connect-back probe; only `reachable` peers are handed to others. */
+  reachability: 'probing' | 'reachable' | 'unreachable';
   /** Upload capacity the peer declared when it joined. */
   uploadKbps: number;
   neighbours: number;
@@ -48,10 +57,12 @@ export interface DashboardPeer {
 }
 
 export interface DashboardTotals {
-  /** Share of bytes peers got from peers since the origin started (the origin_offload_ratio gauge). */
+  /** Measured offload since the origin started (the origin_offload_ratio gauge). */
   offloadRatio: number;
   originHttpBytes: number;
   originSeedBytes: number;
+  audienceBytes: number;
+  /** This and the rest: reported by peers, clamped. */
   p2pBytes: number;
   peerOriginBytes: number;
   uploadedBytes: number;
@@ -74,4 +85,7 @@ export interface DashboardSnapshot {
   /** Joined peers, longest connected first; at most `maxPeerRows` of `peerCount`. */
   peers: DashboardPeer[];
   peerCount: number;
+  /** Joined peers whose address answered the probe, and those whose did not (the rest are being probed). */
+  reachablePeers: number;
+  unreachablePeers: number;
 }

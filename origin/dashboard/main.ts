@@ -97,6 +97,8 @@ function renderCards(snap: DashboardSnapshot, latest: DashboardPoint | undefined
   setStat('p2p', bitRate(latest?.p2pBps), latest?.p2pBps ?? null);
   setStat('p2p-bytes', bytes(snap.totals.p2pBytes), snap.totals.p2pBytes);
   setStat('peers', count(snap.peerCount), snap.peerCount);
+  setStat('peers-reachable', count(snap.reachablePeers), snap.reachablePeers);
+  setStat('peers-unreachable', count(snap.unreachablePeers), snap.unreachablePeers);
   setStat('segments', count(snap.totals.segments), snap.totals.segments);
   setStat('stalls', count(snap.totals.stalls), snap.totals.stalls);
   setStat('hash-failures', count(snap.totals.hashFailures), snap.totals.hashFailures);
@@ -122,7 +124,7 @@ function renderCharts(snap: DashboardSnapshot): void {
   };
   drawChart(must<SVGSVGElement>('#chart-bytes'), bytesChart);
   legend('#legend-bytes', [
-    { color: COLOR.p2p, name: 'peer to peer', value: bitRate(latest?.p2pBps) },
+    { color: COLOR.p2p, name: 'peer to peer (reported)', value: bitRate(latest?.p2pBps) },
     { color: COLOR.origin, name: 'origin egress', value: bitRate(latest ? latest.originHttpBps + latest.originSeedBps : null) },
     { color: COLOR.originHttp, name: 'of which HTTP', value: bitRate(latest?.originHttpBps) },
   ]);
@@ -159,11 +161,13 @@ function cell(text: string, raw: number | null, className = ''): HTMLTableCellEl
   return td;
 }
 
+const REACHABILITY_TEXT: Record<DashboardPeer['reachability'], string> = { probing: 'checking', reachable: 'yes', unreachable: 'no' };
+
 function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.peerId = p.peerId;
   const id = cell(p.peerId, null, 'peer-id');
-  id.title = `${p.url ?? 'not reachable (dials out only)'} · declared upload ${p.uploadKbps < 0 ? 'unlimited' : `${p.uploadKbps} kbit/s`}`;
+  id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps < 0 ? 'unlimited' : `${p.uploadKbps} kbit/s`}`;
   const since = cell(`${clockTime(p.joinedAtMs)} `, p.joinedAtMs);
   const age = document.createElement('span');
   age.className = 'muted';
@@ -175,8 +179,12 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
     td.dataset.stat = stat;
     return td;
   };
+  const reach = cell(REACHABILITY_TEXT[p.reachability], null, p.reachability === 'unreachable' ? 'warn' : '');
+  reach.dataset.stat = 'reachability';
+  reach.dataset.state = p.reachability;
   tr.append(
     id,
+    reach,
     c('neighbours', count(p.neighbours), p.neighbours),
     c('p2p-rate', bitRate(p.p2pBps), p.p2pBps),
     c('origin-rate', bitRate(p.originBps), p.originBps),

@@ -169,10 +169,12 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       const v = await statValue(page, 'egress');
       return v !== null && v > 0 ? v : undefined;
     }, 20_000, 250);
-    const offload = await waitFor("the offload card to equal the tracker's ratio", async () => {
+    const offload = await waitFor("the offload card to equal the origin's measured ratio", async () => {
       const v = await statValue(page, 'offload-total');
-      return v !== null && v === o.tracker.offloadRatio() ? v : undefined;
+      return v !== null && v === o.offloadRatio() ? v : undefined;
     }, 30_000, 100);
+    await waitFor('both peers reachable in the card', async () => (await statValue(page, 'peers-reachable')) === 2, 20_000, 250);
+    assert.equal(await statValue(page, 'peers-unreachable'), 0);
     assert.ok(offload >= 0 && offload <= 1, `offload since start ${offload}`);
     assert.match((await page.locator('[data-stat="egress"]').textContent()) ?? '', /^\d+(\.\d+)? (bit|kbit|Mbit)\/s$/);
     assert.equal(await page.locator('#status').getAttribute('data-state'), 'live');
@@ -202,9 +204,10 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       assert.ok(api.peers.some((p) => p.peerId === id), `${id} not in /api/dashboard`);
     }
     const texts = await page.locator('#peers tbody tr').first().locator('td').allTextContents();
-    assert.equal(texts.length, 9);
-    assert.match(texts[2] ?? '', /bit\/s$/);
-    assert.match(texts[8] ?? '', /^\d\d:\d\d:\d\d \(.+\)$/);
+    assert.equal(texts.length, 10);
+    assert.equal(texts[1], 'yes', 'an honest peer is reachable');
+    assert.match(texts[3] ?? '', /bit\/s$/);
+    assert.match(texts[9] ?? '', /^\d\d:\d\d:\d\d \(.+\)$/);
     const snapshot = JSON.stringify([...first]);
     const changed = await waitFor('the table numbers to change', async () => {
       const now = await tableValues(page);

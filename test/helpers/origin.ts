@@ -1,16 +1,16 @@
 import { Writable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { type OriginConfig, originConfig } from '../../origin/config.ts';
-import { type Origin, createOrigin } from '../../origin/origin.ts';
+import { type Origin, type OriginDeps, createOrigin } from '../../origin/origin.ts';
 import { waitFor } from './wait.ts';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 /** A real origin with a real ffmpeg test source on a free port; light settings to spare the CPU. */
-export async function startTestOrigin(overrides: Partial<OriginConfig> = {}, log: Logger = quietLog): Promise<Origin> {
+export async function startTestOrigin(overrides: Partial<OriginConfig> = {}, deps: Partial<OriginDeps> = {}): Promise<Origin> {
   const origin = createOrigin(
     originConfig({ port: 0, width: 320, height: 180, fps: 15, videoKbps: 400, audioKbps: 64, ...overrides }),
-    { log },
+    { log: quietLog, ...deps },
   );
   await origin.start();
   return origin;

@@ -15,6 +15,8 @@ import {
   MAX_PEER_REQUESTS_PER_SEC,
   MAX_PENDING_PEER_CONNECTIONS,
   MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS,
+  MAX_UNJOINED_TRACKER_CONNECTIONS,
+  MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS,
   MAX_WINDOW_SEGMENTS,
   PEER_REQUEST_BURST,
   PROTOCOL_VERSION,
@@ -290,6 +292,65 @@ describe('floods are bounded', () => {
         assert.match(c.reason, /^JOIN_TIMEOUT: /);
       }
       assert.ok(peak - before < MAX_GROWTH_BYTES, `grew ${mb(peak - before)}`);
+    });
+
+    /** Opens `n` tracker connections that never join, `from(i)` their local address; how many were held at once, how many refused. */
+    async function unjoinedFlood(n: number, from: (i: number) => string): Promise<{ heldAtOnce: number; opened: number; refused503: number; other: number; peak: number; before: number }> {
+      const pid = origin.child.pid as number;
+      const before = await rssBytes(pid);
+      const events: [number, number][] = [];
+      let flood: RawClient[] = [];
+      const peak = await peakRss(pid, async () => {
+        flood = Array.from({ length: n }, (_, i) => {
+          const c = open(tracker, from(i));
+          c.ws.once('open', () => {
+            events.push([Date.now(), 1]);
+            c.ws.once('close', () => events.push([Date.now(), -1]));
+          });
+          return c;
+        });
+        await settle(flood);
+      });
+      events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+      let held = 0;
+      let heldAtOnce = 0;
+      for (const [, d] of events) heldAtOnce = Math.max(heldAtOnce, (held += d));
+      const opened = events.filter(([, d]) => d === 1).length;
+      const refused503 = flood.filter((c) => c.refusedStatus === 503).length;
+      // Those held are closed by the join timeout; wait for it so later tests start clean.
+      await Promise.all(flood.map((c) => closedWithin(c, TRACKER_JOIN_TIMEOUT_MS + 5000)));
+      return { heldAtOnce, opened, refused503, other: n - opened - refused503, peak, before };
+    }
+
+    test(`3000 connections from one address that never join: at most ${MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS} held, the rest refused with 503; a peer from elsewhere still joins`, async (t) => {
+      let honestWelcomed = false;
+      const honest = open(tracker, '127.0.6.1');
+      const during = (async () => {
+        // Joins while the flood is held.
+        await sleep(300);
+        assert.equal(await honest.opened, true, `an honest peer was refused (${honest.refusedStatus})`);
+        honest.ws.send(join('honest-during-unjoined-flood'));
+        await waitFor('its welcome', () => honest.frames.some((f) => f.data.toString().startsWith('{"type":"welcome"')), 5000);
+        honestWelcomed = true;
+      })();
+      const r = await unjoinedFlood(3000, () => '127.0.5.1');
+      await during;
+      t.diagnostic(`origin RSS ${mb(r.before)} before, ${mb(r.peak)} peak; ${r.heldAtOnce} held at once, ${r.opened} opened in all, ${r.refused503} refused with 503, ${r.other} other`);
+      assert.ok(r.heldAtOnce >= 1 && r.heldAtOnce <= MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, `${r.heldAtOnce} held at once`);
+      assert.ok(r.refused503 >= 3000 - 2 * MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, `${r.refused503} refused`);
+      assert.equal(r.other, 0);
+      assert.ok(honestWelcomed);
+      assert.ok(r.peak - r.before < 30 * MB, `grew ${mb(r.peak - r.before)}`);
+      honest.ws.close(1000);
+    });
+
+    test(`1000 connections from 20 addresses that never join: at most ${MAX_UNJOINED_TRACKER_CONNECTIONS} held in all`, async (t) => {
+      const r = await unjoinedFlood(1000, (i) => `127.0.7.${1 + (i % 20)}`);
+      t.diagnostic(`origin RSS ${mb(r.before)} before, ${mb(r.peak)} peak; ${r.heldAtOnce} held at once, ${r.refused503} refused with 503, ${r.other} other`);
+      assert.ok(r.heldAtOnce <= MAX_UNJOINED_TRACKER_CONNECTIONS, `${r.heldAtOnce} held at once`);
+      assert.ok(r.heldAtOnce >= MAX_UNJOINED_TRACKER_CONNECTIONS / 2, `only ${r.heldAtOnce} held: the per-address cap is not what refused them`);
+      assert.equal(r.other, 0);
+      assert.ok(r.peak - r.before < MAX_GROWTH_BYTES, `grew ${mb(r.peak - r.before)}`);
     });
 
     test('a tracker client joined alongside kept receiving announcements; the origin came back down', async (t) => {

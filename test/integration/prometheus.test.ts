@@ -177,7 +177,7 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
     assert.ok(peers >= 1, `origin_peers ${peers}`);
     const offload = await one('origin_offload_ratio');
     assert.ok(offload >= 0 && offload <= 1, `origin_offload_ratio ${offload}`);
-    const counters = ['origin_http_segment_bytes_total', 'origin_seed_bytes_total', 'origin_peer_p2p_bytes_total', 'origin_peer_origin_bytes_total', 'origin_peer_uploaded_bytes_total', 'origin_peer_stalls_total', 'origin_peer_hash_failures_total'];
+    const counters = ['origin_http_segment_bytes_total', 'origin_seed_bytes_total', 'origin_audience_segment_bytes_total', 'origin_peer_p2p_bytes_total', 'origin_peer_origin_bytes_total', 'origin_peer_uploaded_bytes_total', 'origin_peer_stalls_total', 'origin_peer_hash_failures_total'];
     const values: Record<string, number> = {};
     for (const c of counters) {
       values[c] = await one(c);
@@ -192,8 +192,13 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
       return r.length === 1 ? Number((r[0] as Sample).value[1]) : undefined;
     }, 30_000, 500);
     assert.ok(perS > 0 && perS <= 3, `rate(origin_segments_published_total[10s]) = ${perS}`);
-    // The expression the dashboard charts as the offload of the last minute evaluates (NaN while nothing flows between peers).
-    await query('sum(rate(origin_peer_p2p_bytes_total[1m])) / (sum(rate(origin_peer_p2p_bytes_total[1m])) + sum(rate(origin_peer_origin_bytes_total[1m])))');
+    // The expression the dashboard charts as the offload of the last minute: measured by the origin, within [0, 1] once an audience exists.
+    const lately = await waitFor('the last minute\'s offload', async () => {
+      const r = await query('clamp(1 - (sum(rate(origin_http_segment_bytes_total[1m])) + sum(rate(origin_seed_bytes_total[1m]))) / sum(rate(origin_audience_segment_bytes_total[1m])), 0, 1)');
+      const v = r.length === 1 ? Number((r[0] as Sample).value[1]) : Number.NaN;
+      return Number.isFinite(v) ? v : undefined;
+    }, 30_000, 500);
+    assert.ok(lately >= 0 && lately <= 1, `offload over the last minute ${lately}`);
     t.diagnostic(`segments ${segments}, peers ${peers}, offload ${offload}, ${perS.toFixed(2)} segments/s, ${JSON.stringify(values)}`);
   });
 

@@ -57,7 +57,7 @@ describe('RTMP ingest and the stream key', () => {
   test('a publisher with the wrong key is refused and publishes nothing; the right key publishes', { timeout: 90_000 }, async (t) => {
     const port = await freePort();
     const { log, entries } = capturingLog('warn');
-    origin = await startTestOrigin({ source: `rtmp://127.0.0.1:${port}/live/${KEY}`, restartMaxBackoffMs: 1000 }, log);
+    origin = await startTestOrigin({ source: `rtmp://127.0.0.1:${port}/live/${KEY}`, restartMaxBackoffMs: 1000 }, { log });
     const o = origin;
     // ffmpeg starts listening a moment after the origin starts; probing the port would itself end that run.
     await new Promise((r) => setTimeout(r, 1500));

@@ -183,7 +183,6 @@ describe('without TLS flags: plain http and ws on 127.0.0.1, as before', () => {
     origin = await startTestOrigin();
     const o = origin;
     assert.match(o.url, /^http:\/\/127\.0\.0\.1:\d+$/);
-    assert.deepEqual(o.tlsClient, {});
     peer = await startTestPeer(o, { peerId: 'plain' });
     assert.match(peer.url, /^http:\/\/127\.0\.0\.1:\d+$/);
     const rec = await waitFor('the peer joined over ws', () => o.tracker.registry.get('plain'), 20_000);

@@ -4,7 +4,8 @@ import { HISTORY_MS, type Reading, Ring, SAMPLE_EVERY_MS, createDashboard, trail
 import { chartGeometry, integerTop, niceCeil } from '../../origin/dashboard/chart.ts';
 import { bitRate, duration } from '../../origin/dashboard/format.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
-import { type PeerRecord, ZERO_STATS } from '../../origin/peer-registry.ts';
+import type { PeerRecord } from '../../origin/peer-registry.ts';
+import { ZERO_STATS } from '../../origin/peer-stats.ts';
 import { ManualClock } from '../../shared/clock.ts';
 
 describe('dashboard ring', () => {
@@ -38,8 +39,18 @@ describe('trailingRates', () => {
   }
 });
 
-function peer(peerId: string, joinedAtMs: number, stats: Partial<PeerRecord['stats']> = {}): PeerRecord {
-  return { peerId, url: `ws://127.0.0.1:1/${peerId}`, uploadKbps: 1000, joinedAtMs, lastSeenMs: joinedAtMs, stats: { ...ZERO_STATS, ...stats } };
+function peer(peerId: string, joinedAtMs: number, reachability: PeerRecord['reachability'] = 'reachable'): PeerRecord {
+  return {
+    peerId,
+    url: 'ws://127.0.0.1:1/peer',
+    reachability,
+    uploadKbps: 1000,
+    joinedAtMs,
+    lastSeenMs: joinedAtMs,
+    stats: { ...ZERO_STATS },
+    reported: { ...ZERO_STATS },
+    reportedAtMs: joinedAtMs,
+  };
 }
 
 describe('dashboard sampler', () => {
@@ -59,9 +70,9 @@ describe('dashboard sampler', () => {
     return { clock, metrics, peers, dash, setRatio: (r: number) => void (ratio = r) };
   }
 
-  test('samples egress and reported bytes as rates over the trailing window', async () => {
+  test('samples egress, audience and reported bytes as rates over the trailing window; offload is measured', async () => {
     const { clock, metrics, peers, dash, setRatio } = setup();
-    peers.push(peer('b', 1_000_500), peer('a', 1_000_000));
+    peers.push(peer('b', 1_000_500, 'unreachable'), peer('a', 1_000_000), peer('c', 1_000_600, 'probing'));
     await dash.sample();
     assert.deepEqual((await dash.snapshot()).series, [], 'a first sample has nothing to compare with');
     for (let s = 1; s <= 6; s++) {
@@ -73,6 +84,8 @@ describe('dashboard sampler', () => {
         metrics.peerP2pBytes.inc(6000);
         metrics.peerOriginBytes.inc(2000);
         metrics.segmentsPublished.inc(2);
+        // Two segments of 8000 bytes, each for two peers.
+        metrics.audienceBytes.inc(2 * 8000 * 2);
         for (const p of peers) p.stats = { ...p.stats, p2pBytes: p.stats.p2pBytes + 3000, originBytes: p.stats.originBytes + 1000, neighbours: 1 };
       }
       await dash.sample();
@@ -82,15 +95,19 @@ describe('dashboard sampler', () => {
     assert.equal(snap.series.length, 6);
     const last = snap.series.at(-1);
     assert.ok(last);
-    assert.deepEqual(last, { tMs: 1_006_000, originHttpBps: 1000, originSeedBps: 3000, p2pBps: 3000, peerOriginBps: 1000, offload: 0.75, peers: 2, segments: 6, stalls: 0 });
+    // Reported bytes say 3000 of 4000 came from peers; the measured offload is 1 - 4000 / 16000 whatever they say.
+    assert.deepEqual(last, { tMs: 1_006_000, originHttpBps: 1000, originSeedBps: 3000, audienceBps: 16_000, p2pBps: 3000, peerOriginBps: 1000, offload: 0.75, peers: 3, segments: 6, stalls: 0 });
     assert.equal(snap.totals.offloadRatio, 0.75);
+    assert.equal(snap.totals.audienceBytes, 96_000);
+    assert.deepEqual([snap.reachablePeers, snap.unreachablePeers, snap.peerCount], [1, 1, 3]);
     assert.equal(snap.totals.p2pBytes, 18_000);
     assert.equal(snap.rateWindowMs, 4000);
     assert.deepEqual(
-      snap.peers.map((p) => [p.peerId, p.p2pBps, p.originBps, p.neighbours]),
+      snap.peers.map((p) => [p.peerId, p.reachability, p.p2pBps, p.originBps, p.neighbours]),
       [
-        ['a', 1500, 500, 1],
-        ['b', 1500, 500, 1],
+        ['a', 'reachable', 1500, 500, 1],
+        ['b', 'unreachable', 1500, 500, 1],
+        ['c', 'probing', 1500, 500, 1],
       ],
       'longest connected first, rates over the window',
     );

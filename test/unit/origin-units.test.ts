@@ -5,7 +5,6 @@ import { parseRange } from '../../origin/http-range.ts';
 import { IngestReceiver, type IngestedSegment, parseIngestPlaylist } from '../../origin/ingest-receiver.ts';
 import { restartDelayMs } from '../../origin/ingest-supervisor.ts';
 import { LiveWindow } from '../../origin/live-window.ts';
-import { statsDelta, ZERO_STATS } from '../../origin/peer-registry.ts';
 import { ConfigError } from '../../shared/cli.ts';
 import { renderLivePlaylist } from '../../shared/playlist.ts';
 
@@ -86,14 +85,6 @@ describe('live window', () => {
   });
 });
 
-describe('tracker stats', () => {
-  test('deltas of cumulative counters; a counter that went down means the peer restarted', () => {
-    const a = { ...ZERO_STATS, p2pBytes: 100, originBytes: 50 };
-    const b = { ...ZERO_STATS, p2pBytes: 160, originBytes: 20 };
-    assert.deepEqual(statsDelta(a, b), { ...ZERO_STATS, p2pBytes: 60, originBytes: 20 });
-  });
-});
-
 describe('origin config', () => {
   test('defaults, flags and env', () => {
     const c = parseOriginConfig(['--port', '9000', '--segment-seconds', '2'], { STREAM_KEY: 'abcdefgh12' });
@@ -101,10 +92,12 @@ describe('origin config', () => {
     assert.equal(c?.segmentSeconds, 2);
     assert.equal(c?.streamKey, 'abcdefgh12');
     assert.equal(c?.windowSegments, 30);
+    assert.equal(c?.trustProxyHeader, null, 'no proxy header is trusted unless asked');
+    assert.equal(parseOriginConfig(['--trust-proxy-header', 'x-forwarded-for'])?.trustProxyHeader, 'x-forwarded-for');
     assert.equal(parseOriginConfig(['--help']), null);
   });
   test('bad values throw ConfigError naming the flag', () => {
-    for (const argv of [['--port', '70000'], ['--stream-key', 'short'], ['--piece-size', '12'], ['--copy', 'x'], ['stray']]) {
+    for (const argv of [['--port', '70000'], ['--stream-key', 'short'], ['--piece-size', '12'], ['--copy', 'x'], ['stray'], ['--trust-proxy-header', 'x forwarded: for']]) {
       assert.throws(() => parseOriginConfig(argv), (e: unknown) => e instanceof ConfigError && e.code === 'ERR_CONFIG', argv.join(' '));
     }
   });
