@@ -27,7 +27,8 @@ export interface HttpApiDeps {
   onSegmentWanted(seq: number): void;
   onPlayerReport(r: PlayerReport): void;
   /** The segments the playlist lists now, oldest first. */
-  listed(): SegmentAnnouncement[];
+  /** What the playlist lists now, or as soon as it lists anything, within `timeoutMs`; [] if nothing by then or the asker left. */
+  waitListed(timeoutMs: number, gone: () => boolean): Promise<SegmentAnnouncement[]>;
   discontinuitySequence(firstListed: number): number;
   /** The media sequence number players know the listed segment `seq` by. */
   mediaSequence(seq: number): number;
@@ -58,13 +59,9 @@ export function createHttpApi(deps: HttpApiDeps): Express {
   app.set('etag', false);
 
   app.get('/live.m3u8', async (req, res) => {
-    let infos = deps.listed();
     // A node still joining answers as soon as it has something to list, rather
     // than make the player retry (hls.js does not retry a first manifest).
-    for (let waited = 0; infos.length === 0 && waited < PLAYLIST_WAIT_MS && !req.socket.destroyed; waited += 25) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-      infos = deps.listed();
-    }
+    const infos = await deps.waitListed(PLAYLIST_WAIT_MS, () => req.socket.destroyed);
     if (infos.length === 0) {
       res.status(503).set('Retry-After', '1').send('stream not started yet\n');
       return;

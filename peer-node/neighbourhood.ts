@@ -39,12 +39,6 @@ export class Neighbourhood {
     this.failedAt.set(peerId, nowMs);
   }
 
-  /** Forgets a peer the tracker no longer lists, once dialling it has failed. */
-  forget(peerId: string): void {
-    this.known.delete(peerId);
-    this.failedAt.delete(peerId);
-  }
-
   /** Up to `count` addresses to dial now, excluding those `skip` names (connected, or their host is full). */
   toDial(count: number, skip: (peerId: string, url: string) => boolean, nowMs: number, rng: Rng): PeerAddress[] {
     if (count <= 0) return [];

@@ -63,7 +63,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
   const counters = newCounters();
-  const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE);
+  const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE, clock);
   const shaper = new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
   const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
@@ -78,6 +78,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   let playerStalls = { stalls: 0, stallMs: 0 };
   let closed: Promise<void> | null = null;
   const dialling = new Set<WebSocket>();
+  /** Playlist requests waiting for something to list: a new neighbour may be what they wait for. */
+  const listingWaiters = new Set<() => void>();
   /** Inbound links not handshaken yet, and the address each came from. */
   const pendingInbound = new Map<Link, string>();
   /**
@@ -106,6 +108,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     isBanned: (id) => neighbourhood.isBanned(id),
     onNeighboursChanged: () => {
       for (const n of swarm.handshaken()) pendingInbound.delete(n.link);
+      for (const w of [...listingWaiters]) w();
     },
   });
 
@@ -153,6 +156,47 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     if (!playlistStarted && list.length < config.holdBackSegments) return [];
     playlistStarted = true;
     return list;
+  }
+
+  /**
+   * When time alone, with no new piece or neighbour, may change what is
+   * listed: the end of the wait for a first neighbour, or a segment's list delay.
+   */
+  function nextListingChangeMs(): number | null {
+    const now = clock.nowMs();
+    let next = welcomedAtMs !== null && !started ? welcomedAtMs + READY_WAIT_MS : Number.POSITIVE_INFINITY;
+    for (const e of store.all()) {
+      const at = e.publishedLocalMs + config.listDelayMs;
+      if (e.complete === null && at > now) next = Math.min(next, at);
+    }
+    return Number.isFinite(next) ? next - now : null;
+  }
+
+  /** Resolves with the listing once it is not empty: rechecked when pieces, announcements or neighbours change, and when time alone would change it. */
+  function waitListed(timeoutMs: number, gone: () => boolean): Promise<SegmentAnnouncement[]> {
+    const now = listed();
+    if (now.length > 0) return Promise.resolve(now);
+    return new Promise((resolve) => {
+      let timeChange: TimerHandle | null = null;
+      const check = () => {
+        const list = listed();
+        if (list.length > 0 || gone()) return finish(list);
+        timeChange?.cancel();
+        const wait = nextListingChangeMs();
+        timeChange = wait === null ? null : clock.setTimeout(check, wait);
+      };
+      const finish = (list: SegmentAnnouncement[]) => {
+        stopStore();
+        listingWaiters.delete(check);
+        timeChange?.cancel();
+        deadline.cancel();
+        resolve(list);
+      };
+      const stopStore = store.onChange(check);
+      listingWaiters.add(check);
+      const deadline = clock.setTimeout(() => finish(listed()), timeoutMs);
+      check();
+    });
   }
 
   function stats(): PeerStats {
@@ -246,7 +290,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
         ws.close(1000, 'not needed');
         return;
       }
-      swarm.addLink(wsLink(ws), true, remoteId, hostOf(url));
+      swarm.addLink(wsLink(ws, clock), true, remoteId, hostOf(url));
     });
   }
 
@@ -273,7 +317,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
       playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
     },
-    listed,
+    waitListed,
     discontinuitySequence: (seq) => store.discontinuitiesBefore(seq),
     mediaSequence: (seq) => store.get(seq)?.localSeq ?? seq,
     stats: () => ({
@@ -329,7 +373,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
         ws.close(1013, late);
         return;
       }
-      const link = wsLink(ws);
+      const link = wsLink(ws, clock);
       pendingInbound.set(link, address);
       ws.on('close', () => pendingInbound.delete(link));
       swarm.addLink(link, false, null, address);
@@ -363,7 +407,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
         for (const ws of dialling) ws.terminate();
         wss.close();
         // Neighbours were sent a goodbye; give it a moment to leave before the sockets go.
-        if (wss.clients.size > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+        if (wss.clients.size > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, 200));
         for (const ws of wss.clients) ws.terminate();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,5 +1,6 @@
 import { pieceMatches, sha256Hex } from '../shared/hashing.ts';
 import { type SegmentAnnouncement, pieceCount, pieceRange } from '../shared/segment.ts';
+import { type Clock, systemClock } from '../shared/clock.ts';
 import { encodeWire } from '../shared/wire-protocol.ts';
 
 export interface StoredEntry {
@@ -42,11 +43,23 @@ export class SegmentStore {
   private evictedDiscontinuities = 0;
   /** The newest segment ever announced here, by the origin's number and ours. */
   private last: { seq: number; local: number } | null = null;
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(
     private readonly capacity: number,
     private pieceSizeBytes: number,
+    private readonly clock: Clock = systemClock,
   ) {}
+
+  /** Calls `listener` after every announcement and every stored piece, until the returned function is called. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of [...this.changeListeners]) l();
+  }
 
   setPieceSize(size: number): void {
     if (size !== this.pieceSizeBytes) {
@@ -91,6 +104,7 @@ export class SegmentStore {
       const oldest = Math.min(...this.entries.keys());
       this.evict(oldest);
     }
+    this.changed();
     return true;
   }
 
@@ -142,6 +156,7 @@ export class SegmentStore {
     e.pieces[piece] = Uint8Array.from(data);
     e.held++;
     if (e.held === e.pieces.length) this.assemble(e, nowMs);
+    this.changed();
     return 'stored';
   }
 
@@ -154,12 +169,12 @@ export class SegmentStore {
       let set = this.waiters.get(seq);
       if (!set) this.waiters.set(seq, (set = new Set()));
       const done = (data: Buffer | null) => {
-        clearTimeout(timer);
+        timer.cancel();
         set.delete(done);
         if (set.size === 0) this.waiters.delete(seq);
         resolve(data);
       };
-      const timer = setTimeout(() => done(null), timeoutMs);
+      const timer = this.clock.setTimeout(() => done(null), timeoutMs);
       set.add(done);
     });
   }

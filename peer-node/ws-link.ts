@@ -1,5 +1,6 @@
 import { WebSocket } from 'ws';
 import { MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
+import type { Clock } from '../shared/clock.ts';
 import type { Link } from './link.ts';
 
 /** A peer that never answers our close frame loses its socket after this. */
@@ -25,14 +26,14 @@ function wsErrorReason(code: number): string | undefined {
 }
 
 /** The one place the peer node's swarm meets the `ws` package. */
-export function wsLink(ws: WebSocket): Link {
+export function wsLink(ws: WebSocket, clock: Clock): Link {
   // Once we close, nothing more the peer sends is read: ws still delivers frames while the close completes.
   let closing = false;
   const close = (code: number, reason: string) => {
     closing = true;
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120));
     // A peer that never answers the close handshake must not hold the socket open.
-    setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+    clock.setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
   };
   return {
     send(frame, done) {
