@@ -1,4 +1,4 @@
-import { bytes, count, percent, seconds } from './format.ts';
+import { bytes, count, percent, seconds } from '../web/format.ts';
 import type { PeerStats } from './peer-stats.ts';
 import type { PlayPosition } from './position.ts';
 import type { StallSnapshot } from './stalls.ts';
