@@ -166,7 +166,7 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.peerId = p.peerId;
   const id = cell(p.peerId, null, 'peer-id');
-  id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps < 0 ? 'unlimited' : `${p.uploadKbps} kbit/s`}`;
+  id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps} kbit/s`;
   const since = cell(`${clockTime(p.joinedAtMs)} `, p.joinedAtMs);
   const age = document.createElement('span');
   age.className = 'muted';
