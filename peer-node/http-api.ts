@@ -1,24 +1,15 @@
 import express, { type Express, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { adminGate } from '../shared/admin-auth.ts';
+import { type NodeStats, type PlayerReport, readReport } from '../shared/player-api.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type SegmentAnnouncement, parseSegmentFileName } from '../shared/segment.ts';
-import { int, isObj } from '../shared/validate.ts';
 import type { SegmentStore } from './segment-store.ts';
 
 /** How long a player's segment request may wait for the swarm before it gets a 504. */
 const SEGMENT_WAIT_MS = 10_000;
 /** How long a playlist request may wait for a joining node to have something to list. */
 const PLAYLIST_WAIT_MS = 4000;
-
-export interface PlayerReport {
-  /** Media sequence number of the segment playing, as the playlist numbers it. */
-  seq: number;
-  offsetMs: number;
-  /** Cumulative since the page loaded. */
-  stalls: number;
-  stallMs: number;
-}
 
 export interface HttpApiDeps {
   store: SegmentStore;
@@ -32,24 +23,10 @@ export interface HttpApiDeps {
   discontinuitySequence(firstListed: number): number;
   /** The media sequence number players know the listed segment `seq` by. */
   mediaSequence(seq: number): number;
-  stats(): Record<string, unknown>;
+  stats(): NodeStats;
   /** Guards /metrics (shared/admin-auth.ts); null lets loopback clients only. */
   adminToken: string | null;
   staticDir: string | null;
-}
-
-function readReport(body: unknown): PlayerReport | null {
-  if (!isObj(body)) return null;
-  try {
-    return {
-      seq: int(body, 'seq', 0, 2 ** 32 - 1),
-      offsetMs: int(body, 'offsetMs', 0, 600_000),
-      stalls: int(body, 'stalls', 0, 1_000_000),
-      stallMs: int(body, 'stallMs', 0, Number.MAX_SAFE_INTEGER),
-    };
-  } catch {
-    return null;
-  }
 }
 
 /** The peer node's local HTTP face: plain HLS for the player, its reports, stats, metrics. */

@@ -15,9 +15,10 @@ import {
 } from '../shared/limits.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
+import type { PlayerReport } from '../shared/player-api.ts';
 import type { PeerStats } from '../shared/tracker-protocol.ts';
 import type { PeerConfig } from './config.ts';
-import { type PlayerReport, createHttpApi } from './http-api.ts';
+import { createHttpApi } from './http-api.ts';
 import { type Link, LinkShaper } from './link.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { segmentsToList } from './listing.ts';

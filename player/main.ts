@@ -4,7 +4,8 @@
  * origin), and tells the node where playback is so it can fetch in time.
  */
 import type Hls from 'hls.js';
-import { type PeerStats, fetchPeerStats, p2pShare } from './peer-stats.ts';
+import type { NodeStats } from '../shared/player-api.ts';
+import { fetchNodeStats, p2pShare } from './node-stats.ts';
 import { Panel, type View } from './panel.ts';
 import { Playback, type PlaybackCounters } from './playback.ts';
 import { type PlayPosition, positionAt } from './position.ts';
@@ -87,7 +88,7 @@ function main(): void {
   const panel = new Panel(document);
   const stalls = new StallTracker(() => performance.now());
   const reporter = new Reporter(new URL('api/player', location.href).href);
-  let peer: PeerStats | null = null;
+  let peer: NodeStats | null = null;
   let peerUnreachable = false;
   let statsBusy = false;
 
@@ -139,7 +140,7 @@ function main(): void {
     if (statsBusy) return;
     statsBusy = true;
     try {
-      const next = await fetchPeerStats(AbortSignal.timeout(STATS_TIMEOUT_MS));
+      const next = await fetchNodeStats(AbortSignal.timeout(STATS_TIMEOUT_MS));
       peerUnreachable = next === null;
       if (next) peer = next;
     } catch {

@@ -1,12 +1,12 @@
-import { bytes, count, percent, seconds } from './format.ts';
-import type { PeerStats } from './peer-stats.ts';
+import type { NodeStats } from '../shared/player-api.ts';
+import { bytes, count, percent, seconds } from '../web/format.ts';
 import type { PlayPosition } from './position.ts';
 import type { StallSnapshot } from './stalls.ts';
 
 /** Everything the page shows, read once a second. */
 export interface View {
   status: { state: 'starting' | 'waiting' | 'live' | 'buffering' | 'paused' | 'recovering' | 'error'; text: string; detail: string };
-  peer: PeerStats | null;
+  peer: NodeStats | null;
   /** The peer node did not answer its last stats request. */
   peerUnreachable: boolean;
   p2pShare: number | null;

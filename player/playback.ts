@@ -94,10 +94,6 @@ export class Playback {
     void this.begin();
   }
 
-  destroy(): void {
-    this.teardown();
-  }
-
   private set(phase: Phase, detail: string): void {
     this.phase = phase;
     this.detail = detail;

@@ -1,21 +1,11 @@
+import { MAX_REPORT_OFFSET_MS, type PlayerReport } from '../shared/player-api.ts';
 import type { PlayPosition } from './position.ts';
 import type { StallSnapshot } from './stalls.ts';
-
-/** The body of `POST /api/player` (peer-node/http-api.ts): non-negative integers. */
-export interface PlayerReport {
-  seq: number;
-  offsetMs: number;
-  stalls: number;
-  stallMs: number;
-}
-
-/** The peer node refuses an offset past this (a segment is never that long). */
-const MAX_OFFSET_MS = 600_000;
 
 export function playerReport(position: PlayPosition, stalls: StallSnapshot): PlayerReport {
   return {
     seq: position.seq,
-    offsetMs: Math.min(MAX_OFFSET_MS, Math.max(0, Math.floor(position.offsetMs))),
+    offsetMs: Math.min(MAX_REPORT_OFFSET_MS, Math.max(0, Math.floor(position.offsetMs))),
     stalls: stalls.stalls,
     stallMs: Math.max(0, Math.round(stalls.stallMs)),
   };

@@ -31,12 +31,6 @@ export class StallTracker {
     this.since = this.nowMs();
   }
 
-  /** Playback starts over (a new player instance): the next startup is not a stall. */
-  restarted(): void {
-    this.playing();
-    this.started = false;
-  }
-
   snapshot(): StallSnapshot {
     const running = this.since === null ? 0 : this.nowMs() - this.since;
     return { stalls: this.count, stallMs: Math.round(this.doneMs + running), stalled: this.since !== null };

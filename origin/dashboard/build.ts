@@ -1,33 +1,20 @@
 /**
  * Bundles the origin dashboard page into origin/dashboard/dist/ (git-ignored):
  * index.html, style.css and dashboard.js (no library: its charts are SVG drawn
- * by chart.ts), so the origin serves everything the page needs and nothing
- * comes from elsewhere. Run by `npm run build:dashboard`, and with the player
- * by `npm run build:player` (so npm install / start / test build it too).
+ * by chart.ts), so the origin serves everything the page needs. Run by
+ * `npm run build:dashboard`, and by npm install / start / test.
  */
-import { copyFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { buildPage } from '../../web/build.ts';
 import { DASHBOARD_DIST_DIR } from './dist-dir.ts';
 
-const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-
 export async function buildDashboard(outDir = DASHBOARD_DIST_DIR): Promise<void> {
-  await mkdir(outDir, { recursive: true });
-  await build({
-    entryPoints: [here('./main.ts')],
-    outfile: join(outDir, 'dashboard.js'),
-    bundle: true,
-    format: 'iife',
-    platform: 'browser',
-    target: 'es2020',
-    minify: true,
-    sourcemap: 'linked',
-    banner: { js: '/*! p2p-live origin dashboard. */' },
-    logLevel: 'warning',
+  await buildPage({
+    srcDir: fileURLToPath(new URL('.', import.meta.url)),
+    outDir,
+    script: 'dashboard.js',
+    banner: '/*! p2p-live origin dashboard. */',
   });
-  await Promise.all([copyFile(here('./index.html'), join(outDir, 'index.html')), copyFile(here('./style.css'), join(outDir, 'style.css'))]);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -4,10 +4,9 @@
  * history, and redraws the cards, charts and table. Time runs on the origin's
  * clock (its `nowMs`), so a browser whose clock is off still sees "now".
  */
-import { bytes, count, percent } from '../../player/format.ts';
+import { bitRate, bytes, clockTime, count, duration, percent } from '../../web/format.ts';
 import type { DashboardPeer, DashboardPoint, DashboardSnapshot } from './api.ts';
 import { type ChartData, drawChart } from './chart.ts';
-import { bitRate, clockTime, duration } from './format.ts';
 
 const POLL_EVERY_MS = 1000;
 const REQUEST_TIMEOUT_MS = 4000;
@@ -167,7 +166,7 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.peerId = p.peerId;
   const id = cell(p.peerId, null, 'peer-id');
-  id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps < 0 ? 'unlimited' : `${p.uploadKbps} kbit/s`}`;
+  id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps} kbit/s`;
   const since = cell(`${clockTime(p.joinedAtMs)} `, p.joinedAtMs);
   const age = document.createElement('span');
   age.className = 'muted';

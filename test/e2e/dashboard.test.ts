@@ -33,9 +33,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 async function ensureDashboardBuilt(): Promise<void> {
   const built = join(DASHBOARD_DIST_DIR, 'dashboard.js');
   if (existsSync(join(DASHBOARD_DIST_DIR, 'index.html')) && existsSync(built)) {
-    const src = join(ROOT, 'origin', 'dashboard');
-    const sources = (await readdir(src)).filter((f) => /\.(ts|html|css)$/.test(f)).map((f) => join(src, f));
-    const newest = Math.max(...[...sources, join(ROOT, 'player', 'format.ts')].map((f) => statSync(f).mtimeMs));
+    const sources = await Promise.all(
+      ['origin/dashboard', 'web'].map(async (dir) => (await readdir(join(ROOT, dir))).filter((f) => /\.(ts|html|css)$/.test(f)).map((f) => join(ROOT, dir, f))),
+    );
+    const newest = Math.max(...sources.flat().map((f) => statSync(f).mtimeMs));
     if (statSync(built).mtimeMs >= newest) return;
   }
   await promisify(execFile)(process.execPath, ['--import', 'tsx', 'origin/dashboard/build.ts'], { cwd: ROOT, timeout: 60_000 });

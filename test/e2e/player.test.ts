@@ -35,10 +35,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function ensurePlayerBuilt(): Promise<void> {
   const built = join(PLAYER_DIR, 'player.js');
   if (existsSync(join(PLAYER_DIR, 'index.html')) && existsSync(built)) {
-    const src = join(ROOT, 'player');
-    const newest = Math.max(
-      ...(await readdir(src)).filter((f) => /\.(ts|html|css)$/.test(f)).map((f) => statSync(join(src, f)).mtimeMs),
+    const sources = await Promise.all(
+      ['player', 'web', 'shared'].map(async (dir) => (await readdir(join(ROOT, dir))).filter((f) => /\.(ts|html|css)$/.test(f)).map((f) => join(ROOT, dir, f))),
     );
+    const newest = Math.max(...sources.flat().map((f) => statSync(f).mtimeMs));
     if (statSync(built).mtimeMs >= newest) return;
   }
   await promisify(execFile)(process.execPath, ['--import', 'tsx', 'player/build.ts'], { cwd: ROOT, timeout: 60_000 });

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HISTORY_MS, type Reading, Ring, SAMPLE_EVERY_MS, createDashboard, trailingRates } from '../../origin/dashboard.ts';
 import { chartGeometry, integerTop, niceCeil } from '../../origin/dashboard/chart.ts';
-import { bitRate, duration } from '../../origin/dashboard/format.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import type { PeerRecord } from '../../origin/peer-registry.ts';
 import { ZERO_STATS } from '../../origin/peer-stats.ts';
 import { ManualClock } from '../../shared/clock.ts';
+import { bitRate, duration } from '../../web/format.ts';
 
 describe('dashboard ring', () => {
   test('keeps the newest items, oldest first, within its capacity', () => {

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, sep } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The architecture as an import graph: three programs over one protocol,
+ * `shared/` for what the server programs both speak, `web/` for what the two
+ * browser pages share. Read from the sources themselves, type-only imports
+ * included (a type from another program is a dependency on it all the same).
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const AREAS = ['origin', 'peer-node', 'player', 'shared', 'web', 'scripts', 'test'] as const;
+const SCANNED = AREAS.filter((a) => a !== 'test');
+
+/** Static imports and re-exports (`import … from`, `export … from`, `import '…'`) and dynamic `import('…')`. */
+const IMPORT = /^\s*(?:import|export)\s+(?:type\s+)?[\w$*{},\s]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm;
+
+interface Edge {
+  from: string;
+  to: string;
+}
+
+function sources(dir: string): string[] {
+  return readdirSync(join(ROOT, dir), { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && /\.(ts|mjs)$/.test(e.name))
+    .map((e) => relative(ROOT, join(e.parentPath, e.name)).split(sep).join('/'))
+    .filter((f) => !f.split('/').includes('dist'));
+}
+
+/** Imports of files in this repository, as paths from its root; packages and node: builtins are left out. */
+function importsOf(file: string, text: string): string[] {
+  const withoutBlockComments = text.replace(/\/\*[\s\S]*?\*\//g, '');
+  return [...withoutBlockComments.matchAll(IMPORT)]
+    .map((m) => m[1] ?? m[2] ?? m[3] ?? '')
+    .filter((spec) => spec.startsWith('.'))
+    .map((spec) => relative(ROOT, join(ROOT, dirname(file), spec)).split(sep).join('/'));
+}
+
+function graph(): Edge[] {
+  return SCANNED.flatMap(sources).flatMap((from) => importsOf(from, readFileSync(join(ROOT, from), 'utf8')).map((to) => ({ from, to })));
+}
+
+const area = (path: string) => path.split('/')[0] ?? '';
+
+function crossing(edges: Edge[], fromAreas: readonly string[], toAreas: readonly string[]): string[] {
+  return edges.filter((e) => fromAreas.includes(area(e.from)) && toAreas.includes(area(e.to))).map((e) => `${e.from} → ${e.to}`);
+}
+
+describe('the import graph keeps the architecture', () => {
+  const edges = graph();
+
+  test('the reader sees every area and the imports it knows are there', () => {
+    for (const a of SCANNED) assert.ok(sources(a).length > 0, `no sources found under ${a}/`);
+    const seen = new Set(edges.map((e) => `${e.from} → ${e.to}`));
+    for (const known of ['player/panel.ts → web/format.ts', 'peer-node/http-api.ts → shared/player-api.ts', 'player/report.ts → shared/player-api.ts']) {
+      assert.ok(seen.has(known), `${known} not found among ${edges.length} imports`);
+    }
+  });
+
+  test('it reads every form of import, and no commented-out one', () => {
+    const text = [
+      "import { a, type B } from '../shared/a.ts';",
+      "import type {\n  C,\n  D,\n} from '../origin/c.ts';",
+      "export * from './e.ts';",
+      "import '../web/side-effect.ts';",
+      "const f = await import('../peer-node/f.ts');",
+      "/* import { g } from '../player/g.ts'; */",
+      "import express from 'express';",
+      "import { join } from 'node:path';",
+    ].join('\n');
+    assert.deepEqual(importsOf('player/x.ts', text), ['shared/a.ts', 'origin/c.ts', 'player/e.ts', 'web/side-effect.ts', 'peer-node/f.ts']);
+  });
+
+  const RULES: { from: string; mustNotImport: string[] }[] = [
+    { from: 'player', mustNotImport: ['origin', 'peer-node'] },
+    { from: 'origin', mustNotImport: ['player', 'peer-node'] },
+    { from: 'peer-node', mustNotImport: ['origin', 'player'] },
+    { from: 'shared', mustNotImport: ['origin', 'peer-node', 'player'] },
+    { from: 'web', mustNotImport: ['origin', 'peer-node', 'player'] },
+  ];
+  for (const rule of RULES) {
+    test(`nothing in ${rule.from}/ imports ${rule.mustNotImport.map((a) => `${a}/`).join(' or ')}`, () => {
+      assert.deepEqual(crossing(edges, [rule.from], rule.mustNotImport), []);
+    });
+  }
+
+  test('nothing outside test/ imports from test/', { todo: 'scripts→test cycle being removed on health-harness' }, () => {
+    assert.deepEqual(crossing(edges, SCANNED, ['test']), []);
+  });
+});
