@@ -20,7 +20,11 @@ describe('parseRange', () => {
     ['bytes=9-3', { kind: 'unsatisfiable' }],
     ['bytes=-0', { kind: 'unsatisfiable' }],
     ['bytes=-', { kind: 'unsatisfiable' }],
-    ['items=0-1', { kind: 'unsatisfiable' }],
+    ['bytes=abc', { kind: 'unsatisfiable' }],
+    ['Bytes=0-9', { kind: 'partial', start: 0, end: 10 }],
+    // A unit we do not know is ignored, as if there were no Range (RFC 9110 §14.2).
+    ['items=0-1', { kind: 'full' }],
+    ['0-9', { kind: 'full' }],
     ['bytes=0-1,5-6', { kind: 'full' }],
   ];
   for (const [header, expected] of table) {
