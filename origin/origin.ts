@@ -236,6 +236,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     const body = range.kind === 'full' ? data : data.subarray(range.start, range.end);
     if (range.kind === 'partial') res.status(206).set('Content-Range', `bytes ${range.start}-${range.end - 1}/${data.byteLength}`);
+    // A HEAD answer has the GET's headers and no body: nothing leaves the uplink, nothing is counted.
+    if (req.method === 'HEAD') {
+      res.send(body);
+      return;
+    }
     egress.send(
       'http',
       body.byteLength,

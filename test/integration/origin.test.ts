@@ -113,6 +113,27 @@ describe('origin with a live ffmpeg test source', () => {
     const bad = await fetch(url, { headers: { Range: `bytes=${data.length}-` } });
     assert.equal(bad.status, 416);
     await bad.arrayBuffer();
+    for (const range of ['items=0-99', 'bytes=0-99,200-299']) {
+      const whole = await fetch(url, { headers: { Range: range } });
+      assert.equal(whole.status, 200, range);
+      assert.deepEqual(Buffer.from(await whole.arrayBuffer()), data, range);
+    }
+  });
+
+  test('counts the segment bytes it sends: none for a HEAD, only the range for a Range', async () => {
+    const seq = origin.window.announcements().at(-1)?.seq ?? 0;
+    const found = origin.window.lookup(seq);
+    assert.equal(found.state, 'live');
+    if (found.state !== 'live') return;
+    const url = `${origin.url}/live/seg-${seq}.ts`;
+    const sent = async () => (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const before = await sent();
+    const head = await fetch(url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(found.segment.data.byteLength));
+    assert.equal(await sent(), before, 'a HEAD sent no segment bytes');
+    await (await fetch(url, { headers: { Range: 'bytes=0-99' } })).arrayBuffer();
+    assert.equal(await sent(), before + 100);
   });
 
   test('keeps the window bounded: old segments are 410, unknown ones 404, no path escapes', async () => {
