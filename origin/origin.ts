@@ -11,6 +11,7 @@ import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
 import type { OriginConfig } from './config.ts';
+import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { IngestReceiver } from './ingest-receiver.ts';
 import { IngestSupervisor } from './ingest-supervisor.ts';
@@ -269,11 +270,12 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   app.use((_req: Request, res: Response) => {
     res.status(404).send('not found\n');
   });
+  app.use(httpErrorHandler(log));
 
   const server: Server = createWebServer(tls, app, log);
   // ffmpeg's own https uploads lose segments (ffmpeg 5.1 with GnuTLS cut 4 of 12 segment PUTs short at 32 KiB),
   // so when the public port speaks TLS, ffmpeg PUTs plain HTTP to a listener of its own on loopback.
-  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingestRoutes)) : null;
+  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingestRoutes).use(httpErrorHandler(log))) : null;
   let ingestPort = 0;
   ingestServer?.on('clientError', (_err, socket) => socket.destroy());
   server.on('clientError', (_err, socket) => socket.destroy());
