@@ -319,7 +319,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       closed ??= (async () => {
         // Before ingest stops: a peer welcomed now would join a stream that is ending.
         tracker.stopAccepting();
-        await ingest.stop();
+        await ingest.close();
         dashboard.close();
         egress.close();
         await tracker.close();
