@@ -15,6 +15,7 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { OriginConfig } from './config.ts';
 import type { DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
 import { DASHBOARD_DIST_DIR } from './dashboard/dist-dir.ts';
+import type { OriginEvents } from './events.ts';
 import type { OriginMetrics } from './metrics.ts';
 import { offloadRatio } from './offload.ts';
 import type { PeerRecord } from './peer-registry.ts';
@@ -94,6 +95,8 @@ export interface DashboardDeps {
   config: Pick<OriginConfig, 'streamId' | 'announceIntervalMs'>;
   clock: Clock;
   metrics: OriginMetrics;
+  /** Segments are counted as they are published, from the dashboard's creation until close(). */
+  events: OriginEvents;
   /** The tracker's joined peers. */
   peers: () => Iterable<PeerRecord>;
   /** Offload since start as the origin measures it (offload.ts), as the origin_offload_ratio gauge has it. */
@@ -126,16 +129,18 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   const startedAtMs = clock.nowMs();
   let timer: TimerHandle | null = null;
   let sampling: Promise<void> | null = null;
+  let segments = 0;
+  const countSegment = () => void segments++;
+  deps.events.on('segmentPublished', countSegment);
 
   async function totals(): Promise<DashboardTotals> {
-    const [originHttpBytes, originSeedBytes, audienceBytes, p2pBytes, peerOriginBytes, uploadedBytes, segments, stalls, hashFailures] = await Promise.all([
+    const [originHttpBytes, originSeedBytes, audienceBytes, p2pBytes, peerOriginBytes, uploadedBytes, stalls, hashFailures] = await Promise.all([
       total(metrics.httpSegmentBytes),
       total(metrics.seedBytes),
       total(metrics.audienceBytes),
       total(metrics.peerP2pBytes),
       total(metrics.peerOriginBytes),
       total(metrics.peerUploadedBytes),
-      total(metrics.segmentsPublished),
       total(metrics.peerStalls),
       total(metrics.peerHashFailures),
     ]);
@@ -242,6 +247,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     close() {
       timer?.cancel();
       timer = null;
+      deps.events.off('segmentPublished', countSegment);
     },
   };
 

@@ -35,11 +35,6 @@ export class Egress {
     this.drain();
   }
 
-  /** Bytes waiting to leave, by class. */
-  backlog(cls: EgressClass): number {
-    return this.queues[cls].reduce((n, q) => n + q.bytes, 0);
-  }
-
   close(): void {
     this.closed = true;
     this.timer?.cancel();

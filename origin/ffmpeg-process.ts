@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ffmpeg from 'fluent-ffmpeg';
+import type { Clock } from '../shared/clock.ts';
 import type { OriginConfig } from './config.ts';
 
 export type IngestSettings = Pick<
@@ -19,7 +20,8 @@ export interface FfmpegRun {
   readonly pid: number | undefined;
   /** Resolves when the process is gone, whatever the reason. */
   readonly exited: Promise<{ ok: boolean; reason: string }>;
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL if it lingers; resolves once it is gone. Idempotent. */
+  close(): Promise<void>;
 }
 
 const GUARD = fileURLToPath(new URL('./ffmpeg-guard.sh', import.meta.url));
@@ -73,7 +75,7 @@ function hlsOutputOptions(s: IngestSettings, ingestBase: string): string[] {
  * (the origin's own ingest route). Where setpriv exists (Linux), ffmpeg runs
  * under a parent-death signal so it dies with the origin even on SIGKILL.
  */
-export function startFfmpeg(s: IngestSettings, ingestBase: string, onStderr: (line: string) => void): FfmpegRun {
+export function startFfmpeg(s: IngestSettings, ingestBase: string, clock: Clock, onStderr: (line: string) => void): FfmpegRun {
   const { input, options } = inputArgs(s);
   const cmd = ffmpeg({ stdoutLines: 50 }).input(input).inputOptions(['-hide_banner', '-loglevel', 'warning', ...options]);
   if (s.source === 'testsrc') {
@@ -116,7 +118,7 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, onStderr: (li
       return pid;
     },
     exited,
-    async stop() {
+    async close() {
       if (stopping) return void (await exited);
       stopping = true;
       const proc = (cmd as unknown as { ffmpegProc?: { kill(sig: string): boolean } }).ffmpegProc;
@@ -126,7 +128,7 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, onStderr: (li
       } else {
         cmd.kill('SIGTERM');
       }
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         try {
           cmd.kill('SIGKILL');
         } catch {
@@ -134,7 +136,7 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, onStderr: (li
         }
       }, 3000);
       await exited;
-      clearTimeout(timer);
+      timer.cancel();
     },
   };
 }

@@ -9,6 +9,9 @@ export interface IngestedSegment {
   durationMs: number;
   /** True for the first segment of an ingest run that follows an earlier one. */
   discontinuity: boolean;
+  /** The `atMs` of the segment's PUT and of the playlist PUT that published it. */
+  segmentPutEndMs: number;
+  playlistPutMs: number;
 }
 
 const SEGMENT_FILE = /^s(\d{1,9})\.ts$/;
@@ -42,14 +45,15 @@ export function parseIngestPlaylist(text: string): PlaylistEntry[] {
 export type PutResult = { status: 'segment-stored' } | { status: 'published'; count: number } | { status: 'rejected'; reason: string };
 
 export class IngestReceiver {
-  private readonly pending = new Map<string, Map<string, Buffer>>();
+  private readonly pending = new Map<string, Map<string, { data: Buffer; putEndMs: number }>>();
   private readonly lastIndex = new Map<string, number>();
   private lastRun: string | null = null;
 
   constructor(private readonly publish: (s: IngestedSegment) => void) {}
 
-  put(run: string, file: string, body: Buffer): PutResult {
-    if (file === 'stream.m3u8') return this.playlist(run, body.toString('utf8'));
+  /** `atMs` is when the PUT's body had been read, on whatever time line the caller measures. */
+  put(run: string, file: string, body: Buffer, atMs: number): PutResult {
+    if (file === 'stream.m3u8') return this.playlist(run, body.toString('utf8'), atMs);
     if (!SEGMENT_FILE.test(file)) return { status: 'rejected', reason: 'unexpected file name' };
     let files = this.pending.get(run);
     if (!files) {
@@ -61,24 +65,24 @@ export class IngestReceiver {
         this.lastIndex.delete(oldest);
       }
     }
-    files.set(file, body);
+    files.set(file, { data: body, putEndMs: atMs });
     while (files.size > MAX_PENDING_PER_RUN) files.delete(files.keys().next().value as string);
     return { status: 'segment-stored' };
   }
 
-  private playlist(run: string, text: string): PutResult {
+  private playlist(run: string, text: string, atMs: number): PutResult {
     const files = this.pending.get(run);
     if (!files) return { status: 'published', count: 0 };
     let count = 0;
     for (const entry of parseIngestPlaylist(text)) {
       if (entry.index <= (this.lastIndex.get(run) ?? -1)) continue;
-      const data = files.get(entry.file);
-      if (!data) continue;
+      const stored = files.get(entry.file);
+      if (!stored) continue;
       files.delete(entry.file);
       this.lastIndex.set(run, entry.index);
       const discontinuity = this.lastRun !== null && this.lastRun !== run;
       this.lastRun = run;
-      this.publish({ data, durationMs: entry.durationMs, discontinuity });
+      this.publish({ data: stored.data, durationMs: entry.durationMs, discontinuity, segmentPutEndMs: stored.putEndMs, playlistPutMs: atMs });
       count++;
     }
     return { status: 'published', count };

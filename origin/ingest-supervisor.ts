@@ -19,14 +19,14 @@ export interface IngestSupervisorDeps {
   onRestart(reason: string): void;
 }
 
-/** Keeps one ffmpeg running: restarts it with backoff whenever it dies, until stopped. */
+/** Keeps one ffmpeg running: restarts it with backoff whenever it dies, until closed. */
 export class IngestSupervisor {
   private run: FfmpegRun | null = null;
   private timer: TimerHandle | null = null;
   private failures = 0;
   private runs = 0;
-  private stopped = false;
-  state: 'idle' | 'running' | 'backoff' | 'stopped' = 'idle';
+  private closed: Promise<void> | null = null;
+  state: 'idle' | 'running' | 'backoff' | 'closed' = 'idle';
 
   constructor(private readonly deps: IngestSupervisorDeps) {}
 
@@ -35,18 +35,18 @@ export class IngestSupervisor {
   }
 
   start(): void {
-    if (this.stopped || this.run) return;
+    if (this.closed || this.run) return;
     const runId = `r${this.deps.clock.nowMs().toString(36)}${(this.runs++).toString(36)}`;
     const startedAt = this.deps.clock.nowMs();
     const log = this.deps.log.child({ ingestRun: runId });
-    const run = startFfmpeg(this.deps.settings, this.deps.ingestBase(runId), (line) => log.debug({ ffmpeg: line }));
+    const run = startFfmpeg(this.deps.settings, this.deps.ingestBase(runId), this.deps.clock, (line) => log.debug({ ffmpeg: line }));
     this.run = run;
     this.state = 'running';
     log.info({ source: this.deps.settings.source }, 'ingest started');
     void run.exited.then(({ reason }) => {
       if (this.run !== run) return;
       this.run = null;
-      if (this.stopped) return;
+      if (this.closed) return;
       this.failures = this.deps.clock.nowMs() - startedAt >= HEALTHY_RUN_MS ? 1 : this.failures + 1;
       const delay = restartDelayMs(this.failures, this.deps.maxBackoffMs);
       log.warn({ reason, restartInMs: delay }, 'ingest stopped; restarting');
@@ -59,13 +59,16 @@ export class IngestSupervisor {
     });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    this.state = 'stopped';
-    this.timer?.cancel();
-    this.timer = null;
-    const run = this.run;
-    this.run = null;
-    await run?.stop();
+  /** Stops restarting and stops the running ffmpeg; resolves once it is gone. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.state = 'closed';
+      this.timer?.cancel();
+      this.timer = null;
+      const run = this.run;
+      this.run = null;
+      await run?.close();
+    })();
+    return this.closed;
   }
 }

@@ -22,7 +22,7 @@ export class LiveWindow {
   constructor(
     private readonly capacity: number,
     private readonly pieceSize: number,
-    firstSeq = 0,
+    private readonly firstSeq = 0,
   ) {
     this.nextSeq = firstSeq;
   }
@@ -61,6 +61,11 @@ export class LiveWindow {
 
   announcements(): SegmentAnnouncement[] {
     return this.segments.map((s) => s.info);
+  }
+
+  /** Segments published since the window was made, those it has dropped included. */
+  get published(): number {
+    return this.nextSeq - this.firstSeq;
   }
 
   get size(): number {

@@ -1,19 +1,23 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { type Server, createServer } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
 import { listen } from '../shared/listen.ts';
-import { type TlsSetup, createWebServer, loadTls } from '../shared/tls.ts';
+import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
 import type { OriginConfig } from './config.ts';
+import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { IngestReceiver } from './ingest-receiver.ts';
 import { IngestSupervisor } from './ingest-supervisor.ts';
+import type { OriginEvents } from './events.ts';
 import { LiveWindow, type StoredSegment } from './live-window.ts';
 import { createOriginMetrics } from './metrics.ts';
 import { createDashboard } from './dashboard.ts';
@@ -48,8 +52,8 @@ export interface Origin {
   readonly metrics: ReturnType<typeof createOriginMetrics>;
   /** Offload as the origin measures it (offload.ts): the origin_offload_ratio gauge. */
   offloadRatio(): number;
-  /** Called with every segment as it is published. */
-  onSegment(listener: (s: StoredSegment) => void): void;
+  /** `segmentPublished` for every segment, once it is in the window, announced and seeded. */
+  readonly events: OriginEvents;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -71,7 +75,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   // Numbering starts at the clock's seconds, so a restarted origin (at most one
   // segment a second) never reuses a number a peer still holds for other bytes.
   const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
-  const listeners: ((s: StoredSegment) => void)[] = [];
+  const events: OriginEvents = new EventEmitter();
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   let closed: Promise<void> | null = null;
@@ -95,6 +99,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
 
   const receiver = new IngestReceiver((s) => {
     const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
+    const publishedMs = performance.now();
     metrics.segmentsPublished.inc();
     metrics.windowSegments.set(window.size);
     metrics.windowBytes.set(window.bytes);
@@ -104,12 +109,16 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
     tracker.announce(stored.info);
+    const announcedMs = performance.now();
     seed(stored);
-    for (const l of listeners) l(stored);
+    events.emit('segmentPublished', {
+      segment: stored,
+      timing: { segmentPutEndMs: s.segmentPutEndMs, playlistPutMs: s.playlistPutMs, publishedMs, announcedMs },
+    });
   });
 
   const egress = new Egress(config.egressKbps, clock);
-  const dashboard = createDashboard({ config, clock, metrics, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
+  const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
   let seederState = initialSeederState();
   /** Pieces seeded lately, per peer: if that peer leaves before passing them on, they are seeded again. */
@@ -191,7 +200,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         res.status(400).send('bad ingest request\n');
         return;
       }
-      const result = receiver.put(run, String(req.params.file), req.body);
+      const result = receiver.put(run, String(req.params.file), req.body, performance.now());
       if (result.status === 'rejected') {
         metrics.ingestRejected.inc({ reason: 'bad-file' });
         res.status(400).send(`${result.reason}\n`);
@@ -236,6 +245,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     const body = range.kind === 'full' ? data : data.subarray(range.start, range.end);
     if (range.kind === 'partial') res.status(206).set('Content-Range', `bytes ${range.start}-${range.end - 1}/${data.byteLength}`);
+    // A HEAD answer has the GET's headers and no body: nothing leaves the uplink, nothing is counted.
+    if (req.method === 'HEAD') {
+      res.send(body);
+      return;
+    }
     egress.send(
       'http',
       body.byteLength,
@@ -264,11 +278,12 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   app.use((_req: Request, res: Response) => {
     res.status(404).send('not found\n');
   });
+  app.use(httpErrorHandler(log));
 
   const server: Server = createWebServer(tls, app, log);
   // ffmpeg's own https uploads lose segments (ffmpeg 5.1 with GnuTLS cut 4 of 12 segment PUTs short at 32 KiB),
   // so when the public port speaks TLS, ffmpeg PUTs plain HTTP to a listener of its own on loopback.
-  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingestRoutes)) : null;
+  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingestRoutes).use(httpErrorHandler(log))) : null;
   let ingestPort = 0;
   ingestServer?.on('clientError', (_err, socket) => socket.destroy());
   server.on('clientError', (_err, socket) => socket.destroy());
@@ -292,7 +307,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     ingest,
     metrics,
     offloadRatio: () => offloadRatio(measured),
-    onSegment: (l) => void listeners.push(l),
+    events,
     async start() {
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
@@ -304,7 +319,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       closed ??= (async () => {
         // Before ingest stops: a peer welcomed now would join a stream that is ending.
         tracker.stopAccepting();
-        await ingest.stop();
+        await ingest.close();
         dashboard.close();
         egress.close();
         await tracker.close();

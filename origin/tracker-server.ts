@@ -87,6 +87,7 @@ export class TrackerServer {
   private readonly all = new Set<Conn>();
   private sweepTimer: TimerHandle | null = null;
   private accepting = true;
+  private closed: Promise<void> | null = null;
   /** Connections not joined yet, by address (null: a trusted proxy that gave none). */
   private readonly unjoined = new Map<string | null, number>();
   private unjoinedTotal = 0;
@@ -177,18 +178,22 @@ export class TrackerServer {
     this.accepting = false;
   }
 
-  async close(): Promise<void> {
-    this.sweepTimer?.cancel();
-    this.probes.close();
-    for (const c of this.all) {
-      c.joinTimer?.cancel();
-      c.ws.close(1001, 'origin shutting down');
-    }
-    const deadline = setTimeout(() => {
-      for (const c of this.all) c.ws.terminate();
-    }, 1000);
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
-    clearTimeout(deadline);
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.sweepTimer?.cancel();
+      this.probes.close();
+      for (const c of this.all) {
+        c.joinTimer?.cancel();
+        c.ws.close(1001, 'origin shutting down');
+      }
+      // Peers that do not answer the close handshake are not waited for.
+      const deadline = this.deps.clock.setTimeout(() => {
+        for (const c of this.all) c.ws.terminate();
+      }, 1000);
+      await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+      deadline.cancel();
+    })();
+    return this.closed;
   }
 
   private onConnection(ws: WebSocket, address: string | null, releaseUnjoined: () => void): void {
@@ -312,7 +317,8 @@ export class TrackerServer {
     conn.ws.close(closeCode, `${code}: ${message}`.slice(0, 120));
     conn.joinTimer?.cancel();
     const ws = conn.ws;
-    this.deps.clock.setTimeout(() => ws.terminate(), 1000);
+    const reap = this.deps.clock.setTimeout(() => ws.terminate(), 1000);
+    ws.once('close', () => reap.cancel());
   }
 
   private onProbed(peer: PeerRecord, result: ProbeResult): void {

@@ -5,15 +5,17 @@
  * Usage: npm run measure:origin -- [--seconds 30]
  */
 import { spawnSync } from 'node:child_process';
+import { on } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus } from 'node:os';
 import { relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { originConfig } from '../origin/config.ts';
-import { IngestReceiver } from '../origin/ingest-receiver.ts';
-import { createOrigin } from '../origin/origin.ts';
+import type { SegmentTiming } from '../origin/events.ts';
+import { type Origin, createOrigin } from '../origin/origin.ts';
 import { ConfigError, helpText, parseConfig } from '../shared/cli.ts';
 import { PROTOCOL_VERSION } from '../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
@@ -22,20 +24,11 @@ const flags = { seconds: { kind: 'int', default: 30, min: 5, max: 3600, help: 'h
 const PROGRESS_MS = 5000;
 const WARMUP_SEGMENTS = 2;
 
-/** One segment published during the run; times are performance.now() ms, arrivedAt at the tracker client. */
-type Sample = { bytes: number; durationMs: number; pieces: number; segmentPutEndAt: number; playlistPutAt: number; publishedAt: number; arrivedAt: number | null };
-
-// The ingest PUT times, taken as the origin hands each fully read body to its
-// receiver. Wrapping the receiver's one entry point keeps the origin unchanged.
-const segmentPutEnd = new WeakMap<Buffer, number>();
-let playlistPutAt = Number.NaN;
-const originalPut = IngestReceiver.prototype.put;
-IngestReceiver.prototype.put = function (run, file, body) {
-  const t = performance.now();
-  if (file === 'stream.m3u8') playlistPutAt = t;
-  else segmentPutEnd.set(body, t);
-  return originalPut.call(this, run, file, body);
-};
+/**
+ * One segment published during the run: its timing as the origin's segmentPublished
+ * event gives it (performance.now() ms), and when the tracker client got its announcement.
+ */
+type Sample = { bytes: number; durationMs: number; pieces: number; timing: SegmentTiming; arrivedAt: number | null };
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 
@@ -58,12 +51,17 @@ function row(label: string, values: readonly number[], digits = 0): string {
 
 const header = (title: string) => `${title.padEnd(36)}${['min', 'median', 'p95', 'max'].map((h) => h.padStart(9)).join('')}`;
 
-function until(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => (clearTimeout(t), signal.removeEventListener('abort', done), resolve());
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or less if Ctrl-C comes first. */
+const until = (ms: number, signal: AbortSignal): Promise<void> => sleep(ms, undefined, { signal }).catch(() => undefined);
+
+/** Resolves once `origin` has published `count` segments, or when `signal` aborts. */
+async function published(origin: Origin, count: number, signal: AbortSignal): Promise<void> {
+  if (origin.window.published >= count) return;
+  try {
+    for await (const _ of on(origin.events, 'segmentPublished', { signal })) if (origin.window.published >= count) return;
+  } catch (e) {
+    if (!signal.aborted) throw e;
+  }
 }
 
 async function main(): Promise<void> {
@@ -77,16 +75,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', onSigint);
   const samples = new Map<number, Sample>();
   let measuring = false;
-  let published = 0;
   let ws: WebSocket | null = null;
   try {
-    origin.onSegment((s) => {
-      const now = performance.now();
-      published++;
-      if (!measuring) return;
-      const { size: bytes, durationMs, pieceHashes } = s.info;
-      const segmentPutEndAt = segmentPutEnd.get(s.data) ?? Number.NaN;
-      samples.set(s.info.seq, { bytes, durationMs, pieces: pieceHashes.length, segmentPutEndAt, playlistPutAt, publishedAt: now, arrivedAt: null });
+    origin.events.on('segmentPublished', ({ segment: { info }, timing }) => {
+      if (measuring) samples.set(info.seq, { bytes: info.size, durationMs: info.durationMs, pieces: info.pieceHashes.length, timing, arrivedAt: null });
     });
     await origin.start();
 
@@ -111,11 +103,10 @@ async function main(): Promise<void> {
       });
     });
 
-    const warmupEnd = performance.now() + 30_000;
-    while (published < WARMUP_SEGMENTS && performance.now() < warmupEnd && !stop.signal.aborted) await until(50, stop.signal);
+    await published(origin, WARMUP_SEGMENTS, AbortSignal.any([stop.signal, AbortSignal.timeout(30_000)]));
     const pid = origin.ingest.pid;
     const comm = pid === undefined ? '' : readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-    if (pid === undefined || comm !== 'ffmpeg') throw new Error(`no ffmpeg to measure (pid ${pid}, comm "${comm}", ${published} segments)`);
+    if (pid === undefined || comm !== 'ffmpeg') throw new Error(`no ffmpeg to measure (pid ${pid}, comm "${comm}", ${origin.window.published} segments)`);
 
     measuring = true;
     const t0 = performance.now();
@@ -158,9 +149,10 @@ async function main(): Promise<void> {
       `  bitrate: ${kbps.toFixed(0)} kbit/s (bytes / duration; configured ${config.videoKbps + config.audioKbps} kbit/s + MPEG-TS overhead)`,
       '',
       header(`to the tracker client, ms (${arrived.length} of ${all.length})`),
-      row('playlist PUT -> segment message', arrived.map((s) => s.arrivedAt - s.playlistPutAt), 2),
-      row('segment PUT end -> segment message', arrived.map((s) => s.arrivedAt - s.segmentPutEndAt), 2),
-      row('publish (onSegment) -> message', arrived.map((s) => s.arrivedAt - s.publishedAt), 2),
+      row('playlist PUT -> segment message', arrived.map((s) => s.arrivedAt - s.timing.playlistPutMs), 2),
+      row('segment PUT end -> segment message', arrived.map((s) => s.arrivedAt - s.timing.segmentPutEndMs), 2),
+      row('publish -> segment message', arrived.map((s) => s.arrivedAt - s.timing.publishedMs), 2),
+      row('announce -> segment message', arrived.map((s) => s.arrivedAt - s.timing.announcedMs), 2),
     ];
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {

@@ -16,7 +16,6 @@ export function renderLivePlaylist(
   uriPrefix = '',
   mediaSequence: number = segments[0]?.seq ?? 0,
 ): string {
-  const first = segments[0];
   const maxMs = segments.reduce((m, s) => Math.max(m, s.durationMs), 1000);
   const lines = [
     '#EXTM3U',

@@ -73,7 +73,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     { log: pino({ level: 'silent' }) },
   );
   const published = new Map<number, { sha256: string; size: number; atMs: number }>();
-  origin.onSegment((s) => published.set(s.info.seq, { sha256: s.info.sha256, size: s.info.size, atMs: s.info.publishedAtMs }));
+  origin.events.on('segmentPublished', ({ segment: { info } }) => published.set(info.seq, { sha256: info.sha256, size: info.size, atMs: info.publishedAtMs }));
   await origin.start();
   const trackerUrl = `${origin.url.replace(/^http/, 'ws')}/tracker`;
   const workers: Worker[] = [];

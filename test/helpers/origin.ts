@@ -1,8 +1,8 @@
+import { on } from 'node:events';
 import { Writable } from 'node:stream';
 import { type Logger, pino } from 'pino';
 import { type OriginConfig, originConfig } from '../../origin/config.ts';
 import { type Origin, type OriginDeps, createOrigin } from '../../origin/origin.ts';
-import { waitFor } from './wait.ts';
 
 export const quietLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
@@ -16,8 +16,16 @@ export async function startTestOrigin(overrides: Partial<OriginConfig> = {}, dep
   return origin;
 }
 
+/** Resolves once `origin` has published `count` segments since it started; woken by each segmentPublished, not polled. */
 export async function waitForSegments(origin: Origin, count: number, timeoutMs = 30_000): Promise<void> {
-  await waitFor(`${count} segments`, () => origin.metrics.segmentsPublished.get().then((m) => (m.values[0]?.value ?? 0) >= count), timeoutMs);
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    if (origin.window.published >= count) return;
+    for await (const _ of on(origin.events, 'segmentPublished', { signal })) if (origin.window.published >= count) return;
+  } catch (e) {
+    if (!signal.aborted) throw e;
+    throw new Error(`timed out after ${timeoutMs} ms waiting for ${count} segments (${origin.window.published} published)`);
+  }
 }
 
 /** A logger whose JSON lines the test can read back, for what a program tells its operator. */

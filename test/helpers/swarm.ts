@@ -21,7 +21,7 @@ export async function startTestPeer(origin: Origin, overrides: Partial<PeerConfi
 /** The origin's SHA-256 of a segment it still holds. */
 export function originSha(origin: Origin): (seq: number) => string | null {
   const seen = new Map<number, string>();
-  origin.onSegment((s) => {
+  origin.events.on('segmentPublished', ({ segment: s }) => {
     seen.set(s.info.seq, s.info.sha256);
     if (seen.size > 200) seen.delete(seen.keys().next().value as number);
   });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -9,9 +10,9 @@ import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import { hashPieces } from '../../shared/hashing.ts';
-import { PROTOCOL_VERSION } from '../../shared/limits.ts';
+import { MAX_SEGMENT_BYTES, PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
-import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
+import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
@@ -49,13 +50,25 @@ function trackerClient(origin: Origin) {
   return { ws, received, closed, open };
 }
 
+/** A PUT that declares more body than it sends, cut off once the part it sent has left. */
+function abortedPut(url: string): Promise<void> {
+  const u = new URL(url);
+  return new Promise((resolve) => {
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'PUT', headers: { 'Content-Length': '100000' } });
+    req.on('error', () => {});
+    req.on('close', () => resolve());
+    req.write(Buffer.alloc(1000), () => req.destroy());
+  });
+}
+
 describe('origin with a live ffmpeg test source', () => {
   let origin: Origin;
   let dir: string;
+  const captured = capturingLog('debug');
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'origin-test-'));
-    origin = await startTestOrigin({ windowSegments: 4, playlistSegments: 3 });
+    origin = await startTestOrigin({ windowSegments: 4, playlistSegments: 3 }, { log: captured.log });
     await waitForSegments(origin, 3);
   });
 
@@ -113,6 +126,27 @@ describe('origin with a live ffmpeg test source', () => {
     const bad = await fetch(url, { headers: { Range: `bytes=${data.length}-` } });
     assert.equal(bad.status, 416);
     await bad.arrayBuffer();
+    for (const range of ['items=0-99', 'bytes=0-99,200-299']) {
+      const whole = await fetch(url, { headers: { Range: range } });
+      assert.equal(whole.status, 200, range);
+      assert.deepEqual(Buffer.from(await whole.arrayBuffer()), data, range);
+    }
+  });
+
+  test('counts the segment bytes it sends: none for a HEAD, only the range for a Range', async () => {
+    const seq = origin.window.announcements().at(-1)?.seq ?? 0;
+    const found = origin.window.lookup(seq);
+    assert.equal(found.state, 'live');
+    if (found.state !== 'live') return;
+    const url = `${origin.url}/live/seg-${seq}.ts`;
+    const sent = async () => (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const before = await sent();
+    const head = await fetch(url, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(found.segment.data.byteLength));
+    assert.equal(await sent(), before, 'a HEAD sent no segment bytes');
+    await (await fetch(url, { headers: { Range: 'bytes=0-99' } })).arrayBuffer();
+    assert.equal(await sent(), before + 100);
   });
 
   test('keeps the window bounded: old segments are 410, unknown ones 404, no path escapes', async () => {
@@ -200,6 +234,27 @@ describe('origin with a live ffmpeg test source', () => {
     assert.equal(res.status, 403);
     const metrics = await (await fetch(`${origin.url}/metrics`)).text();
     assert.match(metrics, /origin_ingest_rejected_total\{reason="bad-key"\} 1/);
+  });
+
+  test('error pages are one line with a stable code, never a stack; the log says why, at its level, without the stream key', async () => {
+    const ingest = `${origin.url}/ingest/${origin.streamKey}/error-run`;
+    const tooLarge = await fetch(`${ingest}/s0.ts`, { method: 'PUT', body: Buffer.alloc(MAX_SEGMENT_BYTES + 1) });
+    assert.equal(tooLarge.status, 413);
+    assert.equal(await tooLarge.text(), 'ERR_TOO_LARGE: request body too large\n');
+    const badUrl = await fetch(`${origin.url}/live/%zz`);
+    assert.equal(badUrl.status, 400);
+    assert.equal(badUrl.headers.get('content-type'), 'text/plain; charset=utf-8');
+    assert.equal(await badUrl.text(), 'ERR_BAD_REQUEST: bad request\n');
+    await abortedPut(`${ingest}/s1.ts`);
+    const aborted = await waitFor('the aborted upload logged', () => captured.entries().find((e) => e.code === 'ERR_ABORTED'));
+    assert.equal(aborted.level, 20, 'an upload cut off is routine: debug');
+    const refused = captured.entries().filter((e) => e.msg === 'http request refused');
+    assert.deepEqual(refused.map((e) => [e.code, e.status, e.level]), [['ERR_TOO_LARGE', 413, 30], ['ERR_BAD_REQUEST', 400, 30]]);
+    for (const e of [aborted, ...refused]) {
+      assert.equal(e.err, undefined, 'no error object, so no stack, for what a client did');
+      assert.doesNotMatch(JSON.stringify(e), new RegExp(origin.streamKey));
+    }
+    assert.equal((await fetch(`${origin.url}/healthz`)).status, 200);
   });
 
   test('metrics move as the stream runs', async () => {

@@ -74,8 +74,8 @@ describe('joins during origin shutdown', () => {
     const waiting = await Promise.all(Array.from({ length: 8 }, (_, i) => joiner(url, `waiting-${i}`)));
     let ingestStopCalledAtMs = Number.NaN;
     let ingestStoppedAtMs = Number.NaN;
-    const stopIngest = o.ingest.stop.bind(o.ingest);
-    o.ingest.stop = async () => {
+    const stopIngest = o.ingest.close.bind(o.ingest);
+    o.ingest.close = async () => {
       ingestStopCalledAtMs = Date.now();
       await stopIngest();
       ingestStoppedAtMs = Date.now();

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { describe, test } from 'node:test';
 import { HISTORY_MS, type Reading, Ring, SAMPLE_EVERY_MS, createDashboard, trailingRates } from '../../origin/dashboard.ts';
 import { chartGeometry, integerTop, niceCeil } from '../../origin/dashboard/chart.ts';
+import type { OriginEvents } from '../../origin/events.ts';
+import { LiveWindow } from '../../origin/live-window.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import type { PeerRecord } from '../../origin/peer-registry.ts';
 import { ZERO_STATS } from '../../origin/peer-stats.ts';
@@ -57,21 +60,28 @@ describe('dashboard sampler', () => {
   function setup() {
     const clock = new ManualClock(1_000_000);
     const metrics = createOriginMetrics();
+    const events: OriginEvents = new EventEmitter();
+    const window = new LiveWindow(4, 16 * 1024);
+    const publish = (bytes: number) => {
+      const segment = window.publish(Buffer.alloc(bytes), 1000, false, clock.nowMs());
+      events.emit('segmentPublished', { segment, timing: { segmentPutEndMs: 0, playlistPutMs: 0, publishedMs: 0, announcedMs: 0 } });
+    };
     const peers: PeerRecord[] = [];
     let ratio = 0;
     const dash = createDashboard({
       config: { streamId: 'live', announceIntervalMs: 2000 },
       clock,
       metrics,
+      events,
       peers: () => peers,
       offloadRatio: () => ratio,
       distDir: null,
     });
-    return { clock, metrics, peers, dash, setRatio: (r: number) => void (ratio = r) };
+    return { clock, metrics, events, publish, peers, dash, setRatio: (r: number) => void (ratio = r) };
   }
 
   test('samples egress, audience and reported bytes as rates over the trailing window; offload is measured', async () => {
-    const { clock, metrics, peers, dash, setRatio } = setup();
+    const { clock, metrics, publish, peers, dash, setRatio } = setup();
     peers.push(peer('b', 1_000_500, 'unreachable'), peer('a', 1_000_000), peer('c', 1_000_600, 'probing'));
     await dash.sample();
     assert.deepEqual((await dash.snapshot()).series, [], 'a first sample has nothing to compare with');
@@ -83,7 +93,8 @@ describe('dashboard sampler', () => {
       if (s % 2 === 0) {
         metrics.peerP2pBytes.inc(6000);
         metrics.peerOriginBytes.inc(2000);
-        metrics.segmentsPublished.inc(2);
+        publish(8000);
+        publish(8000);
         // Two segments of 8000 bytes, each for two peers.
         metrics.audienceBytes.inc(2 * 8000 * 2);
         for (const p of peers) p.stats = { ...p.stats, p2pBytes: p.stats.p2pBytes + 3000, originBytes: p.stats.originBytes + 1000, neighbours: 1 };
@@ -137,8 +148,8 @@ describe('dashboard sampler', () => {
     assert.equal(snap.peerCount, 0);
   });
 
-  test('timer samples once a second from start until close', async () => {
-    const { clock, dash } = setup();
+  test('timer samples once a second from start until close; close stops counting segments', async () => {
+    const { clock, events, dash } = setup();
     dash.start();
     await new Promise((r) => setImmediate(r));
     for (let i = 0; i < 5; i++) {
@@ -146,6 +157,7 @@ describe('dashboard sampler', () => {
       await new Promise((r) => setImmediate(r));
     }
     dash.close();
+    assert.equal(events.listenerCount('segmentPublished'), 0);
     const n = (await dash.snapshot()).series.length;
     assert.equal(n, 5);
     clock.advance(10 * SAMPLE_EVERY_MS);

@@ -20,7 +20,11 @@ describe('parseRange', () => {
     ['bytes=9-3', { kind: 'unsatisfiable' }],
     ['bytes=-0', { kind: 'unsatisfiable' }],
     ['bytes=-', { kind: 'unsatisfiable' }],
-    ['items=0-1', { kind: 'unsatisfiable' }],
+    ['bytes=abc', { kind: 'unsatisfiable' }],
+    ['Bytes=0-9', { kind: 'partial', start: 0, end: 10 }],
+    // A unit we do not know is ignored, as if there were no Range (RFC 9110 §14.2).
+    ['items=0-1', { kind: 'full' }],
+    ['0-9', { kind: 'full' }],
     ['bytes=0-1,5-6', { kind: 'full' }],
   ];
   for (const [header, expected] of table) {
@@ -41,19 +45,19 @@ describe('ingest', () => {
     const got: IngestedSegment[] = [];
     const r = new IngestReceiver((s) => got.push(s));
     const pl = (...names: string[]) => Buffer.from(names.map((n) => `#EXTINF:1.0,\n${n}`).join('\n'));
-    r.put('a', 's0.ts', Buffer.from('zero'));
+    r.put('a', 's0.ts', Buffer.from('zero'), 10);
     assert.equal(got.length, 0, 'not before the playlist lists it');
-    r.put('a', 'stream.m3u8', pl('s0.ts'));
-    r.put('a', 's1.ts', Buffer.from('one'));
-    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts'));
-    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts'));
-    r.put('b', 's0.ts', Buffer.from('b-zero'));
-    r.put('b', 'stream.m3u8', pl('s0.ts'));
+    r.put('a', 'stream.m3u8', pl('s0.ts'), 11);
+    r.put('a', 's1.ts', Buffer.from('one'), 20);
+    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts'), 21);
+    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts'), 22);
+    r.put('b', 's0.ts', Buffer.from('b-zero'), 30);
+    r.put('b', 'stream.m3u8', pl('s0.ts'), 31);
     assert.deepEqual(
-      got.map((s) => [s.data.toString(), s.discontinuity]),
-      [['zero', false], ['one', false], ['b-zero', true]],
+      got.map((s) => [s.data.toString(), s.discontinuity, s.segmentPutEndMs, s.playlistPutMs]),
+      [['zero', false, 10, 11], ['one', false, 20, 21], ['b-zero', true, 30, 31]],
     );
-    assert.equal(r.put('a', 'evil.sh', Buffer.from('x')).status, 'rejected');
+    assert.equal(r.put('a', 'evil.sh', Buffer.from('x'), 40).status, 'rejected');
   });
 
   test('restart backoff doubles up to the cap', () => {
@@ -66,6 +70,7 @@ describe('live window', () => {
     const w = new LiveWindow(3, 4);
     for (let i = 0; i < 10; i++) w.publish(Buffer.from(`segment-${i}`), 1000, i === 5, 1000 * i);
     assert.equal(w.size, 3);
+    assert.equal(w.published, 10, 'dropped segments still count as published');
     assert.deepEqual(w.announcements().map((s) => s.seq), [7, 8, 9]);
     assert.equal(w.lookup(2).state, 'gone');
     assert.equal(w.lookup(10).state, 'unknown');
