@@ -13,7 +13,7 @@ import { DASHBOARD_DIST_DIR } from '../../origin/dashboard/dist-dir.ts';
 import type { DashboardDebugStats } from '../../origin/dashboard/main.ts';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel } from '../../harness/playback-model.ts';
 import { startTestOrigin } from '../helpers/origin.ts';
 import { originSha, startTestPeer } from '../helpers/swarm.ts';
 import { CHROMIUM, launchChromium } from '../helpers/browser.ts';

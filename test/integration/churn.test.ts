@@ -11,9 +11,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Origin } from '../../origin/origin.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
-import { type Started, isAlive, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { originSha, trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
 

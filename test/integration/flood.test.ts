@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { peerConfig } from '../../peer-node/config.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import {
   MAX_HAVE_ENTRIES,
   MAX_PEER_REQUESTS_PER_SEC,
@@ -28,7 +28,7 @@ import { encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
 import { encodeWire } from '../../shared/wire-protocol.ts';
 import { type RawClient, closedWithin, handshakeFrame, rawClient } from '../helpers/hostile-peer.ts';
 import { quietLog } from '../helpers/origin.ts';
-import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { MAX_TRACKER_INBOUND_BYTES, MAX_WIRE_FRAME_BYTES, PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { type Rng, seededRng } from '../../shared/rng.ts';
 import { encodeTrackerMessage } from '../../shared/tracker-protocol.ts';

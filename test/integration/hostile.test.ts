@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Origin } from '../../origin/origin.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { type HostileConn, HostilePeer } from '../helpers/hostile-peer.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel } from '../../harness/playback-model.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
 import { bitsetBytes, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type Closed, type RawClient, closedWithin, handshakeFrame, rawClient } from '../helpers/hostile-peer.ts';

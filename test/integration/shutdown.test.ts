@@ -22,7 +22,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
-import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const LIGHT = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
@@ -322,7 +322,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const slow = join(dir, 'ffmpeg');
     writeFileSync(slow, '#!/bin/sh\n[ "$1" = "-version" ] && sleep 2\nexec ffmpeg "$@"\n', { mode: 0o755 });
     try {
-      const p = startScript('origin/main.ts', ['--port', '0', ...LIGHT], { FFMPEG_PATH: slow });
+      const p = startScript('origin/main.ts', ['--port', '0', ...LIGHT], { env: { FFMPEG_PATH: slow } });
       started.push(p);
       await waitFor('the version check under way', async () => (await childPids(p.child.pid as number)).length > 0, 15_000, 20);
       const t0 = Date.now();

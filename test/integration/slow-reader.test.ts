@@ -13,12 +13,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Origin } from '../../origin/origin.ts';
 import { PEER_BUNDLE } from '../../peer-node/build.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { MAX_PEER_REQUESTS_PER_SEC } from '../../shared/limits.ts';
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type RawClient, handshakeFrame, rawClient } from '../helpers/hostile-peer.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
-import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
 

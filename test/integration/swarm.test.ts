@@ -4,9 +4,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
-import { type Started, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 
 const run = promisify(execFile);

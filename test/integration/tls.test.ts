@@ -20,7 +20,7 @@ import { loadTls } from '../../shared/tls.ts';
 import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 import { type TestCerts, httpsGet, makeTestCerts } from '../helpers/tls-certs.ts';
-import { startScript } from '../helpers/process.ts';
+import { startScript } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('TLS: origin on https/wss, peers trusting a private CA', () => {

@@ -13,7 +13,7 @@ import type { DashboardSnapshot } from '../../origin/dashboard/api.ts';
 import { offloadRatio } from '../../origin/offload.ts';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel } from '../../harness/playback-model.ts';
 import { MAX_REPORTED_BYTES_PER_SEC, MAX_REPORTED_HASH_FAILURES_PER_SEC, MAX_REPORTED_STALLS_PER_SEC } from '../../shared/limits.ts';
 import type { PeerStats } from '../../shared/tracker-protocol.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
