@@ -24,6 +24,7 @@ import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { listening, portForFfmpegRtmpListener } from '../../harness/ports.ts';
 
 const LIGHT = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
 /** "A few seconds": the longest a SIGTERMed program may take to exit. */
@@ -86,22 +87,6 @@ function running(pid: number): boolean {
   }
 }
 
-/** True if some process listens on TCP `port` (from /proc/net, without connecting). */
-function listening(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    try {
-      for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
-        const [, local, , state] = line.trim().split(/\s+/);
-        if (local?.endsWith(hex) && state === '0A') return true;
-      }
-    } catch {
-      // no IPv6 table
-    }
-  }
-  return false;
-}
-
 async function tcpRefused(port: number): Promise<boolean> {
   const { connect } = await import('node:net');
   return new Promise((resolve) => {
@@ -145,12 +130,6 @@ async function startOrigin(rtmpPort: number | null = null): Promise<{ p: Started
   return { p, url, ffmpeg };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  const port = await listen(s);
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 function startPeer(trackerUrl: string, peerId: string): Started {
   return startScript('peer-node/main.ts', ['--tracker', trackerUrl, '--port', '0', '--peer-id', peerId, '--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20']);
@@ -301,7 +280,7 @@ describe('graceful shutdown on SIGTERM', () => {
   // the origin stopping it, or the parent-death signal, takes it down.
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     test(`an origin waiting for its RTMP broadcaster takes its listening ffmpeg down on ${signal}`, async (t) => {
-      const rtmpPort = await freePort();
+      const rtmpPort = await portForFfmpegRtmpListener();
       const origin = await startOrigin(rtmpPort);
       started.push(origin.p);
       assert.equal(origin.ffmpeg.length, 1);
