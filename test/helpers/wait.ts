@@ -13,3 +13,17 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
 }
+
+/**
+ * Like waitFor, but at the bound it resolves false instead of failing: for a
+ * caller that then asserts the same thing with its own message, or must clean
+ * up (kill what is left) before it fails.
+ */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<boolean> {
+  try {
+    await waitFor('', async () => (await check()) || undefined, timeoutMs, everyMs);
+    return true;
+  } catch {
+    return false;
+  }
+}

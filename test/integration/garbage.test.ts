@@ -372,7 +372,8 @@ describe('garbage over real sockets', () => {
       const errorsBefore = target.counters.protocolErrors;
       const junk = open(peerUrl);
       await junk.opened;
-      junk.ws.send('hello');
+      // A binary frame no decoder reads (unknown message type): the kind of garbage the counter counts.
+      junk.ws.send(Buffer.from([0xee, 0x01, 0x02]));
       assert.ok(await closedWithin(junk, CLOSE_WITHIN_MS), 'the target kept a connection that sent garbage');
       await waitFor('5 more segments in each player', () => models.every((m, i) => m.current().digests.length - (playedBefore[i] as PlaybackResult).digests.length >= 5), 20_000, 100);
       models.map((m) => m.current()).forEach((r, i) => {

@@ -23,7 +23,7 @@ import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { waitFor, waitUntil } from '../helpers/wait.ts';
 import { listening, portForFfmpegRtmpListener } from '../../harness/ports.ts';
 
 const LIGHT = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
@@ -152,8 +152,9 @@ describe('graceful shutdown on SIGTERM', () => {
       await new Promise((resolve) => s.close(resolve));
     }
     await Promise.all(started.map((p) => stopProcess(p)));
-    await new Promise((r) => setTimeout(r, 500));
-    const left = [...started.map((p) => p.child.pid as number), ...ffmpegs].filter(running);
+    const all = [...started.map((p) => p.child.pid as number), ...ffmpegs];
+    await waitUntil(() => !all.some(running), 3000, 20);
+    const left = all.filter(running);
     for (const pid of left) process.kill(pid, 'SIGKILL');
     assert.deepEqual(left, [], 'processes left running (now killed)');
   });
@@ -310,8 +311,10 @@ describe('graceful shutdown on SIGTERM', () => {
       t.diagnostic(`origin exited with ${exit.code ?? exit.signal} ${Date.now() - t0} ms after a SIGTERM in its start-up`);
       assert.equal(exit.code, 0, `origin exit: ${JSON.stringify(exit)}; stderr: ${p.stderr()}`);
       assert.ok(Date.now() - t0 < EXIT_WITHIN_MS + 2000, 'exits within seconds of the version check');
-      await new Promise((r) => setTimeout(r, 300));
-      const left = execFileSync('ps', ['-eo', 'pid,args']).toString().split('\n').filter((l) => l.includes(slow) || l.includes(dir));
+      const ours = () => execFileSync('ps', ['-eo', 'pid,args']).toString().split('\n').filter((l) => l.includes(slow) || l.includes(dir));
+      // Bounded: its ffmpeg is given 1 s to go (the assertion says if it did not).
+      await waitUntil(() => ours().length === 0, 1000, 20);
+      const left = ours();
       assert.deepEqual(left, [], 'an ffmpeg of this origin outlived it');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -89,6 +89,7 @@ describe('a neighbour that stops reading', () => {
           r.requests++;
         }
       }
+      // Pacing the readers' requests.
       await sleep(10);
     }
   }
@@ -116,6 +117,7 @@ describe('a neighbour that stops reading', () => {
     peak = await peakRss(pid, async () => {
       await Promise.all([
         wave(1, startedAt + ATTACK_MS),
+        // On purpose: the second wave comes SECOND_WAVE_MS into the attack.
         sleep(SECOND_WAVE_MS).then(() => wave(2, startedAt + ATTACK_MS)),
       ]);
     });
