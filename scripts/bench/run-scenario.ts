@@ -13,7 +13,7 @@ import { createOrigin } from '../../origin/origin.ts';
 import type { PeerConfig } from '../../peer-node/config.ts';
 import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
-import { PEER_BUNDLE } from '../../peer-node/build.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { type Started, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import type { RunRecord, ViewerRecord } from './figures.ts';
 import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
@@ -73,6 +73,8 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     published.set(s.info.seq, { sha256: s.info.sha256, size: s.info.size, atMs: s.info.publishedAtMs });
     if (published.size >= 4) fourPublished();
   });
+  // The test of this harness calls it without `npm run bench`'s build: never run a stale bundle.
+  const peerBundle = plan.p2p && plan.processPeers > 0 ? await ensurePeerBundle() : '';
   await origin.start();
   const trackerUrl = `${origin.url.replace(/^http/, 'ws')}/tracker`;
   const workers: Worker[] = [];
@@ -96,7 +98,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         directModels.push({ plan: p, model, joinedAtMs: Date.now() });
       } else if (asProcess.has(p.id)) {
         // Launched as `npm run peer` launches it, so its memory is what a viewer's machine would see.
-        const proc = startScript(PEER_BUNDLE, [
+        const proc = startScript(peerBundle, [
           '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++), '--max-neighbours-per-address', '0',
           '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker,
         ]);

@@ -22,9 +22,12 @@ describe('benchmark harness, tiny', () => {
   // The run is the fixture both tests read; neither test depends on the other having run.
   before(async () => {
     const clipPath = await ensureClip({ seconds: 40, segmentSeconds: 1, videoKbps: 1372, audioKbps: 128, ffmpegPath: 'ffmpeg', cacheDir: fileURLToPath(new URL('../../.cache/', import.meta.url)) });
-    for (const plan of plans) {
-      figures[plan.name] = computeFigures(await runScenario(plan, { clipPath, segmentSeconds: 1, seed: 7, progress: () => undefined }));
-    }
+    // Both at once: each has its own origin and processes, and no figure asserted here depends on speed.
+    await Promise.all(
+      plans.map(async (plan) => {
+        figures[plan.name] = computeFigures(await runScenario(plan, { clipPath, segmentSeconds: 1, seed: 7, progress: () => undefined }));
+      }),
+    );
   }, { timeout: 180_000 });
 
   test('the baseline on real processes: plain HLS, every viewer from the origin', (t) => {
