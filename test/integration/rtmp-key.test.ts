@@ -55,7 +55,7 @@ describe('RTMP ingest and the stream key', () => {
 
     const wrong = publish(`rtmp://127.0.0.1:${port}/live/wrong-key-0123`);
     publishers.push(wrong.child);
-    const code = await Promise.race([wrong.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+    const code = await Promise.race([wrong.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000).unref())]);
     assert.notEqual(code, 'running', 'the wrong-key publisher is still streaming after 15 s');
     assert.notEqual(code, 0, 'the wrong-key publisher ended as if it had finished');
     const refusal = await waitFor('the refusal in the log', () =>
@@ -70,7 +70,7 @@ describe('RTMP ingest and the stream key', () => {
     const right = await waitFor('the right-key publisher to connect', async () => {
       const p = publish(`rtmp://127.0.0.1:${port}/live/${KEY}`);
       publishers.push(p.child);
-      const ended = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 2000))]);
+      const ended = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 2000).unref())]);
       return ended === 'running' ? p : undefined;
     }, 30_000, 200);
     await waitForSegments(o, 2, 30_000);
