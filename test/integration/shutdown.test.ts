@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
@@ -250,7 +251,8 @@ describe('graceful shutdown on SIGTERM', () => {
           });
           ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: `late-${i}`, url: null, uploadKbps: 0 }));
         });
-        await new Promise((r) => setTimeout(r, 20));
+        // Pacing: late joins keep coming while the origin shuts down.
+        await sleep(20);
       }
     })();
     const exit = await origin.p.exited;
