@@ -61,7 +61,8 @@ function runFile(file, { stream }) {
       running.delete(child.pid);
       // Whatever the file left behind (a child that ignored SIGTERM) goes with it.
       killGroup(child.pid);
-      const counts = Object.fromEntries(COUNTS.map((k) => [k, Number(new RegExp(`^ℹ ${k} (\\d+)$`, 'm').exec(out)?.[1] ?? 0)]));
+      // The last match: the summary comes last, after anything a test printed.
+      const counts = Object.fromEntries(COUNTS.map((k) => [k, Number([...out.matchAll(new RegExp(`^ℹ ${k} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0)]));
       const seconds = ((Date.now() - started) / 1000).toFixed(1);
       let note = '';
       if (timedOut) note = `${file}: killed after ${limit / 1000} s (the file's bound)`;
