@@ -106,6 +106,14 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
   /** First segment of the origin now running. */
   let originFirstSeq = -1;
   let firstNewSeq = -1;
+  /** Recorded by the fixture across the origin's restart: joins the stand-in saw, and each player at each step. */
+  const attempts = new Map<string, number[]>();
+  let atKill = new Map<string, PlaybackResult>();
+  let duringOutage = new Map<string, PlaybackResult>();
+  const resumedAt = new Map<string, PlaybackResult>();
+  let afterWatch = new Map<string, PlaybackResult>();
+  let rejoinedMs = -1;
+  let trackerPeersAfterRejoin = -1;
 
   before(async () => {
     // Port 0 and read back: a port picked free and reused later can be taken in between.
@@ -124,17 +132,10 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       peers.push({ id: PEER_IDS[i] as string, port: Number(new URL(url).port), url, p, model });
     });
     await waitFor('every player playing', () => peers.every((x) => x.model.current().segmentsDue >= 3), 30_000);
-  });
 
-  after(async () => {
-    await Promise.all([...peers.map((x) => x.model.stop()), ...retired.map((m) => m.stop())]);
-    known?.close();
-    await Promise.all([...everyPeer, ...everyOrigin].map((p) => stopProcess(p)));
-    for (const p of [...everyPeer, ...everyOrigin]) assert.ok(!isAlive(p.child.pid as number), `pid ${p.child.pid} left running`);
-  });
-
-  test('the origin killed and restarted on its port: peers play on from the swarm, rejoin with backoff, and play the new stream', async (t) => {
-    const atKill = new Map(peers.map((x) => [x.id, x.model.current()]));
+    // The origin killed and restarted on its port: what every player and peer did is recorded here, and the
+    // first two tests judge it, each on its own (the later tests act on the swarm this leaves running).
+    atKill = new Map(peers.map((x) => [x.id, x.model.current()]));
     lastOldSeq = known.newest;
     const oldPids = [origin.child.pid as number, ...(await childPids(origin.child.pid as number))];
     origin.child.kill('SIGKILL');
@@ -142,7 +143,6 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     const killedAt = Date.now();
 
     // A stand-in on the origin's port: it accepts tracker connections, notes each join, and hangs up.
-    const attempts = new Map<string, number[]>();
     const standIn: Server = createServer((_req, res) => res.writeHead(503).end());
     const wss = new WebSocketServer({ noServer: true });
     standIn.on('upgrade', (req, socket, head) =>
@@ -168,7 +168,7 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     for (const ws of wss.clients) ws.terminate();
     standIn.closeAllConnections();
     await new Promise((resolve) => standIn.close(resolve));
-    const duringOutage = new Map(peers.map((x) => [x.id, x.model.current()]));
+    duringOutage = new Map(peers.map((x) => [x.id, x.model.current()]));
 
     ({ p: origin } = await startOrigin(originPort));
     everyOrigin.push(origin);
@@ -178,8 +178,8 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       const s = await Promise.all(peers.map((x) => json<Stats>(`${x.url}/api/stats`)));
       return s.every((v) => v.trackerConnected);
     }, 20_000);
-    const rejoinedMs = Date.now() - restartedAt;
-    assert.equal((await json<{ peers: number }>(`${originUrl}/healthz`)).peers, PEER_IDS.length + 1, 'the tracker counts every peer and the watcher');
+    rejoinedMs = Date.now() - restartedAt;
+    trackerPeersAfterRejoin = (await json<{ peers: number }>(`${originUrl}/healthz`)).peers;
     firstNewSeq = Math.min(...[...known.bySeq.keys()].filter((s) => s > lastOldSeq));
     originFirstSeq = firstNewSeq;
 
@@ -199,7 +199,6 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     })();
 
     // Players reach the new stream, then play it for a while.
-    const resumedAt = new Map<string, PlaybackResult>();
     await waitFor('every player on the new stream', () => {
       for (const x of peers) {
         const r = x.model.current();
@@ -211,11 +210,22 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     await sleep(RESUMED_WATCH_MS);
     capturing = false;
     await capture;
+    afterWatch = new Map(peers.map((x) => [x.id, x.model.current()]));
+  });
 
+  after(async () => {
+    await Promise.all([...peers.map((x) => x.model.stop()), ...retired.map((m) => m.stop())]);
+    known?.close();
+    await Promise.all([...everyPeer, ...everyOrigin].map((p) => stopProcess(p)));
+    for (const p of [...everyPeer, ...everyOrigin]) assert.ok(!isAlive(p.child.pid as number), `pid ${p.child.pid} left running`);
+  });
+
+  test('the origin killed and restarted on its port: peers play on from the swarm, rejoin with backoff, and play the new stream', (t) => {
+    assert.equal(trackerPeersAfterRejoin, PEER_IDS.length + 1, 'the tracker counts every peer and the watcher');
     for (const [id, times] of attempts) t.diagnostic(`${id} tried the tracker at ${times.join(', ')} ms after the kill`);
     t.diagnostic(`old stream ended at seq ${lastOldSeq}, new one starts at ${firstNewSeq}; peers rejoined ${rejoinedMs} ms after the origin was back`);
     for (const x of peers) {
-      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), x.model.current()] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
+      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), afterWatch.get(x.id)] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
       t.diagnostic(
         `${x.id}: at kill ${k.segmentsOnTime}/${k.segmentsDue} on time, ${k.failed} failed; ` +
           `by the restart ${o.segmentsOnTime}/${o.segmentsDue}, ${o.failed} failed; ` +
@@ -232,7 +242,7 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       for (let i = 1; i < gaps.length; i++) assert.ok((gaps[i] as number) >= 1.5 * (gaps[i - 1] as number), `${id} retried after ${gaps.join(', ')} ms`);
     }
     for (const x of peers) {
-      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), x.model.current()] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
+      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), afterWatch.get(x.id)] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
       // Played on from what the swarm already held: every segment listed before the kill, on time, none refused.
       assert.ok(o.segmentsDue - k.segmentsDue >= 1, `${x.id} played nothing after the kill`);
       assert.equal(o.segmentsOnTime - k.segmentsOnTime, o.segmentsDue - k.segmentsDue, `${x.id} stalled while the origin was down`);
