@@ -211,9 +211,6 @@ export class Swarm {
     });
     link.onClose(() => this.drop(n));
     this.send(n, { type: 'handshake', version: PROTOCOL_VERSION, streamId: this.deps.streamId, peerId: this.deps.peerId });
-    this.deps.clock.setTimeout(() => {
-      if (!n.handshaken && this.neighbours.has(n)) this.disconnect(n, 'no handshake');
-    }, HANDSHAKE_TIMEOUT_MS);
   }
 
   private drop(n: Neighbour): void {
@@ -478,6 +475,11 @@ export class Swarm {
     const pieceSize = this.deps.store.pieceSize;
     const idleMs = this.deps.config.neighbourIdleMs;
     for (const n of [...this.neighbours]) {
+      // Checked here rather than by a timer per connection, which would outlive the connection.
+      if (!n.handshaken && now - n.connectedAtMs > HANDSHAKE_TIMEOUT_MS) {
+        this.disconnect(n, 'no handshake');
+        continue;
+      }
       if (now - n.lastReceivedAtMs > idleMs) {
         this.disconnect(n, `idle: nothing received for ${Math.round(idleMs / 1000)} s`);
         continue;

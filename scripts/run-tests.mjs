@@ -1,9 +1,26 @@
-// Node 20's --test expands no globs, so the test files are listed here.
-// Unit tests run in parallel; integration tests one file at a time, since each
-// starts ffmpeg and swarms that would fight over this machine's two cores.
-import { spawnSync } from 'node:child_process';
+// Runs the test files, each in a `node --test` process of its own:
+//   - unit files two at a time (pure and fast; this machine has two cores),
+//     their output printed whole as each file ends so files do not interleave;
+//   - integration and end-to-end files one at a time, streamed as they run,
+//     since each starts ffmpeg and swarms that would fight over the cores.
+// Every test has a timeout (--test-timeout), and every file a wall-clock
+// bound after which its whole process group (ffmpeg and Chromium included) is
+// killed: a hung hook or a leaked handle fails that file, it does not hold CI.
+// Node 20's --test expands no globs, so the files are listed here.
+// The last lines are the totals in the test runner's own format (ℹ tests,
+// ℹ pass, ℹ fail...), summed over files, which CI reads; exit 1 on any failure.
+import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+
+/** The slowest single test today takes ~70 s on this machine (churn); this leaves room for a loaded CI box. */
+const TEST_TIMEOUT_MS = 180_000;
+/** A file's whole run, hooks included; the slowest file takes ~70 s. */
+const FILE_TIMEOUT_MS = { unit: 120_000, serial: 300_000 };
+// TEST_FILE_TIMEOUT_S shortens both, to see the bound work without waiting minutes.
+if (process.env.TEST_FILE_TIMEOUT_S) FILE_TIMEOUT_MS.unit = FILE_TIMEOUT_MS.serial = Number(process.env.TEST_FILE_TIMEOUT_S) * 1000;
+const UNIT_CONCURRENCY = 2;
+const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 
 function list(dir) {
   return readdirSync(dir, { recursive: true })
@@ -13,11 +30,93 @@ function list(dir) {
     .map((f) => join(dir, f));
 }
 
+const isUnit = (f) => /(^|[\\/])test[\\/]unit[\\/]/.test(f);
+
+/** Runs one file; resolves with its counts (parsed from the spec reporter's summary) and whether it ended by itself. */
+function runFile(file, { stream }) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--test', '--test-concurrency=1', `--test-timeout=${TEST_TIMEOUT_MS}`, '--test-reporter=spec', file],
+      // A group of its own, so a timeout can kill everything the file started.
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
+    running.add(child.pid);
+    let out = '';
+    const take = (sink) => (d) => {
+      out += d;
+      if (stream) sink.write(d);
+    };
+    child.stdout.on('data', take(process.stdout));
+    child.stderr.on('data', take(process.stderr));
+    const limit = isUnit(file) ? FILE_TIMEOUT_MS.unit : FILE_TIMEOUT_MS.serial;
+    let timedOut = false;
+    const killer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child.pid);
+    }, limit);
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      running.delete(child.pid);
+      // Whatever the file left behind (a child that ignored SIGTERM) goes with it.
+      killGroup(child.pid);
+      // The last match: the summary comes last, after anything a test printed.
+      const counts = Object.fromEntries(COUNTS.map((k) => [k, Number([...out.matchAll(new RegExp(`^ℹ ${k} (\\d+)$`, 'gm'))].at(-1)?.[1] ?? 0)]));
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      let note = '';
+      if (timedOut) note = `${file}: killed after ${limit / 1000} s (the file's bound)`;
+      else if (code !== 0 && counts.fail === 0) note = `${file}: exited with ${code ?? signal} and no failed test`;
+      if (note) {
+        // A file that did not finish, or failed outside any test, counts as one failed test.
+        counts.tests += 1;
+        counts.fail += 1;
+      }
+      resolve({ file, out, counts, seconds, note });
+    });
+  });
+}
+
+function killGroup(pid) {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/integration'), ...list('test/e2e')];
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+const unit = files.filter(isUnit);
+const serial = files.filter((f) => !isUnit(f));
+const results = [];
+const wallStart = Date.now();
+/** Process groups of the files running now. */
+const running = new Set();
+
+// Ctrl-C or CI cancelling the job: take the running files' groups down too.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    for (const pid of running) killGroup(pid);
+    process.exit(130);
+  });
+}
+const queue = [...unit];
+await Promise.all(
+  Array.from({ length: Math.min(UNIT_CONCURRENCY, queue.length) }, async () => {
+    for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
+      const r = await runFile(file, { stream: false });
+      process.stdout.write(r.out);
+      results.push(r);
+    }
+  }),
 );
-process.exit(result.status ?? 1);
+for (const file of serial) results.push(await runFile(file, { stream: true }));
+
+const total = Object.fromEntries(COUNTS.map((k) => [k, results.reduce((n, r) => n + r.counts[k], 0)]));
+process.stdout.write('\nper file (s): ' + results.map((r) => `${r.file.replace(/^test\//, '')} ${r.seconds}`).join(', ') + '\n');
+for (const r of results) if (r.note) process.stdout.write(`✖ ${r.note}\n`);
+for (const r of results) if (r.counts.fail > 0 && !r.note) process.stdout.write(`✖ ${r.file}: ${r.counts.fail} failed\n`);
+for (const k of COUNTS) process.stdout.write(`ℹ ${k} ${total[k]}\n`);
+process.stdout.write(`ℹ duration_ms ${Date.now() - wallStart}\n`);
+process.exit(total.fail > 0 || total.cancelled > 0 ? 1 : 0);

@@ -16,18 +16,17 @@
  * the sawtooth of collection, so even a short run shows one. The origin's
  * ffmpeg is sampled from /proc.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
-import { PEER_BUNDLE, buildPeer } from '../peer-node/build.ts';
+import { ensurePeerBundle } from '../harness/peer-bundle.ts';
+import { PlaybackModel, type PlaybackResult } from '../harness/playback-model.ts';
+import { type Started, childPids, startScript, stopProcess, waitForOutput } from '../harness/process.ts';
+import { TrackerWatch } from '../harness/tracker-watch.ts';
 import { type FlagSpec, helpText, parseConfig } from '../shared/cli.ts';
-import { PROTOCOL_VERSION } from '../shared/limits.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
-import { decodeTrackerToPeer, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
-import { PlaybackModel, type PlaybackResult } from './bench/playback-model.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const ORIGIN_FLAGS = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '400', '--audio-kbps', '64'];
@@ -72,67 +71,14 @@ export interface SoakResult {
   players: PlaybackResult[];
 }
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  out: () => string;
-  exited: Promise<void>;
-}
+type Proc = Started & { name: string };
 
 /** Starts a node program (a .ts under tsx, or a built .mjs) with the inspector on a free loopback port (see Inspector). */
 function startProc(name: string, script: string, args: string[]): Proc {
-  const loader = script.endsWith('.ts') ? ['--import', 'tsx'] : [];
-  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', ...loader, script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => {
-    if (out.length < 100_000) out += d.toString();
-  });
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  return { name, child, out: () => out, exited };
+  return { name, ...startScript(script, args, { execArgv: ['--inspect=127.0.0.1:0'], cwd: ROOT }) };
 }
 
-async function stopProc(p: Proc): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill('SIGTERM');
-  const t = setTimeout(() => p.child.kill('SIGKILL'), 8000);
-  await p.exited;
-  clearTimeout(t);
-}
-
-async function waitOutput(p: Proc, pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const m = pattern.exec(p.out());
-    if (m?.[1]) return m[1];
-    if (p.child.exitCode !== null) break;
-    await sleep(50);
-  }
-  throw new Error(`${p.name} did not print ${pattern}: ${p.out().slice(-500)}`);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done);
-  });
-}
-
-/** Builds dist/peer.mjs unless it is newer than every source it bundles (npm test builds it first; a manual run may not have). */
-async function ensurePeerBundle(): Promise<void> {
-  const newest = (dir: string): number =>
-    readdirSync(join(ROOT, dir), { recursive: true })
-      .map(String)
-      .filter((f) => f.endsWith('.ts'))
-      .reduce((m, f) => Math.max(m, statSync(join(ROOT, dir, f)).mtimeMs), 0);
-  const built = existsSync(PEER_BUNDLE) ? statSync(PEER_BUNDLE).mtimeMs : 0;
-  if (built < Math.max(newest('peer-node'), newest('shared'))) await buildPeer();
-}
+const tail = (p: Proc) => `${p.stdout().slice(-500)}${p.stderr().slice(-500)}`;
 
 /** VmRSS and open fds of a process, from /proc (Linux); null once it is gone. */
 export function procStats(pid: number): { rssMb: number; fds: number } | null {
@@ -142,14 +88,6 @@ export function procStats(pid: number): { rssMb: number; fds: number } | null {
     return { rssMb: rssKb / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
   } catch {
     return null;
-  }
-}
-
-function childPidsOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
   }
 }
 
@@ -167,8 +105,8 @@ class Inspector {
   }
 
   static async connect(p: Proc): Promise<Inspector> {
-    const url = await waitOutput(p, /Debugger listening on (ws:\/\/\S+)/);
-    const ws = new WebSocket(url);
+    const [, url] = await waitForOutput(p, /Debugger listening on (ws:\/\/\S+)/, 30_000, 'stderr');
+    const ws = new WebSocket(url as string);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -248,36 +186,6 @@ async function sampleProc(pid: number | undefined, url: string | null, inspector
   return { ...s, liveMb: live?.liveMb ?? null, resources: live?.resources ?? null, held };
 }
 
-/** What the origin announced, over the tracker as a peer that neither uploads nor listens; the newest 300 kept. */
-function watchAnnouncements(trackerUrl: string): { sha(seq: number): string | null; close(): void } {
-  const bySeq = new Map<number, string>();
-  let closed = false;
-  let ws: WebSocket | null = null;
-  const connect = () => {
-    if (closed) return;
-    ws = new WebSocket(trackerUrl);
-    ws.on('error', () => undefined);
-    ws.on('open', () => ws?.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'soak-watcher', url: null, uploadKbps: 0 })));
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      const m = decodeTrackerToPeer(data.toString());
-      if (!m.ok) return;
-      const list = m.value.type === 'welcome' ? m.value.segments : m.value.type === 'segment' ? [m.value.segment] : [];
-      for (const s of list) bySeq.set(s.seq, s.sha256);
-      while (bySeq.size > 300) bySeq.delete(bySeq.keys().next().value as number);
-    });
-    ws.on('close', () => setTimeout(connect, 500));
-  };
-  connect();
-  return {
-    sha: (seq) => bySeq.get(seq) ?? null,
-    close() {
-      closed = true;
-      ws?.terminate();
-    },
-  };
-}
-
 /** Runs the soak and returns every sample; stops every process it started, whatever happens. */
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const say = o.progress ?? (() => undefined);
@@ -285,21 +193,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const models: PlaybackModel[] = [];
   const inspectors: Inspector[] = [];
   const ffmpegPids = new Set<number>();
-  let watcher: ReturnType<typeof watchAnnouncements> | null = null;
+  let watcher: TrackerWatch | null = null;
   const samples: Sample[] = [];
-  await ensurePeerBundle();
+  const peerBundle = await ensurePeerBundle();
   try {
     const origin = startProc('origin', 'origin/main.ts', ['--port', '0', '--window-segments', String(o.windowSegments), ...ORIGIN_FLAGS]);
     procs.push(origin);
-    const originUrl = (await waitOutput(origin, /playlist\s+(http\S+)\/live\/index\.m3u8/)) as string;
+    const originUrl = (await waitForOutput(origin, /playlist\s+(http\S+)\/live\/index\.m3u8/, 30_000))[1] as string;
     const trackerUrl = `${originUrl.replace(/^http/, 'ws')}/tracker`;
-    watcher = watchAnnouncements(trackerUrl);
+    watcher = new TrackerWatch(trackerUrl, { peerId: 'soak-watcher', keep: 300, reconnectMs: 500 });
     // Peers run as `npm run peer` runs them, from the bundle, so their memory is a viewer's.
     const peers = Array.from({ length: o.peers }, (_, i) =>
-      startProc(`peer-${i}`, PEER_BUNDLE, ['--tracker', trackerUrl, '--port', '0', '--peer-id', `soak-${i}`, ...PEER_FLAGS]),
+      startProc(`peer-${i}`, peerBundle, ['--tracker', trackerUrl, '--port', '0', '--peer-id', `soak-${i}`, ...PEER_FLAGS]),
     );
     procs.push(...peers);
-    const peerUrls = await Promise.all(peers.map((p) => waitOutput(p, /player\s+(http:\/\/\S+?)\/?$/m)));
+    const peerUrls = await Promise.all(peers.map(async (p) => (await waitForOutput(p, /player\s+(http:\/\/\S+?)\/?$/m, 30_000))[1] as string));
     const [originInspector, ...peerInspectors] = await Promise.all([origin, ...peers].map((p) => Inspector.connect(p)));
     inspectors.push(originInspector as Inspector, ...peerInspectors);
     for (const url of peerUrls) models.push(PlaybackModel.forPeer(url, watcher.sha));
@@ -309,7 +217,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     say(header(names));
     const startedAt = Date.now();
     for (let next = startedAt; Date.now() - startedAt < o.durationMs && !o.stopSignal?.aborted; ) {
-      const ffmpegPid = childPidsOf(origin.child.pid as number)[0];
+      const ffmpegPid = (await childPids(origin.child.pid as number))[0];
       if (ffmpegPid !== undefined) ffmpegPids.add(ffmpegPid);
       const entries = await Promise.all([
         sampleProc(origin.child.pid, originUrl, originInspector as Inspector),
@@ -326,9 +234,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       };
       samples.push(sample);
       say(row(names, sample));
-      for (const p of procs) if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${p.name} exited: ${p.out().slice(-500)}`);
+      for (const p of procs) if (p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${p.name} exited: ${tail(p)}`);
       next += o.sampleEveryMs;
-      await sleep(Math.max(0, next - Date.now()), o.stopSignal);
+      // The sampling interval: time must pass between samples; Ctrl-C cuts it short.
+      await sleep(Math.max(0, next - Date.now()), undefined, { signal: o.stopSignal }).catch(() => undefined);
     }
     const players = await Promise.all(models.map((m) => m.stop()));
     return { names, pids: [...procs.map((p) => p.child.pid as number), ...ffmpegPids], samples, players };
@@ -336,7 +245,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await Promise.all(models.map((m) => m.stop()));
     for (const i of inspectors) i.close();
     watcher?.close();
-    await Promise.all(procs.map((p) => stopProc(p)));
+    await Promise.all(procs.map((p) => stopProcess(p)));
   }
 }
 

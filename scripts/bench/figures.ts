@@ -2,7 +2,7 @@
  * The figures of BENCHMARKS.md, computed from what one run recorded. Pure:
  * raw numbers in, figures out, so the definitions are tested on their own.
  */
-import type { PlaybackResult } from './playback-model.ts';
+import type { PlaybackResult } from '../../harness/playback-model.ts';
 
 /** The JSON keys of BENCHMARKS.md, in the order the table prints them. */
 export const FIGURE_KEYS = [

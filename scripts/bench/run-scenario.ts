@@ -5,7 +5,7 @@
  * into a RunRecord.
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { originConfig } from '../../origin/config.ts';
@@ -13,10 +13,10 @@ import { createOrigin } from '../../origin/origin.ts';
 import type { PeerConfig } from '../../peer-node/config.ts';
 import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
-import { PEER_BUNDLE } from '../../peer-node/build.ts';
-import { type Started, startScript, stopProcess, waitForOutput } from '../../test/helpers/process.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
+import { type Started, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import type { RunRecord, ViewerRecord } from './figures.ts';
-import { PlaybackModel, type PlaybackResult } from './playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import type { PeerPlan, ScenarioPlan } from './scenarios.ts';
 import type { PeerFinal, ToRunner, ToWorker } from './worker-protocol.ts';
 
@@ -60,12 +60,6 @@ function peerOverrides(plan: ScenarioPlan, p: PeerPlan): Partial<PeerConfig> {
   return { uploadKbps: p.uploadKbps, latencyMs: p.latencyMs, picker: plan.picker, choker: plan.choker };
 }
 
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<RunRecord> {
   const origin = createOrigin(
@@ -73,7 +67,14 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     { log: pino({ level: 'silent' }) },
   );
   const published = new Map<number, { sha256: string; size: number; atMs: number }>();
-  origin.events.on('segmentPublished', ({ segment: { info } }) => published.set(info.seq, { sha256: info.sha256, size: info.size, atMs: info.publishedAtMs }));
+  let fourPublished!: () => void;
+  const live = new Promise<void>((resolve) => (fourPublished = resolve));
+  origin.events.on('segmentPublished', ({ segment: { info } }) => {
+    published.set(info.seq, { sha256: info.sha256, size: info.size, atMs: info.publishedAtMs });
+    if (published.size >= 4) fourPublished();
+  });
+  // The test of this harness calls it without `npm run bench`'s build: never run a stale bundle.
+  const peerBundle = plan.p2p && plan.processPeers > 0 ? await ensurePeerBundle() : '';
   await origin.start();
   const trackerUrl = `${origin.url.replace(/^http/, 'ws')}/tracker`;
   const workers: Worker[] = [];
@@ -82,7 +83,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
   const timers: NodeJS.Timeout[] = [];
   try {
     // Viewers join a stream that is already live, with enough of it to start 3 segments behind.
-    while (published.size < 4) await sleep(100);
+    await live;
     if (plan.p2p) for (let i = 0; i < WORKERS; i++) workers.push(await startWorker());
     const t0 = Date.now();
     const warmAt = t0 + plan.warmupMs;
@@ -97,7 +98,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         directModels.push({ plan: p, model, joinedAtMs: Date.now() });
       } else if (asProcess.has(p.id)) {
         // Launched as `npm run peer` launches it, so its memory is what a viewer's machine would see.
-        const proc = startScript(PEER_BUNDLE, [
+        const proc = startScript(peerBundle, [
           '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++), '--max-neighbours-per-address', '0',
           '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker,
         ]);
@@ -142,6 +143,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     }, PROGRESS_EVERY_MS);
     timers.push(progress);
 
+    // The scenario's run: time must pass.
     await sleep(plan.durationMs);
     for (const t of timers) clearTimeout(t);
     clearInterval(progress);
@@ -163,7 +165,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       };
     };
 
-    const peerRss = processPeers.map((p) => rssMb(p.proc.child.pid as number));
+    const peerRss = await Promise.all(processPeers.map(async (p) => (await rssBytes(p.proc.child.pid as number).catch(() => 0)) / 2 ** 20));
     for (const p of processPeers) {
       const playback = await p.model.stop();
       const c = await processStats(p.url);

@@ -1,7 +1,7 @@
 /** Messages between the benchmark runner and its workers (Node IPC, structured clone). */
 import type { PeerConfig } from '../../peer-node/config.ts';
 import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
-import type { PlaybackResult } from './playback-model.ts';
+import type { PlaybackResult } from '../../harness/playback-model.ts';
 
 export interface WorkerPeer {
   id: string;

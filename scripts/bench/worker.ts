@@ -6,7 +6,7 @@
 import { pino } from 'pino';
 import { type PeerConfig, peerConfig } from '../../peer-node/config.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel } from './playback-model.ts';
+import { PlaybackModel } from '../../harness/playback-model.ts';
 import type { PeerFinal, ToRunner, ToWorker, WorkerPeer } from './worker-protocol.ts';
 
 const log = pino({ level: 'silent' });

@@ -5,6 +5,7 @@ import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -29,7 +30,6 @@ const PEERS = 2;
 const WATCH_S = 12;
 const SCREENSHOT = '/tmp/player-e2e.png';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Builds player/dist unless it is there and newer than every source of the page (npm test's pretest builds it too). */
 async function ensurePlayerBuilt(): Promise<void> {
@@ -118,6 +118,7 @@ describe('the player page in Chromium, playing from peer nodes', { skip: existsS
     for (let k = 0; k <= WATCH_S; k++) {
       const times = await Promise.all(pages.map((p) => p.evaluate(() => document.querySelector('video')?.currentTime ?? 0)));
       times.forEach((time, i) => samples[i]?.push(time));
+      // On purpose: one sample a second over WATCH_S seconds of playback is what this test watches.
       if (k < WATCH_S) await sleep(1000);
     }
     for (const [i, page] of pages.entries()) {
@@ -163,11 +164,41 @@ describe('the player page in Chromium, playing from peer nodes', { skip: existsS
     assert.deepEqual(foreignRequests, []);
   });
 
-  test('screenshots of each page', async (t) => {
+  test('each page shows the picture: a frame of the video is not blank, and a screenshot is written', async (t) => {
     let best = { page: pages[0], p2p: -1 };
     for (const [i, page] of pages.entries()) {
+      // currentTime advancing proves the clock runs; pixels prove frames are decoded and drawn. The test pattern
+      // is many colours, so a real frame spreads widely over the channel values, and a black or frozen-empty one does not.
+      const frame = await page.evaluate(() => {
+        const video = document.querySelector('video');
+        if (!video || video.videoWidth === 0) return null;
+        const canvas = document.createElement('canvas');
+        [canvas.width, canvas.height] = [video.videoWidth, video.videoHeight];
+        const ctx = canvas.getContext('2d');
+        if (!ctx) return null;
+        ctx.drawImage(video, 0, 0);
+        const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        const distinct = new Set<number>();
+        let sum = 0;
+        let sumSq = 0;
+        for (let k = 0; k < data.length; k += 4 * 7) {
+          const luma = ((data[k] ?? 0) * 299 + (data[k + 1] ?? 0) * 587 + (data[k + 2] ?? 0) * 114) / 1000;
+          distinct.add(((data[k] ?? 0) >> 4) * 256 + ((data[k + 1] ?? 0) >> 4) * 16 + ((data[k + 2] ?? 0) >> 4));
+          sum += luma;
+          sumSq += luma * luma;
+        }
+        const n = Math.ceil(data.length / (4 * 7));
+        return { width: canvas.width, height: canvas.height, colours: distinct.size, lumaSd: Math.sqrt(sumSq / n - (sum / n) ** 2) };
+      });
+      t.diagnostic(`peer ${i}: frame ${frame?.width}x${frame?.height}, ${frame?.colours} colours, luma s.d. ${frame?.lumaSd.toFixed(1)}`);
+      assert.ok(frame, `peer ${i}: the video has no frame to draw`);
+      assert.deepEqual([frame.width, frame.height], [320, 180], `peer ${i}: the origin's test settings are 320x180`);
+      assert.ok(frame.colours >= 16 && frame.lumaSd >= 20, `peer ${i}: the frame is blank or flat: ${JSON.stringify(frame)}`);
+
       const file = join(shotsDir, `peer-${i}.png`);
-      await page.screenshot({ path: file, fullPage: true });
+      const png = await page.screenshot({ path: file, fullPage: true });
+      assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 'a PNG');
+      assert.ok(png.readUInt32BE(16) >= 1100 && statSync(file).size === png.length, `peer ${i}: screenshot ${png.readUInt32BE(16)} px wide, written whole`);
       t.diagnostic(`screenshot: ${file}`);
       const p2p = Number((await page.locator('[data-stat="p2p-bytes"]').getAttribute('data-value')) ?? 0);
       if (p2p > best.p2p) best = { page, p2p };
@@ -175,4 +206,5 @@ describe('the player page in Chromium, playing from peer nodes', { skip: existsS
     await copyFile(join(shotsDir, `peer-${pages.indexOf(best.page as Page)}.png`), SCREENSHOT);
     t.diagnostic(`screenshot of the page with the most bytes from peers: ${SCREENSHOT}`);
   });
+
 });

@@ -7,6 +7,7 @@
  */
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { type PeerStats, type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
@@ -83,7 +84,7 @@ export async function trackerClient(tracker: string, o: TestTrackerClientOptions
       const t0 = Date.now();
       while (!received.some((m) => m.type === 'welcome')) {
         if (Date.now() - t0 > 10_000 || ws.readyState !== WebSocket.OPEN) throw new Error(`${o.peerId}: no welcome`);
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
       }
     },
     handedOut() {

@@ -10,10 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Origin } from '../../origin/origin.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
-import { type Started, isAlive, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { originSha, trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -26,7 +27,6 @@ const WARM_MS = 12_000;
 const AFTER_KILL_MS = 50_000;
 const MIN_CONTINUITY = 0.99;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('churn: a third of the peers SIGKILLed mid-stream', () => {
   let origin: Origin;
@@ -49,6 +49,7 @@ describe('churn: a third of the peers SIGKILLed mid-stream', () => {
     await waitFor('every peer joined', () => origin.tracker.registry.size === PEERS, 20_000);
     for (const url of urls) models.push(PlaybackModel.forPeer(url, sha));
     for (const m of models) m.start();
+    // On purpose: the swarm plays WARM_MS before the kill, so the kill hits a settled swarm.
     await sleep(WARM_MS);
 
     // The victims are spread over the join order, so they include early and late joiners.
@@ -60,6 +61,7 @@ describe('churn: a third of the peers SIGKILLed mid-stream', () => {
     dropMs = Date.now() - killedAt;
     peersAfterKill = origin.tracker.registry.size;
     for (const m of models) atKill.push(m.current());
+    // On purpose: continuity is judged over AFTER_KILL_MS of playback after the kill.
     await sleep(AFTER_KILL_MS);
     atEnd.push(...(await Promise.all(models.map((m) => m.stop()))));
   });

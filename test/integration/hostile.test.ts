@@ -8,22 +8,23 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Origin } from '../../origin/origin.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { type HostileConn, HostilePeer } from '../helpers/hostile-peer.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const HONEST = 4;
 const MAX_HASH_FAILURES = peerConfig().maxHashFailures;
 const BAN_REASON = 'too many bad pieces';
 /** The second liar joins this long after the players start, into a swarm already playing. */
 const LATE_JOIN_MS = 8000;
+/** How soon after a liar shows up every honest node must have cut it off. */
+const CUT_OFF_WITHIN_MS = 20_000;
 /** Total playback, from the players' start. */
 const RUN_MS = 30_000;
 
@@ -34,6 +35,8 @@ interface Liar {
   failuresAtBan: number[];
   atBan: PlaybackResult[];
   redials: HostileConn[];
+  /** Why the wait for every honest node to cut it off failed; null if they all did in time. */
+  cutOffTimeout: string | null;
 }
 
 /**
@@ -47,13 +50,20 @@ describe('hostile peers among honest ones', () => {
   const results: PlaybackResult[] = [];
   const liars: Liar[] = [];
 
-  /** Waits for every honest node to cut the liar off (the tests below say if one never did), then has the liar dial them all again. */
+  /**
+   * Waits for every honest node to cut the liar off, then has the liar dial them all again. A wait that
+   * times out is kept, not thrown: the fixture goes on so that every test below reports what it sees,
+   * and the ban test fails on it.
+   */
   async function cutOff(l: Liar): Promise<void> {
-    await waitFor(
+    l.cutOffTimeout = await waitFor(
       `every honest node to cut ${l.hostile.peerId} off`,
       () => honest.every((p) => l.hostile.with(p.peerId).some((c) => c.closeReason === BAN_REASON)),
-      20_000,
-    ).catch(() => undefined);
+      CUT_OFF_WITHIN_MS,
+    ).then(
+      () => null,
+      (e: Error) => e.message,
+    );
     honest.forEach((p, i) => {
       l.bannedAt[i] = Math.min(Date.now(), ...l.hostile.with(p.peerId).filter((c) => c.closeReason === BAN_REASON).map((c) => c.closedAtMs as number));
       l.failuresAtBan[i] = p.counters.hashFailures;
@@ -64,7 +74,7 @@ describe('hostile peers among honest ones', () => {
   }
 
   const liar = (peerId: string): Liar => {
-    const l: Liar = { hostile: new HostilePeer({ tracker: trackerUrl(origin), peerId, uploadKbps: 1_000_000 }), bannedAt: [], failuresAtBan: [], atBan: [], redials: [] };
+    const l: Liar = { hostile: new HostilePeer({ tracker: trackerUrl(origin), peerId, uploadKbps: 1_000_000 }), bannedAt: [], failuresAtBan: [], atBan: [], redials: [], cutOffTimeout: null };
     liars.push(l);
     return l;
   };
@@ -81,11 +91,13 @@ describe('hostile peers among honest ones', () => {
     for (const m of models) m.start();
     await cutOff(early);
 
+    // On purpose: the late liar must join a swarm that has been playing a while.
     await sleep(Math.max(0, LATE_JOIN_MS - (Date.now() - startedAt)));
     const late = liar('late-liar');
     await late.hostile.start();
     await cutOff(late);
 
+    // On purpose: playback runs RUN_MS in all, so it is seen carrying on after both liars.
     await sleep(Math.max(0, RUN_MS - (Date.now() - startedAt)));
     results.push(...(await Promise.all(models.map((m) => m.stop()))));
   });
@@ -123,6 +135,7 @@ describe('hostile peers among honest ones', () => {
   });
 
   test(`each honest node cuts each liar off after at most ${MAX_HASH_FAILURES} bad pieces`, (t) => {
+    for (const { hostile, cutOffTimeout } of liars) assert.equal(cutOffTimeout, null, `${hostile.peerId} was not cut off by every honest node within ${CUT_OFF_WITHIN_MS} ms`);
     honest.forEach((p, i) => {
       let before = 0;
       for (const { hostile, failuresAtBan } of liars) {

@@ -8,10 +8,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel } from '../../harness/playback-model.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
 import { bitsetBytes, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type Closed, type RawClient, closedWithin, handshakeFrame, rawClient } from '../helpers/hostile-peer.ts';
@@ -26,6 +25,8 @@ const SYBILS = 30;
 const SLACK_MS = 2500;
 
 const bitfieldAccepted = (c: RawClient) => c.frames.some((f) => f.data[0] === 1);
+/** The node has decided on it: let in (its bitfield came) or turned away (closed, or refused at the upgrade). */
+const settled = (c: RawClient) => bitfieldAccepted(c) || !c.isOpen();
 
 describe('idle and withholding neighbours', () => {
   let origin: Origin;
@@ -60,11 +61,12 @@ describe('idle and withholding neighbours', () => {
     const oneAddress: RawClient[] = [];
     // In batches, as the node holds few connections awaiting a handshake from one address.
     for (let i = 0; i < SYBILS; i += 5) {
-      oneAddress.push(...(await Promise.all(Array.from({ length: 5 }, (_, k) => sybil(`sybil-a-${i + k}`, '127.0.8.1')))));
-      await sleep(100);
+      const batch = await Promise.all(Array.from({ length: 5 }, (_, k) => sybil(`sybil-a-${i + k}`, '127.0.8.1')));
+      oneAddress.push(...batch);
+      await waitFor('the batch answered or closed', () => batch.every(settled), 5000, 10);
     }
     const manyAddresses = await Promise.all(Array.from({ length: SYBILS }, (_, i) => sybil(`sybil-b-${i}`, `127.0.9.${i + 1}`)));
-    await sleep(500);
+    await waitFor('every sybil answered or closed', () => manyAddresses.every(settled), 5000, 10);
     const inFromOne = oneAddress.filter(bitfieldAccepted);
     const inFromMany = manyAddresses.filter(bitfieldAccepted);
     const sybilsAcceptedAt = Date.now();

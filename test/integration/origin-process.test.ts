@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { childPids, isAlive, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const LIGHT = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
 
 describe('origin as a program', () => {
   test('a missing ffmpeg gives one clear line saying how to install it', async () => {
-    const p = startScript('origin/main.ts', ['--port', '0'], { FFMPEG_PATH: '/nonexistent/ffmpeg' });
+    const p = startScript('origin/main.ts', ['--port', '0'], { env: { FFMPEG_PATH: '/nonexistent/ffmpeg' } });
     const { code } = await p.exited;
     assert.equal(code, 1);
     assert.equal(p.stderr().trim().split('\n').length, 1);

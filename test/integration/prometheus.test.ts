@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -29,18 +28,6 @@ const PROMETHEUS = process.env.PROMETHEUS_PATH ?? '/usr/bin/prometheus';
 const PROMTOOL = process.env.PROMTOOL_PATH ?? '/usr/bin/promtool';
 const missing = [PROMETHEUS, PROMTOOL].filter((p) => !existsSync(p));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address && typeof address === 'object');
-  return address.port;
-}
-
 /** Runs promtool with `input` on stdin. */
 function promtool(args: string[], input: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
@@ -66,13 +53,11 @@ interface Prometheus {
 
 /** Debian's Prometheus on a free port, scraping every second with the given `scrape_configs` entries. */
 async function startPrometheus(dir: string, scrapeConfigs: string[]): Promise<Prometheus> {
-  const port = await freePort();
-  const api = `http://127.0.0.1:${port}`;
   const config = join(dir, 'prometheus.yml');
   await writeFile(config, ['global:', '  scrape_interval: 1s', '  scrape_timeout: 1s', 'scrape_configs:', ...scrapeConfigs, ''].join('\n'));
   const child = spawn(
     PROMETHEUS,
-    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+    [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'data')}`, '--web.listen-address=127.0.0.1:0', '--log.level=info'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
@@ -86,7 +71,14 @@ async function startPrometheus(dir: string, scrapeConfigs: string[]): Promise<Pr
     await exited;
     clearTimeout(force);
   };
+  let api = '';
   try {
+    // Port 0, read back from its log line `msg="Listening on" address=127.0.0.1:<port>`: no port to race for.
+    api = await waitFor('prometheus to listen', () => {
+      if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log.slice(-2000)}`);
+      const m = /msg="Listening on" address=(127\.0\.0\.1:\d+)/.exec(log);
+      return m ? `http://${m[1]}` : undefined;
+    }, 60_000, 50);
     await waitFor('prometheus to be ready', async () => {
       if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${log.slice(-2000)}`);
       return (await fetch(`${api}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok;

@@ -13,6 +13,7 @@ import { systemClock } from '../../shared/clock.ts';
 import { PROBE_TIMEOUT_MS, PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { refuseUpgrade } from '../../shared/refuse-upgrade.ts';
 import { encodeWire } from '../../shared/wire-protocol.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const probe = createReachabilityProbe({ clock: systemClock, streamId: 'live' });
 const servers: Server[] = [];
@@ -50,7 +51,7 @@ describe('reachability probe', () => {
   test('the peer that joined: reachable, and the probe closes with 1000', async () => {
     const l = await listener((ws) => ws.send(handshake('alice')));
     assert.deepEqual(await probe(l.url, 'alice', signal()), { ok: true });
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the probe to close its connection', () => l.closes.length > 0, 2000, 10);
     assert.deepEqual(l.closes, [1000]);
   });
 

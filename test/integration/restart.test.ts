@@ -15,14 +15,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { WebSocket, WebSocketServer } from 'ws';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
-import { PROTOCOL_VERSION } from '../../shared/limits.ts';
-import type { SegmentAnnouncement } from '../../shared/segment.ts';
-import { decodePeerToTracker, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
-import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocketServer } from 'ws';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
+import { TrackerWatch } from '../../harness/tracker-watch.ts';
+import { decodePeerToTracker } from '../../shared/tracker-protocol.ts';
+import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ORIGIN_FLAGS = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
@@ -33,7 +32,6 @@ const DOWN_MS = 4000;
 /** How long players are watched once they play again. */
 const RESUMED_WATCH_MS = 10_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** True while `pid` runs; a zombie (dead, not yet reaped by whoever adopted it) counts as gone. */
 function running(pid: number): boolean {
@@ -45,57 +43,6 @@ function running(pid: number): boolean {
   }
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
-
-/** Everything the origin announced, learnt over the tracker like a peer; reconnects until closed. */
-class Announcements {
-  readonly bySeq = new Map<number, SegmentAnnouncement>();
-  private ws: WebSocket | null = null;
-  private closed = false;
-
-  constructor(private readonly url: string) {
-    this.connect();
-  }
-
-  sha = (seq: number): string | null => this.bySeq.get(seq)?.sha256 ?? null;
-
-  get newest(): number {
-    return Math.max(-1, ...this.bySeq.keys());
-  }
-
-  close(): void {
-    this.closed = true;
-    this.ws?.terminate();
-  }
-
-  private connect(): void {
-    if (this.closed) return;
-    const ws = new WebSocket(this.url);
-    this.ws = ws;
-    ws.on('error', () => undefined);
-    ws.on('open', () =>
-      ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'test-watcher', url: null, uploadKbps: 0 })),
-    );
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      const m = decodeTrackerToPeer(data.toString());
-      if (!m.ok) return;
-      if (m.value.type === 'welcome') {
-        for (const s of m.value.segments) this.bySeq.set(s.seq, s);
-      } else if (m.value.type === 'segment') this.bySeq.set(m.value.segment.seq, m.value.segment);
-    });
-    ws.on('close', () => {
-      if (!this.closed) setTimeout(() => this.connect(), 250);
-    });
-  }
-}
-
 interface Peer {
   id: string;
   port: number;
@@ -104,10 +51,11 @@ interface Peer {
   model: PlaybackModel;
 }
 
-async function startOrigin(port: number): Promise<Started> {
+/** Starts the origin on `port` (0: any free one, read back from what it prints). */
+async function startOrigin(port: number): Promise<{ p: Started; port: number }> {
   const p = startScript('origin/main.ts', ['--port', String(port), ...ORIGIN_FLAGS]);
-  await waitForOutput(p, /playlist\s+(http\S+)/);
-  return p;
+  const [, url] = await waitForOutput(p, /playlist\s+(http\S+)/);
+  return { p, port: Number(new URL(url as string).port) };
 }
 
 async function startPeer(trackerUrl: string, id: string, port: number): Promise<{ p: Started; url: string }> {
@@ -123,7 +71,7 @@ async function json<T>(url: string): Promise<T> {
 type Stats = { trackerConnected: boolean; neighbours: number; p2pBytes: number };
 
 /** Segments a model received that the origin did not announce with those exact bytes. */
-function unverified(r: PlaybackResult, known: Announcements): string[] {
+function unverified(r: PlaybackResult, known: TrackerWatch): string[] {
   return r.digests.filter((d) => known.sha(d.seq) !== d.sha256).map((d) => `seq ${d.seq}`);
 }
 
@@ -151,43 +99,43 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
   const peers: Peer[] = [];
   const everyPeer: Started[] = [];
   const retired: PlaybackModel[] = [];
-  let known: Announcements;
+  let known: TrackerWatch;
   /** Each peer's successive playlists from the origin restart on. */
   const playlistsAcrossRestart = new Map<string, string[]>();
   let lastOldSeq = -1;
   /** First segment of the origin now running. */
   let originFirstSeq = -1;
   let firstNewSeq = -1;
+  /** Recorded by the fixture across the origin's restart: joins the stand-in saw, and each player at each step. */
+  const attempts = new Map<string, number[]>();
+  let atKill = new Map<string, PlaybackResult>();
+  let duringOutage = new Map<string, PlaybackResult>();
+  const resumedAt = new Map<string, PlaybackResult>();
+  let afterWatch = new Map<string, PlaybackResult>();
+  let rejoinedMs = -1;
+  let trackerPeersAfterRejoin = -1;
 
   before(async () => {
-    originPort = await freePort();
+    // Port 0 and read back: a port picked free and reused later can be taken in between.
+    ({ p: origin, port: originPort } = await startOrigin(0));
+    everyOrigin.push(origin);
     originUrl = `http://127.0.0.1:${originPort}`;
     trackerUrl = `ws://127.0.0.1:${originPort}/tracker`;
-    origin = await startOrigin(originPort);
-    everyOrigin.push(origin);
-    known = new Announcements(trackerUrl);
+    known = new TrackerWatch(trackerUrl, { peerId: 'test-watcher' });
     await waitFor('3 segments', () => known.bySeq.size >= 3, 30_000);
     originFirstSeq = Math.min(...known.bySeq.keys());
-    const ports = await Promise.all(PEER_IDS.map(() => freePort()));
-    const started = await Promise.all(PEER_IDS.map((id, i) => startPeer(trackerUrl, id, ports[i] as number)));
+    const started = await Promise.all(PEER_IDS.map((id) => startPeer(trackerUrl, id, 0)));
     started.forEach(({ p, url }, i) => {
       everyPeer.push(p);
       const model = PlaybackModel.forPeer(url, known.sha);
       model.start();
-      peers.push({ id: PEER_IDS[i] as string, port: ports[i] as number, url, p, model });
+      peers.push({ id: PEER_IDS[i] as string, port: Number(new URL(url).port), url, p, model });
     });
     await waitFor('every player playing', () => peers.every((x) => x.model.current().segmentsDue >= 3), 30_000);
-  });
 
-  after(async () => {
-    await Promise.all([...peers.map((x) => x.model.stop()), ...retired.map((m) => m.stop())]);
-    known?.close();
-    await Promise.all([...everyPeer, ...everyOrigin].map((p) => stopProcess(p)));
-    for (const p of [...everyPeer, ...everyOrigin]) assert.ok(!isAlive(p.child.pid as number), `pid ${p.child.pid} left running`);
-  });
-
-  test('the origin killed and restarted on its port: peers play on from the swarm, rejoin with backoff, and play the new stream', async (t) => {
-    const atKill = new Map(peers.map((x) => [x.id, x.model.current()]));
+    // The origin killed and restarted on its port: what every player and peer did is recorded here, and the
+    // first two tests judge it, each on its own (the later tests act on the swarm this leaves running).
+    atKill = new Map(peers.map((x) => [x.id, x.model.current()]));
     lastOldSeq = known.newest;
     const oldPids = [origin.child.pid as number, ...(await childPids(origin.child.pid as number))];
     origin.child.kill('SIGKILL');
@@ -195,7 +143,6 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     const killedAt = Date.now();
 
     // A stand-in on the origin's port: it accepts tracker connections, notes each join, and hangs up.
-    const attempts = new Map<string, number[]>();
     const standIn: Server = createServer((_req, res) => res.writeHead(503).end());
     const wss = new WebSocketServer({ noServer: true });
     standIn.on('upgrade', (req, socket, head) =>
@@ -216,13 +163,14 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       const s = await Promise.all(peers.map((x) => json<Stats>(`${x.url}/api/stats`)));
       return s.every((v) => !v.trackerConnected);
     }, 3000);
+    // On purpose: the origin stays down DOWN_MS, long enough to see the peers' backoff.
     await sleep(DOWN_MS - (Date.now() - killedAt));
     for (const ws of wss.clients) ws.terminate();
     standIn.closeAllConnections();
     await new Promise((resolve) => standIn.close(resolve));
-    const duringOutage = new Map(peers.map((x) => [x.id, x.model.current()]));
+    duringOutage = new Map(peers.map((x) => [x.id, x.model.current()]));
 
-    origin = await startOrigin(originPort);
+    ({ p: origin } = await startOrigin(originPort));
     everyOrigin.push(origin);
     const restartedAt = Date.now();
     await waitFor('the new origin announcing', () => known.newest > lastOldSeq, 30_000);
@@ -230,8 +178,8 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       const s = await Promise.all(peers.map((x) => json<Stats>(`${x.url}/api/stats`)));
       return s.every((v) => v.trackerConnected);
     }, 20_000);
-    const rejoinedMs = Date.now() - restartedAt;
-    assert.equal((await json<{ peers: number }>(`${originUrl}/healthz`)).peers, PEER_IDS.length + 1, 'the tracker counts every peer and the watcher');
+    rejoinedMs = Date.now() - restartedAt;
+    trackerPeersAfterRejoin = (await json<{ peers: number }>(`${originUrl}/healthz`)).peers;
     firstNewSeq = Math.min(...[...known.bySeq.keys()].filter((s) => s > lastOldSeq));
     originFirstSeq = firstNewSeq;
 
@@ -245,12 +193,12 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
           if (list.at(-1) !== text) list.push(text);
           playlistsAcrossRestart.set(x.id, list);
         }
+        // Sampling, as a player reloads its playlist.
         await sleep(250);
       }
     })();
 
     // Players reach the new stream, then play it for a while.
-    const resumedAt = new Map<string, PlaybackResult>();
     await waitFor('every player on the new stream', () => {
       for (const x of peers) {
         const r = x.model.current();
@@ -258,14 +206,26 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       }
       return resumedAt.size === peers.length;
     }, 40_000);
+    // On purpose: the players must play the new stream for a while, and the old stream leave the playlists.
     await sleep(RESUMED_WATCH_MS);
     capturing = false;
     await capture;
+    afterWatch = new Map(peers.map((x) => [x.id, x.model.current()]));
+  });
 
+  after(async () => {
+    await Promise.all([...peers.map((x) => x.model.stop()), ...retired.map((m) => m.stop())]);
+    known?.close();
+    await Promise.all([...everyPeer, ...everyOrigin].map((p) => stopProcess(p)));
+    for (const p of [...everyPeer, ...everyOrigin]) assert.ok(!isAlive(p.child.pid as number), `pid ${p.child.pid} left running`);
+  });
+
+  test('the origin killed and restarted on its port: peers play on from the swarm, rejoin with backoff, and play the new stream', (t) => {
+    assert.equal(trackerPeersAfterRejoin, PEER_IDS.length + 1, 'the tracker counts every peer and the watcher');
     for (const [id, times] of attempts) t.diagnostic(`${id} tried the tracker at ${times.join(', ')} ms after the kill`);
     t.diagnostic(`old stream ended at seq ${lastOldSeq}, new one starts at ${firstNewSeq}; peers rejoined ${rejoinedMs} ms after the origin was back`);
     for (const x of peers) {
-      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), x.model.current()] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
+      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), afterWatch.get(x.id)] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
       t.diagnostic(
         `${x.id}: at kill ${k.segmentsOnTime}/${k.segmentsDue} on time, ${k.failed} failed; ` +
           `by the restart ${o.segmentsOnTime}/${o.segmentsDue}, ${o.failed} failed; ` +
@@ -282,7 +242,7 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       for (let i = 1; i < gaps.length; i++) assert.ok((gaps[i] as number) >= 1.5 * (gaps[i - 1] as number), `${id} retried after ${gaps.join(', ')} ms`);
     }
     for (const x of peers) {
-      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), x.model.current()] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
+      const [k, o, r, now] = [atKill.get(x.id), duringOutage.get(x.id), resumedAt.get(x.id), afterWatch.get(x.id)] as [PlaybackResult, PlaybackResult, PlaybackResult, PlaybackResult];
       // Played on from what the swarm already held: every segment listed before the kill, on time, none refused.
       assert.ok(o.segmentsDue - k.segmentsDue >= 1, `${x.id} played nothing after the kill`);
       assert.equal(o.segmentsOnTime - k.segmentsOnTime, o.segmentsDue - k.segmentsDue, `${x.id} stalled while the origin was down`);
@@ -388,7 +348,8 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     const model = PlaybackModel.forPeer(again.url, known.sha);
     model.start();
     Object.assign(victim, { p: again.p, model });
-    await sleep(12_000);
+    // Until it has played 8 segments with bytes from its neighbours, rather than a fixed 12 s: the same proof, bounded.
+    await waitFor('the restarted peer to play 8 segments from the swarm', async () => model.current().segmentsDue >= 8 && (await json<Stats>(`${again.url}/api/stats`)).p2pBytes > 0, 20_000, 250);
     const r = model.current();
     const stats = await json<Stats>(`${again.url}/api/stats`);
     t.diagnostic(`tracker dropped the dead peer ${droppedMs} ms after SIGKILL; restarted peer rejoined ${rejoinedMs} ms after start`);

@@ -9,24 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Origin } from '../../origin/origin.ts';
 import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { listening, portForFfmpegRtmpListener } from '../../harness/ports.ts';
 
 const KEY = 'right-key-0123';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** ffmpeg pushing a light test pattern to `url`, as a broadcaster would. */
 function publish(url: string): { child: ChildProcess; exited: Promise<number | null>; stderr: () => string } {
@@ -55,23 +46,23 @@ describe('RTMP ingest and the stream key', () => {
   });
 
   test('a publisher with the wrong key is refused and publishes nothing; the right key publishes', { timeout: 90_000 }, async (t) => {
-    const port = await freePort();
+    const port = await portForFfmpegRtmpListener();
     const { log, entries } = capturingLog('warn');
     origin = await startTestOrigin({ source: `rtmp://127.0.0.1:${port}/live/${KEY}`, restartMaxBackoffMs: 1000 }, { log });
     const o = origin;
-    // ffmpeg starts listening a moment after the origin starts; probing the port would itself end that run.
-    await new Promise((r) => setTimeout(r, 1500));
+    // ffmpeg starts listening a moment after the origin starts; connecting to see would itself end that run, so read /proc.
+    await waitFor('ffmpeg listening for the broadcaster', () => listening(port), 15_000, 50);
 
     const wrong = publish(`rtmp://127.0.0.1:${port}/live/wrong-key-0123`);
     publishers.push(wrong.child);
-    const code = await Promise.race([wrong.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+    const code = await Promise.race([wrong.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000).unref())]);
     assert.notEqual(code, 'running', 'the wrong-key publisher is still streaming after 15 s');
     assert.notEqual(code, 0, 'the wrong-key publisher ended as if it had finished');
     const refusal = await waitFor('the refusal in the log', () =>
       entries().find((e) => typeof e.reason === 'string' && e.reason.startsWith('publisher refused')), 5000);
     assert.match(String(refusal.reason), /wrong-key-0123/);
-    // Long enough for a segment or two, had the stream been taken.
-    await new Promise((r) => setTimeout(r, 3000));
+    // On purpose: long enough for a segment or two, had the stream been taken; nothing to wait for in its absence.
+    await sleep(3000);
     assert.equal(await segments(o), 0, 'segments published from the wrong-key publisher');
     assert.ok(((await o.metrics.ingestRestarts.get()).values[0]?.value ?? 0) >= 1);
 
@@ -79,7 +70,7 @@ describe('RTMP ingest and the stream key', () => {
     const right = await waitFor('the right-key publisher to connect', async () => {
       const p = publish(`rtmp://127.0.0.1:${port}/live/${KEY}`);
       publishers.push(p.child);
-      const ended = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 2000))]);
+      const ended = await Promise.race([p.exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 2000).unref())]);
       return ended === 'running' ? p : undefined;
     }, 30_000, 200);
     await waitForSegments(o, 2, 30_000);

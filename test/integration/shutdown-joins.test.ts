@@ -10,11 +10,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
 
 interface Outcome {
@@ -47,6 +49,7 @@ async function joiner(url: string, peerId: string) {
   return {
     opened,
     done,
+    welcomed: () => outcome.welcomedAtOriginMs !== null,
     join() {
       outcome.joinSentAtMs = Date.now();
       ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: null, uploadKbps: 0 }));
@@ -80,8 +83,7 @@ describe('joins during origin shutdown', () => {
       await stopIngest();
       ingestStoppedAtMs = Date.now();
     };
-    // Let the early join be welcomed first.
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor('the early join welcomed', () => early.welcomed(), 5000, 5);
 
     const shutdownAtMs = Date.now();
     const closing = o.close();
@@ -95,7 +97,8 @@ describe('joins during origin shutdown', () => {
       if (!j.opened) break;
       j.join();
       late.push(j.done);
-      await new Promise((r) => setTimeout(r, 5));
+      // Pacing on purpose: joins keep landing all through the shutdown, not all in one instant.
+      await sleep(5);
     }
     await closing;
     const outcomes = await Promise.all([...waiting.map((w) => w.done), ...late]);

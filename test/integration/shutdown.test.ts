@@ -18,12 +18,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
-import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
+import { waitFor, waitUntil } from '../helpers/wait.ts';
+import { listening, portForFfmpegRtmpListener } from '../../harness/ports.ts';
 
 const LIGHT = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
 /** "A few seconds": the longest a SIGTERMed program may take to exit. */
@@ -86,22 +88,6 @@ function running(pid: number): boolean {
   }
 }
 
-/** True if some process listens on TCP `port` (from /proc/net, without connecting). */
-function listening(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    try {
-      for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
-        const [, local, , state] = line.trim().split(/\s+/);
-        if (local?.endsWith(hex) && state === '0A') return true;
-      }
-    } catch {
-      // no IPv6 table
-    }
-  }
-  return false;
-}
-
 async function tcpRefused(port: number): Promise<boolean> {
   const { connect } = await import('node:net');
   return new Promise((resolve) => {
@@ -145,12 +131,6 @@ async function startOrigin(rtmpPort: number | null = null): Promise<{ p: Started
   return { p, url, ffmpeg };
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  const port = await listen(s);
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 function startPeer(trackerUrl: string, peerId: string): Started {
   return startScript('peer-node/main.ts', ['--tracker', trackerUrl, '--port', '0', '--peer-id', peerId, '--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20']);
@@ -173,8 +153,9 @@ describe('graceful shutdown on SIGTERM', () => {
       await new Promise((resolve) => s.close(resolve));
     }
     await Promise.all(started.map((p) => stopProcess(p)));
-    await new Promise((r) => setTimeout(r, 500));
-    const left = [...started.map((p) => p.child.pid as number), ...ffmpegs].filter(running);
+    const all = [...started.map((p) => p.child.pid as number), ...ffmpegs];
+    await waitUntil(() => !all.some(running), 3000, 20);
+    const left = all.filter(running);
     for (const pid of left) process.kill(pid, 'SIGKILL');
     assert.deepEqual(left, [], 'processes left running (now killed)');
   });
@@ -270,7 +251,8 @@ describe('graceful shutdown on SIGTERM', () => {
           });
           ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: `late-${i}`, url: null, uploadKbps: 0 }));
         });
-        await new Promise((r) => setTimeout(r, 20));
+        // Pacing: late joins keep coming while the origin shuts down.
+        await sleep(20);
       }
     })();
     const exit = await origin.p.exited;
@@ -301,7 +283,7 @@ describe('graceful shutdown on SIGTERM', () => {
   // the origin stopping it, or the parent-death signal, takes it down.
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     test(`an origin waiting for its RTMP broadcaster takes its listening ffmpeg down on ${signal}`, async (t) => {
-      const rtmpPort = await freePort();
+      const rtmpPort = await portForFfmpegRtmpListener();
       const origin = await startOrigin(rtmpPort);
       started.push(origin.p);
       assert.equal(origin.ffmpeg.length, 1);
@@ -322,7 +304,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const slow = join(dir, 'ffmpeg');
     writeFileSync(slow, '#!/bin/sh\n[ "$1" = "-version" ] && sleep 2\nexec ffmpeg "$@"\n', { mode: 0o755 });
     try {
-      const p = startScript('origin/main.ts', ['--port', '0', ...LIGHT], { FFMPEG_PATH: slow });
+      const p = startScript('origin/main.ts', ['--port', '0', ...LIGHT], { env: { FFMPEG_PATH: slow } });
       started.push(p);
       await waitFor('the version check under way', async () => (await childPids(p.child.pid as number)).length > 0, 15_000, 20);
       const t0 = Date.now();
@@ -331,8 +313,10 @@ describe('graceful shutdown on SIGTERM', () => {
       t.diagnostic(`origin exited with ${exit.code ?? exit.signal} ${Date.now() - t0} ms after a SIGTERM in its start-up`);
       assert.equal(exit.code, 0, `origin exit: ${JSON.stringify(exit)}; stderr: ${p.stderr()}`);
       assert.ok(Date.now() - t0 < EXIT_WITHIN_MS + 2000, 'exits within seconds of the version check');
-      await new Promise((r) => setTimeout(r, 300));
-      const left = execFileSync('ps', ['-eo', 'pid,args']).toString().split('\n').filter((l) => l.includes(slow) || l.includes(dir));
+      const ours = () => execFileSync('ps', ['-eo', 'pid,args']).toString().split('\n').filter((l) => l.includes(slow) || l.includes(dir));
+      // Bounded: its ffmpeg is given 1 s to go (the assertion says if it did not).
+      await waitUntil(() => ours().length === 0, 1000, 20);
+      const left = ours();
       assert.deepEqual(left, [], 'an ffmpeg of this origin outlived it');
     } finally {
       rmSync(dir, { recursive: true, force: true });

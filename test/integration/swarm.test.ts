@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel, type PlaybackResult } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
-import { type Started, startScript, stopProcess, waitForOutput } from '../helpers/process.ts';
+import { type Started, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A real swarm on 127.0.0.1: the origin (real ffmpeg, ~460 kbit/s stream)
@@ -54,6 +54,7 @@ describe('a swarm of real peer nodes', () => {
     const client = run('ffmpeg', ['-v', 'error', '-i', `${peers[0]?.url}/live.m3u8`, '-t', '10', '-c', 'copy', '-f', 'mpegts', '-y', '/dev/null'], { timeout: 60_000 })
       .then((r) => (ffmpegClient = { stderr: r.stderr }))
       .catch((e: Error) => (ffmpegClient = e));
+    // On purpose: the swarm plays KILL_AT_MS before a peer is killed, and RUN_MS in all.
     await sleep(KILL_AT_MS);
     victim.child.kill('SIGKILL');
     await victim.exited;

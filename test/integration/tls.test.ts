@@ -20,7 +20,7 @@ import { loadTls } from '../../shared/tls.ts';
 import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 import { type TestCerts, httpsGet, makeTestCerts } from '../helpers/tls-certs.ts';
-import { startScript } from '../helpers/process.ts';
+import { startScript } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 describe('TLS: origin on https/wss, peers trusting a private CA', () => {
@@ -135,8 +135,8 @@ describe('TLS: origin on https/wss, peers trusting a private CA', () => {
     assert.equal(entry.level, 50, 'logged as an error');
     assert.equal(entry.code, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     assert.match(String(entry.msg), /pass --ca/);
-    // It keeps retrying, never joined, never crashed.
-    await new Promise((r) => setTimeout(r, 1000));
+    // It keeps retrying (a second refusal logged), never joined, never crashed.
+    await waitFor('a retry, refused again', () => entries().filter((e) => String(e.msg).startsWith('tracker TLS certificate not trusted')).length >= 2, 15_000, 50);
     assert.equal(o.tracker.registry.get('no-ca'), undefined);
   });
 

@@ -9,11 +9,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DashboardSnapshot } from '../../origin/dashboard/api.ts';
 import { offloadRatio } from '../../origin/offload.ts';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
-import { PlaybackModel } from '../../scripts/bench/playback-model.ts';
+import { PlaybackModel } from '../../harness/playback-model.ts';
 import { MAX_REPORTED_BYTES_PER_SEC, MAX_REPORTED_HASH_FAILURES_PER_SEC, MAX_REPORTED_STALLS_PER_SEC } from '../../shared/limits.ts';
 import type { PeerStats } from '../../shared/tracker-protocol.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
@@ -23,7 +24,6 @@ import { waitFor } from '../helpers/wait.ts';
 
 const LIE_MS = 12_000;
 const TOLERANCE = 0.01;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MAX = Number.MAX_SAFE_INTEGER;
 
 /** The liar's reports, in turn: huge, down to nothing, huge again, then stalls and bad pieces by the million. */
@@ -75,6 +75,7 @@ describe('offload cannot be faked', () => {
     const seen: string[] = [];
     try {
       while (Date.now() - joinedAt < LIE_MS) {
+        // Sampling the gauges twice a second over LIE_MS of lying.
         await sleep(500);
         const text = await (await fetch(`${origin.url}/metrics`)).text();
         const gauge = metric(text, 'origin_offload_ratio');

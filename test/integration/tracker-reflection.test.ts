@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import { createReachabilityProbe } from '../../origin/reachability-probe.ts';
@@ -22,7 +23,6 @@ import { waitFor } from '../helpers/wait.ts';
 
 const HONEST = ['honest-0', 'honest-1', 'honest-2'];
 const WATCH_MS = 15_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('the tracker hands out only addresses that belong to the peer', () => {
   let origin: Origin;
@@ -84,6 +84,7 @@ describe('the tracker hands out only addresses that belong to the peer', () => {
     const startedAt = Date.now();
     while (Date.now() - startedAt < WATCH_MS) {
       observer.send({ type: 'get-peers', max: 100 });
+      // Asking once a second over WATCH_MS, as a peer would.
       await sleep(1000);
     }
 

@@ -9,10 +9,17 @@
  * - JSON (tracker): an accepted value has exactly the documented fields, each within its bounds,
  *   and survives encode -> decode unchanged.
  *
- * Everything is derived from SEED, so a failure names a case that replays exactly.
+ * Each decoder gets fixed cases first (edge lengths, every truncation of valid frames), then
+ * CASES generated ones run by fast-check. A generated case is data: random bytes, or a valid
+ * message (named by the seed of its generator) with a list of mutations (each a mutator and
+ * its seed). When a property fails, fast-check shrinks the case (fewer mutations, shorter byte
+ * strings, smaller seeds) and prints the smallest failing one with its seed and path; to replay
+ * exactly that case, run this file with FUZZ_SEED=<seed> FUZZ_PATH=<path>. Without them the seed
+ * is fixed (SEED), so every run checks the same cases.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { type Decoded, ProtocolError, type ProtocolErrorCode } from '../../shared/errors.ts';
 import {
   MAX_COUNTER_VALUE,
@@ -45,6 +52,8 @@ import {
 import { PIECE_HEADER_BYTES, type PieceRef, type WireMessage, bitsetBytes, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 
 const SEED = 0x5eed_2024;
+/** fast-check's seed and path for a replay (see the header), else SEED plus the decoder's offset. */
+const REPLAY = process.env.FUZZ_SEED === undefined ? null : { seed: Number(process.env.FUZZ_SEED), path: process.env.FUZZ_PATH };
 /** Cases per decoder; each decoder gets at least this many inputs. */
 const CASES = 100_000;
 const MAX_FRAME = MAX_PIECE_SIZE + PIECE_HEADER_BYTES;
@@ -204,16 +213,49 @@ const MUTATORS: readonly (readonly [string, Mutator])[] = [
   ],
 ];
 
-function mutate(rng: Rng, f: Uint8Array, other: () => Uint8Array): { name: string; frame: Uint8Array } {
-  const rounds = chance(rng, 0.2) ? between(rng, 2, 4) : 1;
-  const names: string[] = [];
-  let out = f;
-  for (let i = 0; i < rounds; i++) {
-    const [name, m] = pick(rng, MUTATORS);
-    names.push(name);
-    out = m(rng, out, other);
-  }
-  return { name: names.join('+'), frame: out };
+// ---------------------------------------------------------------- fast-check cases
+
+/** A seed for one of the generators above: shrinks towards 0. */
+const genSeed = fc.integer({ min: 0, max: 0x7fff_ffff });
+/** A mutator of `count` and the seed of its choices. */
+const mutation = (count: number) => fc.record({ m: fc.nat({ max: count - 1 }), seed: genSeed, other: genSeed });
+type Mutation = { m: number; seed: number; other: number };
+
+/** Random bytes of a length in [lo, hi]; lengths past 600 from a seeded generator, so a 16 KiB case costs one draw. */
+const bytes = (lo: number, hi: number) =>
+  hi <= 600 ? fc.uint8Array({ minLength: lo, maxLength: hi }) : fc.tuple(fc.integer({ min: lo, max: hi }), genSeed).map(([n, s]) => randomBytes(seededRng(s), n));
+
+/** Applies mutations in order, each from the frame the last one left; `other` makes the frame a splice takes from. */
+function applyMutations(base: Uint8Array, ops: readonly Mutation[], other: (seed: number) => Uint8Array): Uint8Array {
+  let out = base;
+  for (const op of ops) out = (MUTATORS[op.m] as (typeof MUTATORS)[number])[1](seededRng(op.seed), out, () => other(op.other));
+  return out;
+}
+const mutationNames = (ops: readonly Mutation[]) => ops.map((op) => MUTATORS[op.m]?.[0]).join('+');
+
+type BinaryCase = { source: 'random'; frame: Uint8Array } | { source: 'mutated'; base: number; ops: Mutation[] } | { source: 'valid'; base: number };
+
+/** Random frames (35 %, often with a plausible first byte), mutated valid frames (60 %) and valid frames (5 %). */
+function binaryCases(random: fc.Arbitrary<Uint8Array>, firstByteMax: number): fc.Arbitrary<BinaryCase> {
+  const framed = fc.tuple(random, fc.option(fc.nat({ max: firstByteMax }), { freq: 2 })).map(([f, op]) => {
+    if (f.byteLength > 0 && op !== null) f[0] = op;
+    return f;
+  });
+  return fc.oneof(
+    { weight: 35, arbitrary: framed.map((frame): BinaryCase => ({ source: 'random', frame })) },
+    { weight: 60, arbitrary: fc.record({ base: genSeed, ops: fc.array(mutation(MUTATORS.length), { minLength: 1, maxLength: 4, size: 'xsmall' }) }).map((c): BinaryCase => ({ source: 'mutated', ...c })) },
+    { weight: 5, arbitrary: genSeed.map((base): BinaryCase => ({ source: 'valid', base })) },
+  );
+}
+
+/** Runs `cases` generated cases through `feed`; a failure is shrunk and reported with its seed and path. */
+function generated<C>(seed: number, arb: fc.Arbitrary<C>, feed: (c: C) => void, cases: number): void {
+  fc.assert(
+    fc.property(arb, (c) => {
+      feed(c);
+    }),
+    { numRuns: cases, seed: REPLAY?.seed ?? seed, path: REPLAY?.path, endOnFailure: false },
+  );
 }
 
 // ---------------------------------------------------------------- bookkeeping
@@ -446,23 +488,20 @@ function fuzzWire(): Tally {
     for (let n = 0; n < f.byteLength; n++) feed('truncate-all', f.subarray(0, n), () => `prefix ${n} of ${hex(f)}`);
   }
 
-  // 3. Random frames, mutated valid frames and valid frames until the budget is spent.
-  const start = tally.frames;
-  for (let i = 0; tally.frames - start < CASES; i++) {
-    const r = rng();
-    if (r < 0.35) {
-      const n = chance(rng, 0.1) ? 0 : chance(rng, 0.6) ? between(rng, 1, 16) : chance(rng, 0.97) ? between(rng, 17, 600) : between(rng, 601, MAX_FRAME + 16);
-      const f = randomBytes(rng, n);
-      if (n > 0 && chance(rng, 0.6)) f[0] = between(rng, 0, 11);
-      feed('random', f, () => 'random bytes');
-    } else if (r < 0.95) {
-      const base = validFrame();
-      const { name, frame } = mutate(rng, base, validFrame);
-      feed('mutated', frame, () => `${name} of ${hex(base)}`);
-    } else {
-      feed('valid', validFrame(), () => 'valid frame');
-    }
-  }
+  // 3. Random frames, mutated valid frames and valid frames, CASES of them, by fast-check.
+  const frameOf = (s: number) => encodeWire(randomWireMessage(seededRng(s)));
+  const random = fc.oneof(
+    { weight: 10, arbitrary: fc.constant(0).map(() => new Uint8Array(0)) },
+    { weight: 54, arbitrary: bytes(1, 16) },
+    { weight: 35, arbitrary: bytes(17, 600) },
+    { weight: 1, arbitrary: bytes(601, MAX_FRAME + 16) },
+  );
+  generated(SEED, binaryCases(random, 11), (c) => {
+    if (c.source === 'random') return feed('random', c.frame, () => 'random bytes');
+    const base = frameOf(c.base);
+    if (c.source === 'valid') return feed('valid', base, () => `valid frame (generator seed ${c.base})`);
+    feed('mutated', applyMutations(base, c.ops, frameOf), () => `${mutationNames(c.ops)} of ${hex(base)} (generator seed ${c.base})`);
+  }, CASES);
   return tally;
 }
 
@@ -511,22 +550,19 @@ function fuzzSeed(): Tally {
     if (f.byteLength > 2048) continue;
     for (let n = 0; n < f.byteLength; n++) feed('truncate-all', f.subarray(0, n), () => `prefix ${n} of ${hex(f)}`);
   }
-  const start = tally.frames;
-  while (tally.frames - start < CASES) {
-    const r = rng();
-    if (r < 0.35) {
-      const n = chance(rng, 0.1) ? 0 : chance(rng, 0.97) ? between(rng, 1, 64) : between(rng, 65, MAX_SEED_FRAME + 16);
-      const f = randomBytes(rng, n);
-      if (n > 0 && chance(rng, 0.6)) f[0] = 1;
-      feed('random', f, () => 'random bytes');
-    } else if (r < 0.95) {
-      const base = validFrame();
-      const { name, frame } = mutate(rng, base, validFrame);
-      feed('mutated', frame, () => `${name} of ${hex(base)}`);
-    } else {
-      feed('valid', validFrame(), () => 'valid frame');
-    }
-  }
+  const frameOf = (s: number) => encodeSeedPiece(randomSeedPiece(seededRng(s)));
+  const random = fc.oneof(
+    { weight: 10, arbitrary: fc.constant(0).map(() => new Uint8Array(0)) },
+    { weight: 87, arbitrary: bytes(1, 64) },
+    { weight: 3, arbitrary: bytes(65, MAX_SEED_FRAME + 16) },
+  );
+  // The seed frame's one kind is 1: random frames often start with it.
+  generated(SEED + 1, binaryCases(random, 1), (c) => {
+    if (c.source === 'random') return feed('random', c.frame, () => 'random bytes');
+    const base = frameOf(c.base);
+    if (c.source === 'valid') return feed('valid', base, () => `valid frame (generator seed ${c.base})`);
+    feed('mutated', applyMutations(base, c.ops, frameOf), () => `${mutationNames(c.ops)} of ${hex(base)} (generator seed ${c.base})`);
+  }, CASES);
   return tally;
 }
 
@@ -942,32 +978,52 @@ function fuzzJson<T>(
     for (let n = 0; n < text.length; n++) feed('truncate-all', text.slice(0, n), () => `prefix ${n}`);
   }
 
-  // 3. Valid messages, structured mutations, text mutations, the other direction and random text.
-  const start = tally.frames;
-  while (tally.frames - start < CASES) {
-    const r = rng();
-    if (r < 0.1) {
-      feed('valid', encodeTrackerMessage(own(rng)), () => 'valid message');
-    } else if (r < 0.55) {
-      const msg = JSON.parse(encodeTrackerMessage(own(rng))) as { [k: string]: Json };
-      const how = mutateJson(rng, msg);
-      feed('field-mutation', JSON.stringify(msg), () => how);
-    } else if (r < 0.85) {
-      const base = encodeTrackerMessage(own(rng));
-      const [how, m] = pick(rng, TEXT_MUTATORS);
-      let text = m(rng, base);
-      if (chance(rng, 0.2)) text = pick(rng, TEXT_MUTATORS)[1](rng, text);
-      feed('text-mutation', text, () => how);
-    } else if (r < 0.9) {
-      feed('other-direction', encodeTrackerMessage(other(rng)), () => 'message of the other direction');
-    } else if (r < 0.95) {
-      feed('random-json', JSON.stringify(randomJson(rng, 6)), () => 'random JSON');
-    } else {
-      const n = chance(rng, 0.05) ? 0 : skewed(rng, 300);
-      const text = chance(rng, 0.7) ? randomString(rng, TEXT_CHARS, n) : String.fromCharCode(...Array.from({ length: n }, () => between(rng, 0, 0xffff)));
-      feed('random-text', text, () => 'random text');
+  // 3. Valid messages, structured mutations, text mutations, the other direction and random text, CASES of them, by fast-check.
+  type JsonCase =
+    | { source: 'valid' | 'other-direction' | 'random-json'; base: number }
+    | { source: 'field-mutation'; base: number; seed: number }
+    | { source: 'text-mutation'; base: number; ops: Mutation[] }
+    | { source: 'random-text'; text: string };
+  const base = genSeed;
+  const arb: fc.Arbitrary<JsonCase> = fc.oneof(
+    { weight: 10, arbitrary: base.map((b): JsonCase => ({ source: 'valid', base: b })) },
+    { weight: 45, arbitrary: fc.record({ base, seed: genSeed }).map((c): JsonCase => ({ source: 'field-mutation', ...c })) },
+    { weight: 30, arbitrary: fc.record({ base, ops: fc.array(mutation(TEXT_MUTATORS.length), { minLength: 1, maxLength: 2, size: 'xsmall' }) }).map((c): JsonCase => ({ source: 'text-mutation', ...c })) },
+    { weight: 5, arbitrary: base.map((b): JsonCase => ({ source: 'other-direction', base: b })) },
+    { weight: 5, arbitrary: base.map((b): JsonCase => ({ source: 'random-json', base: b })) },
+    {
+      weight: 5,
+      arbitrary: fc
+        .oneof(
+          { weight: 7, arbitrary: fc.string({ unit: fc.constantFrom(...TEXT_CHARS), maxLength: 300 }) },
+          // Any UTF-16 code unit, lone surrogates included.
+          { weight: 3, arbitrary: fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((u) => String.fromCharCode(u)), maxLength: 300 }) },
+        )
+        .map((text): JsonCase => ({ source: 'random-text', text })),
+    },
+  );
+  generated(seed, arb, (c) => {
+    if (c.source === 'random-text') return feed('random-text', c.text, () => 'random text');
+    const r = seededRng(c.base);
+    switch (c.source) {
+      case 'valid':
+        return feed('valid', encodeTrackerMessage(own(r)), () => `valid message (generator seed ${c.base})`);
+      case 'other-direction':
+        return feed('other-direction', encodeTrackerMessage(other(r)), () => `message of the other direction (generator seed ${c.base})`);
+      case 'random-json':
+        return feed('random-json', JSON.stringify(randomJson(r, 6)), () => `random JSON (generator seed ${c.base})`);
+      case 'field-mutation': {
+        const msg = JSON.parse(encodeTrackerMessage(own(r))) as { [k: string]: Json };
+        const how = mutateJson(seededRng(c.seed), msg);
+        return feed('field-mutation', JSON.stringify(msg), () => `${how} (generator seeds ${c.base}, ${c.seed})`);
+      }
+      case 'text-mutation': {
+        let text = encodeTrackerMessage(own(r));
+        for (const op of c.ops) text = (TEXT_MUTATORS[op.m] as (typeof TEXT_MUTATORS)[number])[1](seededRng(op.seed), text);
+        return feed('text-mutation', text, () => `${c.ops.map((op) => TEXT_MUTATORS[op.m]?.[0]).join('+')} (generator seeds ${c.base}, ${c.ops.map((op) => op.seed).join(', ')})`);
+      }
     }
-  }
+  }, CASES);
   return tally;
 }
 

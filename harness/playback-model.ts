@@ -1,4 +1,5 @@
 /**
+ * (harness/: shared by tests and scripts, see process.ts.)
  * The playback model of BENCHMARKS.md: a headless player that uses only a
  * peer node's public HTTP interface, as hls.js does by default. It reads the
  * live playlist, starts 3 segments behind the live edge, fetches segments in
@@ -7,6 +8,7 @@
  * It reports its position and stalls to the peer node, as the web player does.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface PlaybackResult {
   /** Peer start (model start) to the first segment in hand; null if it never started. */
@@ -221,8 +223,4 @@ export class PlaybackModel {
       }
     }
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
