@@ -1,8 +1,11 @@
 // Runs the test files, each in a `node --test` process of its own:
-//   - unit files two at a time (pure and fast; this machine has two cores),
-//     their output printed whole as each file ends so files do not interleave;
-//   - integration and end-to-end files one at a time, streamed as they run,
-//     since each starts ffmpeg and swarms that would fight over the cores.
+//   - first the few files listed in ALONE, one at a time with nothing beside
+//     them, streamed as they run;
+//   - then every other file, two at a time (this machine has two cores), each
+//     file's output printed whole as it ends so files do not interleave. Most
+//     of an integration file's time is spent waiting on real time (a player
+//     playing N seconds), not computing: over a whole run the machine is about
+//     a quarter busy, so two such files side by side cost each other little.
 // Every test has a timeout (--test-timeout), and every file a wall-clock
 // bound after which its whole process group (ffmpeg and Chromium included) is
 // killed: a hung hook or a leaked handle fails that file, it does not hold CI.
@@ -16,10 +19,16 @@ import { join } from 'node:path';
 /** The slowest single test today takes ~70 s on this machine (churn); this leaves room for a loaded CI box. */
 const TEST_TIMEOUT_MS = 180_000;
 /** A file's whole run, hooks included; the slowest file takes ~70 s. */
-const FILE_TIMEOUT_MS = { unit: 120_000, serial: 300_000 };
+const FILE_TIMEOUT_MS = { unit: 120_000, other: 300_000 };
 // TEST_FILE_TIMEOUT_S shortens both, to see the bound work without waiting minutes.
-if (process.env.TEST_FILE_TIMEOUT_S) FILE_TIMEOUT_MS.unit = FILE_TIMEOUT_MS.serial = Number(process.env.TEST_FILE_TIMEOUT_S) * 1000;
-const UNIT_CONCURRENCY = 2;
+if (process.env.TEST_FILE_TIMEOUT_S) FILE_TIMEOUT_MS.unit = FILE_TIMEOUT_MS.other = Number(process.env.TEST_FILE_TIMEOUT_S) * 1000;
+const CONCURRENCY = 2;
+/**
+ * Files that assert playback continuity over a swarm of processes, or a flat
+ * memory line, in real time, with little margin: another file's ffmpeg and
+ * peers on the same two cores would blur what they measure.
+ */
+const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 
 function list(dir) {
@@ -50,7 +59,7 @@ function runFile(file, { stream }) {
     };
     child.stdout.on('data', take(process.stdout));
     child.stderr.on('data', take(process.stderr));
-    const limit = isUnit(file) ? FILE_TIMEOUT_MS.unit : FILE_TIMEOUT_MS.serial;
+    const limit = isUnit(file) ? FILE_TIMEOUT_MS.unit : FILE_TIMEOUT_MS.other;
     let timedOut = false;
     const killer = setTimeout(() => {
       timedOut = true;
@@ -87,8 +96,9 @@ function killGroup(pid) {
 
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/integration'), ...list('test/e2e')];
-const unit = files.filter(isUnit);
-const serial = files.filter((f) => !isUnit(f));
+const alone = files.filter((f) => ALONE.has(f));
+// Integration and end-to-end files first, so the short unit files fill the gaps at the end.
+const shared = [...files.filter((f) => !isUnit(f) && !ALONE.has(f)), ...files.filter(isUnit)];
 const results = [];
 const wallStart = Date.now();
 /** Process groups of the files running now. */
@@ -101,9 +111,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
     process.exit(130);
   });
 }
-const queue = [...unit];
+for (const file of alone) results.push(await runFile(file, { stream: true }));
+const queue = [...shared];
 await Promise.all(
-  Array.from({ length: Math.min(UNIT_CONCURRENCY, queue.length) }, async () => {
+  Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
     for (let file = queue.shift(); file !== undefined; file = queue.shift()) {
       const r = await runFile(file, { stream: false });
       process.stdout.write(r.out);
@@ -111,7 +122,6 @@ await Promise.all(
     }
   }),
 );
-for (const file of serial) results.push(await runFile(file, { stream: true }));
 
 const total = Object.fromEntries(COUNTS.map((k) => [k, results.reduce((n, r) => n + r.counts[k], 0)]));
 process.stdout.write('\nper file (s): ' + results.map((r) => `${r.file.replace(/^test\//, '')} ${r.seconds}`).join(', ') + '\n');
