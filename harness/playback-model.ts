@@ -99,7 +99,7 @@ export class PlaybackModel {
     return { ...this.r, behindLiveMs: [...this.r.behindLiveMs], digests: [...this.r.digests] };
   }
 
-  async stop(): Promise<PlaybackResult> {
+  async close(): Promise<PlaybackResult> {
     this.stopped = true;
     await Promise.all(this.loops);
     if (this.playStartMs !== null) this.r.watchMs = Date.now() - this.playStartMs;

@@ -239,10 +239,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       // The sampling interval: time must pass between samples; Ctrl-C cuts it short.
       await sleep(Math.max(0, next - Date.now()), undefined, { signal: o.stopSignal }).catch(() => undefined);
     }
-    const players = await Promise.all(models.map((m) => m.stop()));
+    const players = await Promise.all(models.map((m) => m.close()));
     return { names, pids: [...procs.map((p) => p.child.pid as number), ...ffmpegPids], samples, players };
   } finally {
-    await Promise.all(models.map((m) => m.stop()));
+    await Promise.all(models.map((m) => m.close()));
     for (const i of inspectors) i.close();
     watcher?.close();
     await Promise.all(procs.map((p) => stopProcess(p)));

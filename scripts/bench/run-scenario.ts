@@ -116,7 +116,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       const w = placement.get(p.id);
       if (w) w.child.send({ type: 'remove', ids: [p.id] } satisfies ToWorker);
       const d = directModels.find((m) => m.plan.id === p.id);
-      if (d) [d.result, d.leftAtMs] = [await d.model.stop(), Date.now()];
+      if (d) [d.result, d.leftAtMs] = [await d.model.close(), Date.now()];
     };
     for (const p of plan.peers) {
       timers.push(setTimeout(() => void join(p), p.joinAtMs));
@@ -167,7 +167,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
 
     const peerRss = await Promise.all(processPeers.map(async (p) => (await rssBytes(p.proc.child.pid as number).catch(() => 0)) / 2 ** 20));
     for (const p of processPeers) {
-      const playback = await p.model.stop();
+      const playback = await p.model.close();
       const c = await processStats(p.url);
       viewers.push(fromCounters(p.plan.id, c, p.joinedAtMs, endAt, playback, [], false));
     }
@@ -184,7 +184,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       }
     }
     for (const d of directModels) {
-      const playback = d.result ?? (await d.model.stop());
+      const playback = d.result ?? (await d.model.close());
       const bytes = playback.digests.reduce((n, x) => n + ((published.get(x.seq)?.atMs ?? 0) >= warmAt ? (published.get(x.seq)?.size ?? 0) : 0), 0);
       viewers.push({ freeRider: false, p2pBytes: 0, originBytes: bytes, controlBytes: 0, activeMs: (d.leftAtMs ?? endAt) - Math.max(d.joinedAtMs, warmAt), playback, lagsMs: [] });
     }
@@ -201,7 +201,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     };
   } finally {
     for (const t of timers) clearTimeout(t);
-    for (const d of directModels) if (!d.result) await d.model.stop();
+    for (const d of directModels) if (!d.result) await d.model.close();
     await Promise.all(processPeers.map((p) => stopProcess(p.proc)));
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
     await origin.close();

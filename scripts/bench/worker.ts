@@ -46,7 +46,7 @@ async function add(spec: WorkerPeer, trackerUrl: string): Promise<void> {
 async function finish(h: Hosted): Promise<void> {
   hosted.delete(h.spec.id);
   recordLags(h);
-  const playback = await h.model.stop();
+  const playback = await h.model.close();
   await h.node.close();
   finals.push({
     id: h.spec.id,

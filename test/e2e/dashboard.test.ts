@@ -100,7 +100,7 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
 
   after(async () => {
     await context?.close();
-    await Promise.all(players.map((p) => p.stop()));
+    await Promise.all(players.map((p) => p.close()));
     await Promise.all(peers.map((p) => p.close()));
     await origin?.close();
     if (userDataDir) await rm(userDataDir, { recursive: true, force: true });

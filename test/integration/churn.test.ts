@@ -63,11 +63,11 @@ describe('churn: a third of the peers SIGKILLed mid-stream', () => {
     for (const m of models) atKill.push(m.current());
     // On purpose: continuity is judged over AFTER_KILL_MS of playback after the kill.
     await sleep(AFTER_KILL_MS);
-    atEnd.push(...(await Promise.all(models.map((m) => m.stop()))));
+    atEnd.push(...(await Promise.all(models.map((m) => m.close()))));
   });
 
   after(async () => {
-    await Promise.all(models.map((m) => m.stop()));
+    await Promise.all(models.map((m) => m.close()));
     await Promise.all(procs.map((p) => stopProcess(p)));
     await origin?.close();
     for (const p of procs) assert.ok(!isAlive(p.child.pid as number), `peer ${p.child.pid} left running`);

@@ -83,7 +83,7 @@ describe('floods are bounded', () => {
   });
 
   after(async () => {
-    await model?.stop();
+    await model?.close();
     for (const c of clients) c.ws.terminate();
     await neighbour?.close();
     await stopProcess(target);

@@ -144,7 +144,7 @@ describe('garbage over real sockets', () => {
   });
 
   after(async () => {
-    await Promise.all(models.map((m) => m.stop()));
+    await Promise.all(models.map((m) => m.close()));
     for (const c of [...clients, watcher]) c?.ws.terminate();
     await target?.close();
     await neighbour?.close();

@@ -99,11 +99,11 @@ describe('hostile peers among honest ones', () => {
 
     // On purpose: playback runs RUN_MS in all, so it is seen carrying on after both liars.
     await sleep(Math.max(0, RUN_MS - (Date.now() - startedAt)));
-    results.push(...(await Promise.all(models.map((m) => m.stop()))));
+    results.push(...(await Promise.all(models.map((m) => m.close()))));
   });
 
   after(async () => {
-    await Promise.all(models.map((m) => m.stop()));
+    await Promise.all(models.map((m) => m.close()));
     for (const l of liars) await l.hostile.close();
     await Promise.all(honest.map((p) => p.close()));
     await origin?.close();

@@ -97,7 +97,7 @@ describe('idle and withholding neighbours', () => {
       assert.equal(result.corrupt, 0);
       assert.ok(result.segmentsDue >= 3, 'the victim never started playing');
     } finally {
-      await model.stop();
+      await model.close();
     }
   });
 

@@ -48,7 +48,7 @@ interface Sample {
 
 interface Prometheus {
   api: string;
-  stop(): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** Debian's Prometheus on a free port, scraping every second with the given `scrape_configs` entries. */
@@ -64,7 +64,7 @@ async function startPrometheus(dir: string, scrapeConfigs: string[]): Promise<Pr
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
+  const close = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const force = setTimeout(() => child.kill('SIGKILL'), 10_000);
@@ -84,10 +84,10 @@ async function startPrometheus(dir: string, scrapeConfigs: string[]): Promise<Pr
       return (await fetch(`${api}/-/ready`, { signal: AbortSignal.timeout(2000) })).ok;
     }, 60_000, 250);
   } catch (e) {
-    await stop();
+    await close();
     throw e;
   }
-  return { api, stop };
+  return { api, close };
 }
 
 async function queryVector(api: string, promql: string): Promise<Sample[]> {
@@ -138,7 +138,7 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
   });
 
   after(async () => {
-    await prometheus?.stop();
+    await prometheus?.close();
     await peer?.close();
     await origin?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -245,7 +245,7 @@ describe('a real Prometheus scraping with the admin token, as monitoring/prometh
   });
 
   after(async () => {
-    await prometheus?.stop();
+    await prometheus?.close();
     await peer?.close();
     await origin?.close();
     if (dir) await rm(dir, { recursive: true, force: true });

@@ -214,7 +214,7 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
   });
 
   after(async () => {
-    await Promise.all([...peers.map((x) => x.model.stop()), ...retired.map((m) => m.stop())]);
+    await Promise.all([...peers.map((x) => x.model.close()), ...retired.map((m) => m.close())]);
     known?.close();
     await Promise.all([...everyPeer, ...everyOrigin].map((p) => stopProcess(p)));
     for (const p of [...everyPeer, ...everyOrigin]) assert.ok(!isAlive(p.child.pid as number), `pid ${p.child.pid} left running`);

@@ -124,11 +124,11 @@ describe('a neighbour that stops reading', () => {
       ]);
     });
     clearInterval(sampler);
-    results = await Promise.all(models.map((m) => m.stop()));
+    results = await Promise.all(models.map((m) => m.close()));
   });
 
   after(async () => {
-    await Promise.all(models.map((m) => m.stop()));
+    await Promise.all(models.map((m) => m.close()));
     for (const r of readers) r.client.ws.terminate();
     await Promise.all(honest.map((p) => p.close()));
     if (victim) await stopProcess(victim);

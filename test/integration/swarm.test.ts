@@ -60,7 +60,7 @@ describe('a swarm of real peer nodes', () => {
     await victim.exited;
     for (const m of models) stallsAtKill.push(m.current().stalls);
     await sleep(RUN_MS - KILL_AT_MS);
-    results.push(...(await Promise.all(models.map((m) => m.stop()))));
+    results.push(...(await Promise.all(models.map((m) => m.close()))));
     await client;
   });
 

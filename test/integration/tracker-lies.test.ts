@@ -61,7 +61,7 @@ describe('offload cannot be faked', () => {
 
   after(async () => {
     await liar?.close();
-    await Promise.all(players.map((p) => p.stop()));
+    await Promise.all(players.map((p) => p.close()));
     await Promise.all(peers.map((p) => p.close()));
     await origin?.close();
   });
