@@ -486,7 +486,10 @@ export class Swarm {
       }
       if (!this.policeUpload(n, now)) continue;
       // A request unanswered for this long is lost (a slow or lying peer): free it for someone else.
-      const patience = Math.max(3000, 4 * (n.latencyMs() + (1000 * pieceSize) / Math.max(1, n.rateBytesPerSec(pieceSize))));
+      // A neighbour with no rate measured (none delivered yet, or its last request timed out) gets the
+      // floor: a patience reckoned from a rate of zero would be hours, and it could hold its requests for good.
+      const rate = n.rateBytesPerSec(pieceSize);
+      const patience = Math.max(3000, rate > 0 ? 4 * (n.latencyMs() + (1000 * pieceSize) / rate) : 0);
       for (const [key, r] of n.inFlight) {
         if (now - r.sentAtMs <= patience) continue;
         n.inFlight.delete(key);

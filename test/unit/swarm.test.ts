@@ -222,4 +222,27 @@ describe('Swarm over memory links in virtual time', () => {
     assert.equal(newcomer.closed, null);
     net.close();
   });
+
+  test('a neighbour that claims pieces and never answers is cut off, and the honest nodes still complete', () => {
+    const net = new Net(3);
+    // The seed unchokes whoever asks: this is not about tit-for-tat, and a leech has nothing to give it back.
+    const seed = net.node('seed', { choker: 'all-unchoked' });
+    const leech = net.node('leech');
+    net.connect(leech, seed);
+    const silent = new Hand(net, 'silent', leech, (h, msg) => {
+      if (msg.type === 'interested') h.send({ type: 'unchoke' });
+    });
+    // Each segment is claimed by the silent one at once and reaches the seed a second later
+    // (as the origin's seeding may), so the leech asks the silent one first.
+    for (let s = 0; s < 10 && !silent.closed; s++) {
+      const segment = net.publish(null);
+      silent.claim([segment]);
+      net.clock.advance(1000);
+      net.seed(seed, segment);
+    }
+    assert.match(silent.closed?.reason ?? 'still connected', /requests in a row not answered/);
+    net.clock.advance(2000);
+    assert.ok(holdsAll(leech, net.published));
+    net.close();
+  });
 });
