@@ -8,6 +8,7 @@ import { type MemoryLink, memoryLinkPair } from '../../peer-node/memory-link.ts'
 import { SegmentStore } from '../../peer-node/segment-store.ts';
 import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.ts';
 import { Swarm } from '../../peer-node/swarm.ts';
+import { DEFAULT_UPLOAD_LIMITS as L } from '../../peer-node/policy/upload.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
@@ -23,6 +24,7 @@ const PIECE = 16 * 1024;
 const SEGMENT_BYTES = 40_000; // 3 pieces
 const LATENCY_MS = 10;
 const STREAM = 'live';
+const START_MS = 1_000_000;
 
 /** Small intervals so a few virtual seconds hold several rounds; the origin is never asked. */
 const CONFIG: Partial<PeerConfig> = { rechokeIntervalMs: 1000, optimisticIntervalMs: 3000, maxOriginInFlight: 0 };
@@ -36,7 +38,7 @@ interface Node {
 }
 
 class Net {
-  readonly clock = new ManualClock(1_000_000);
+  readonly clock = new ManualClock(START_MS);
   readonly nodes: Node[] = [];
   /** The origin's window: it makes each segment's announcement and its piece hashes. */
   readonly origin = new LiveWindow(100, PIECE);
@@ -202,7 +204,9 @@ describe('Swarm over memory links in virtual time', () => {
       net.close();
       return net.nodes.map((n) => n.counters);
     };
-    assert.deepEqual(counters(), counters());
+    const first = counters();
+    assert.ok(first.every((c) => c.p2pBytes + c.uploadedBytes > 0), 'every node took part');
+    assert.deepEqual(counters(), first);
   });
 
   test('a newcomer is unchoked, and once it has given nothing past the snub timeout a rechoke round chokes it', () => {
@@ -211,14 +215,19 @@ describe('Swarm over memory links in virtual time', () => {
     net.live(1, seed);
     const newcomer = new Hand(net, 'newcomer', seed);
     newcomer.send({ type: 'interested' });
-    net.clock.advance(500);
-    assert.deepEqual(
-      newcomer.got.map((m) => m.type),
-      ['handshake', 'bitfield', 'unchoke'],
-    );
-    // Snubbed after two rounds without a piece from it (snubTimeoutMs = 2 x rechokeIntervalMs); the next round acts on it.
-    net.clock.advance(2500 + LATENCY_MS);
-    assert.equal(newcomer.choked, true);
+    // Rounds every second; snubbed once it has given nothing for two (snubTimeoutMs = 2 x rechokeIntervalMs),
+    // and the round after that takes its slot. Between rounds nobody interested is choked.
+    const rows = [
+      { atMs: 500, choked: false },
+      { atMs: 2500, choked: false },
+      { atMs: 3000 + LATENCY_MS, choked: true },
+    ];
+    const since = net.clock.nowMs();
+    for (const row of rows) {
+      net.clock.advance(since + row.atMs - net.clock.nowMs());
+      assert.deepEqual({ atMs: row.atMs, choked: newcomer.choked }, row);
+    }
+    assert.deepEqual(newcomer.got.slice(0, 3).map((m) => m.type), ['handshake', 'bitfield', 'unchoke']);
     assert.equal(newcomer.closed, null);
     net.close();
   });
@@ -243,6 +252,78 @@ describe('Swarm over memory links in virtual time', () => {
     assert.match(silent.closed?.reason ?? 'still connected', /requests in a row not answered/);
     net.clock.advance(2000);
     assert.ok(holdsAll(leech, net.published));
+    net.close();
+  });
+
+  test('a liar that answers with wrong bytes is banned after maxHashFailures, and cannot come back', () => {
+    const net = new Net(4);
+    const leech = net.node('leech', { maxHashFailures: 3 });
+    const segments = net.live(2, null);
+    const liar = new Hand(net, 'liar', leech, (h, msg) => {
+      if (msg.type === 'interested') h.send({ type: 'unchoke' });
+      const asked = msg.type === 'request' ? segments.find((s) => s.info.seq === msg.seq) : undefined;
+      // The right piece with every bit flipped: the right length, the wrong bytes.
+      if (asked && msg.type === 'request') h.send({ ...msg, type: 'piece', data: piece(asked, msg.piece).map((b) => b ^ 0xff) });
+    });
+    liar.claim(segments);
+    net.clock.advance(1000);
+    assert.equal(leech.counters.hashFailures, 3);
+    assert.deepEqual([...leech.banned], ['liar']);
+    assert.match(liar.closed?.reason ?? 'still connected', /too many bad pieces/);
+    const again = new Hand(net, 'liar', leech);
+    net.clock.advance(100);
+    assert.equal(again.closed?.reason, 'banned');
+    net.close();
+  });
+
+  test('a neighbour silent after its handshake is dropped at neighbourIdleMs; a quiet honest one is kept by keep-alives', () => {
+    const net = new Net(5);
+    const IDLE_MS = 3000;
+    const [a, b] = [net.node('a', { neighbourIdleMs: IDLE_MS }), net.node('b', { neighbourIdleMs: IDLE_MS })];
+    net.connect(a, b);
+    const mute = new Hand(net, 'mute', a);
+    const elapsed = () => net.clock.nowMs() - START_MS;
+    const dropped = 'idle: nothing received for 3 s';
+    const rows = [
+      { atMs: IDLE_MS - 200, mute: 'open', honest: true },
+      { atMs: IDLE_MS + 200, mute: dropped, honest: true },
+      { atMs: 5 * IDLE_MS, mute: dropped, honest: true },
+    ];
+    for (const row of rows) {
+      net.clock.advance(row.atMs - elapsed());
+      assert.deepEqual({ atMs: row.atMs, mute: mute.closed?.reason ?? 'open', honest: a.swarm.connectedTo('b') }, row);
+    }
+    net.close();
+  });
+
+  test('a neighbour that stops reading is choked, then dropped, and what we queue for it stays bounded', () => {
+    const net = new Net(6);
+    const seed = net.node('seed', { choker: 'all-unchoked' });
+    const segments = net.live(12, seed);
+    const stuck = new Hand(net, 'stuck', seed);
+    stuck.send({ type: 'interested' });
+    net.clock.advance(300);
+    assert.equal(stuck.choked, false);
+    stuck.link.stopReading();
+    // It keeps asking, for every piece there is, as fast as it likes.
+    for (const s of segments) s.info.pieceHashes.forEach((_, i) => stuck.send({ type: 'request', seq: s.info.seq, piece: i }));
+    const STEP_MS = 500;
+    const seen: { ms: number; choking: boolean; queuedPieces: number; queuedBytes: number; buffered: number }[] = [];
+    for (let ms = STEP_MS; ms <= 2 * L.dropAfterNoDrainMs && !stuck.closed; ms += STEP_MS) {
+      net.clock.advance(STEP_MS);
+      const n = seed.swarm.handshaken().find((h) => h.peerId === 'stuck');
+      if (n) seen.push({ ms, choking: n.amChoking, queuedPieces: n.queuedPieces, queuedBytes: n.queuedBytes, buffered: n.link.bufferedAmount });
+    }
+    assert.match(stuck.closed?.reason ?? 'still connected', /not reading what we send/);
+    const chokedAt = seen.find((s) => s.choking)?.ms ?? Infinity;
+    assert.ok(chokedAt > L.chokeAfterNoDrainMs && chokedAt <= L.chokeAfterNoDrainMs + STEP_MS, `choked at ${chokedAt} ms`);
+    const lastSeen = seen.at(-1)?.ms ?? 0;
+    assert.ok(lastSeen >= L.dropAfterNoDrainMs && lastSeen < L.dropAfterNoDrainMs + STEP_MS, `dropped after ${lastSeen} ms`);
+    // It asked for 36 pieces; we took on no more than the queue allows, and the link holds little besides.
+    for (const s of seen) {
+      assert.ok(s.queuedPieces <= L.maxQueuedPieces && s.queuedBytes <= L.maxQueuedBytes, `queue at ${s.ms} ms: ${JSON.stringify(s)}`);
+      assert.ok(s.buffered <= s.queuedBytes + 1024, `link buffer at ${s.ms} ms: ${JSON.stringify(s)}`);
+    }
     net.close();
   });
 });
