@@ -198,15 +198,16 @@ describe('Swarm over memory links in virtual time', () => {
     net.close();
   });
 
-  test('the same seed gives the same run, counter for counter', () => {
-    const counters = () => {
-      const { net } = spread(7);
+  test('the same seed gives the same run, counter for counter, and another seed another run', () => {
+    const counters = (seed = 7) => {
+      const { net } = spread(seed);
       net.close();
       return net.nodes.map((n) => n.counters);
     };
     const first = counters();
     assert.ok(first.every((c) => c.p2pBytes + c.uploadedBytes > 0), 'every node took part');
     assert.deepEqual(counters(), first);
+    assert.notDeepEqual(counters(8), first);
   });
 
   test('a newcomer is unchoked, and once it has given nothing past the snub timeout a rechoke round chokes it', () => {
