@@ -72,8 +72,14 @@ const MAX_STRIKES = 20;
  * requests that wait out their patience, just as the pieces fall due.
  */
 const MAX_REQUEST_TIMEOUTS = 8;
-/** A request outstanding this long when the piece came from elsewhere counts as one it let time out. */
-const LATE_REQUEST_MS = 500;
+/**
+ * A request to a neighbour that has not delivered lately (no rate measured)
+ * outstanding this long when the piece came from elsewhere counts as a miss.
+ * A neighbour that delivers is judged by its own patience instead: under load
+ * an honest one is often beaten by the origin's fallback, and must not be
+ * dropped for it.
+ */
+const UNPROVEN_LATE_MS = 500;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
@@ -179,11 +185,25 @@ export class Swarm {
       const r = n.inFlight.get(key);
       if (!r) continue;
       n.inFlight.delete(key);
-      // Long outstanding and beaten by another source: as good as a timeout for judging whether it delivers.
-      if (now - r.sentAtMs > LATE_REQUEST_MS) n.recordTimeout();
+      // Beaten by another source long after it should have answered: as good as a timeout for judging whether it delivers.
+      const late = n.rateBytesPerSec(this.deps.store.pieceSize) > 0 ? this.patienceMs(n) : UNPROVEN_LATE_MS;
+      if (now - r.sentAtMs > late) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
     }
     this.schedulePick();
+  }
+
+  /**
+   * How long a request to `n` may go unanswered before it is lost (a slow or
+   * lying peer) and freed for someone else. A neighbour with no rate measured
+   * (none delivered yet, or its last request timed out) gets the floor: a
+   * patience reckoned from a rate of zero would be hours, and it could hold
+   * its requests for good.
+   */
+  private patienceMs(n: Neighbour): number {
+    const pieceSize = this.deps.store.pieceSize;
+    const rate = n.rateBytesPerSec(pieceSize);
+    return Math.max(3000, rate > 0 ? 4 * (n.latencyMs() + (1000 * pieceSize) / rate) : 0);
   }
 
   /** Neighbours (handshaken or not) at `address`. */
@@ -472,7 +492,6 @@ export class Swarm {
 
   private tick(): void {
     const now = this.deps.clock.nowMs();
-    const pieceSize = this.deps.store.pieceSize;
     const idleMs = this.deps.config.neighbourIdleMs;
     for (const n of [...this.neighbours]) {
       // Checked here rather than by a timer per connection, which would outlive the connection.
@@ -485,11 +504,7 @@ export class Swarm {
         continue;
       }
       if (!this.policeUpload(n, now)) continue;
-      // A request unanswered for this long is lost (a slow or lying peer): free it for someone else.
-      // A neighbour with no rate measured (none delivered yet, or its last request timed out) gets the
-      // floor: a patience reckoned from a rate of zero would be hours, and it could hold its requests for good.
-      const rate = n.rateBytesPerSec(pieceSize);
-      const patience = Math.max(3000, rate > 0 ? 4 * (n.latencyMs() + (1000 * pieceSize) / rate) : 0);
+      const patience = this.patienceMs(n);
       for (const [key, r] of n.inFlight) {
         if (now - r.sentAtMs <= patience) continue;
         n.inFlight.delete(key);
