@@ -26,14 +26,24 @@ export const systemClock: Clock = {
 
 interface ManualTimer {
   at: number;
+  /** Order of scheduling: timers due at the same instant fire first-come first-served. */
+  order: number;
   every: number | null;
   fn: () => void;
   cancelled: boolean;
 }
 
+/**
+ * Virtual time: timers wait in a binary heap ordered by due time, then by
+ * scheduling order, so a run is deterministic and each timer costs O(log n)
+ * however many are pending (a simulated swarm holds hundreds of thousands).
+ * Cancelled timers are dropped lazily, when they reach the top.
+ */
 export class ManualClock implements Clock {
   private now: number;
-  private timers: ManualTimer[] = [];
+  private readonly heap: ManualTimer[] = [];
+  private scheduled = 0;
+  private fired = 0;
 
   constructor(startMs = 0) {
     this.now = startMs;
@@ -44,32 +54,82 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    return this.add({ at: this.now + ms, every: null, fn, cancelled: false });
+    return this.add({ at: this.now + Math.max(0, ms), order: 0, every: null, fn, cancelled: false });
   }
 
   setInterval(fn: () => void, ms: number): TimerHandle {
-    return this.add({ at: this.now + ms, every: Math.max(1, ms), fn, cancelled: false });
+    const every = Math.max(1, ms);
+    return this.add({ at: this.now + every, order: 0, every, fn, cancelled: false });
   }
 
-  /** Moves time forward, firing due timers in order. */
+  /** Moves time forward, firing due timers in order, those they schedule included. */
   advance(ms: number): void {
     const end = this.now + ms;
     for (;;) {
-      const next = this.timers
-        .filter((t) => !t.cancelled && t.at <= end)
-        .sort((a, b) => a.at - b.at)[0];
-      if (!next) break;
+      const next = this.heap[0];
+      if (!next || next.at > end) break;
+      this.pop();
+      if (next.cancelled) continue;
       this.now = next.at;
       if (next.every === null) next.cancelled = true;
-      else next.at += next.every;
+      else {
+        next.at += next.every;
+        this.push(next);
+      }
+      this.fired++;
       next.fn();
     }
     this.now = end;
-    this.timers = this.timers.filter((t) => !t.cancelled);
+  }
+
+  /** Timers fired so far: the event count of a simulation. */
+  get events(): number {
+    return this.fired;
+  }
+
+  /** Timers waiting, cancelled ones not yet dropped included. */
+  get pending(): number {
+    return this.heap.length;
   }
 
   private add(t: ManualTimer): TimerHandle {
-    this.timers.push(t);
+    this.push(t);
     return { cancel: () => void (t.cancelled = true) };
   }
+
+  private push(t: ManualTimer): void {
+    t.order = this.scheduled++;
+    const h = this.heap;
+    let i = h.length;
+    h.push(t);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent] as ManualTimer;
+      if (!before(t, p)) break;
+      h[i] = p;
+      i = parent;
+    }
+    h[i] = t;
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop() as ManualTimer;
+    if (h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const child = r < h.length && before(h[r] as ManualTimer, h[l] as ManualTimer) ? r : l;
+      if (!before(h[child] as ManualTimer, last)) break;
+      h[i] = h[child] as ManualTimer;
+      i = child;
+    }
+    h[i] = last;
+  }
+}
+
+function before(a: ManualTimer, b: ManualTimer): boolean {
+  return a.at < b.at || (a.at === b.at && a.order < b.order);
 }
