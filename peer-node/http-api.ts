@@ -58,7 +58,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
       res.status(410).send('segment left the live window\n');
       return;
     }
-    let data = deps.store.get(seq)?.complete ?? null;
+    let data = deps.store.segmentData(seq);
     if (!data) {
       deps.onSegmentWanted(seq);
       data = await deps.store.waitComplete(seq, SEGMENT_WAIT_MS);

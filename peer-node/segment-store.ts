@@ -1,7 +1,8 @@
-import { pieceMatches, sha256Hex } from '../shared/hashing.ts';
+import { createHash } from 'node:crypto';
+import { pieceMatches } from '../shared/hashing.ts';
 import { type SegmentAnnouncement, pieceCount, pieceRange } from '../shared/segment.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
-import { encodeWire } from '../shared/wire-protocol.ts';
+import { PIECE_HEADER_BYTES, encodeWire } from '../shared/wire-protocol.ts';
 
 export interface StoredEntry {
   info: SegmentAnnouncement;
@@ -17,15 +18,17 @@ export interface StoredEntry {
   localSeq: number;
   /** A discontinuity before this segment, as the origin said or because numbers jumped here. */
   localDiscontinuity: boolean;
+  /** Each held piece: a view of the payload of its frame. */
   pieces: (Uint8Array | null)[];
   /**
-   * Each piece as a ready `piece` frame, made the first time a neighbour asks:
-   * one copy per piece however many neighbours we serve, not one per upload.
+   * Each held piece as its `piece` frame, the one copy of its bytes here:
+   * served as is to every neighbour that asks, and, when it arrived as a
+   * frame of its own, the very frame it arrived in (no copy at all).
    */
   frames: (Uint8Array | null)[];
   held: number;
-  /** The whole segment, once every piece is in and the whole-segment hash matched. */
-  complete: Buffer | null;
+  /** True once every piece is in and the whole-segment hash matched; `segmentData` gives the bytes. */
+  complete: true | null;
   completedAtMs: number | null;
 }
 
@@ -136,15 +139,25 @@ export class SegmentStore {
     return this.entries.get(seq)?.pieces[piece] ?? null;
   }
 
-  /** A held piece as a wire frame, encoded once. */
+  /** A held piece as its wire frame. */
   getPieceFrame(seq: number, piece: number): Uint8Array | null {
-    const e = this.entries.get(seq);
-    const data = e?.pieces[piece];
-    if (!e || !data) return null;
-    return (e.frames[piece] ??= encodeWire({ type: 'piece', seq, piece, data }));
+    return this.entries.get(seq)?.frames[piece] ?? null;
   }
 
-  putPiece(seq: number, piece: number, data: Uint8Array, nowMs: number): PutPieceResult {
+  /** The whole segment once complete, put together for whoever asks (the player); the store keeps only the pieces. */
+  segmentData(seq: number): Buffer | null {
+    const e = this.entries.get(seq);
+    return e?.complete ? Buffer.concat(e.pieces as Uint8Array[]) : null;
+  }
+
+  /**
+   * Verifies and stores a piece. `frame`, when given, is the `piece` frame
+   * `data` arrived in: kept as is when it owns its buffer (the bytes then
+   * exist once however many nodes in one process hold them, as in the
+   * simulator), else copied, since a socket's frame may be a view of a far
+   * larger read buffer.
+   */
+  putPiece(seq: number, piece: number, data: Uint8Array, nowMs: number, frame?: Uint8Array): PutPieceResult {
     const e = this.entries.get(seq);
     if (!e) return 'unknown-segment';
     if (piece < 0 || piece >= e.pieces.length) return 'bad-index';
@@ -152,8 +165,10 @@ export class SegmentStore {
     const { start, end } = pieceRange(e.info.size, this.pieceSizeBytes, piece);
     const expected = e.info.pieceHashes[piece];
     if (data.byteLength !== end - start || expected === undefined || !pieceMatches(data, expected)) return 'bad-hash';
-    // Copy: the frame buffer belongs to the socket and may be far larger than the piece.
-    e.pieces[piece] = Uint8Array.from(data);
+    const own = frame !== undefined && frame.byteOffset === 0 && frame.buffer.byteLength === frame.byteLength && frame.byteLength === PIECE_HEADER_BYTES + data.byteLength;
+    const kept = own ? frame : encodeWire({ type: 'piece', seq, piece, data });
+    e.frames[piece] = kept;
+    e.pieces[piece] = kept.subarray(PIECE_HEADER_BYTES);
     e.held++;
     if (e.held === e.pieces.length) this.assemble(e, nowMs);
     this.changed();
@@ -164,7 +179,7 @@ export class SegmentStore {
   waitComplete(seq: number, timeoutMs: number): Promise<Buffer | null> {
     const e = this.entries.get(seq);
     if (!e) return Promise.resolve(null);
-    if (e.complete) return Promise.resolve(e.complete);
+    if (e.complete) return Promise.resolve(this.segmentData(seq));
     return new Promise((resolve) => {
       let set = this.waiters.get(seq);
       if (!set) this.waiters.set(seq, (set = new Set()));
@@ -180,21 +195,22 @@ export class SegmentStore {
   }
 
   private assemble(e: StoredEntry, nowMs: number): void {
-    const whole = Buffer.concat(e.pieces as Uint8Array[]);
+    const hash = createHash('sha256');
+    for (const p of e.pieces as Uint8Array[]) hash.update(p);
     // Every piece matched its hash, so this can only fail if the origin announced inconsistent hashes.
-    if (sha256Hex(whole) !== e.info.sha256) {
+    if (hash.digest('hex') !== e.info.sha256) {
       e.pieces.fill(null);
+      e.frames.fill(null);
       e.held = 0;
       return;
     }
-    e.complete = whole;
+    e.complete = true;
     e.completedAtMs = nowMs;
-    // Pieces become views of the whole, so a complete segment is held once.
-    for (let i = 0; i < e.pieces.length; i++) {
-      const { start, end } = pieceRange(e.info.size, this.pieceSizeBytes, i);
-      e.pieces[i] = whole.subarray(start, end);
+    const waiting = this.waiters.get(e.info.seq);
+    if (waiting) {
+      const whole = this.segmentData(e.info.seq);
+      for (const w of [...waiting]) w(whole);
     }
-    for (const w of [...(this.waiters.get(e.info.seq) ?? [])]) w(whole);
   }
 
   /** EXT-X-DISCONTINUITY-SEQUENCE for a playlist starting at `seq`: discontinuities before it that this node saw. */

@@ -290,10 +290,11 @@ export class Swarm {
     if (msg.type !== 'piece') this.deps.counters.controlBytesIn += frame.byteLength;
     else this.deps.counters.controlBytesIn += frame.byteLength - msg.data.byteLength;
     if (!n.handshaken && msg.type !== 'handshake') return this.disconnect(n, 'expected handshake');
-    this.handle(n, msg);
+    this.handle(n, msg, frame);
   }
 
-  private handle(n: Neighbour, msg: WireMessage): void {
+  /** `frame` is what `msg` was decoded from: a stored piece keeps the frame it came in. */
+  private handle(n: Neighbour, msg: WireMessage, frame: Uint8Array): void {
     const store = this.deps.store;
     switch (msg.type) {
       case 'handshake': {
@@ -373,7 +374,7 @@ export class Swarm {
         return;
       }
       case 'piece':
-        return this.receivePiece(n, msg.seq, msg.piece, msg.data);
+        return this.receivePiece(n, msg.seq, msg.piece, msg.data, frame);
       case 'keep-alive':
         return;
     }
@@ -414,7 +415,7 @@ export class Swarm {
     this.send(n, { type: 'piece', seq, piece, data }, this.deps.store.getPieceFrame(seq, piece) ?? undefined);
   }
 
-  private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array): void {
+  private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array, frame: Uint8Array): void {
     const now = this.deps.clock.nowMs();
     const key = pieceKey(seq, piece);
     const request = n.inFlight.get(key);
@@ -426,7 +427,7 @@ export class Swarm {
       if (++n.strikes >= MAX_STRIKES) this.disconnect(n, 'unrequested pieces');
       return;
     }
-    const result = this.deps.store.putPiece(seq, piece, data, now);
+    const result = this.deps.store.putPiece(seq, piece, data, now, frame);
     switch (result) {
       case 'stored':
         this.deps.counters.p2pBytes += data.byteLength;

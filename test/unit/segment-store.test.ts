@@ -4,6 +4,7 @@ import { type PutPieceResult, SegmentStore } from '../../peer-node/segment-store
 import { hashPieces, sha256Hex } from '../../shared/hashing.ts';
 import { seededRng } from '../../shared/rng.ts';
 import { type SegmentAnnouncement, pieceRange } from '../../shared/segment.ts';
+import { PIECE_HEADER_BYTES, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 
 const PIECE = 16384;
 const SIZE = 40_000; // 3 pieces: 16384, 16384, 7232
@@ -105,17 +106,27 @@ describe('SegmentStore.putPiece', () => {
     assert.deepEqual(store.getPiece(7, 1), s.piece(1));
   });
 
-  test('a stored piece is a copy: the frame buffer can be reused afterwards', () => {
+  test('a piece from a view of a larger buffer is copied: the buffer can be reused afterwards', () => {
     const store = storeWith(s);
-    const frame = new Uint8Array(PIECE + 100);
-    frame.set(s.piece(0), 50);
-    assert.equal(store.putPiece(7, 0, frame.subarray(50, 50 + PIECE), NOW), 'stored');
-    frame.fill(0);
+    const buffer = new Uint8Array(PIECE + 100);
+    buffer.set(s.piece(0), 50);
+    assert.equal(store.putPiece(7, 0, buffer.subarray(50, 50 + PIECE), NOW, buffer.subarray(43, 50 + PIECE)), 'stored');
+    buffer.fill(0);
     const held = store.getPiece(7, 0);
     assert.ok(held);
     assert.deepEqual(held, s.piece(0));
-    assert.equal(held.byteLength, PIECE);
-    assert.equal(held.buffer.byteLength, PIECE, 'copy holds only the piece, not the whole frame');
+    assert.equal(held.buffer.byteLength, PIECE + PIECE_HEADER_BYTES, 'the copy holds the piece and its frame header, not the whole buffer');
+    assert.deepEqual(decodeWire(store.getPieceFrame(7, 0) ?? new Uint8Array()), { ok: true, value: { type: 'piece', seq: 7, piece: 0, data: s.piece(0) } });
+  });
+
+  test('a piece that arrived in a frame of its own keeps that frame: one copy of the bytes however many stores hold them', () => {
+    const frame = encodeWire({ type: 'piece', seq: 7, piece: 1, data: s.piece(1) });
+    const a = storeWith(s);
+    const b = storeWith(s);
+    for (const store of [a, b]) assert.equal(store.putPiece(7, 1, frame.subarray(PIECE_HEADER_BYTES), NOW, frame), 'stored');
+    assert.equal(a.getPieceFrame(7, 1), frame);
+    assert.equal(b.getPieceFrame(7, 1), frame);
+    assert.equal(a.getPiece(7, 1)?.buffer, frame.buffer);
   });
 
   test('a corrupt piece is never assembled; the good piece completes the segment with the exact bytes', async () => {
@@ -133,7 +144,8 @@ describe('SegmentStore.putPiece', () => {
     const e = store.get(7);
     assert.ok(e);
     assert.equal(e.completedAtMs, NOW + 2);
-    assert.deepEqual(e.complete && new Uint8Array(e.complete), s.data);
+    assert.equal(e.complete, true);
+    assert.deepEqual(new Uint8Array(store.segmentData(7) ?? []), s.data);
     for (let i = 0; i < 3; i++) assert.deepEqual(new Uint8Array(store.getPiece(7, i) ?? []), s.piece(i));
   });
 

@@ -121,7 +121,7 @@ function piece(segment: StoredSegment, i: number): Uint8Array {
 }
 
 function holdsAll(n: Node, segments: readonly StoredSegment[]): boolean {
-  return segments.every((s) => n.store.get(s.info.seq)?.complete?.equals(s.data) === true);
+  return segments.every((s) => n.store.segmentData(s.info.seq)?.equals(s.data) === true);
 }
 
 /**
