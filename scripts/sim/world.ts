@@ -1,0 +1,323 @@
+/**
+ * One simulated run: the real origin-side mechanism (live window, tracker,
+ * seeding, egress) and one real peer core per viewer, on one virtual clock,
+ * wired by in-memory links. What is modelled here is only what the real run
+ * gets from the operating system: the network between the programs, the
+ * loopback HTTP of each player, and the broadcast itself.
+ */
+import { pino } from 'pino';
+import { originConfig } from '../../origin/config.ts';
+import { Egress } from '../../origin/egress.ts';
+import { LiveWindow } from '../../origin/live-window.ts';
+import { createOriginMetrics } from '../../origin/metrics.ts';
+import type { ProbeResult } from '../../origin/reachability-probe.ts';
+import { OriginSeeding } from '../../origin/seeding.ts';
+import { TrackerServer } from '../../origin/tracker-server.ts';
+import { peerConfig } from '../../peer-node/config.ts';
+import { memoryLinkPair } from '../../peer-node/memory-link.ts';
+import { OriginFetcher } from '../../peer-node/origin-fetch.ts';
+import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
+import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.ts';
+import { TrackerClient } from '../../peer-node/tracker-client.ts';
+import { memoryTrackerConnector } from '../../harness/memory-tracker.ts';
+import type { PlaybackResult } from '../../harness/playout.ts';
+import { ManualClock } from '../../shared/clock.ts';
+import { DEFAULT_PIECE_SIZE } from '../../shared/limits.ts';
+import { seededRng } from '../../shared/rng.ts';
+import type { RunRecord, ViewerRecord } from '../bench/figures.ts';
+import type { PeerPlan, ScenarioPlan } from '../bench/scenarios.ts';
+import { SimPlayer } from './player.ts';
+import { type StreamShape, segmentBytes, segmentContent } from './stream.ts';
+
+export interface WorldOptions {
+  plan: ScenarioPlan;
+  stream: StreamShape;
+  seed: number;
+  /** Share of viewers that cannot accept connections (behind a NAT): they dial out only, and the tracker lists none of them. */
+  unreachableShare: number;
+  /** Every viewer's download limit (0 = unlimited, as in the benchmark). */
+  downloadKbps: number;
+  /** One-way latency between two viewers, when given, instead of the sender's own. */
+  latencyMs?: (from: number, to: number) => number;
+  progress?: (line: string) => void;
+}
+
+export interface WorldOutcome {
+  record: RunRecord;
+  /** Timers fired: the simulation's events. */
+  events: number;
+  /** Most viewers present at once. */
+  peakViewers: number;
+}
+
+/** Simulated time starts here: the origin numbers its first segment from the clock's seconds. */
+const EPOCH_MS = Date.UTC(2026, 0, 1);
+/** Virtual time between two looks at pending promises (the tracker's probes): they settle then. */
+const STEP_MS = 10;
+const LAG_SAMPLE_MS = 1000;
+/** A dial opens (or fails) this long after it is made: a TCP and WebSocket handshake on a LAN. */
+const DIAL_MS = 2;
+const PROGRESS_EVERY_MS = 10_000;
+
+interface Viewer {
+  plan: PeerPlan;
+  index: number;
+  url: string;
+  address: string;
+  reachable: boolean;
+  core: PeerCore;
+  tracker: TrackerClient;
+  player: SimPlayer;
+  joinedAtMs: number;
+  lags: Map<number, number>;
+  atWarm: SwarmCounters | null;
+}
+
+interface Done {
+  plan: PeerPlan;
+  counters: SwarmCounters;
+  atWarm: SwarmCounters | null;
+  playback: PlaybackResult;
+  lags: Map<number, number>;
+  joinedAtMs: number;
+  leftAtMs: number;
+}
+
+export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
+  const clock = new ManualClock(EPOCH_MS);
+  const log = pino({ level: 'silent' });
+  const plan = o.plan;
+  const rng = seededRng(o.seed);
+  const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, segmentSeconds: Math.max(1, Math.round(o.stream.segmentMs / 1000)), maxPeers: 100_000 });
+  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
+  const egress = new Egress(config.egressKbps, clock);
+  let originEgressBytes = 0;
+  const viewers = new Map<string, Viewer>();
+  const byUrl = new Map<string, Viewer>();
+
+  const probe = (url: string, peerId: string): Promise<ProbeResult> => {
+    const v = byUrl.get(url);
+    if (!v || !v.reachable) return Promise.resolve({ ok: false, code: 'PROBE_UNREACHABLE', message: 'no answer' });
+    return Promise.resolve(v.plan.id === peerId ? { ok: true } : { ok: false, code: 'PROBE_WRONG_PEER', message: 'another peer answered' });
+  };
+  const tracker = new TrackerServer({
+    config,
+    clock,
+    rng: seededRng(o.seed ^ 0x5eed),
+    log,
+    metrics: createOriginMetrics(),
+    window: () => window.announcements(),
+    probe,
+    onPeerLeft: (peerId) => seeding.peerLeft(peerId),
+  });
+  const seeding = new OriginSeeding({
+    window,
+    tracker,
+    egress,
+    clock,
+    seedCopies: config.seedCopies,
+    pieceSize: config.pieceSize,
+    countEgress: (bytes) => (originEgressBytes += bytes),
+  });
+  tracker.start();
+  const connectTracker = memoryTrackerConnector(clock, tracker);
+
+  // The broadcast: a segment every segmentMs, announced and seeded as the origin does.
+  const published = new Map<number, { sha256: string; size: number; atMs: number }>();
+  let segmentIndex = 0;
+  const contentRng = seededRng(o.seed ^ 0xc0ffee);
+  const publish = () => {
+    const data = segmentContent(segmentBytes(o.stream, segmentIndex++), contentRng);
+    const stored = window.publish(data, o.stream.segmentMs, false, clock.nowMs());
+    published.set(stored.info.seq, { sha256: stored.info.sha256, size: stored.info.size, atMs: stored.info.publishedAtMs });
+    tracker.announce(stored.info);
+    seeding.seed(stored);
+  };
+  clock.setInterval(publish, o.stream.segmentMs);
+
+  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue.
+  const originRange = (v: Viewer) => (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => {
+    const found = window.lookup(seq);
+    if (found.state !== 'live') return clock.setTimeout(() => done(null), 0);
+    const body = found.segment.data.subarray(start, end);
+    egress.send(
+      'http',
+      body.byteLength,
+      () => {
+        originEgressBytes += body.byteLength;
+        done(body);
+      },
+      () => viewers.get(v.plan.id) === v,
+    );
+  };
+
+  const dial = (from: Viewer, remoteId: string, url: string) => {
+    clock.setTimeout(() => {
+      if (viewers.get(from.plan.id) !== from) return;
+      const to = byUrl.get(url);
+      if (!to || !to.reachable || viewers.get(to.plan.id) !== to || to.core.refusal(from.address) !== null) {
+        from.core.dialFailed(remoteId);
+        return;
+      }
+      const latency = o.latencyMs;
+      // One-way delay is the sender's shaper's (its --latency-ms), as in the benchmark; a matrix replaces it.
+      const [mine, theirs] = memoryLinkPair(clock, { latencyMs: 0 });
+      to.core.acceptInbound(theirs, from.address);
+      from.core.addOutbound(mine, remoteId, url);
+      void latency;
+    }, DIAL_MS);
+  };
+
+  let nextIndex = 0;
+  const join = (p: PeerPlan) => {
+    const index = nextIndex++;
+    const address = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
+    const url = `ws://${address}:7000/peer`;
+    const peer = peerConfig({
+      peerId: p.id,
+      seed: o.seed + index,
+      maxNeighboursPerAddress: 0,
+      uploadKbps: p.uploadKbps,
+      downloadKbps: o.downloadKbps,
+      latencyMs: p.latencyMs,
+      picker: plan.picker,
+      choker: plan.choker,
+    });
+    const v = {} as Viewer;
+    const core = createPeerCore(peer, {
+      peerId: p.id,
+      clock,
+      rng: seededRng(o.seed + index),
+      log,
+      advertisedUrl: () => url,
+      dial: (remoteId, remoteUrl) => dial(v, remoteId, remoteUrl),
+      trackerSend: (msg) => client.send(msg),
+      trackerJoined: () => client.joined,
+      fetchOrigin: (seq, piece, size, pieceSize, done) => fetcher.piece(seq, piece, size, pieceSize, done),
+    });
+    const fetcher = new OriginFetcher(originRange(v), core.shaper, clock);
+    const client = new TrackerClient({
+      url: 'ws://origin/tracker',
+      tlsClient: {},
+      clock,
+      log,
+      counters: core.counters,
+      connect: connectTracker(address),
+      joinMessage: () => core.joinMessage(),
+      onWelcome: (w) => core.onWelcome(w),
+      onSegment: (s) => core.onSegment(s),
+      onPeers: (peers) => core.onPeers(peers),
+      onSeed: (seq, piece, data) => core.onSeed(seq, piece, data),
+    });
+    const player = new SimPlayer(clock, {
+      store: core.store,
+      listed: () => core.listed(),
+      segmentWanted: (seq) => core.swarm.playerRequested(seq),
+      playerReport: (r) => core.onPlayerReport(r),
+    });
+    Object.assign(v, {
+      plan: p,
+      index,
+      url,
+      address,
+      reachable: rng() >= o.unreachableShare,
+      core,
+      tracker: client,
+      player,
+      joinedAtMs: clock.nowMs(),
+      lags: new Map(),
+      atWarm: null,
+    } satisfies Viewer);
+    viewers.set(p.id, v);
+    byUrl.set(url, v);
+    core.start();
+    client.start();
+    player.start();
+  };
+
+  const done: Done[] = [];
+  const leave = (v: Viewer) => {
+    if (viewers.get(v.plan.id) !== v) return;
+    recordLags(v);
+    const playback = v.player.stop();
+    v.tracker.close();
+    v.core.close();
+    viewers.delete(v.plan.id);
+    byUrl.delete(v.url);
+    done.push({ plan: v.plan, counters: { ...v.core.counters }, atWarm: v.atWarm, playback, lags: v.lags, joinedAtMs: v.joinedAtMs, leftAtMs: clock.nowMs() });
+  };
+  const recordLags = (v: Viewer) => {
+    for (const e of v.core.store.all()) {
+      if (e.completedAtMs !== null && !v.lags.has(e.info.seq)) v.lags.set(e.info.seq, e.completedAtMs - e.info.publishedAtMs);
+    }
+  };
+
+  // As in the benchmark, viewers come once the stream is live with four segments out.
+  const t0 = clock.nowMs() + 4 * o.stream.segmentMs;
+  const warmAt = t0 + plan.warmupMs;
+  const endAt = t0 + plan.durationMs;
+  for (const p of plan.peers) {
+    clock.setTimeout(() => join(p), t0 - clock.nowMs() + p.joinAtMs);
+    if (p.leaveAtMs !== null) {
+      clock.setTimeout(() => {
+        const v = viewers.get(p.id);
+        if (v) leave(v);
+      }, t0 - clock.nowMs() + p.leaveAtMs);
+    }
+  }
+  let egressAtWarm = 0;
+  clock.setTimeout(() => {
+    egressAtWarm = originEgressBytes;
+    for (const v of viewers.values()) v.atWarm = { ...v.core.counters };
+  }, warmAt - clock.nowMs());
+  clock.setInterval(() => {
+    for (const v of viewers.values()) recordLags(v);
+  }, LAG_SAMPLE_MS);
+
+  let peakViewers = 0;
+  let lastProgress = clock.nowMs();
+  while (clock.nowMs() < endAt) {
+    clock.advance(Math.min(STEP_MS, endAt - clock.nowMs()));
+    // Promises settle here: only the tracker's probes and its close use them.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    peakViewers = Math.max(peakViewers, viewers.size);
+    if (o.progress && clock.nowMs() - lastProgress >= PROGRESS_EVERY_MS) {
+      lastProgress = clock.nowMs();
+      o.progress(`${plan.name}: ${Math.round((clock.nowMs() - t0) / 1000)}/${plan.durationMs / 1000} simulated s, ${viewers.size} viewers, ${clock.events} events`);
+    }
+  }
+  for (const v of [...viewers.values()]) leave(v);
+  egress.close();
+  await tracker.close();
+
+  const records: ViewerRecord[] = done.map((d) => {
+    const w = d.atWarm ?? newCounters();
+    const c = d.counters;
+    return {
+      freeRider: d.plan.freeRider,
+      p2pBytes: c.p2pBytes - w.p2pBytes,
+      originBytes: c.originBytes - w.originBytes,
+      controlBytes: c.controlBytesOut - w.controlBytesOut + (c.trackerBytesIn - w.trackerBytesIn) + (c.trackerBytesOut - w.trackerBytesOut),
+      activeMs: Math.max(0, d.leftAtMs - Math.max(d.joinedAtMs, warmAt)),
+      playback: d.playback,
+      lagsMs: [...d.lags].filter(([seq]) => (published.get(seq)?.atMs ?? 0) >= warmAt).map(([, lag]) => lag),
+    };
+  });
+  const publishedBytes = [...published.values()].filter((s) => s.atMs >= warmAt && s.atMs <= endAt).reduce((n, s) => n + s.size, 0);
+  return {
+    record: {
+      viewers: records,
+      originEgressBytes: originEgressBytes - egressAtWarm,
+      publishedBytes,
+      originSha256: new Map([...published].map(([seq, s]) => [seq, s.sha256])),
+      peerCpuMs: 0,
+      peerTimeMs: 0,
+      peerProcessRssMb: [],
+      p2p: plan.p2p,
+    },
+    events: clock.events,
+    peakViewers,
+  };
+}
+
+export { DEFAULT_PIECE_SIZE };
