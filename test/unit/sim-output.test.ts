@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import type { Figures } from '../../scripts/bench/figures.ts';
 import { offloadBound, physicalBounds } from '../../scripts/sim/bounds.ts';
 import { HEADER_LINES, renderSweepTable, type SweepRow } from '../../scripts/sim/sweep-table.ts';
+import { niceTicks, renderSweepSvg } from '../../scripts/sim/svg.ts';
 
 const STREAM = 1500;
 
@@ -114,5 +115,100 @@ describe('the sweep table', () => {
 
   test('no rows: the header alone', () => {
     assert.equal(lines(renderSweepTable([])).length, HEADER_LINES);
+  });
+});
+
+/** Tags balance, attributes are quoted, and no `<` or `&` stands unescaped in text: enough of XML to catch a broken writer. */
+function assertWellFormed(svg: string): void {
+  assert.ok(svg.startsWith('<svg '), 'starts with <svg');
+  assert.ok(svg.trimEnd().endsWith('</svg>'), 'ends with </svg>');
+  const stack: string[] = [];
+  let rest = svg;
+  while (rest.length > 0) {
+    const lt = rest.indexOf('<');
+    const textPart = lt === -1 ? rest : rest.slice(0, lt);
+    assert.doesNotMatch(textPart, /&(?!(amp|lt|gt|quot|#39);)/, `unescaped & in ${JSON.stringify(textPart)}`);
+    assert.ok(!textPart.includes('>'), `stray > in ${JSON.stringify(textPart)}`);
+    if (lt === -1) break;
+    const tag = /^<(\/?)([a-zA-Z][\w-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>/.exec(rest.slice(lt));
+    assert.ok(tag, `malformed tag at ${JSON.stringify(rest.slice(lt, lt + 60))}`);
+    const [whole, closing, name, , selfClosing] = tag;
+    if (closing) assert.equal(stack.pop(), name, `</${name}> closes what it did not open`);
+    else if (!selfClosing) stack.push(name ?? '');
+    rest = rest.slice(lt + whole.length);
+  }
+  assert.deepEqual(stack, [], 'every tag is closed');
+}
+
+const panel = (svg: string, figure: string) => {
+  const start = svg.indexOf(`<g class="panel" data-figure="${figure}">`);
+  assert.ok(start >= 0, `no ${figure} panel`);
+  return svg.slice(start, svg.indexOf('</g>', start));
+};
+const pointsOf = (svg: string, figure: string) =>
+  [...panel(svg, figure).matchAll(/<circle class="point" data-peers="(\d+)" cx="([\d.]+)" cy="([\d.]+)"/g)].map((m) => ({ peers: Number(m[1]), x: Number(m[2]), y: Number(m[3]) }));
+
+describe('the sweep as SVG', () => {
+  const rows = [row(50, { offload: 0.95 }), row(500, { offload: 0.97 }), row(5000, { offload: 0.99 })];
+
+  test('is well-formed and self-contained', () => {
+    const svg = renderSweepSvg(rows);
+    assertWellFormed(svg);
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="900" height="300"/);
+    assert.doesNotMatch(svg, /<script|<image|@import|url\(|href=|@font-face/);
+    assertWellFormed(renderSweepSvg([]));
+  });
+
+  test('three panels, each with one line through its points and its bound dashed', () => {
+    const svg = renderSweepSvg(rows);
+    assert.equal(svg.match(/class="series"/g)?.length, 3);
+    for (const figure of ['offload', 'originCopies', 'continuity']) {
+      const p = panel(svg, figure);
+      assert.equal(p.match(/class="series"/g)?.length, 1, figure);
+      assert.match(p, /<path class="bound" d="[^"]+" [^>]*stroke-dasharray=/, figure);
+      assert.deepEqual(pointsOf(svg, figure).map((q) => q.peers), [50, 500, 5000], figure);
+    }
+  });
+
+  test('N lies on a log scale: 50 → 500 is as wide as 500 → 5000', () => {
+    const [a, b, c] = pointsOf(renderSweepSvg(rows), 'offload').map((q) => q.x) as [number, number, number];
+    assert.ok(a < b && b < c);
+    assert.ok(Math.abs(b - a - (c - b)) < 0.02, `${b - a} vs ${c - b}`);
+  });
+
+  test('a higher figure sits higher on the page', () => {
+    const ys = pointsOf(renderSweepSvg(rows), 'offload').map((q) => q.y);
+    assert.ok(ys[0]! > ys[1]! && ys[1]! > ys[2]!, String(ys));
+  });
+
+  test('x ticks at the powers of ten and at each N; y ticks are round numbers', () => {
+    const svg = renderSweepSvg([row(50), row(200), row(1000), row(10_000)]);
+    const labels = [...panel(svg, 'offload').matchAll(/<text [^>]*text-anchor="middle">([^<]+)<\/text>/g)].map((m) => m[1]);
+    for (const label of ['50', '100', '200', '1000', '10k']) assert.ok(labels.includes(label), `${label} among ${labels.join(' ')}`);
+    assert.deepEqual(niceTicks(0.969, 1), { values: [0.96, 0.97, 0.98, 0.99, 1], decimals: 2 });
+    assert.deepEqual(niceTicks(0.95, 1), { values: [0.95, 0.96, 0.97, 0.98, 0.99, 1], decimals: 2 });
+    assert.deepEqual(niceTicks(0, 73.5), { values: [0, 20, 40, 60, 80], decimals: 0 });
+  });
+
+  test('the same rows give the same picture, in whatever order they come', () => {
+    assert.equal(renderSweepSvg(rows), renderSweepSvg(rows));
+    assert.equal(renderSweepSvg([...rows].reverse()), renderSweepSvg(rows));
+  });
+
+  test('a missing figure breaks its line instead of bridging it', () => {
+    const svg = renderSweepSvg([row(50), row(500, { offload: undefined }), row(5000)]);
+    const d = /<path class="series" d="([^"]+)"/.exec(panel(svg, 'offload'))?.[1] ?? '';
+    assert.equal(d.match(/M/g)?.length, 2, d);
+    assert.equal(pointsOf(svg, 'offload').length, 2);
+  });
+
+  test('text is escaped', () => {
+    const svg = renderSweepSvg(rows, { title: 'N <= 5000 & "loss" \'5 %\'' });
+    assertWellFormed(svg);
+    assert.ok(svg.includes('N &lt;= 5000 &amp; &quot;loss&quot; &#39;5 %&#39;'));
+  });
+
+  test('a row with no peers cannot sit on a log axis', () => {
+    assert.throws(() => renderSweepSvg([row(0)]), RangeError);
   });
 });
