@@ -101,9 +101,10 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     store,
     shaper,
     counters,
-    fetchFromOrigin: (seq, piece) => {
+    fetchFromOrigin: (seq, piece, done) => {
       const e = store.get(seq);
-      return e ? originFetcher.piece(seq, piece, e.info.size, store.pieceSize) : Promise.resolve(null);
+      if (e) void originFetcher.piece(seq, piece, e.info.size, store.pieceSize).then(done);
+      else done(null);
     },
     onBan: (id) => neighbourhood.ban(id),
     isBanned: (id) => neighbourhood.isBanned(id),
