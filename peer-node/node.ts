@@ -50,6 +50,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
   let port = config.port;
   let closed: Promise<void> | null = null;
+  /** Sockets still connecting, so close() can end them. */
   const dialling = new Set<WebSocket>();
 
   const core = createPeerCore(config, {
