@@ -48,8 +48,12 @@ export interface SwarmDeps {
   store: SegmentStore;
   shaper: LinkShaper;
   counters: SwarmCounters;
-  /** Fetches one piece from the origin over HTTP; null on failure. */
-  fetchFromOrigin(seq: number, piece: number): Promise<Uint8Array | null>;
+  /**
+   * Fetches one piece from the origin; `done` gets its bytes, or null on
+   * failure, at once or later. A callback, not a promise, so a simulator on a
+   * manual clock decides exactly when it lands.
+   */
+  fetchFromOrigin(seq: number, piece: number, done: (data: Uint8Array | null) => void): void;
   /** A neighbour was banned (it sent bad pieces): never connect to it again. */
   onBan(peerId: string): void;
   isBanned(peerId: string): boolean;
@@ -672,7 +676,7 @@ export class Swarm {
       if (this.originInFlight.has(key)) return;
       this.originInFlight.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
       this.deps.counters.originRequests++;
-      void this.deps.fetchFromOrigin(r.seq, r.piece).then((data) => {
+      this.deps.fetchFromOrigin(r.seq, r.piece, (data) => {
         this.originInFlight.delete(key);
         if (this.closed || !data) return;
         const result = this.deps.store.putPiece(r.seq, r.piece, data, this.deps.clock.nowMs());

@@ -61,7 +61,7 @@ class Net {
       store,
       shaper: new LinkShaper({ uploadKbps, downloadKbps: 0, latencyMs: 0 }, clock),
       counters,
-      fetchFromOrigin: () => Promise.resolve(null),
+      fetchFromOrigin: (_seq, _piece, done) => done(null),
       onBan: (peerId) => void banned.add(peerId),
       isBanned: (peerId) => banned.has(peerId),
       onNeighboursChanged: () => {},

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { LiveWindow, type StoredSegment } from '../../origin/live-window.ts';
+import { type PeerConfig, peerConfig } from '../../peer-node/config.ts';
+import { memoryLinkPair } from '../../peer-node/memory-link.ts';
+import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
+import { ManualClock } from '../../shared/clock.ts';
+import { PROTOCOL_VERSION } from '../../shared/limits.ts';
+import { seededRng } from '../../shared/rng.ts';
+import { pieceRange } from '../../shared/segment.ts';
+import type { PeerAddress } from '../../shared/tracker-protocol.ts';
+
+/**
+ * Real peer cores, the logic of `node.ts` without its sockets, wired by hand
+ * on a manual clock: dials open memory links, the test plays the tracker
+ * with the origin's real `LiveWindow`, and origin fetches answer from that
+ * window after a delay. This is the seam the simulator runs on.
+ */
+
+const PIECE = 16 * 1024;
+const SEGMENT_BYTES = 40_000; // 3 pieces
+const LATENCY_MS = 10;
+const ORIGIN_MS = 50;
+const STREAM = 'live';
+const START_MS = 1_000_000;
+
+class World {
+  readonly clock = new ManualClock(START_MS);
+  readonly origin = new LiveWindow(100, PIECE);
+  readonly cores: PeerCore[] = [];
+  readonly dials: { from: string; to: string }[] = [];
+  readonly fetches: { by: string; seq: number; piece: number }[] = [];
+
+  add(peerId: string, config: Partial<PeerConfig> = {}): PeerCore {
+    const clock = this.clock;
+    const core: PeerCore = createPeerCore(peerConfig({ streamId: STREAM, ...config }), {
+      peerId,
+      clock,
+      rng: seededRng(this.cores.length + 1),
+      log: pino({ level: 'silent' }),
+      advertisedUrl: () => `mem://${peerId}`,
+      dial: (remoteId, url) => {
+        this.dials.push({ from: peerId, to: remoteId });
+        clock.setTimeout(() => this.open(core, remoteId, url), LATENCY_MS);
+      },
+      trackerSend: () => {},
+      trackerJoined: () => true,
+      fetchOrigin: (seq, piece, segmentSize, pieceSize, done) => {
+        this.fetches.push({ by: peerId, seq, piece });
+        const found = this.origin.lookup(seq);
+        const { start, end } = pieceRange(segmentSize, pieceSize, piece);
+        clock.setTimeout(() => done(found.state === 'live' ? found.segment.data.subarray(start, end) : null), ORIGIN_MS);
+      },
+    });
+    core.start();
+    // The tracker's welcome: the window so far, and the peers that joined before.
+    core.onWelcome({
+      type: 'welcome',
+      version: PROTOCOL_VERSION,
+      streamId: STREAM,
+      peerId,
+      pieceSize: PIECE,
+      announceIntervalMs: 5000,
+      originTimeMs: clock.nowMs(),
+      segments: this.origin.announcements(),
+      peers: this.cores.map((c): PeerAddress => ({ peerId: c.peerId, url: `mem://${c.peerId}` })),
+    });
+    this.cores.push(core);
+    return core;
+  }
+
+  /** What a listening socket does: the far core lets the connection in, or it is refused. */
+  private open(from: PeerCore, remoteId: string, url: string): void {
+    const to = this.cores.find((c) => c.peerId === remoteId);
+    if (!to || to.refusal(from.peerId) !== null) return from.dialFailed(remoteId);
+    const [ours, theirs] = memoryLinkPair(this.clock, { latencyMs: LATENCY_MS });
+    to.acceptInbound(theirs, from.peerId);
+    from.addOutbound(ours, remoteId, url);
+  }
+
+  /** One segment a second for `seconds`; the tracker seeds `seed` with every piece, except of the segments `withheld` names. */
+  live(seconds: number, seed: PeerCore | null, withheld: (n: number) => boolean = () => false): StoredSegment[] {
+    const out: StoredSegment[] = [];
+    for (let n = 0; n < seconds; n++) {
+      const rng = seededRng(this.origin.published + 1);
+      const data = Buffer.from(Array.from({ length: SEGMENT_BYTES }, () => Math.floor(rng() * 256)));
+      const segment = this.origin.publish(data, 1000, false, this.clock.nowMs());
+      for (const c of this.cores) c.onSegment(segment.info);
+      if (seed && !withheld(n)) {
+        segment.info.pieceHashes.forEach((_, i) => {
+          const { start, end } = pieceRange(segment.info.size, PIECE, i);
+          seed.onSeed(segment.info.seq, i, data.subarray(start, end));
+        });
+      }
+      out.push(segment);
+      this.clock.advance(1000);
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const c of this.cores) c.close();
+  }
+}
+
+function holdsAll(core: PeerCore, segments: readonly StoredSegment[]): boolean {
+  return segments.every((s) => core.store.get(s.info.seq)?.complete?.equals(s.data) === true);
+}
+
+const bytesOf = (segments: readonly StoredSegment[]) => segments.reduce((sum, s) => sum + s.info.size, 0);
+
+describe('peer cores over memory links in virtual time', () => {
+  test('a core dials the peer the tracker named and gets every piece from it over the swarm', () => {
+    const world = new World();
+    // The origin is never asked: what b holds came from a.
+    const a = world.add('a', { maxOriginInFlight: 0 });
+    const b = world.add('b', { maxOriginInFlight: 0 });
+    world.clock.advance(1000);
+    assert.deepEqual(world.dials, [{ from: 'b', to: 'a' }]);
+    assert.deepEqual([a, b].map((c) => c.stats().neighbours), [1, 1]);
+
+    const segments = world.live(6, a);
+    world.clock.advance(3000);
+    assert.ok(holdsAll(a, segments) && holdsAll(b, segments));
+    assert.equal(a.counters.seedBytes, bytesOf(segments));
+    assert.equal(b.counters.p2pBytes, bytesOf(segments));
+    assert.equal(a.counters.uploadedBytes, bytesOf(segments));
+    assert.equal(b.counters.originBytes, 0);
+    assert.deepEqual(world.fetches, []);
+    world.close();
+  });
+
+  test('the playlist stays empty until it can list the hold-back, then grows by a segment a second', () => {
+    const world = new World();
+    const a = world.add('a');
+    const b = world.add('b');
+    const holdBack = peerConfig().holdBackSegments;
+    assert.equal(holdBack, 3);
+    const rows = [
+      { published: 0, a: [], b: [] },
+      { published: 1, a: [], b: [] },
+      { published: 2, a: [], b: [] },
+      { published: 3, a: [0, 1, 2], b: [0, 1, 2] },
+      { published: 4, a: [0, 1, 2, 3], b: [0, 1, 2, 3] },
+    ];
+    for (const row of rows) {
+      if (row.published > 0) world.live(1, a);
+      const listed = (c: PeerCore) => c.listed().map((s) => s.seq);
+      assert.deepEqual({ published: row.published, a: listed(a), b: listed(b) }, row);
+    }
+    world.close();
+  });
+
+  test('a piece no neighbour holds comes from the origin, through the fetch callback', () => {
+    const world = new World();
+    const a = world.add('a');
+    const b = world.add('b');
+    world.clock.advance(1000);
+    // The tracker seeds a with every segment but the third.
+    const segments = world.live(6, a, (n) => n === 2);
+    const withheld = segments[2]?.info.seq;
+    world.clock.advance(3000);
+    assert.ok(holdsAll(a, segments) && holdsAll(b, segments));
+    // Neither held it, so each fetched every piece of it once, and only those.
+    const pieces = segments[2]?.info.pieceHashes.map((_, piece) => piece) ?? [];
+    for (const c of [a, b]) {
+      assert.deepEqual(world.fetches.filter((f) => f.by === c.peerId).map((f) => [f.seq, f.piece]).sort(), pieces.map((p) => [withheld, p]));
+      assert.equal(c.counters.originBytes - c.counters.seedBytes, SEGMENT_BYTES);
+    }
+    // The rest b had from a.
+    assert.equal(b.counters.p2pBytes, bytesOf(segments) - SEGMENT_BYTES);
+    world.close();
+  });
+});
