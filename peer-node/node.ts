@@ -12,7 +12,7 @@ import { normaliseAddress } from './address.ts';
 import type { PeerConfig } from './config.ts';
 import { createHttpApi } from './http-api.ts';
 import { createPeerMetrics } from './metrics.ts';
-import { OriginFetcher } from './origin-fetch.ts';
+import { OriginFetcher, httpOriginRange } from './origin-fetch.ts';
 import { createPeerCore } from './peer-core.ts';
 import type { SegmentStore } from './segment-store.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -62,10 +62,11 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     dial,
     trackerSend: (msg) => tracker.send(msg),
     trackerJoined: () => tracker.joined,
-    fetchOrigin: (seq, piece, segmentSize, pieceSize, done) => void originFetcher.piece(seq, piece, segmentSize, pieceSize).then(done),
+    fetchOrigin: (seq, piece, segmentSize, pieceSize, done) => originFetcher.piece(seq, piece, segmentSize, pieceSize, done),
   });
   const { swarm, store, counters } = core;
-  const originFetcher = new OriginFetcher(originBase, tls.client, core.shaper, clock);
+  const originHttp = httpOriginRange(originBase, tls.client);
+  const originFetcher = new OriginFetcher(originHttp.range, core.shaper, clock);
 
   const tracker = new TrackerClient({
     url: config.tracker,
@@ -177,7 +178,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
       closed ??= (async () => {
         core.close();
         tracker.close();
-        originFetcher.close();
+        originHttp.close();
         for (const ws of dialling) ws.terminate();
         wss.close();
         // Neighbours were sent a goodbye; give it a moment to leave before the sockets go.

@@ -7,69 +7,76 @@ import type { LinkShaper } from './link.ts';
 
 const FETCH_TIMEOUT_MS = 5000;
 
+/** Gets bytes [start, end) of segment `seq` from the origin: `done` with exactly those bytes, or null. */
+export type OriginRange = (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => void;
+
 /**
- * Fetches exactly one piece from the origin with an HTTP Range request: the
- * last resort when a piece is due and no neighbour can deliver it in time.
- * The bytes are returned unverified; the store checks them like any others.
- *
- * node:http(s) rather than the global fetch, whose TLS cannot be given a
- * private CA; one keep-alive agent, so fallbacks reuse their connections.
+ * Fetches exactly one piece from the origin: the last resort when a piece is
+ * due and no neighbour can deliver it in time. The bytes are returned
+ * unverified; the store checks them like any others. The transport is
+ * injected: HTTP Range requests in the node (httpOriginRange), the origin's
+ * egress queue in the simulator.
  */
 export class OriginFetcher {
-  private readonly secure: boolean;
-  private readonly agent: HttpAgent;
-
   constructor(
-    private readonly originBase: string,
-    tlsClient: TlsSetup['client'],
+    private readonly range: OriginRange,
     private readonly shaper: LinkShaper,
     private readonly clock: Clock,
-  ) {
-    this.secure = originBase.startsWith('https:');
-    this.agent = this.secure ? new HttpsAgent({ keepAlive: true, ...tlsClient }) : new HttpAgent({ keepAlive: true });
-  }
+  ) {}
 
-  async piece(seq: number, piece: number, segmentSize: number, pieceSize: number): Promise<Uint8Array | null> {
+  piece(seq: number, piece: number, segmentSize: number, pieceSize: number, done: (data: Uint8Array | null) => void): void {
     const { start, end } = pieceRange(segmentSize, pieceSize, piece);
     const startedAt = this.clock.nowMs();
-    const body = await this.range(`${this.originBase}/live/${segmentFileName(seq)}`, start, end);
-    if (!body) return null;
-    // The emulated link: what loopback took is subtracted from what the link would have taken.
-    const wait = this.shaper.originFetchDelayMs(body.byteLength) - (this.clock.nowMs() - startedAt);
-    if (wait > 0) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, wait));
-    return body;
-  }
-
-  /** Idle keep-alive sockets go; a fetch still in flight fails. */
-  close(): void {
-    this.agent.destroy();
-  }
-
-  /** `206` with exactly bytes [start, end), else null; never reads more than asked for. */
-  private range(url: string, start: number, end: number): Promise<Uint8Array | null> {
-    const want = end - start;
-    return new Promise((resolve) => {
-      const get = this.secure ? httpsGet : httpGet;
-      const req = get(url, { agent: this.agent, headers: { Range: `bytes=${start}-${end - 1}` }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
-        if (res.statusCode !== 206) {
-          res.resume();
-          resolve(null);
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let got = 0;
-        res.on('data', (chunk: Buffer) => {
-          got += chunk.byteLength;
-          if (got > want) {
-            req.destroy();
-            resolve(null);
-          } else chunks.push(chunk);
-        });
-        res.on('end', () => resolve(got === want ? new Uint8Array(Buffer.concat(chunks)) : null));
-        res.on('error', () => resolve(null));
-        res.on('close', () => resolve(null));
-      });
-      req.on('error', () => resolve(null));
+    this.range(seq, start, end, (body) => {
+      if (!body) return done(null);
+      // The emulated link: what the transport took is subtracted from what the link would have taken.
+      const wait = this.shaper.originFetchDelayMs(body.byteLength) - (this.clock.nowMs() - startedAt);
+      if (wait > 0) this.clock.setTimeout(() => done(body), wait);
+      else done(body);
     });
   }
+}
+
+/**
+ * Range requests to the origin's HTTP server: `206` with exactly the bytes
+ * asked for, else null; never reads more than asked for. node:http(s) rather
+ * than the global fetch, whose TLS cannot be given a private CA; one
+ * keep-alive agent, so fallbacks reuse their connections. `close` lets idle
+ * sockets go and fails a fetch in flight.
+ */
+export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client']): { range: OriginRange; close(): void } {
+  const secure = originBase.startsWith('https:');
+  const agent = secure ? new HttpsAgent({ keepAlive: true, ...tlsClient }) : new HttpAgent({ keepAlive: true });
+  const get = secure ? httpsGet : httpGet;
+  const range: OriginRange = (seq, start, end, done) => {
+    const want = end - start;
+    let settled = false;
+    const finish = (body: Uint8Array | null) => {
+      if (settled) return;
+      settled = true;
+      done(body);
+    };
+    const url = `${originBase}/live/${segmentFileName(seq)}`;
+    const req = get(url, { agent, headers: { Range: `bytes=${start}-${end - 1}` }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
+      if (res.statusCode !== 206) {
+        res.resume();
+        finish(null);
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let got = 0;
+      res.on('data', (chunk: Buffer) => {
+        got += chunk.byteLength;
+        if (got > want) {
+          req.destroy();
+          finish(null);
+        } else chunks.push(chunk);
+      });
+      res.on('end', () => finish(got === want ? new Uint8Array(Buffer.concat(chunks)) : null));
+      res.on('error', () => finish(null));
+      res.on('close', () => finish(null));
+    });
+    req.on('error', () => finish(null));
+  };
+  return { range, close: () => agent.destroy() };
 }

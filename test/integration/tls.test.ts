@@ -14,7 +14,7 @@ import type { Origin } from '../../origin/origin.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import { LinkShaper } from '../../peer-node/link.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
-import { OriginFetcher } from '../../peer-node/origin-fetch.ts';
+import { OriginFetcher, httpOriginRange } from '../../peer-node/origin-fetch.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { loadTls } from '../../shared/tls.ts';
 import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
@@ -109,19 +109,21 @@ describe('TLS: origin on https/wss, peers trusting a private CA', () => {
     const s = o.window.latest(1)[0];
     assert.ok(s);
     const shaper = new LinkShaper(peerConfig(), systemClock);
-    const trusting = new OriginFetcher(o.url, loadTls({ tlsCert: null, tlsKey: null, ca: certs.ca }).client, shaper, systemClock);
-    const untrusting = new OriginFetcher(o.url, {}, shaper, systemClock);
+    const trustingHttp = httpOriginRange(o.url, loadTls({ tlsCert: null, tlsKey: null, ca: certs.ca }).client);
+    const untrustingHttp = httpOriginRange(o.url, {});
+    const trusting = new OriginFetcher(trustingHttp.range, shaper, systemClock);
+    const untrusting = new OriginFetcher(untrustingHttp.range, shaper, systemClock);
     try {
       const pieceSize = 16 * 1024;
-      const piece = await trusting.piece(s.info.seq, 1, s.info.size, pieceSize);
+      const piece = await fetchPiece(trusting, s.info.seq, 1, s.info.size, pieceSize);
       assert.ok(piece, 'no piece');
       assert.equal(createHash('sha256').update(piece).digest('base64url'), s.info.pieceHashes[1]);
       // A second fetch through the same agent.
-      assert.ok(await trusting.piece(s.info.seq, 0, s.info.size, pieceSize));
-      assert.equal(await untrusting.piece(s.info.seq, 0, s.info.size, pieceSize), null);
+      assert.ok(await fetchPiece(trusting, s.info.seq, 0, s.info.size, pieceSize));
+      assert.equal(await fetchPiece(untrusting, s.info.seq, 0, s.info.size, pieceSize), null);
     } finally {
-      trusting.close();
-      untrusting.close();
+      trustingHttp.close();
+      untrustingHttp.close();
     }
   });
 
@@ -190,13 +192,18 @@ describe('without TLS flags: plain http and ws on 127.0.0.1, as before', () => {
     await waitForSegments(o, 1);
     const s = o.window.latest(1)[0];
     assert.ok(s);
-    const fetcher = new OriginFetcher(o.url, {}, new LinkShaper(peerConfig(), systemClock), systemClock);
+    const http = httpOriginRange(o.url, {});
+    const fetcher = new OriginFetcher(http.range, new LinkShaper(peerConfig(), systemClock), systemClock);
     try {
-      const piece = await fetcher.piece(s.info.seq, 0, s.info.size, 16 * 1024);
+      const piece = await fetchPiece(fetcher, s.info.seq, 0, s.info.size, 16 * 1024);
       assert.ok(piece);
       assert.equal(createHash('sha256').update(piece).digest('base64url'), s.info.pieceHashes[0]);
     } finally {
-      fetcher.close();
+      http.close();
     }
   });
 });
+
+function fetchPiece(f: OriginFetcher, seq: number, piece: number, size: number, pieceSize: number): Promise<Uint8Array | null> {
+  return new Promise((resolve) => f.piece(seq, piece, size, pieceSize, resolve));
+}

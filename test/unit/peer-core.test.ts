@@ -105,7 +105,7 @@ class World {
 }
 
 function holdsAll(core: PeerCore, segments: readonly StoredSegment[]): boolean {
-  return segments.every((s) => core.store.get(s.info.seq)?.complete?.equals(s.data) === true);
+  return segments.every((s) => core.store.segmentData(s.info.seq)?.equals(s.data) === true);
 }
 
 const bytesOf = (segments: readonly StoredSegment[]) => segments.reduce((sum, s) => sum + s.info.size, 0);
