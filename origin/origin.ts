@@ -18,21 +18,14 @@ import { parseRange } from './http-range.ts';
 import { IngestReceiver } from './ingest-receiver.ts';
 import { IngestSupervisor } from './ingest-supervisor.ts';
 import type { OriginEvents } from './events.ts';
-import { LiveWindow, type StoredSegment } from './live-window.ts';
+import { LiveWindow } from './live-window.ts';
 import { createOriginMetrics } from './metrics.ts';
 import { createDashboard } from './dashboard.ts';
 import { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
-import { initialSeederState, planSeeding } from './seeder.ts';
+import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
-import { pieceRange } from '../shared/segment.ts';
-
-/**
- * A piece seeded to a peer that leaves within this long may not have spread
- * yet, so it is seeded again to another peer; older ones have.
- */
-const RESEED_WINDOW_MS = 3000;
 
 export interface OriginDeps {
   log: Logger;
@@ -94,7 +87,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     window: () => window.announcements(),
     // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
     probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
-    onPeerLeft: (peerId) => reseed(peerId),
+    onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
 
   const receiver = new IngestReceiver((s) => {
@@ -110,7 +103,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
     tracker.announce(stored.info);
     const announcedMs = performance.now();
-    seed(stored);
+    seeding.seed(stored);
     events.emit('segmentPublished', {
       segment: stored,
       timing: { segmentPutEndMs: s.segmentPutEndMs, playlistPutMs: s.playlistPutMs, publishedMs, announcedMs },
@@ -120,56 +113,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const egress = new Egress(config.egressKbps, clock);
   const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
-  let seederState = initialSeederState();
-  /** Pieces seeded lately, per peer: if that peer leaves before passing them on, they are seeded again. */
-  const recentSeeds = new Map<string, { seq: number; piece: number; atMs: number }[]>();
-
-  function seedPieces(seq: number, pieces: readonly number[], exclude: string | null): void {
-    const found = window.lookup(seq);
-    if (found.state !== 'live' || config.seedCopies === 0) return;
-    const { info, data } = found.segment;
-    const candidates = tracker.seedCandidates().filter((c) => c.peerId !== exclude);
-    const plan = planSeeding(pieces.length, candidates, seederState, config.seedCopies);
-    seederState = plan.state;
-    const now = clock.nowMs();
-    plan.targets.forEach((targets, i) => {
-      const piece = pieces[i] as number;
-      const { start, end } = pieceRange(info.size, config.pieceSize, piece);
-      const bytes = data.subarray(start, end);
-      let sent = 0;
-      for (const peerId of targets) {
-        if (sent === config.seedCopies) break;
-        if (!tracker.canSeed(peerId)) continue;
-        sent++;
-        let list = recentSeeds.get(peerId);
-        if (!list) recentSeeds.set(peerId, (list = []));
-        list.push({ seq, piece, atMs: now });
-        while (list.length > 0 && now - (list[0] as { atMs: number }).atMs > RESEED_WINDOW_MS) list.shift();
-        egress.send('seed', bytes.byteLength, () => {
-          if (tracker.seed(peerId, seq, piece, bytes)) countEgress(bytes.byteLength);
-        });
-      }
-    });
-  }
-
-  function seed(segment: StoredSegment): void {
-    seedPieces(segment.info.seq, segment.info.pieceHashes.map((_, i) => i), null);
-  }
-
-  function reseed(peerId: string): void {
-    const list = recentSeeds.get(peerId);
-    recentSeeds.delete(peerId);
-    if (!list) return;
-    const now = clock.nowMs();
-    const bySeq = new Map<number, number[]>();
-    for (const r of list) {
-      if (now - r.atMs > RESEED_WINDOW_MS) continue;
-      const pieces = bySeq.get(r.seq);
-      if (pieces) pieces.push(r.piece);
-      else bySeq.set(r.seq, [r.piece]);
-    }
-    for (const [seq, pieces] of bySeq) seedPieces(seq, pieces, peerId);
-  }
+  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress });
 
   const ingest = new IngestSupervisor({
     settings: config,

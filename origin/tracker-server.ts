@@ -1,11 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer } from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import {
   MAX_CONCURRENT_PROBES,
-  MAX_TRACKER_INBOUND_BYTES,
   MAX_UNJOINED_TRACKER_CONNECTIONS,
   MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS,
   TRACKER_JOIN_TIMEOUT_MS,
@@ -23,6 +21,8 @@ import { clientAddress, peerWireUrl } from './peer-address.ts';
 import { PeerRegistry, type PeerRecord } from './peer-registry.ts';
 import { creditReport } from './peer-stats.ts';
 import { type Probe, ProbeQueue, type ProbeResult } from './reachability-probe.ts';
+import type { TrackerConn, TrackerConnEvents } from './tracker-conn.ts';
+import { WsTrackerEdge } from './ws-tracker-edge.ts';
 
 /** A peer this far behind on its socket is too slow to keep; dropping it bounds our memory. */
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
@@ -35,28 +35,15 @@ const SEED_BACKLOG_BYTES = 256 * 1024;
  */
 const LATE_LISTING_MS = 10_000;
 
-/**
- * ws closes a connection on its own protocol errors (a frame over maxPayload,
- * text that is not UTF-8, a bad frame header) with a code but no reason; this
- * gives those closes a reason in the `<code>: <message>` form of every other refusal.
- */
-class TrackerWebSocket extends WebSocket {
-  override close(code?: number, data?: string | Buffer): void {
-    let reason = data;
-    if (reason === undefined && code === 1009) reason = `ERR_TOO_LARGE: frame over ${MAX_TRACKER_INBOUND_BYTES} bytes`;
-    if (reason === undefined && code === 1007) reason = 'ERR_MALFORMED: text frame not UTF-8';
-    if (reason === undefined && code === 1002) reason = 'ERR_MALFORMED: WebSocket protocol error';
-    super.close(code, reason);
-  }
-}
-
 interface Conn {
-  ws: WebSocket;
+  transport: TrackerConn;
   /** Where it comes from (see clientAddress); null behind a trusted proxy that did not say. */
   address: string | null;
   peer: PeerRecord | null;
   limiter: TokenBucket;
   joinTimer: TimerHandle | null;
+  /** Terminates a refused connection whose peer does not answer the close. */
+  reapTimer: TimerHandle | null;
   /** Gives back its place among the unjoined connections; idempotent. */
   releaseUnjoined: () => void;
 }
@@ -79,12 +66,19 @@ export interface TrackerDeps {
   onPeerLeft(peerId: string): void;
 }
 
-/** The tracker: peers join over WebSocket, learn the window and each other, and report their stats. */
+/**
+ * The tracker: peers join, learn the window and each other, and report their
+ * stats. Its logic works on `TrackerConn`s: WebSocket upgrades come in through
+ * `handleUpgrade`, in-memory connections (the simulator) through `attach`.
+ */
 export class TrackerServer {
   readonly registry = new PeerRegistry();
-  private readonly wss: WebSocketServer;
+  /** Made at the first upgrade: a tracker that only ever takes in-memory connections never touches ws. */
+  private ws: WsTrackerEdge | null = null;
   private readonly conns = new Map<string, Conn>();
   private readonly all = new Set<Conn>();
+  /** Resolves close() once the last connection is gone. */
+  private allGone: (() => void) | null = null;
   private sweepTimer: TimerHandle | null = null;
   private accepting = true;
   private closed: Promise<void> | null = null;
@@ -97,13 +91,10 @@ export class TrackerServer {
 
   constructor(private readonly deps: TrackerDeps) {
     this.probes = new ProbeQueue(deps.probe, MAX_CONCURRENT_PROBES, (rec, result) => this.onProbed(rec, result));
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TRACKER_INBOUND_BYTES, WebSocket: TrackerWebSocket });
-    this.wss.on('error', (err) => deps.log.error({ err }, 'tracker server error'));
   }
 
   start(): void {
-    const every = Math.max(250, Math.floor(this.deps.config.peerTimeoutMs / 4));
-    this.sweepTimer = this.deps.clock.setInterval(() => this.sweep(), every);
+    this.sweepTimer = this.deps.clock.setInterval(() => this.sweep(), this.sweepEveryMs());
   }
 
   /**
@@ -113,33 +104,31 @@ export class TrackerServer {
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const address = clientAddress(req.socket.remoteAddress, req.headers, this.deps.config.trustProxyHeader);
-    const fromAddress = this.unjoined.get(address) ?? 0;
-    const refused =
-      this.unjoinedTotal >= MAX_UNJOINED_TRACKER_CONNECTIONS
-        ? 'UNJOINED_LIMIT'
-        : fromAddress >= MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS
-          ? 'UNJOINED_LIMIT_PER_ADDRESS'
-          : null;
-    if (refused) {
-      this.deps.metrics.trackerRejected.inc({ code: refused });
-      this.deps.log.debug({ address, code: refused }, 'tracker upgrade refused');
-      refuseUpgrade(socket, `${refused}: too many tracker connections waiting to join`);
+    const admitted = this.admit(address);
+    if (!admitted.ok) {
+      refuseUpgrade(socket, admitted.reason);
       return;
     }
-    this.unjoined.set(address, fromAddress + 1);
-    this.unjoinedTotal++;
-    let held = true;
-    const releaseUnjoined = () => {
-      if (!held) return;
-      held = false;
-      this.unjoinedTotal--;
-      const n = (this.unjoined.get(address) ?? 1) - 1;
-      if (n === 0) this.unjoined.delete(address);
-      else this.unjoined.set(address, n);
-    };
     // Also covers an upgrade that fails before a connection exists.
-    socket.once('close', releaseUnjoined);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, address, releaseUnjoined));
+    socket.once('close', admitted.release);
+    this.ws ??= new WsTrackerEdge(this.deps.clock, this.sweepEveryMs(), this.deps.log);
+    this.ws.handleUpgrade(req, socket, head, (transport) => this.accept(transport, address, admitted.release));
+  }
+
+  /**
+   * Takes a connection that is already open, from `address` (the peer's host
+   * as the tracker would see it). The caller delivers the connection's events
+   * to what this returns; null means it was refused as an upgrade would be
+   * (too many unjoined connections, or the tracker closed), and `transport`
+   * has been closed with the reason.
+   */
+  attach(transport: TrackerConn, address: string | null): TrackerConnEvents | null {
+    const admitted = this.admit(address);
+    if (!admitted.ok) {
+      transport.close(1013, admitted.reason);
+      return null;
+    }
+    return this.accept(transport, address, admitted.release);
   }
 
   /** Pushes a new segment's announcement to every joined peer. */
@@ -152,8 +141,8 @@ export class TrackerServer {
   /** Sends one piece of a segment to one peer (the origin seeding the swarm). Returns false if it could not. */
   seed(peerId: string, seq: number, piece: number, data: Uint8Array): boolean {
     const c = this.conns.get(peerId);
-    if (!c || c.ws.readyState !== WebSocket.OPEN || c.ws.bufferedAmount > MAX_BUFFERED_BYTES) return false;
-    c.ws.send(encodeSeedPiece({ seq, piece, data }), { binary: true });
+    if (!c || !c.transport.open || c.transport.bufferedAmount > MAX_BUFFERED_BYTES) return false;
+    c.transport.send(encodeSeedPiece({ seq, piece, data }));
     this.deps.metrics.seedBytes.inc(data.byteLength);
     return true;
   }
@@ -166,7 +155,7 @@ export class TrackerServer {
   /** True if a piece pushed to this peer now would leave without queueing behind a backlog. */
   canSeed(peerId: string): boolean {
     const c = this.conns.get(peerId);
-    return c !== undefined && c.ws.readyState === WebSocket.OPEN && c.ws.bufferedAmount <= SEED_BACKLOG_BYTES;
+    return c !== undefined && c.transport.open && c.transport.bufferedAmount <= SEED_BACKLOG_BYTES;
   }
 
   /**
@@ -184,26 +173,61 @@ export class TrackerServer {
       this.probes.close();
       for (const c of this.all) {
         c.joinTimer?.cancel();
-        c.ws.close(1001, 'origin shutting down');
+        c.transport.close(1001, 'origin shutting down');
       }
       // Peers that do not answer the close handshake are not waited for.
       const deadline = this.deps.clock.setTimeout(() => {
-        for (const c of this.all) c.ws.terminate();
+        for (const c of this.all) c.transport.terminate();
       }, 1000);
-      await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+      const gone = this.all.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.allGone = resolve));
+      await Promise.all([gone, this.ws?.close()]);
       deadline.cancel();
     })();
     return this.closed;
   }
 
-  private onConnection(ws: WebSocket, address: string | null, releaseUnjoined: () => void): void {
+  private sweepEveryMs(): number {
+    return Math.max(250, Math.floor(this.deps.config.peerTimeoutMs / 4));
+  }
+
+  /** Takes a place among the unjoined connections, or says why there is none. */
+  private admit(address: string | null): { ok: true; release: () => void } | { ok: false; reason: string } {
+    if (this.closed) return { ok: false, reason: 'SHUTTING_DOWN: origin shutting down' };
+    const fromAddress = this.unjoined.get(address) ?? 0;
+    const refused =
+      this.unjoinedTotal >= MAX_UNJOINED_TRACKER_CONNECTIONS
+        ? 'UNJOINED_LIMIT'
+        : fromAddress >= MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS
+          ? 'UNJOINED_LIMIT_PER_ADDRESS'
+          : null;
+    if (refused) {
+      this.deps.metrics.trackerRejected.inc({ code: refused });
+      this.deps.log.debug({ address, code: refused }, 'tracker upgrade refused');
+      return { ok: false, reason: `${refused}: too many tracker connections waiting to join` };
+    }
+    this.unjoined.set(address, fromAddress + 1);
+    this.unjoinedTotal++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.unjoinedTotal--;
+      const n = (this.unjoined.get(address) ?? 1) - 1;
+      if (n === 0) this.unjoined.delete(address);
+      else this.unjoined.set(address, n);
+    };
+    return { ok: true, release };
+  }
+
+  private accept(transport: TrackerConn, address: string | null, releaseUnjoined: () => void): TrackerConnEvents {
     const now = this.deps.clock.nowMs();
     const conn: Conn = {
-      ws,
+      transport,
       address,
       peer: null,
       limiter: new TokenBucket(TRACKER_MESSAGES_PER_SEC, TRACKER_MESSAGE_BURST, now),
       joinTimer: null,
+      reapTimer: null,
       releaseUnjoined,
     };
     this.all.add(conn);
@@ -211,27 +235,33 @@ export class TrackerServer {
       () => this.reject(conn, 'JOIN_TIMEOUT', `no join within ${TRACKER_JOIN_TIMEOUT_MS / 1000} s`),
       TRACKER_JOIN_TIMEOUT_MS,
     );
-    ws.on('error', (err) => this.deps.log.debug({ err: err.message }, 'tracker socket error'));
-    ws.on('pong', () => {
-      if (conn.peer) conn.peer.lastSeenMs = this.deps.clock.nowMs();
-    });
-    ws.on('message', (data, isBinary) => this.onMessage(conn, data as Buffer, isBinary));
-    ws.on('close', () => {
-      conn.joinTimer?.cancel();
-      this.all.delete(conn);
-      conn.releaseUnjoined();
-      this.shortListed.delete(conn);
-      if (conn.peer && this.conns.get(conn.peer.peerId) === conn) this.dropPeer(conn.peer);
-    });
+    let gone = false;
+    return {
+      onMessage: (frame) => this.onMessage(conn, frame),
+      onAlive: () => {
+        if (conn.peer) conn.peer.lastSeenMs = this.deps.clock.nowMs();
+      },
+      onClose: () => {
+        if (gone) return;
+        gone = true;
+        conn.joinTimer?.cancel();
+        conn.reapTimer?.cancel();
+        this.all.delete(conn);
+        conn.releaseUnjoined();
+        this.shortListed.delete(conn);
+        if (conn.peer && this.conns.get(conn.peer.peerId) === conn) this.dropPeer(conn.peer);
+        if (this.all.size === 0) this.allGone?.();
+      },
+    };
   }
 
-  private onMessage(conn: Conn, data: Buffer, isBinary: boolean): void {
-    // Refused or leaving: ws still delivers what the peer sent meanwhile, and none of it is read.
-    if (conn.ws.readyState !== WebSocket.OPEN) return;
+  private onMessage(conn: Conn, frame: string | Uint8Array): void {
+    // Refused or leaving: the transport still delivers what the peer sent meanwhile, and none of it is read.
+    if (!conn.transport.open) return;
     const now = this.deps.clock.nowMs();
     if (!conn.limiter.tryTake(1, now)) return this.reject(conn, 'RATE_LIMITED', `more than ${TRACKER_MESSAGES_PER_SEC} messages/s`);
-    if (isBinary) return this.reject(conn, 'ERR_MALFORMED', 'peers send text frames to the tracker');
-    const decoded = decodePeerToTracker(data.toString('utf8'));
+    if (typeof frame !== 'string') return this.reject(conn, 'ERR_MALFORMED', 'peers send text frames to the tracker');
+    const decoded = decodePeerToTracker(frame);
     if (!decoded.ok) return this.reject(conn, decoded.error.code, decoded.error.message);
     const msg = decoded.value;
     this.deps.metrics.trackerMessages.inc({ type: msg.type, direction: 'in' });
@@ -290,7 +320,7 @@ export class TrackerServer {
         this.send(conn, { type: 'peers', peers: this.registry.sample(conn.peer.peerId, msg.max, this.deps.rng) });
         return;
       case 'leave':
-        conn.ws.close(1000, 'bye');
+        conn.transport.close(1000, 'bye');
         return;
     }
   }
@@ -300,12 +330,12 @@ export class TrackerServer {
   }
 
   private sendText(conn: Conn, type: string, text: string): void {
-    if (conn.ws.readyState !== WebSocket.OPEN) return;
-    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
-      conn.ws.terminate();
+    if (!conn.transport.open) return;
+    if (conn.transport.bufferedAmount > MAX_BUFFERED_BYTES) {
+      conn.transport.terminate();
       return;
     }
-    conn.ws.send(text);
+    conn.transport.send(text);
     this.deps.metrics.trackerMessages.inc({ type, direction: 'out' });
   }
 
@@ -313,12 +343,11 @@ export class TrackerServer {
     this.deps.metrics.trackerRejected.inc({ code });
     this.deps.log.info({ code, message, peerId: conn.peer?.peerId }, 'tracker connection rejected');
     this.send(conn, { type: 'error', code: code.replace(/^ERR_/, ''), message });
-    // Close reasons are limited to 123 bytes by the WebSocket spec.
-    conn.ws.close(closeCode, `${code}: ${message}`.slice(0, 120));
     conn.joinTimer?.cancel();
-    const ws = conn.ws;
-    const reap = this.deps.clock.setTimeout(() => ws.terminate(), 1000);
-    ws.once('close', () => reap.cancel());
+    // Set before the close, so a transport that ends at once still has it cancelled.
+    conn.reapTimer = this.deps.clock.setTimeout(() => conn.transport.terminate(), 1000);
+    // Close reasons are limited to 123 bytes by the WebSocket spec.
+    conn.transport.close(closeCode, `${code}: ${message}`.slice(0, 120));
   }
 
   private onProbed(peer: PeerRecord, result: ProbeResult): void {
@@ -362,8 +391,7 @@ export class TrackerServer {
       const peer = this.registry.get(id);
       this.deps.log.info({ peerId: id }, 'peer timed out');
       if (peer) this.dropPeer(peer);
-      c?.ws.terminate();
+      c?.transport.terminate();
     }
-    for (const c of this.conns.values()) if (c.ws.readyState === WebSocket.OPEN) c.ws.ping();
   }
 }

@@ -1,7 +1,5 @@
 import type { Logger } from 'pino';
-import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
-import { MAX_PIECE_SIZE, MAX_TRACKER_MESSAGE_BYTES } from '../shared/limits.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
 import {
   type PeerAddress,
@@ -13,11 +11,15 @@ import {
 } from '../shared/tracker-protocol.ts';
 import { type TlsSetup, untrustedCertificate } from '../shared/tls.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
+import type { TrackerConnect, TrackerSocket } from './tracker-socket.ts';
+import { wsTrackerConnect } from './ws-tracker-socket.ts';
 
 export interface TrackerClientDeps {
   url: string;
-  /** Options for a wss:// tracker (a private CA to trust). */
-  tlsClient: TlsSetup['client'];
+  /** Options for a wss:// tracker (a private CA to trust), when `connect` is the default. */
+  tlsClient?: TlsSetup['client'];
+  /** How to reach the tracker; over ws unless given (the simulator connects in memory). */
+  connect?: TrackerConnect;
   clock: Clock;
   log: Logger;
   counters: SwarmCounters;
@@ -38,73 +40,75 @@ export function reconnectDelayMs(attempt: number): number {
  * already has.
  */
 export class TrackerClient {
-  private ws: WebSocket | null = null;
+  private readonly dial: TrackerConnect;
+  private socket: TrackerSocket | null = null;
   private attempt = 0;
   private timer: TimerHandle | null = null;
   private closed = false;
   joined = false;
 
-  constructor(private readonly deps: TrackerClientDeps) {}
+  constructor(private readonly deps: TrackerClientDeps) {
+    this.dial = deps.connect ?? wsTrackerConnect(deps.tlsClient);
+  }
 
   start(): void {
     this.connect();
   }
 
   send(msg: PeerToTracker): void {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN || (!this.joined && msg.type !== 'join')) return;
+    if (!this.socket?.open || (!this.joined && msg.type !== 'join')) return;
     const text = encodeTrackerMessage(msg);
     this.deps.counters.trackerBytesOut += text.length + frameOverheadBytes(text.length, true);
-    this.ws.send(text);
+    this.socket.send(text);
   }
 
   close(): void {
     this.closed = true;
     this.timer?.cancel();
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) {
+    if (this.socket?.open) {
       this.send({ type: 'leave' });
-      this.ws.close(1000, 'bye');
+      this.socket.close(1000, 'bye');
     } else {
-      this.ws?.terminate();
+      this.socket?.terminate();
     }
   }
 
   private connect(): void {
     if (this.closed) return;
-    const ws = new WebSocket(this.deps.url, { maxPayload: MAX_TRACKER_MESSAGE_BYTES + MAX_PIECE_SIZE, ...this.deps.tlsClient });
-    this.ws = ws;
-    ws.on('error', (err) => {
-      // An untrusted certificate does not heal by retrying: the operator must hear of it.
-      const untrusted = untrustedCertificate(err);
-      if (untrusted) this.deps.log.error({ url: this.deps.url, code: untrusted.code }, `tracker TLS certificate not trusted (${untrusted.code}): ${untrusted.hint}`);
-      else this.deps.log.debug({ err: err.message }, 'tracker socket error');
+    const socket: TrackerSocket = this.dial(this.deps.url, {
+      onError: (err) => {
+        // An untrusted certificate does not heal by retrying: the operator must hear of it.
+        const untrusted = untrustedCertificate(err);
+        if (untrusted) this.deps.log.error({ url: this.deps.url, code: untrusted.code }, `tracker TLS certificate not trusted (${untrusted.code}): ${untrusted.hint}`);
+        else this.deps.log.debug({ err: err.message }, 'tracker socket error');
+      },
+      onOpen: () => this.send(this.deps.joinMessage()),
+      onMessage: (frame) => this.onMessage(frame),
+      onClose: (code, reason) => {
+        if (this.socket !== socket) return;
+        this.socket = null;
+        this.joined = false;
+        if (this.closed) return;
+        const delay = reconnectDelayMs(this.attempt++);
+        this.deps.log.info({ code, reason, retryInMs: delay }, 'tracker connection lost');
+        this.timer = this.deps.clock.setTimeout(() => this.connect(), delay);
+      },
     });
-    ws.on('open', () => this.send(this.deps.joinMessage()));
-    ws.on('message', (data, isBinary) => {
-      const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
-      this.onMessage(buf, isBinary);
-    });
-    ws.on('close', (code, reason) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.joined = false;
-      if (this.closed) return;
-      const delay = reconnectDelayMs(this.attempt++);
-      this.deps.log.info({ code, reason: reason.toString(), retryInMs: delay }, 'tracker connection lost');
-      this.timer = this.deps.clock.setTimeout(() => this.connect(), delay);
-    });
+    this.socket = socket;
   }
 
-  private onMessage(buf: Buffer, isBinary: boolean): void {
+  private onMessage(frame: string | Uint8Array): void {
     const counters = this.deps.counters;
-    if (isBinary) {
-      const seed = decodeSeedPiece(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+    if (typeof frame !== 'string') {
+      const seed = decodeSeedPiece(frame);
       if (!seed.ok) return this.drop(`bad seed frame: ${seed.error.message}`);
-      counters.trackerBytesIn += buf.byteLength - seed.value.data.byteLength + frameOverheadBytes(buf.byteLength, false);
+      counters.trackerBytesIn += frame.byteLength - seed.value.data.byteLength + frameOverheadBytes(frame.byteLength, false);
       this.deps.onSeed(seed.value.seq, seed.value.piece, seed.value.data);
       return;
     }
-    counters.trackerBytesIn += buf.byteLength + frameOverheadBytes(buf.byteLength, false);
-    const decoded = decodeTrackerToPeer(buf.toString('utf8'));
+    const bytes = Buffer.byteLength(frame, 'utf8');
+    counters.trackerBytesIn += bytes + frameOverheadBytes(bytes, false);
+    const decoded = decodeTrackerToPeer(frame);
     if (!decoded.ok) return this.drop(`bad tracker message: ${decoded.error.message}`);
     const msg = decoded.value;
     switch (msg.type) {
@@ -127,6 +131,6 @@ export class TrackerClient {
 
   private drop(reason: string): void {
     this.deps.log.warn({ reason }, 'closing tracker connection');
-    this.ws?.close(1008, reason.slice(0, 120));
+    this.socket?.close(1008, reason.slice(0, 120));
   }
 }
