@@ -47,6 +47,8 @@ export class SegmentStore {
   /** The newest segment ever announced here, by the origin's number and ours. */
   private last: { seq: number; local: number } | null = null;
   private readonly changeListeners = new Set<() => void>();
+  /** `all()`'s answer, kept until an entry comes or goes: the swarm asks for it on every plan. */
+  private sorted: StoredEntry[] | null = null;
 
   constructor(
     private readonly capacity: number,
@@ -88,6 +90,7 @@ export class SegmentStore {
     const n = pieceCount(info.size, this.pieceSizeBytes);
     if (n !== info.pieceHashes.length) return false;
     if (existing) this.drop(info.seq);
+    this.sorted = null;
     const jumped = this.last !== null && !existing && info.seq > this.last.seq + 1;
     const localSeq = existing ? existing.localSeq : this.last === null ? info.seq : this.last.local + 1;
     if (!existing) this.last = { seq: info.seq, local: localSeq };
@@ -120,15 +123,14 @@ export class SegmentStore {
     return !this.entries.has(seq) && seq <= this.oldestEvicted;
   }
 
-  /** Entries in ascending sequence order. */
-  all(): StoredEntry[] {
-    return [...this.entries.values()].sort((a, b) => a.info.seq - b.info.seq);
+  /** Entries in ascending sequence order; the array is shared, not to be changed. */
+  all(): readonly StoredEntry[] {
+    this.sorted ??= [...this.entries.values()].sort((a, b) => a.info.seq - b.info.seq);
+    return this.sorted;
   }
 
   newestSeq(): number | null {
-    let max: number | null = null;
-    for (const seq of this.entries.keys()) if (max === null || seq > max) max = seq;
-    return max;
+    return this.all().at(-1)?.info.seq ?? null;
   }
 
   hasPiece(seq: number, piece: number): boolean {
@@ -236,6 +238,7 @@ export class SegmentStore {
   /** Forgets an entry without it having left the window (replaced, or the piece size changed). */
   private drop(seq: number): void {
     this.entries.delete(seq);
+    this.sorted = null;
     for (const w of [...(this.waiters.get(seq) ?? [])]) w(null);
   }
 }

@@ -333,13 +333,16 @@ export class Swarm {
       }
       case 'have': {
         const newest = store.newestSeq();
+        let news = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
           const e = store.get(p.seq);
           // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
+          if (e && e.pieces[p.piece] === null) news = true;
         }
-        this.schedulePick();
+        // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
+        if (news) this.schedulePick();
         return;
       }
       case 'interested':

@@ -101,10 +101,11 @@ export function availability(s: PickerSnapshot): Map<number, number[]> {
   const out = new Map<number, number[]>();
   for (const seg of s.segments) out.set(seg.seq, new Array<number>(seg.pieceCount).fill(0));
   for (const p of s.peers) {
-    for (const [seq, bits] of p.has) {
-      const counts = out.get(seq);
-      if (!counts) continue;
-      for (let i = 0; i < counts.length; i++) if (bits[i] === true) counts[i] = (counts[i] ?? 0) + 1;
+    for (const seg of s.segments) {
+      const bits = p.has.get(seg.seq);
+      if (!bits) continue;
+      const counts = out.get(seg.seq) as number[];
+      for (let i = 0; i < counts.length; i++) if (bits[i] === true) counts[i] = (counts[i] as number) + 1;
     }
   }
   return out;

@@ -19,10 +19,9 @@ import { OriginFetcher } from '../../peer-node/origin-fetch.ts';
 import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
 import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.ts';
 import { TrackerClient } from '../../peer-node/tracker-client.ts';
-import { memoryTrackerConnector } from '../../harness/memory-tracker.ts';
+import { memoryTrackerConnect } from '../../harness/memory-tracker.ts';
 import type { PlaybackResult } from '../../harness/playout.ts';
 import { ManualClock } from '../../shared/clock.ts';
-import { DEFAULT_PIECE_SIZE } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
 import type { RunRecord, ViewerRecord } from '../bench/figures.ts';
 import type { PeerPlan, ScenarioPlan } from '../bench/scenarios.ts';
@@ -37,8 +36,6 @@ export interface WorldOptions {
   unreachableShare: number;
   /** Every viewer's download limit (0 = unlimited, as in the benchmark). */
   downloadKbps: number;
-  /** One-way latency between two viewers, when given, instead of the sender's own. */
-  latencyMs?: (from: number, to: number) => number;
   progress?: (line: string) => void;
 }
 
@@ -108,19 +105,10 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     metrics: createOriginMetrics(),
     window: () => window.announcements(),
     probe,
-    onPeerLeft: (peerId) => seeding.peerLeft(peerId),
+    onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
-  const seeding = new OriginSeeding({
-    window,
-    tracker,
-    egress,
-    clock,
-    seedCopies: config.seedCopies,
-    pieceSize: config.pieceSize,
-    countEgress: (bytes) => (originEgressBytes += bytes),
-  });
+  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress: (bytes) => (originEgressBytes += bytes) });
   tracker.start();
-  const connectTracker = memoryTrackerConnector(clock, tracker);
 
   // The broadcast: a segment every segmentMs, announced and seeded as the origin does.
   const published = new Map<number, { sha256: string; size: number; atMs: number }>();
@@ -159,12 +147,10 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
         from.core.dialFailed(remoteId);
         return;
       }
-      const latency = o.latencyMs;
-      // One-way delay is the sender's shaper's (its --latency-ms), as in the benchmark; a matrix replaces it.
+      // The one-way delay is the sender's shaper's (its --latency-ms), as in the benchmark: none on the wire.
       const [mine, theirs] = memoryLinkPair(clock, { latencyMs: 0 });
       to.core.acceptInbound(theirs, from.address);
       from.core.addOutbound(mine, remoteId, url);
-      void latency;
     }, DIAL_MS);
   };
 
@@ -198,11 +184,11 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     const fetcher = new OriginFetcher(originRange(v), core.shaper, clock);
     const client = new TrackerClient({
       url: 'ws://origin/tracker',
-      tlsClient: {},
       clock,
       log,
       counters: core.counters,
-      connect: connectTracker(address),
+      // The benchmark emulates no latency to the tracker (it is on loopback): none here either.
+      connect: memoryTrackerConnect(clock, 0, tracker, address),
       joinMessage: () => core.joinMessage(),
       onWelcome: (w) => core.onWelcome(w),
       onSegment: (s) => core.onSegment(s),
@@ -288,7 +274,13 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   }
   for (const v of [...viewers.values()]) leave(v);
   egress.close();
-  await tracker.close();
+  // The tracker's goodbyes travel on the clock too: it runs on until they are through.
+  let trackerClosed = false;
+  void tracker.close().then(() => (trackerClosed = true));
+  while (!trackerClosed) {
+    clock.advance(STEP_MS);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 
   const records: ViewerRecord[] = done.map((d) => {
     const w = d.atWarm ?? newCounters();
@@ -319,5 +311,3 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     peakViewers,
   };
 }
-
-export { DEFAULT_PIECE_SIZE };
