@@ -29,6 +29,8 @@ export interface RunContext {
   segmentSeconds: number;
   seed: number;
   progress(line: string): void;
+  /** Each segment the origin publishes (the simulator's --validate takes the real encode's sizes from here). */
+  onPublished?: (seq: number, size: number) => void;
 }
 
 interface Worker {
@@ -71,6 +73,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
   const live = new Promise<void>((resolve) => (fourPublished = resolve));
   origin.events.on('segmentPublished', ({ segment: { info } }) => {
     published.set(info.seq, { sha256: info.sha256, size: info.size, atMs: info.publishedAtMs });
+    ctx.onPublished?.(info.seq, info.size);
     if (published.size >= 4) fourPublished();
   });
   // The test of this harness calls it without `npm run bench`'s build: never run a stale bundle.

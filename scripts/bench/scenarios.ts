@@ -47,16 +47,55 @@ export interface PlanOptions {
   durationS: number | null;
   segmentMs: number;
   rng: Rng;
+  /** The audience's make-up; BENCHMARKS.md's unless given (the simulator sets it from its flags). */
+  mix?: AudienceMix;
 }
 
-/** "Some at 0.5x, most at 1.5x to 3x the stream rate" (BENCHMARKS.md). */
-function mixedUpload(rng: Rng): number {
-  const factor = rng() < 0.2 ? 0.5 : 1.5 + 1.5 * rng();
-  return Math.round(STREAM_KBPS * factor);
+/** Who watches and how they come and go: every scenario draws its viewers from this. */
+export interface AudienceMix {
+  streamKbps: number;
+  /** "Some at 0.5x, most at 1.5x to 3x the stream rate" (BENCHMARKS.md): this share at slowUpload x, the rest uniform in fastUpload. */
+  slowShare: number;
+  slowUpload: number;
+  fastUpload: readonly [number, number];
+  /** One-way latency of each viewer's link, uniform in this range (ms). */
+  latencyMs: readonly [number, number];
+  /** Origin egress, in stream copies. */
+  originEgressCopies: number;
+  /** Joins spread over this long as a swarm forms (ms); flash-crowd uses flashWindowMs instead. */
+  joinSpreadMs: number;
+  flashWindowMs: number;
+  /** churn: every churnEveryMs, this share of those present leave and as many join. */
+  churnEveryMs: number;
+  churnShare: number;
+  /** free-riders: this share of viewers never upload. */
+  freeRiderShare: number;
 }
 
-function peer(id: string, rng: Rng, more: Partial<PeerPlan> = {}): PeerPlan {
-  return { id, joinAtMs: 0, leaveAtMs: null, uploadKbps: mixedUpload(rng), latencyMs: 10 + Math.round(30 * rng()), freeRider: false, ...more };
+export function defaultMix(quick: boolean): AudienceMix {
+  return {
+    streamKbps: STREAM_KBPS,
+    slowShare: 0.2,
+    slowUpload: 0.5,
+    fastUpload: [1.5, 3],
+    latencyMs: [10, 40],
+    originEgressCopies: 5,
+    joinSpreadMs: quick ? 4000 : 10_000,
+    flashWindowMs: 5000,
+    churnEveryMs: quick ? 10_000 : 30_000,
+    churnShare: 1 / 3,
+    freeRiderShare: 0.2,
+  };
+}
+
+function mixedUpload(rng: Rng, m: AudienceMix): number {
+  const factor = rng() < m.slowShare ? m.slowUpload : m.fastUpload[0] + (m.fastUpload[1] - m.fastUpload[0]) * rng();
+  return Math.round(m.streamKbps * factor);
+}
+
+function peer(id: string, rng: Rng, m: AudienceMix, more: Partial<PeerPlan> = {}): PeerPlan {
+  const [lo, hi] = m.latencyMs;
+  return { id, joinAtMs: 0, leaveAtMs: null, uploadKbps: mixedUpload(rng, m), latencyMs: lo + Math.round((hi - lo) * rng()), freeRider: false, ...more };
 }
 
 /**
@@ -64,6 +103,7 @@ function peer(id: string, rng: Rng, more: Partial<PeerPlan> = {}): PeerPlan {
  * variants are reported as picker-ablation-<variant>).
  */
 export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[] {
+  const m = o.mix ?? defaultMix(o.quick);
   const big = o.peers ?? (o.quick ? 12 : 50);
   const durationMs = 1000 * (o.durationS ?? (o.quick ? 16 : 60));
   const warmupMs = 3 * o.segmentMs;
@@ -72,7 +112,7 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
     p2p: true,
     durationMs,
     warmupMs,
-    originEgressKbps: 5 * STREAM_KBPS,
+    originEgressKbps: Math.round(m.originEgressCopies * m.streamKbps),
     peers,
     picker: 'rarest-deadline',
     choker: 'tit-for-tat',
@@ -80,39 +120,37 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
     ...more,
   });
   // A swarm forms as viewers arrive over its first seconds; flash-crowd is the all-at-once case.
-  const spreadMs = o.quick ? 4000 : 10_000;
   const crowd = (n: number, more: (i: number) => Partial<PeerPlan> = () => ({})) =>
-    Array.from({ length: n }, (_, i) => peer(`p${i}`, o.rng, { joinAtMs: Math.round(spreadMs * o.rng()), ...more(i) }));
+    Array.from({ length: n }, (_, i) => peer(`p${i}`, o.rng, m, { joinAtMs: Math.round(m.joinSpreadMs * o.rng()), ...more(i) }));
   switch (name) {
     case 'baseline-http':
       return [base(name, crowd(big), { p2p: false, processPeers: 0 })];
     case 'swarm-small': {
       const n = o.peers ?? (o.quick ? 6 : 10);
-      return [base(name, crowd(n, () => ({ uploadKbps: 3 * STREAM_KBPS }))), ];
+      return [base(name, crowd(n, () => ({ uploadKbps: 3 * m.streamKbps })))];
     }
     case 'swarm-50':
       return [base(name, crowd(big))];
     case 'churn': {
       // Every 30 s (10 s in --quick) a third of those present leave and as many new ones join.
-      const everyMs = o.quick ? 10_000 : 30_000;
       const peers = crowd(big);
       let next = big;
-      for (let t = everyMs; t < durationMs; t += everyMs) {
+      for (let t = m.churnEveryMs; t < durationMs; t += m.churnEveryMs) {
         const present = peers.filter((p) => p.joinAtMs <= t && (p.leaveAtMs === null || p.leaveAtMs > t));
-        for (const p of present.slice(0, Math.floor(present.length / 3))) {
+        for (const p of present.slice(0, Math.floor(present.length * m.churnShare + 1e-9))) {
           p.leaveAtMs = t;
-          peers.push(peer(`p${next++}`, o.rng, { joinAtMs: t + Math.round(1000 * o.rng()) }));
+          peers.push(peer(`p${next++}`, o.rng, m, { joinAtMs: t + Math.round(1000 * o.rng()) }));
         }
       }
       return [base(name, peers)];
     }
     case 'free-riders': {
-      const riders = Math.max(1, Math.round(big / 5));
+      const riders = Math.max(1, Math.round(big * m.freeRiderShare));
       return [base(name, crowd(big, (i) => (i < riders ? { uploadKbps: 0, freeRider: true } : {})))];
     }
     case 'flash-crowd':
       // The stream runs alone for the warm-up, then everyone arrives within 5 s.
-      return [base(name, crowd(big, () => ({ joinAtMs: warmupMs + Math.round(5000 * o.rng()) })), { processPeers: 0 })];
+      return [base(name, crowd(big, () => ({ joinAtMs: warmupMs + Math.round(m.flashWindowMs * o.rng()) })), { processPeers: 0 })];
     case 'picker-ablation':
       return [
         base('picker-ablation-sequential', crowd(big), { picker: 'sequential' }),

@@ -26,6 +26,7 @@ import { seededRng } from '../../shared/rng.ts';
 import type { RunRecord, ViewerRecord } from '../bench/figures.ts';
 import type { PeerPlan, ScenarioPlan } from '../bench/scenarios.ts';
 import { SimPlayer } from './player.ts';
+import { originSource, peerSource } from './sources.ts';
 import { type StreamShape, segmentBytes, segmentContent } from './stream.ts';
 
 export interface WorldOptions {
@@ -45,6 +46,9 @@ export interface WorldOutcome {
   events: number;
   /** Most viewers present at once. */
   peakViewers: number;
+  /** Resident memory before the first viewer joined, and at its highest during the run. */
+  baseRssBytes: number;
+  peakRssBytes: number;
 }
 
 /** Simulated time starts here: the origin numbers its first segment from the clock's seconds. */
@@ -55,6 +59,7 @@ const LAG_SAMPLE_MS = 1000;
 /** A dial opens (or fails) this long after it is made: a TCP and WebSocket handshake on a LAN. */
 const DIAL_MS = 2;
 const PROGRESS_EVERY_MS = 10_000;
+const RSS_SAMPLE_MS = 1000;
 
 interface Viewer {
   plan: PeerPlan;
@@ -62,8 +67,9 @@ interface Viewer {
   url: string;
   address: string;
   reachable: boolean;
-  core: PeerCore;
-  tracker: TrackerClient;
+  /** Null for a plain HLS viewer (the baseline): it plays from the origin, with no peer node. */
+  core: PeerCore | null;
+  tracker: TrackerClient | null;
   player: SimPlayer;
   joinedAtMs: number;
   lags: Map<number, number>;
@@ -143,14 +149,15 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     clock.setTimeout(() => {
       if (viewers.get(from.plan.id) !== from) return;
       const to = byUrl.get(url);
-      if (!to || !to.reachable || viewers.get(to.plan.id) !== to || to.core.refusal(from.address) !== null) {
-        from.core.dialFailed(remoteId);
+      const fromCore = from.core as PeerCore;
+      if (!to?.core || !to.reachable || viewers.get(to.plan.id) !== to || to.core.refusal(from.address) !== null) {
+        fromCore.dialFailed(remoteId);
         return;
       }
       // The one-way delay is the sender's shaper's (its --latency-ms), as in the benchmark: none on the wire.
       const [mine, theirs] = memoryLinkPair(clock, { latencyMs: 0 });
       to.core.acceptInbound(theirs, from.address);
-      from.core.addOutbound(mine, remoteId, url);
+      fromCore.addOutbound(mine, remoteId, url);
     }, DIAL_MS);
   };
 
@@ -159,6 +166,13 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     const index = nextIndex++;
     const address = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
     const url = `ws://${address}:7000/peer`;
+    const v: Viewer = { plan: p, index, url, address, reachable: rng() >= o.unreachableShare, core: null, tracker: null, player: null as unknown as SimPlayer, joinedAtMs: clock.nowMs(), lags: new Map(), atWarm: null };
+    if (!plan.p2p) {
+      v.player = new SimPlayer(clock, originSource(window, egress, config.playlistSegments, (bytes) => (originEgressBytes += bytes)));
+      viewers.set(p.id, v);
+      v.player.start();
+      return;
+    }
     const peer = peerConfig({
       peerId: p.id,
       seed: o.seed + index,
@@ -169,7 +183,6 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       picker: plan.picker,
       choker: plan.choker,
     });
-    const v = {} as Viewer;
     const core = createPeerCore(peer, {
       peerId: p.id,
       clock,
@@ -195,30 +208,14 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       onPeers: (peers) => core.onPeers(peers),
       onSeed: (seq, piece, data) => core.onSeed(seq, piece, data),
     });
-    const player = new SimPlayer(clock, {
-      store: core.store,
-      listed: () => core.listed(),
-      segmentWanted: (seq) => core.swarm.playerRequested(seq),
-      playerReport: (r) => core.onPlayerReport(r),
-    });
-    Object.assign(v, {
-      plan: p,
-      index,
-      url,
-      address,
-      reachable: rng() >= o.unreachableShare,
-      core,
-      tracker: client,
-      player,
-      joinedAtMs: clock.nowMs(),
-      lags: new Map(),
-      atWarm: null,
-    } satisfies Viewer);
+    v.core = core;
+    v.tracker = client;
+    v.player = new SimPlayer(clock, peerSource(core, clock));
     viewers.set(p.id, v);
     byUrl.set(url, v);
     core.start();
     client.start();
-    player.start();
+    v.player.start();
   };
 
   const done: Done[] = [];
@@ -226,13 +223,14 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     if (viewers.get(v.plan.id) !== v) return;
     recordLags(v);
     const playback = v.player.stop();
-    v.tracker.close();
-    v.core.close();
+    v.tracker?.close();
+    v.core?.close();
     viewers.delete(v.plan.id);
     byUrl.delete(v.url);
-    done.push({ plan: v.plan, counters: { ...v.core.counters }, atWarm: v.atWarm, playback, lags: v.lags, joinedAtMs: v.joinedAtMs, leftAtMs: clock.nowMs() });
+    done.push({ plan: v.plan, counters: v.core ? { ...v.core.counters } : plainHlsCounters(playback, published, warmAt), atWarm: v.atWarm, playback, lags: v.lags, joinedAtMs: v.joinedAtMs, leftAtMs: clock.nowMs() });
   };
   const recordLags = (v: Viewer) => {
+    if (!v.core) return;
     for (const e of v.core.store.all()) {
       if (e.completedAtMs !== null && !v.lags.has(e.info.seq)) v.lags.set(e.info.seq, e.completedAtMs - e.info.publishedAtMs);
     }
@@ -254,7 +252,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   let egressAtWarm = 0;
   clock.setTimeout(() => {
     egressAtWarm = originEgressBytes;
-    for (const v of viewers.values()) v.atWarm = { ...v.core.counters };
+    for (const v of viewers.values()) if (v.core) v.atWarm = { ...v.core.counters };
   }, warmAt - clock.nowMs());
   clock.setInterval(() => {
     for (const v of viewers.values()) recordLags(v);
@@ -262,11 +260,18 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
 
   let peakViewers = 0;
   let lastProgress = clock.nowMs();
+  let lastRssAt = clock.nowMs();
+  const baseRssBytes = process.memoryUsage().rss;
+  let peakRssBytes = baseRssBytes;
   while (clock.nowMs() < endAt) {
     clock.advance(Math.min(STEP_MS, endAt - clock.nowMs()));
     // Promises settle here: only the tracker's probes and its close use them.
     await new Promise<void>((resolve) => setImmediate(resolve));
     peakViewers = Math.max(peakViewers, viewers.size);
+    if (clock.nowMs() - lastRssAt >= RSS_SAMPLE_MS) {
+      lastRssAt = clock.nowMs();
+      peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);
+    }
     if (o.progress && clock.nowMs() - lastProgress >= PROGRESS_EVERY_MS) {
       lastProgress = clock.nowMs();
       o.progress(`${plan.name}: ${Math.round((clock.nowMs() - t0) / 1000)}/${plan.durationMs / 1000} simulated s, ${viewers.size} viewers, ${clock.events} events`);
@@ -309,5 +314,17 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     },
     events: clock.events,
     peakViewers,
+    baseRssBytes,
+    peakRssBytes,
   };
+}
+
+/** A plain HLS viewer's bytes, as the benchmark counts them: every segment it fetched came from the origin. */
+function plainHlsCounters(playback: PlaybackResult, published: ReadonlyMap<number, { size: number; atMs: number }>, warmAt: number): SwarmCounters {
+  const counters = newCounters();
+  for (const d of playback.digests) {
+    const s = published.get(d.seq);
+    if (s && s.atMs >= warmAt) counters.originBytes += s.size;
+  }
+  return counters;
 }
