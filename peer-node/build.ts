@@ -23,4 +23,5 @@ export async function buildPeer(): Promise<void> {
   });
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await buildPeer();
+// Named by its source path, not import.meta.url: bundled into another program (the simulator), this module is not its entry.
+if (process.argv[1] === fileURLToPath(new URL('./build.ts', import.meta.url))) await buildPeer();

@@ -9,7 +9,6 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type FlagSpec, ConfigError, helpText, parseConfig } from '../../shared/cli.ts';
 import { createLogger } from '../../shared/log.ts';
 import { runMain } from '../../shared/process.ts';
@@ -18,6 +17,7 @@ import { type Figures, computeFigures } from '../bench/figures.ts';
 import { type AudienceMix, SCENARIO_NAMES, type ScenarioName, type ScenarioPlan, defaultMix, planScenario } from '../bench/scenarios.ts';
 import { renderTable } from '../bench/table.ts';
 import { physicalBounds } from './bounds.ts';
+import { SIM_BUNDLE, buildSim } from './build.ts';
 import type { StreamShape } from './stream.ts';
 import { renderSweepSvg } from './svg.ts';
 import { type SweepRow, renderSweepTable } from './sweep-table.ts';
@@ -200,19 +200,18 @@ async function childRun(c: SimConfig, file: string, say: (line: string) => void)
   await writeFile(file, JSON.stringify(row));
 }
 
-const SELF = fileURLToPath(import.meta.url);
-
 async function runSweep(c: SimConfig, argv: readonly string[], say: (line: string) => void): Promise<void> {
   const sizes = (c.sweep as string).split(',').map(Number);
   const dir = await mkdtemp(join(tmpdir(), 'sim-sweep-'));
   const rows: SweepRow[] = [];
+  await buildSim();
   try {
     for (const n of sizes) {
       say(`sweep: ${n} viewers, ${c.duration || 60} simulated s`);
       const file = join(dir, `${n}.json`);
       const args = [...withoutFlags(argv, ['--sweep', '--svg', '--json', '--peers', '--duration']), '--peers', String(n), '--duration', String(c.duration || 60), '--child-result', file];
       await new Promise<void>((resolve, reject) => {
-        const child = fork(SELF, args, { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const child = fork(SIM_BUNDLE, args, { execArgv: ['--max-old-space-size=14336'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
         child.on('error', reject);
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the run of ${n} viewers exited with ${code}`))));
       });
