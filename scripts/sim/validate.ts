@@ -114,8 +114,10 @@ export async function validate(c: ValidateConfig, mix: AudienceMix, say: (line: 
   for (const plan of plans) {
     say(`${plan.name}: the real benchmark, ${plan.peers.length} peers, ${plan.durationMs / 1000} s`);
     const sizes: number[] = [];
-    const startedLoad = loadavg()[0] as number;
-    const realRun = await runScenario(plan, { clipPath, segmentSeconds: c.segmentSeconds, seed: c.seed, progress: say, onPublished: (_seq, size) => sizes.push(size) });
+    // The run-queue length through the real run: above the core count, every process waited for a core.
+    let peakLoad = loadavg()[0] as number;
+    const sampler = setInterval(() => (peakLoad = Math.max(peakLoad, loadavg()[0] as number)), 5000);
+    const realRun = await runScenario(plan, { clipPath, segmentSeconds: c.segmentSeconds, seed: c.seed, progress: say, onPublished: (_seq, size) => sizes.push(size) }).finally(() => clearInterval(sampler));
     const real = computeFigures(realRun);
     say(`${plan.name}: the simulator, with the real encode's ${sizes.length} segment sizes`);
     const sim = computeFigures((await runWorld({ plan, stream: { segmentMs, kbps: mix.streamKbps, sizes }, seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, progress: say })).record);
@@ -123,16 +125,16 @@ export async function validate(c: ValidateConfig, mix: AudienceMix, say: (line: 
     const cores = realRun.peerCpuMs / plan.durationMs;
     const machine = availableParallelism();
     const lines = [renderComparison(`${plan.name}: real benchmark vs simulator (${plan.peers.length} viewers, ${plan.durationMs / 1000} s, seed ${c.seed})`, rows)];
-    lines.push(`real run: cpuPctPerPeer ${real.cpuPctPerPeer?.toFixed(2) ?? '–'}, the peer-node workers used ${cores.toFixed(2)} of this machine's ${machine} cores; load average ${startedLoad.toFixed(2)} before, ${(loadavg()[0] as number).toFixed(2)} after`);
+    lines.push(`real run: cpuPctPerPeer ${real.cpuPctPerPeer?.toFixed(2) ?? '–'}; its peer-node workers used ${cores.toFixed(2)} of this machine's ${machine} cores; load average up to ${peakLoad.toFixed(2)}`);
     const differs = rows.filter((r) => r.ok === false);
     if (differs.length > 0) {
-      const busy = cores >= 0.6 * machine;
-      // A CPU-bound real run is explained, not failed; a difference on an idle machine is a fault of the simulator's.
+      const busy = cores >= 0.6 * machine || peakLoad >= machine;
+      // A CPU-bound real run is explained, not failed; a difference on a machine with cores to spare is the simulator's to answer for.
       if (!busy) disagreed = true;
       lines.push(
         busy
-          ? `outside tolerance: ${differs.map((d) => d.key).join(', ')}. The real run was CPU-bound (its peer nodes took ${cores.toFixed(2)} of ${machine} cores, with the origin, ffmpeg and the playback models beside them): each relay hop and each request waits for a core, so the real lag, continuity and origin copies measure this machine as much as the design. The simulator gives each node the time it needs; a cheaper peer node closes this gap.`
-          : `outside tolerance: ${differs.map((d) => d.key).join(', ')}, with the machine not CPU-bound (${cores.toFixed(2)} of ${machine} cores): a difference between the simulator and the real run to explain.`,
+          ? `outside tolerance: ${differs.map((d) => d.key).join(', ')}. The real run was CPU-bound (its peer nodes took ${cores.toFixed(2)} of ${machine} cores and the load average reached ${peakLoad.toFixed(2)}, with the origin, ffmpeg and the playback models beside them): each relay hop and each request waited for a core, so the real lag, continuity and origin copies measure this machine as much as the design. Code takes no time in the simulator; a cheaper peer node, or a quieter machine, closes this gap.`
+          : `outside tolerance: ${differs.map((d) => d.key).join(', ')}, on a machine with cores to spare (${cores.toFixed(2)} of ${machine} used by peer nodes, load average up to ${peakLoad.toFixed(2)}): a difference between the simulator and the real run to explain.`,
       );
     }
     process.stdout.write(`\n${lines.join('\n')}\n`);
