@@ -12,17 +12,21 @@ import { type ListedSegment, type PlaybackResult, Playout } from '../../harness/
 export interface PlayerSource {
   /** What the playlist lists now. */
   listed(): ListedSegment[];
+  /**
+   * A first playlist request that the server holds until it can list
+   * something or gives up (a peer node's long poll; `done` gets [] then).
+   * Without it, the player asks again every PLAYLIST_EVERY_MS until it lists.
+   */
+  waitListed: ((done: (listed: ListedSegment[]) => void) => void) | null;
   /** Fetches a segment: `done` once, with its bytes (as pieces, in order) or null (an error answer). Returns a cancel. */
   fetch(seq: number, done: (pieces: readonly Uint8Array[] | null) => void): () => void;
   /** Position and stall reports, where the server takes them (a peer node), else null. */
   report: ((r: PlayerReport) => void) | null;
 }
 
-/** As the real model: the playlist every 500 ms, a report every second. */
+/** As the real model: the playlist every 500 ms (after each answer), a report every second. */
 const PLAYLIST_EVERY_MS = 500;
 const REPORT_EVERY_MS = 1000;
-/** A server answers a first playlist request as soon as it can list; polled this often until then. */
-const FIRST_PLAYLIST_POLL_MS = 50;
 
 export class SimPlayer {
   private readonly playout: Playout;
@@ -55,16 +59,17 @@ export class SimPlayer {
 
   private pollFirstPlaylist(): void {
     if (this.stopped) return;
-    if (this.readPlaylist()) {
-      this.timers.push(this.clock.setInterval(() => this.readPlaylist(), PLAYLIST_EVERY_MS));
-      return;
-    }
-    this.polling = this.clock.setTimeout(() => this.pollFirstPlaylist(), FIRST_PLAYLIST_POLL_MS);
+    const answered = (listed: ListedSegment[]) => {
+      if (this.stopped) return;
+      if (this.onPlaylist(listed)) this.timers.push(this.clock.setInterval(() => this.onPlaylist(this.source.listed()), PLAYLIST_EVERY_MS));
+      else this.polling = this.clock.setTimeout(() => this.pollFirstPlaylist(), PLAYLIST_EVERY_MS);
+    };
+    if (this.source.waitListed) this.source.waitListed(answered);
+    else answered(this.source.listed());
   }
 
   /** True if the playlist listed anything. */
-  private readPlaylist(): boolean {
-    const listed = this.source.listed();
+  private onPlaylist(listed: ListedSegment[]): boolean {
     this.playout.listed(listed);
     this.fetchNext();
     return listed.length > 0;

@@ -6,25 +6,30 @@
 import type { Egress } from '../../origin/egress.ts';
 import type { LiveWindow } from '../../origin/live-window.ts';
 import type { PeerCore } from '../../peer-node/peer-core.ts';
+import type { ListedSegment } from '../../harness/playout.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { segmentFileName } from '../../shared/segment.ts';
+import { type SegmentAnnouncement, segmentFileName } from '../../shared/segment.ts';
 import type { PlayerSource } from './player.ts';
 
-/** As the node's HTTP API: a segment not whole within this is answered 504. */
+/** As the node's HTTP API: a segment not whole within this is answered 504, a playlist with nothing to list 503. */
 const SEGMENT_WAIT_MS = 10_000;
+const PLAYLIST_WAIT_MS = 4000;
 
 /** A peer node's local API: lists what the node lists; a segment not whole yet is wanted from the swarm and waited for. */
 export function peerSource(core: PeerCore, clock: Clock): PlayerSource {
   const store = core.store;
+  const asListed = (list: readonly SegmentAnnouncement[]): ListedSegment[] =>
+    list.map((s) => ({
+      seq: s.seq,
+      msn: store.get(s.seq)?.localSeq ?? s.seq,
+      uri: `live/${segmentFileName(s.seq)}`,
+      durationMs: s.durationMs,
+      publishedAtMs: s.publishedAtMs,
+    }));
   return {
-    listed: () =>
-      core.listed().map((s) => ({
-        seq: s.seq,
-        msn: store.get(s.seq)?.localSeq ?? s.seq,
-        uri: `live/${segmentFileName(s.seq)}`,
-        durationMs: s.durationMs,
-        publishedAtMs: s.publishedAtMs,
-      })),
+    listed: () => asListed(core.listed()),
+    // The node's own long poll: when it answers decides where the player starts, as over HTTP.
+    waitListed: (done) => void core.waitListed(PLAYLIST_WAIT_MS, () => false).then((list) => done(asListed(list))),
     fetch(seq, done) {
       const whole = () => (store.get(seq)?.pieces ?? []) as Uint8Array[];
       const entry = store.get(seq);
@@ -87,6 +92,7 @@ export function originSource(window: LiveWindow, egress: Egress, playlistSegment
       );
       return () => void (wanted = false);
     },
+    waitListed: null,
     report: null,
   };
 }
