@@ -38,7 +38,7 @@ describe('the simulated swarm', () => {
     assert.equal(f.peers, 20);
     assert.equal(f.corruptPlayed, 0);
     assert.equal(f.continuity, 1);
-    assert.ok(record.viewers.every((v) => v.playback.segmentsDue >= 10), 'every viewer played through the run');
+    assert.ok(record.viewers.every((v) => v.playback.segmentsDue >= 5), 'every viewer played from its start to the end');
     const bound = offloadBound({ viewers: 20, totalPeerUploadKbps: 20 * 4500, streamKbps: 1500 });
     assert.ok((f.offload ?? 0) > bound - 0.05, `offload ${f.offload} vs bound ${bound}`);
     assert.ok((f.originCopies ?? Infinity) < 1.3, `origin copies ${f.originCopies}`);
