@@ -49,11 +49,29 @@ export function planSeeding(pieceCount: number, candidates: readonly SeedCandida
   const per = Math.min(eligible.length, copies + fallbacks);
   for (let p = 0; p < pieceCount; p++) {
     for (const c of eligible) credit.set(c.peerId, (credit.get(c.peerId) ?? 0) + c.weight);
-    const ranked = [...eligible].sort((a, b) => (credit.get(b.peerId) ?? 0) - (credit.get(a.peerId) ?? 0));
-    const chosen = ranked.slice(0, per).map((c) => c.peerId);
+    const chosen = topByCredit(eligible, credit, per);
     // Only the peers given a copy pay for it, so fallbacks keep their turn and credit sums to zero.
     for (const id of chosen.slice(0, copies)) credit.set(id, (credit.get(id) ?? 0) - total / Math.min(copies, eligible.length));
     targets.push(chosen);
   }
   return { targets, state: credit };
+}
+
+/**
+ * The `k` peers with the most credit, most first, ties in `eligible`'s order:
+ * what a stable sort's first `k` would be, in one pass, since k is a few and
+ * a swarm may have thousands of peers.
+ */
+function topByCredit(eligible: readonly { peerId: string }[], credit: ReadonlyMap<string, number>, k: number): string[] {
+  const top: { peerId: string; credit: number }[] = [];
+  if (k <= 0) return [];
+  for (const c of eligible) {
+    const value = credit.get(c.peerId) ?? 0;
+    if (top.length === k && value <= (top[k - 1] as { credit: number }).credit) continue;
+    let i = Math.min(top.length, k - 1);
+    while (i > 0 && (top[i - 1] as { credit: number }).credit < value) i--;
+    top.splice(i, 0, { peerId: c.peerId, credit: value });
+    if (top.length > k) top.pop();
+  }
+  return top.map((t) => t.peerId);
 }

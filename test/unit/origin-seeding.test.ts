@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { Egress } from '../../origin/egress.ts';
 import { initialSeederState, planSeeding, type SeedCandidate } from '../../origin/seeder.ts';
 import { ManualClock } from '../../shared/clock.ts';
+import fc from 'fast-check';
 
 describe('seeder: each piece to one peer, by weighted round-robin over declared upload', () => {
   const peers = (...kbps: number[]): SeedCandidate[] => kbps.map((k, i) => ({ peerId: String.fromCharCode(65 + i), uploadKbps: k }));
@@ -26,6 +27,29 @@ describe('seeder: each piece to one peer, by weighted round-robin over declared 
   for (const [name, candidates, pieces, expected] of table) {
     test(name, () => assert.deepEqual(firsts(pieces, candidates), expected));
   }
+
+  test('the targets are a stable ranking by credit, whatever the swarm: the same as sorting everyone, in one pass', () => {
+    /** The plan as it was written first: sort every eligible peer by credit for every piece. */
+    const bySorting = (pieceCount: number, candidates: SeedCandidate[], copies: number) => {
+      const eligible = candidates.filter((c) => c.uploadKbps > 0).map((c) => ({ peerId: c.peerId, weight: Math.min(c.uploadKbps, 20_000) })).sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
+      const credit = new Map(eligible.map((c) => [c.peerId, 0]));
+      const total = eligible.reduce((n, c) => n + c.weight, 0);
+      const targets: string[][] = [];
+      for (let p = 0; p < pieceCount; p++) {
+        for (const c of eligible) credit.set(c.peerId, (credit.get(c.peerId) ?? 0) + c.weight);
+        const chosen = [...eligible].sort((a, b) => (credit.get(b.peerId) ?? 0) - (credit.get(a.peerId) ?? 0)).slice(0, Math.min(eligible.length, copies + 2)).map((c) => c.peerId);
+        for (const id of chosen.slice(0, copies)) credit.set(id, (credit.get(id) ?? 0) - total / Math.min(copies, eligible.length));
+        targets.push(chosen);
+      }
+      return targets;
+    };
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 30 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), (kbps, pieces, copies) => {
+        const candidates = peers(...kbps.map((k) => Math.round(k / 500) * 500));
+        assert.deepEqual(planSeeding(pieces, candidates, initialSeederState(), copies).targets, bySorting(pieces, candidates, copies));
+      }),
+    );
+  });
 
   test('two copies go to two different peers', () => {
     for (const line of firsts(4, peers(1000, 1000, 1000), 2)) {
