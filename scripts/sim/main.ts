@@ -54,8 +54,9 @@ export const simFlags = {
   freeRiders: { kind: 'int', default: 20, min: 0, max: 100, help: 'free-riders: percent of viewers that never upload' },
   unreachable: { kind: 'int', default: 0, min: 0, max: 100, help: 'percent of viewers that cannot accept connections (behind NAT): they dial out only' },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary, for --validate', env: 'FFMPEG_PATH' },
-  /** Internal: a sweep runs each size in a child process of its own, for an honest peak memory. */
-  childResult: { kind: 'optional-string', default: null, help: '(internal) write one run\'s figures and cost to this file' },
+  /** Internal: each simulated run happens in a child process of its own, for an honest peak memory. */
+  childResult: { kind: 'optional-string', default: null, help: "(internal) run one plan of --scenario and write its figures and cost to this file" },
+  childVariant: { kind: 'int', default: 0, min: 0, max: 100, help: '(internal) which plan of --scenario' },
 } as const satisfies Record<string, FlagSpec>;
 
 type SimConfig = NonNullable<ReturnType<typeof parseConfig<typeof simFlags>>>;
@@ -117,27 +118,20 @@ interface Cost {
   bytesPerViewer: number;
 }
 
-async function simulate(plan: ScenarioPlan, c: SimConfig, seed: number, say: (line: string) => void): Promise<{ figures: Figures; cost: Cost }> {
-  const started = performance.now();
-  const out = await runWorld({ plan, stream: streamOf(c), seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, progress: say });
-  const wallMs = performance.now() - started;
-  return {
-    figures: computeFigures(out.record),
-    cost: {
-      wallMs,
-      events: out.events,
-      peakViewers: out.peakViewers,
-      peakRssMb: out.peakRssBytes / 2 ** 20,
-      bytesPerViewer: out.peakViewers === 0 ? 0 : Math.max(0, out.peakRssBytes - out.baseRssBytes) / out.peakViewers,
-    },
-  };
+/** What one simulated run hands back to the process that asked for it. */
+interface RunResult {
+  figures: Figures;
+  cost: Cost;
+  /** Total declared upload of its viewers (kbit/s; unlimited counts as infinite), for the bounds. */
+  uploadKbps: number;
+  viewers: number;
 }
 
 function costLine(cost: Cost): string {
   return `cost: ${(cost.wallMs / 1000).toFixed(1)} s wall, ${cost.events} events (${Math.round(cost.events / (cost.wallMs / 1000))}/s), peak RSS ${Math.round(cost.peakRssMb)} MB, ${Math.round(cost.bytesPerViewer / 1024)} KiB per viewer`;
 }
 
-/** The mean of each figure over runs, and its spread (max - min) where there is more than one run. */
+/** The mean of each figure over runs, and its spread (max - min). */
 function meanOf(runs: readonly Figures[]): { mean: Figures; spread: Figures } {
   const mean: Figures = {};
   const spread: Figures = {};
@@ -150,31 +144,71 @@ function meanOf(runs: readonly Figures[]): { mean: Figures; spread: Figures } {
   return { mean, spread };
 }
 
-async function runScenarios(c: SimConfig, say: (line: string) => void): Promise<void> {
+/** In a child process: runs variant `variant` of scenario `c.scenario` with `c.seed`, and writes its RunResult to `file`. */
+async function childRun(c: SimConfig, variant: number, file: string, say: (line: string) => void): Promise<void> {
+  const plan = plansOf(c.scenario as ScenarioName, c, c.seed)[variant] as ScenarioPlan;
+  const started = performance.now();
+  const out = await runWorld({ plan, stream: streamOf(c), seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, progress: say });
+  const result: RunResult = {
+    figures: computeFigures(out.record),
+    cost: {
+      wallMs: performance.now() - started,
+      events: out.events,
+      peakViewers: out.peakViewers,
+      peakRssMb: out.peakRssBytes / 2 ** 20,
+      bytesPerViewer: out.peakViewers === 0 ? 0 : Math.max(0, out.peakRssBytes - out.baseRssBytes) / out.peakViewers,
+    },
+    uploadKbps: plan.peers.reduce((n, p) => n + (p.uploadKbps < 0 ? Number.POSITIVE_INFINITY : p.uploadKbps), 0),
+    viewers: plan.peers.length,
+  };
+  // JSON has no Infinity: an unlimited total is written as null.
+  await writeFile(file, JSON.stringify({ ...result, uploadKbps: Number.isFinite(result.uploadKbps) ? result.uploadKbps : null }));
+}
+
+/**
+ * Runs one simulated run in a child process of its own: the bundled
+ * simulator (plain JavaScript, no tsx wrappers), whose peak memory is that
+ * run's alone.
+ */
+async function inChild(argv: readonly string[], scenario: ScenarioName, variant: number, seed: number, more: readonly string[] = []): Promise<RunResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'sim-run-'));
+  try {
+    const file = join(dir, 'result.json');
+    const args = [...withoutFlags(argv, ['--sweep', '--svg', '--json', '--scenario', '--seed', '--repeat', ...more]), '--scenario', scenario, '--seed', String(seed), '--child-variant', String(variant), '--child-result', file];
+    await new Promise<void>((resolve, reject) => {
+      const child = fork(SIM_BUNDLE, args, { execArgv: ['--max-old-space-size=14336'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the simulated run of ${scenario} exited with ${code}`))));
+    });
+    const raw = JSON.parse(await readFile(file, 'utf8')) as Omit<RunResult, 'uploadKbps'> & { uploadKbps: number | null };
+    return { ...raw, uploadKbps: raw.uploadKbps ?? Number.POSITIVE_INFINITY };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runScenarios(c: SimConfig, argv: readonly string[], say: (line: string) => void): Promise<void> {
   // A single scenario still runs with the baseline, as in the benchmark; the ablation is read against its own reference run.
   const names: ScenarioName[] =
     c.scenario === 'all' ? [...SCENARIO_NAMES] : c.scenario === 'picker-ablation' ? ['picker-ablation'] : [...new Set<ScenarioName>(['baseline-http', c.scenario as ScenarioName])];
+  await buildSim();
   const results: Record<string, Figures> = {};
   const spreads: Record<string, Figures> = {};
   const costs: Record<string, Cost> = {};
   for (const name of names) {
-    const variants = plansOf(name, c, c.seed).map((p) => p.name);
-    for (const [v, variant] of variants.entries()) {
-      const runs: Figures[] = [];
-      let cost: Cost | null = null;
+    for (const [v, plan] of plansOf(name, c, c.seed).entries()) {
+      const runs: RunResult[] = [];
       for (let r = 0; r < c.repeat; r++) {
-        const plan = plansOf(name, c, c.seed + r)[v] as ScenarioPlan;
-        say(`${variant}: ${plan.peers.length} viewers, ${plan.durationMs / 1000} simulated s, seed ${c.seed + r}`);
-        const run = await simulate(plan, c, c.seed + r, say);
-        runs.push(run.figures);
-        cost = run.cost;
+        say(`${plan.name}: ${plan.peers.length} viewers, ${plan.durationMs / 1000} simulated s, seed ${c.seed + r}`);
+        runs.push(await inChild(argv, name, v, c.seed + r));
       }
-      const { mean, spread } = meanOf(runs);
-      results[variant] = mean;
-      if (c.repeat > 1) spreads[variant] = spread;
-      costs[variant] = cost as Cost;
+      const { mean, spread } = meanOf(runs.map((x) => x.figures));
+      const cost = (runs.at(-1) as RunResult).cost;
+      results[plan.name] = mean;
+      if (c.repeat > 1) spreads[plan.name] = spread;
+      costs[plan.name] = cost;
       const spreadNote = c.repeat > 1 ? `\nspread over ${c.repeat} seeds (max - min): ${Object.entries(spread).map(([k, x]) => `${k} ${Number(x.toFixed(4))}`).join(', ')}` : '';
-      process.stdout.write(`\n${renderTable(variant, mean, results['baseline-http'] ?? null)}\n${costLine(cost as Cost)}${spreadNote}\n`);
+      process.stdout.write(`\n${renderTable(plan.name, mean, results['baseline-http'] ?? null)}\n${costLine(cost)}${spreadNote}\n`);
     }
   }
   if (c.json) await writeFile(c.json, `${JSON.stringify({ scenarios: results, ...(c.repeat > 1 ? { spread: spreads } : {}), cost: costs }, null, 2)}\n`);
@@ -183,62 +217,45 @@ async function runScenarios(c: SimConfig, say: (line: string) => void): Promise<
   if (corrupt.length > 0) process.exitCode = 1;
 }
 
-/** One size of a sweep, in this process: writes its row to `file` for the parent. */
-async function childRun(c: SimConfig, file: string, say: (line: string) => void): Promise<void> {
-  const plan = plansOf('swarm-50', c, c.seed)[0] as ScenarioPlan;
-  const { figures, cost } = await simulate(plan, c, c.seed, say);
-  const upload = plan.peers.reduce((n, p) => n + (p.uploadKbps < 0 ? Number.POSITIVE_INFINITY : p.uploadKbps), 0);
-  const row: SweepRow = {
-    peers: plan.peers.length,
-    figures,
-    bounds: physicalBounds({ viewers: plan.peers.length, totalPeerUploadKbps: upload, streamKbps: c.streamKbps }),
-    wallMs: cost.wallMs,
-    peakRssMb: cost.peakRssMb,
-    events: cost.events,
-    bytesPerViewer: cost.bytesPerViewer,
-  };
-  await writeFile(file, JSON.stringify(row));
-}
-
 async function runSweep(c: SimConfig, argv: readonly string[], say: (line: string) => void): Promise<void> {
   const sizes = (c.sweep as string).split(',').map(Number);
-  const dir = await mkdtemp(join(tmpdir(), 'sim-sweep-'));
-  const rows: SweepRow[] = [];
+  const durationS = c.duration || 60;
   await buildSim();
-  try {
-    for (const n of sizes) {
-      say(`sweep: ${n} viewers, ${c.duration || 60} simulated s`);
-      const file = join(dir, `${n}.json`);
-      const args = [...withoutFlags(argv, ['--sweep', '--svg', '--json', '--peers', '--duration']), '--peers', String(n), '--duration', String(c.duration || 60), '--child-result', file];
-      await new Promise<void>((resolve, reject) => {
-        const child = fork(SIM_BUNDLE, args, { execArgv: ['--max-old-space-size=14336'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-        child.on('error', reject);
-        child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the run of ${n} viewers exited with ${code}`))));
-      });
-      rows.push(JSON.parse(await readFile(file, 'utf8')) as SweepRow);
-      process.stdout.write(`\n${renderSweepTable(rows)}\n`);
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+  const rows: SweepRow[] = [];
+  for (const n of sizes) {
+    say(`sweep: ${n} viewers, ${durationS} simulated s`);
+    const run = await inChild([...withoutFlags(argv, ['--peers', '--duration']), '--peers', String(n), '--duration', String(durationS)], 'swarm-50', 0, c.seed);
+    rows.push({
+      peers: run.viewers,
+      figures: run.figures,
+      bounds: physicalBounds({ viewers: run.viewers, totalPeerUploadKbps: run.uploadKbps, streamKbps: c.streamKbps }),
+      wallMs: run.cost.wallMs,
+      peakRssMb: run.cost.peakRssMb,
+      events: run.cost.events,
+      bytesPerViewer: run.cost.bytesPerViewer,
+    });
+    process.stdout.write(`\n${renderSweepTable(rows)}\n`);
   }
-  if (c.svg) await writeFile(c.svg, renderSweepSvg(rows, { title: `swarm-50's audience at N viewers, ${c.duration || 60} simulated s, seed ${c.seed}` }));
+  if (c.svg) await writeFile(c.svg, renderSweepSvg(rows, { title: `swarm-50's audience at N viewers, ${durationS} simulated s, seed ${c.seed}` }));
   if (c.json) await writeFile(c.json, `${JSON.stringify({ sweep: rows }, null, 2)}\n`);
 }
 
-/** argv less the named flags and their values (all of them take one). */
+/** argv less the named flags and their values (all of them take one, but --sweep's siblings above). */
 function withoutFlags(argv: readonly string[], names: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     const name = a.split('=')[0] as string;
     if (names.includes(name)) {
-      if (!a.includes('=')) i++;
+      if (!a.includes('=') && !BOOL_FLAGS.has(name)) i++;
       continue;
     }
     out.push(a);
   }
   return out;
 }
+
+const BOOL_FLAGS = new Set(Object.entries(simFlags).filter(([, s]) => s.kind === 'bool').map(([name]) => `--${name.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`));
 
 void runMain('sim', async () => {
   const argv = process.argv.slice(2);
@@ -250,9 +267,9 @@ void runMain('sim', async () => {
   if (c.svg && !c.sweep) throw new ConfigError('--svg draws a sweep: give --sweep too');
   const log = createLogger('sim', 'warn');
   const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-  if (c.childResult) await childRun(c, c.childResult, say);
+  if (c.childResult) await childRun(c, c.childVariant, c.childResult, say);
   else if (c.validate) await validate(c, mixOf(c), say);
   else if (c.sweep) await runSweep(c, argv, say);
-  else await runScenarios(c, say);
+  else await runScenarios(c, argv, say);
   return { close: async () => undefined, log };
 });
