@@ -10,9 +10,14 @@ import { build } from 'esbuild';
 export const PEER_BUNDLE = fileURLToPath(new URL('../dist/peer.mjs', import.meta.url));
 
 export async function buildPeer(): Promise<void> {
+  await bundleForNode(fileURLToPath(new URL('./main.ts', import.meta.url)), PEER_BUNDLE);
+}
+
+/** One ES module of plain JavaScript for Node 20 from a TypeScript entry; packages stay imports. */
+export async function bundleForNode(entry: string, outfile: string): Promise<void> {
   await build({
-    entryPoints: [fileURLToPath(new URL('./main.ts', import.meta.url))],
-    outfile: PEER_BUNDLE,
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     format: 'esm',
     platform: 'node',
