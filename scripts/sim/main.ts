@@ -265,6 +265,9 @@ void runMain('sim', async () => {
     return null;
   }
   if (c.svg && !c.sweep) throw new ConfigError('--svg draws a sweep: give --sweep too');
+  // Ranges and files are checked before anything runs.
+  mixOf(c);
+  streamOf(c);
   const log = createLogger('sim', 'warn');
   const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   if (c.childResult) await childRun(c, c.childVariant, c.childResult, say);
