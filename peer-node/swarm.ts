@@ -197,6 +197,15 @@ export class Swarm {
     this.schedulePick();
   }
 
+  /** Whether a plan now could send `n` a request: it unchokes us and both its pipeline and ours have room. */
+  private mayRequestFrom(n: Neighbour): boolean {
+    const c = this.deps.config;
+    if (n.peerChoking || n.inFlight.size >= c.maxInFlightPerPeer) return false;
+    let total = 0;
+    for (const o of this.neighbours) if (o.handshaken && o.peerId !== null) total += o.inFlight.size;
+    return total < c.maxInFlightTotal;
+  }
+
   /**
    * How long a request to `n` may go unanswered before it is lost (a slow or
    * lying peer) and freed for someone else. A neighbour with no rate measured
@@ -342,7 +351,11 @@ export class Swarm {
           if (e && e.pieces[p.piece] === null) news = true;
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
-        if (news) this.schedulePick();
+        // Nor does news from a neighbour we cannot ask now (it chokes us, or its
+        // pipeline or ours is full): a plan would only reorder what others were
+        // already asked, and whatever frees the room plans anew. It can still
+        // make us interested, which only a plan decides.
+        if (news && (!n.amInterested || this.mayRequestFrom(n))) this.schedulePick();
         return;
       }
       case 'interested':
