@@ -10,7 +10,7 @@ import {
 } from '../shared/limits.ts';
 import { type WireMessage, bitsetBytes, decodeWire, encodeWire, hasBit, setBit } from '../shared/wire-protocol.ts';
 import type { PeerConfig } from './config.ts';
-import { segmentDeadlines, type PlayerPosition } from './deadlines.ts';
+import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
@@ -110,6 +110,8 @@ export class Swarm {
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
   private chokerScheduled = false;
+  /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
+  private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
   private closed = false;
 
   constructor(private readonly deps: SwarmDeps) {}
@@ -130,7 +132,9 @@ export class Swarm {
 
   /** Connected, handshaken neighbours. */
   handshaken(): Neighbour[] {
-    return [...this.neighbours].filter((n) => n.handshaken);
+    const out: Neighbour[] = [];
+    for (const n of this.neighbours) if (n.handshaken) out.push(n);
+    return out;
   }
 
   connectedTo(peerId: string): boolean {
@@ -591,10 +595,20 @@ export class Swarm {
     const store = this.deps.store;
     const entries = store.all();
     const first = entries[0];
-    if (!first || this.firstWantedSeq === null) return;
+    const firstWanted = this.firstWantedSeq;
+    if (!first || firstWanted === null) return;
+    const peers = this.handshaken();
+    // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
+    if (!entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
+      this.updateInterest(peers, []);
+      return;
+    }
+    if (this.deadlineInputs?.of !== entries) {
+      this.deadlineInputs = { of: entries, segments: entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })) };
+    }
     const holdBackMs = this.deps.config.holdBackSegments * first.info.durationMs;
     const deadlines = segmentDeadlines(
-      entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })),
+      this.deadlineInputs.segments,
       this.player,
       holdBackMs,
       now,
@@ -606,13 +620,12 @@ export class Swarm {
       if (!list) inFlightBySeq.set(seq, (list = []));
       list.push({ piece, from, sentAtMs });
     };
-    const peers = this.handshaken().filter((n) => n.peerId !== null);
     for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r.seq, r.piece, n.peerId as string, r.sentAtMs);
     for (const r of this.originInFlight.values()) addInFlight(r.seq, r.piece, 'origin', r.sentAtMs);
 
     const segments: PickerSegment[] = [];
     for (const e of entries) {
-      if (e.complete || e.info.seq < this.firstWantedSeq) continue;
+      if (e.complete || e.info.seq < firstWanted) continue;
       const deadline = deadlines.get(e.info.seq);
       if (deadline === undefined) continue;
       if (!this.playerAsked.has(e.info.seq) && deadline < now - ABANDON_AFTER_MS) continue;
@@ -674,10 +687,17 @@ export class Swarm {
   }
 
   private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
+    // The pieces we lack, found once rather than once per neighbour.
+    const missing: { seq: number; pieces: number[] }[] = [];
+    for (const s of segments) {
+      const pieces: number[] = [];
+      for (let i = 0; i < s.pieceCount; i++) if (s.have[i] !== true) pieces.push(i);
+      if (pieces.length > 0) missing.push({ seq: s.seq, pieces });
+    }
     for (const n of peers) {
-      const interested = segments.some((s) => {
-        const bits = n.has.get(s.seq);
-        return bits !== undefined && s.have.some((h, i) => !h && bits[i] === true);
+      const interested = missing.some((m) => {
+        const bits = n.has.get(m.seq);
+        return bits !== undefined && m.pieces.some((i) => bits[i] === true);
       });
       if (interested !== n.amInterested) {
         n.amInterested = interested;

@@ -192,10 +192,12 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   }
 
   // Non-urgent pieces come from neighbours only: the origin's bandwidth is for deadlines.
-  const avail = availability(s);
+  // With no neighbour able to take a request, ranking the candidates would be wasted.
+  const roomLeft = peerTotal < o.maxInFlightTotal && peers.some((p, i) => !p.chokedUs && (queued[i] as number) < o.maxInFlightPerPeer);
+  const later = roomLeft ? s.segments.filter((seg) => !isUrgent(seg)) : [];
+  const avail = availability({ ...s, segments: later });
   const candidates: Candidate[] = [];
-  for (const seg of s.segments) {
-    if (isUrgent(seg)) continue;
+  for (const seg of later) {
     const flying = byPiece(seg);
     const counts = avail.get(seg.seq) ?? [];
     for (let piece = 0; piece < seg.pieceCount; piece++) {
