@@ -201,6 +201,13 @@ export class Swarm {
     this.schedulePick();
   }
 
+  /** Whether a request for the piece is out, to a neighbour or to the origin. */
+  private requested(key: string): boolean {
+    if (this.originInFlight.has(key)) return true;
+    for (const o of this.neighbours) if (o.inFlight.has(key)) return true;
+    return false;
+  }
+
   /** Whether a plan now could send `n` a request: it unchokes us and both its pipeline and ours have room. */
   private mayRequestFrom(n: Neighbour): boolean {
     const c = this.deps.config;
@@ -347,19 +354,23 @@ export class Swarm {
       case 'have': {
         const newest = store.newestSeq();
         let news = false;
+        let askable = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
           const e = store.get(p.seq);
           // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
-          if (e && e.pieces[p.piece] === null) news = true;
+          if (!e || e.pieces[p.piece] !== null) continue;
+          news = true;
+          // A piece already asked of someone is asked of no neighbour again (only of the origin, when overdue, which the tick sees to).
+          askable ||= !this.requested(pieceKey(p.seq, p.piece));
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
         // Nor does news from a neighbour we cannot ask now (it chokes us, or its
         // pipeline or ours is full): a plan would only reorder what others were
         // already asked, and whatever frees the room plans anew. It can still
         // make us interested, which only a plan decides.
-        if (news && (!n.amInterested || this.mayRequestFrom(n))) this.schedulePick();
+        if (news && (!n.amInterested || (askable && this.mayRequestFrom(n)))) this.schedulePick();
         return;
       }
       case 'interested':
