@@ -353,24 +353,24 @@ export class Swarm {
       }
       case 'have': {
         const newest = store.newestSeq();
-        let news = false;
-        let askable = false;
+        const news: string[] = [];
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
           const e = store.get(p.seq);
           // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
           if (!e || e.pieces[p.piece] !== null) continue;
-          news = true;
-          // A piece already asked of someone is asked of no neighbour again (only of the origin, when overdue, which the tick sees to).
-          askable ||= !this.requested(pieceKey(p.seq, p.piece));
+          news.push(pieceKey(p.seq, p.piece));
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
+        if (news.length === 0) return;
         // Nor does news from a neighbour we cannot ask now (it chokes us, or its
         // pipeline or ours is full): a plan would only reorder what others were
-        // already asked, and whatever frees the room plans anew. It can still
-        // make us interested, which only a plan decides.
-        if (news && (!n.amInterested || (askable && this.mayRequestFrom(n)))) this.schedulePick();
+        // already asked, and whatever frees the room plans anew. Nor news of
+        // pieces already asked of someone: no neighbour is asked for a piece in
+        // flight (only the origin, when overdue, which the tick sees to). Either
+        // can still make us interested, which only a plan decides.
+        if (!n.amInterested || (this.mayRequestFrom(n) && news.some((key) => !this.requested(key)))) this.schedulePick();
         return;
       }
       case 'interested':
@@ -529,6 +529,7 @@ export class Swarm {
   private tick(): void {
     const now = this.deps.clock.nowMs();
     const idleMs = this.deps.config.neighbourIdleMs;
+    let freed = false;
     for (const n of [...this.neighbours]) {
       // Checked here rather than by a timer per connection, which would outlive the connection.
       if (!n.handshaken && now - n.connectedAtMs > HANDSHAKE_TIMEOUT_MS) {
@@ -546,18 +547,23 @@ export class Swarm {
         n.inFlight.delete(key);
         n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
         n.recordTimeout();
+        freed = true;
       }
       if (n.requestTimeouts >= MAX_REQUEST_TIMEOUTS) {
         this.disconnect(n, `${n.requestTimeouts} requests in a row not answered`);
         continue;
       }
-      for (const [key, until] of n.refusedUntil) if (until <= now) n.refusedUntil.delete(key);
+      for (const [key, until] of n.refusedUntil) {
+        if (until > now) continue;
+        n.refusedUntil.delete(key);
+        freed = true;
+      }
       // Keep-alives at a third of the idle bound, so a quiet but honest link never reaches it.
       if (n.handshaken && now - n.lastSentAtMs > idleMs / 3) this.send(n, { type: 'keep-alive' });
     }
     for (const seq of this.playerAsked.keys()) if (!this.deps.store.get(seq)) this.playerAsked.delete(seq);
     this.pruneOld();
-    this.pick();
+    this.pick(!freed);
   }
 
   /**
@@ -599,8 +605,13 @@ export class Swarm {
     for (const n of this.neighbours) for (const seq of n.has.keys()) if (seq < oldest) n.has.delete(seq);
   }
 
-  /** Builds the picker's snapshot, runs it, and applies the plan. */
-  private pick(): void {
+  /**
+   * Builds the picker's snapshot, runs it, and applies the plan. `onlyIfUrgent`
+   * is the tick's: events plan for themselves, so what time alone changes is
+   * the urgent pieces (a deadline nearing, a request overdue for the origin's
+   * rescue), and with none urgent a plan would ask for nothing new.
+   */
+  private pick(onlyIfUrgent = false): void {
     const now = this.deps.clock.nowMs();
     this.lastPickMs = now;
     const store = this.deps.store;
@@ -651,6 +662,7 @@ export class Swarm {
     }
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
+    if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
 
     const pieceSize = store.pieceSize;
     const plan = planRequests(
