@@ -110,6 +110,8 @@ export class Swarm {
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
   private chokerScheduled = false;
+  /** The segments the last plan wanted pieces of: a have of one of their missing pieces makes us interested without a plan. */
+  private readonly wantedSeqs = new Set<number>();
   /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
   private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
   private closed = false;
@@ -354,6 +356,7 @@ export class Swarm {
       case 'have': {
         const newest = store.newestSeq();
         const news: string[] = [];
+        let wanted = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
           const e = store.get(p.seq);
@@ -361,6 +364,7 @@ export class Swarm {
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
           if (!e || e.pieces[p.piece] !== null) continue;
           news.push(pieceKey(p.seq, p.piece));
+          wanted ||= this.wantedSeqs.has(p.seq);
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
         if (news.length === 0) return;
@@ -369,7 +373,9 @@ export class Swarm {
         // already asked, and whatever frees the room plans anew. Nor news of
         // pieces already asked of someone: no neighbour is asked for a piece in
         // flight (only the origin, when overdue, which the tick sees to). Either
-        // can still make us interested, which only a plan decides.
+        // can still make us interested: a piece of a segment the last plan
+        // wanted does so at once; anything else is left to a plan.
+        if (!n.amInterested && wanted) this.setInterested(n, true);
         if (!n.amInterested || (this.mayRequestFrom(n) && news.some((key) => !this.requested(key)))) this.schedulePick();
         return;
       }
@@ -622,6 +628,7 @@ export class Swarm {
     const peers = this.handshaken();
     // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
     if (!entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
+      this.wantedSeqs.clear();
       this.updateInterest(peers, []);
       return;
     }
@@ -660,6 +667,8 @@ export class Swarm {
         inFlight: inFlightBySeq.get(e.info.seq) ?? [],
       });
     }
+    this.wantedSeqs.clear();
+    for (const seg of segments) this.wantedSeqs.add(seg.seq);
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
     if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
@@ -722,11 +731,14 @@ export class Swarm {
         const bits = n.has.get(m.seq);
         return bits !== undefined && m.pieces.some((i) => bits[i] === true);
       });
-      if (interested !== n.amInterested) {
-        n.amInterested = interested;
-        this.send(n, { type: interested ? 'interested' : 'not-interested' });
-      }
+      this.setInterested(n, interested);
     }
+  }
+
+  private setInterested(n: Neighbour, interested: boolean): void {
+    if (interested === n.amInterested) return;
+    n.amInterested = interested;
+    this.send(n, { type: interested ? 'interested' : 'not-interested' });
   }
 
   private apply(r: PlannedRequest, now: number, peers: readonly Neighbour[]): void {
