@@ -390,13 +390,16 @@ export class Swarm {
       case 'choke':
         n.peerChoking = true;
         // A choking peer drops our pending requests (BitTorrent semantics): they can go elsewhere now.
+        // With none pending, nothing is freed and a plan would ask for nothing new.
+        if (n.inFlight.size === 0) return;
         n.inFlight.clear();
         this.schedulePick();
         return;
       case 'unchoke':
         n.peerChoking = false;
         n.everUnchokedUs = true;
-        this.schedulePick();
+        // Not interested: it holds nothing we want, so there is nothing to ask of it.
+        if (n.amInterested) this.schedulePick();
         return;
       case 'request': {
         const now = this.deps.clock.nowMs();
