@@ -15,7 +15,7 @@ import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
-import { type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -646,15 +646,6 @@ export class Swarm {
       now,
       this.playerAsked,
     );
-    const inFlightBySeq = new Map<number, { piece: number; from: string; sentAtMs: number }[]>();
-    const addInFlight = (seq: number, piece: number, from: string, sentAtMs: number) => {
-      let list = inFlightBySeq.get(seq);
-      if (!list) inFlightBySeq.set(seq, (list = []));
-      list.push({ piece, from, sentAtMs });
-    };
-    for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r.seq, r.piece, n.peerId as string, r.sentAtMs);
-    for (const r of this.originInFlight.values()) addInFlight(r.seq, r.piece, 'origin', r.sentAtMs);
-
     const segments: PickerSegment[] = [];
     for (const e of entries) {
       if (e.complete || e.info.seq < firstWanted) continue;
@@ -667,7 +658,7 @@ export class Swarm {
         size: e.info.size,
         deadlineMs: deadline,
         have: e.pieces.map((p) => p !== null),
-        inFlight: inFlightBySeq.get(e.info.seq) ?? [],
+        inFlight: [],
       });
     }
     this.wantedSeqs.clear();
@@ -675,6 +666,12 @@ export class Swarm {
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
     if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
+    // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
+    const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
+      for (const seg of segments) if (seg.seq === r.seq) return void seg.inFlight.push({ piece: r.piece, from, sentAtMs: r.sentAtMs });
+    };
+    for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r, n.peerId as string);
+    for (const r of this.originInFlight.values()) addInFlight(r, ORIGIN);
 
     const pieceSize = store.pieceSize;
     const plan = planRequests(
@@ -730,10 +727,12 @@ export class Swarm {
       if (pieces.length > 0) missing.push({ seq: s.seq, pieces });
     }
     for (const n of peers) {
-      const interested = missing.some((m) => {
+      let interested = false;
+      for (let k = 0; k < missing.length && !interested; k++) {
+        const m = missing[k] as (typeof missing)[number];
         const bits = n.has.get(m.seq);
-        return bits !== undefined && m.pieces.some((i) => bits[i] === true);
-      });
+        if (bits !== undefined) for (const i of m.pieces) if (bits[i] === true) interested = true;
+      }
       this.setInterested(n, interested);
     }
   }
