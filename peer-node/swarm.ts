@@ -110,6 +110,7 @@ export class Swarm {
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
   private chokerScheduled = false;
+  private prunedBelow: number | null = null;
   /** The segments the last plan wanted pieces of: a have of one of their missing pieces makes us interested without a plan. */
   private readonly wantedSeqs = new Set<number>();
   /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
@@ -610,7 +611,9 @@ export class Swarm {
 
   private pruneOld(): void {
     const oldest = this.deps.store.all()[0]?.info.seq;
-    if (oldest === undefined) return;
+    // Haves are kept only for segments in the store or ahead of it, so there is something to prune only once the oldest has gone.
+    if (oldest === undefined || oldest === this.prunedBelow) return;
+    this.prunedBelow = oldest;
     for (const n of this.neighbours) for (const seq of n.has.keys()) if (seq < oldest) n.has.delete(seq);
   }
 
@@ -731,7 +734,12 @@ export class Swarm {
       for (let k = 0; k < missing.length && !interested; k++) {
         const m = missing[k] as (typeof missing)[number];
         const bits = n.has.get(m.seq);
-        if (bits !== undefined) for (const i of m.pieces) if (bits[i] === true) interested = true;
+        if (bits === undefined) continue;
+        for (const i of m.pieces) {
+          if (bits[i] !== true) continue;
+          interested = true;
+          break;
+        }
       }
       this.setInterested(n, interested);
     }

@@ -114,7 +114,8 @@ export function availability(s: PickerSnapshot): Map<number, number[]> {
 export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions, rng: Rng): PlannedRequest[] {
   const plan: PlannedRequest[] = [];
   const peers = s.peers;
-  const byId = new Map(peers.map((p) => [p.id, p]));
+  // Only an urgent piece already in flight needs a peer by id: built on first use.
+  let byId: Map<string, PickerPeer> | null = null;
   // Counts include what this call plans, so the bounds hold across the whole plan.
   const queued = peers.map((p) => p.inFlight);
   const tieKey = peers.map(() => rng());
@@ -162,6 +163,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
    */
   const overdue = (r: InFlight, bytes: number) => {
     if (r.from === ORIGIN) return false;
+    byId ??= new Map(peers.map((p) => [p.id, p]));
     const p = byId.get(r.from);
     if (!p) return true;
     return nowMs > r.sentAtMs + latency(p) + Math.max(1, p.inFlight) * pieceMs(p, bytes) + OVERDUE_MARGIN_MS;
