@@ -356,7 +356,7 @@ export class Swarm {
       }
       case 'have': {
         const newest = store.newestSeq();
-        const news: string[] = [];
+        const news: { seq: number; piece: number }[] = [];
         let wanted = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
@@ -364,7 +364,7 @@ export class Swarm {
           // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
           if (!e || e.pieces[p.piece] !== null) continue;
-          news.push(pieceKey(p.seq, p.piece));
+          news.push(p);
           wanted ||= this.wantedSeqs.has(p.seq);
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
@@ -377,7 +377,7 @@ export class Swarm {
         // can still make us interested: a piece of a segment the last plan
         // wanted does so at once; anything else is left to a plan.
         if (!n.amInterested && wanted) this.setInterested(n, true);
-        if (!n.amInterested || (this.mayRequestFrom(n) && news.some((key) => !this.requested(key)))) this.schedulePick();
+        if (!n.amInterested || (this.mayRequestFrom(n) && news.some((p) => !this.requested(pieceKey(p.seq, p.piece))))) this.schedulePick();
         return;
       }
       case 'interested':
