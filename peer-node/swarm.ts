@@ -625,7 +625,8 @@ export class Swarm {
    */
   private pick(onlyIfUrgent = false): void {
     const now = this.deps.clock.nowMs();
-    this.lastPickMs = now;
+    // A tick that plans nothing must not hold back the next event's plan by the coalescing gap.
+    if (!onlyIfUrgent) this.lastPickMs = now;
     const store = this.deps.store;
     const entries = store.all();
     const first = entries[0];
@@ -669,6 +670,7 @@ export class Swarm {
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
     if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
+    this.lastPickMs = now;
     // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
     const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
       for (const seg of segments) if (seg.seq === r.seq) return void seg.inFlight.push({ piece: r.piece, from, sentAtMs: r.sentAtMs });
