@@ -37,6 +37,7 @@ export class LinkShaper {
   private readonly up: TokenBucket | null;
   private readonly down: TokenBucket | null;
   private upBacklogUntilMs = 0;
+  private readonly dueAt = new Map<number, (() => void)[]>();
 
   constructor(
     private readonly config: ShaperConfig,
@@ -85,8 +86,23 @@ export class LinkShaper {
     return 2 * this.config.latencyMs + (this.down ? this.down.reserve(bytes, this.clock.nowMs()) : 0);
   }
 
+  /**
+   * Frames due at the same instant share one timer (a plan's requests, a round
+   * of haves to every neighbour): a timer per frame was most of a node's timers.
+   */
   private after(ms: number, fn: () => void): void {
-    if (ms <= 0) fn();
-    else this.clock.setTimeout(fn, ms);
+    if (ms <= 0) return fn();
+    const at = this.clock.nowMs() + ms;
+    const due = this.dueAt.get(at);
+    if (due) {
+      due.push(fn);
+      return;
+    }
+    const batch = [fn];
+    this.dueAt.set(at, batch);
+    this.clock.setTimeout(() => {
+      this.dueAt.delete(at);
+      for (const f of batch) f();
+    }, ms);
   }
 }

@@ -18,6 +18,32 @@ export function memoryLinkPair(clock: Clock, options: MemoryLinkOptions): [Memor
   return [a, b];
 }
 
+/** Per clock, deliveries waiting by due time: all those due at one instant share one timer. */
+const dueByClock = new WeakMap<Clock, Map<number, (() => void)[]>>();
+
+/**
+ * Frames sent at one instant (a round of haves to every neighbour) arrive
+ * together, in order, on one timer rather than a timer each: a whole swarm's
+ * frames were most of a simulation's events.
+ */
+function deliverLater(clock: Clock, ms: number, fn: () => void): void {
+  let due = dueByClock.get(clock);
+  if (!due) dueByClock.set(clock, (due = new Map()));
+  const at = clock.nowMs() + ms;
+  const batch = due.get(at);
+  if (batch) {
+    batch.push(fn);
+    return;
+  }
+  const fresh = [fn];
+  due.set(at, fresh);
+  const pending = due;
+  clock.setTimeout(() => {
+    pending.delete(at);
+    for (const f of fresh) f();
+  }, ms);
+}
+
 /**
  * One end of a `memoryLinkPair`. `done(true)` fires at once while the far end
  * reads, as a socket's write completes when the kernel takes the bytes, not
@@ -52,9 +78,9 @@ export class MemoryLink implements Link {
       this.heldBytes += frame.byteLength;
       return;
     }
-    this.clock.setTimeout(() => {
+    deliverLater(this.clock, this.latencyMs, () => {
       if (!far.closed) far.messageCb?.(frame);
-    }, this.latencyMs);
+    });
     done?.(true);
   }
 

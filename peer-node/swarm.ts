@@ -10,12 +10,12 @@ import {
 } from '../shared/limits.ts';
 import { type WireMessage, bitsetBytes, decodeWire, encodeWire, hasBit, setBit } from '../shared/wire-protocol.ts';
 import type { PeerConfig } from './config.ts';
-import { segmentDeadlines, type PlayerPosition } from './deadlines.ts';
+import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
-import { type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -110,6 +110,11 @@ export class Swarm {
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
   private chokerScheduled = false;
+  private prunedBelow: number | null = null;
+  /** The segments the last plan wanted pieces of: a have of one of their missing pieces makes us interested without a plan. */
+  private readonly wantedSeqs = new Set<number>();
+  /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
+  private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
   private closed = false;
 
   constructor(private readonly deps: SwarmDeps) {}
@@ -130,7 +135,9 @@ export class Swarm {
 
   /** Connected, handshaken neighbours. */
   handshaken(): Neighbour[] {
-    return [...this.neighbours].filter((n) => n.handshaken);
+    const out: Neighbour[] = [];
+    for (const n of this.neighbours) if (n.handshaken) out.push(n);
+    return out;
   }
 
   connectedTo(peerId: string): boolean {
@@ -195,6 +202,22 @@ export class Swarm {
       this.send(n, { type: 'cancel', seq, piece });
     }
     this.schedulePick();
+  }
+
+  /** Whether a request for the piece is out, to a neighbour or to the origin. */
+  private requested(key: string): boolean {
+    if (this.originInFlight.has(key)) return true;
+    for (const o of this.neighbours) if (o.inFlight.has(key)) return true;
+    return false;
+  }
+
+  /** Whether a plan now could send `n` a request: it unchokes us and both its pipeline and ours have room. */
+  private mayRequestFrom(n: Neighbour): boolean {
+    const c = this.deps.config;
+    if (n.peerChoking || n.inFlight.size >= c.maxInFlightPerPeer) return false;
+    let total = 0;
+    for (const o of this.neighbours) if (o.handshaken && o.peerId !== null) total += o.inFlight.size;
+    return total < c.maxInFlightTotal;
   }
 
   /**
@@ -333,16 +356,28 @@ export class Swarm {
       }
       case 'have': {
         const newest = store.newestSeq();
-        let news = false;
+        const news: { seq: number; piece: number }[] = [];
+        let wanted = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
           const e = store.get(p.seq);
           // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
-          if (e && e.pieces[p.piece] === null) news = true;
+          if (!e || e.pieces[p.piece] !== null) continue;
+          news.push(p);
+          wanted ||= this.wantedSeqs.has(p.seq);
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
-        if (news) this.schedulePick();
+        if (news.length === 0) return;
+        // Nor does news from a neighbour we cannot ask now (it chokes us, or its
+        // pipeline or ours is full): a plan would only reorder what others were
+        // already asked, and whatever frees the room plans anew. Nor news of
+        // pieces already asked of someone: no neighbour is asked for a piece in
+        // flight (only the origin, when overdue, which the tick sees to). Either
+        // can still make us interested: a piece of a segment the last plan
+        // wanted does so at once; anything else is left to a plan.
+        if (!n.amInterested && wanted) this.setInterested(n, true);
+        if (!n.amInterested || (this.mayRequestFrom(n) && news.some((p) => !this.requested(pieceKey(p.seq, p.piece))))) this.schedulePick();
         return;
       }
       case 'interested':
@@ -356,13 +391,16 @@ export class Swarm {
       case 'choke':
         n.peerChoking = true;
         // A choking peer drops our pending requests (BitTorrent semantics): they can go elsewhere now.
+        // With none pending, nothing is freed and a plan would ask for nothing new.
+        if (n.inFlight.size === 0) return;
         n.inFlight.clear();
         this.schedulePick();
         return;
       case 'unchoke':
         n.peerChoking = false;
         n.everUnchokedUs = true;
-        this.schedulePick();
+        // Not interested: it holds nothing we want, so there is nothing to ask of it.
+        if (n.amInterested) this.schedulePick();
         return;
       case 'request': {
         const now = this.deps.clock.nowMs();
@@ -501,6 +539,7 @@ export class Swarm {
   private tick(): void {
     const now = this.deps.clock.nowMs();
     const idleMs = this.deps.config.neighbourIdleMs;
+    let freed = false;
     for (const n of [...this.neighbours]) {
       // Checked here rather than by a timer per connection, which would outlive the connection.
       if (!n.handshaken && now - n.connectedAtMs > HANDSHAKE_TIMEOUT_MS) {
@@ -518,18 +557,23 @@ export class Swarm {
         n.inFlight.delete(key);
         n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
         n.recordTimeout();
+        freed = true;
       }
       if (n.requestTimeouts >= MAX_REQUEST_TIMEOUTS) {
         this.disconnect(n, `${n.requestTimeouts} requests in a row not answered`);
         continue;
       }
-      for (const [key, until] of n.refusedUntil) if (until <= now) n.refusedUntil.delete(key);
+      for (const [key, until] of n.refusedUntil) {
+        if (until > now) continue;
+        n.refusedUntil.delete(key);
+        freed = true;
+      }
       // Keep-alives at a third of the idle bound, so a quiet but honest link never reaches it.
       if (n.handshaken && now - n.lastSentAtMs > idleMs / 3) this.send(n, { type: 'keep-alive' });
     }
     for (const seq of this.playerAsked.keys()) if (!this.deps.store.get(seq)) this.playerAsked.delete(seq);
     this.pruneOld();
-    this.pick();
+    this.pick(!freed);
   }
 
   /**
@@ -567,39 +611,48 @@ export class Swarm {
 
   private pruneOld(): void {
     const oldest = this.deps.store.all()[0]?.info.seq;
-    if (oldest === undefined) return;
+    // Haves are kept only for segments in the store or ahead of it, so there is something to prune only once the oldest has gone.
+    if (oldest === undefined || oldest === this.prunedBelow) return;
+    this.prunedBelow = oldest;
     for (const n of this.neighbours) for (const seq of n.has.keys()) if (seq < oldest) n.has.delete(seq);
   }
 
-  /** Builds the picker's snapshot, runs it, and applies the plan. */
-  private pick(): void {
+  /**
+   * Builds the picker's snapshot, runs it, and applies the plan. `onlyIfUrgent`
+   * is the tick's: events plan for themselves, so what time alone changes is
+   * the urgent pieces (a deadline nearing, a request overdue for the origin's
+   * rescue), and with none urgent a plan would ask for nothing new.
+   */
+  private pick(onlyIfUrgent = false): void {
     const now = this.deps.clock.nowMs();
-    this.lastPickMs = now;
+    // A tick that plans nothing must not hold back the next event's plan by the coalescing gap.
+    if (!onlyIfUrgent) this.lastPickMs = now;
     const store = this.deps.store;
     const entries = store.all();
     const first = entries[0];
-    if (!first || this.firstWantedSeq === null) return;
+    const firstWanted = this.firstWantedSeq;
+    if (!first || firstWanted === null) return;
+    const peers = this.handshaken();
+    // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
+    if (!entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
+      this.wantedSeqs.clear();
+      this.updateInterest(peers, []);
+      return;
+    }
+    if (this.deadlineInputs?.of !== entries) {
+      this.deadlineInputs = { of: entries, segments: entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })) };
+    }
     const holdBackMs = this.deps.config.holdBackSegments * first.info.durationMs;
     const deadlines = segmentDeadlines(
-      entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })),
+      this.deadlineInputs.segments,
       this.player,
       holdBackMs,
       now,
       this.playerAsked,
     );
-    const inFlightBySeq = new Map<number, { piece: number; from: string; sentAtMs: number }[]>();
-    const addInFlight = (seq: number, piece: number, from: string, sentAtMs: number) => {
-      let list = inFlightBySeq.get(seq);
-      if (!list) inFlightBySeq.set(seq, (list = []));
-      list.push({ piece, from, sentAtMs });
-    };
-    const peers = this.handshaken().filter((n) => n.peerId !== null);
-    for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r.seq, r.piece, n.peerId as string, r.sentAtMs);
-    for (const r of this.originInFlight.values()) addInFlight(r.seq, r.piece, 'origin', r.sentAtMs);
-
     const segments: PickerSegment[] = [];
     for (const e of entries) {
-      if (e.complete || e.info.seq < this.firstWantedSeq) continue;
+      if (e.complete || e.info.seq < firstWanted) continue;
       const deadline = deadlines.get(e.info.seq);
       if (deadline === undefined) continue;
       if (!this.playerAsked.has(e.info.seq) && deadline < now - ABANDON_AFTER_MS) continue;
@@ -609,11 +662,21 @@ export class Swarm {
         size: e.info.size,
         deadlineMs: deadline,
         have: e.pieces.map((p) => p !== null),
-        inFlight: inFlightBySeq.get(e.info.seq) ?? [],
+        inFlight: [],
       });
     }
+    this.wantedSeqs.clear();
+    for (const seg of segments) this.wantedSeqs.add(seg.seq);
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
+    if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
+    this.lastPickMs = now;
+    // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
+    const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
+      for (const seg of segments) if (seg.seq === r.seq) return void seg.inFlight.push({ piece: r.piece, from, sentAtMs: r.sentAtMs });
+    };
+    for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r, n.peerId as string);
+    for (const r of this.originInFlight.values()) addInFlight(r, ORIGIN);
 
     const pieceSize = store.pieceSize;
     const plan = planRequests(
@@ -661,16 +724,33 @@ export class Swarm {
   }
 
   private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
-    for (const n of peers) {
-      const interested = segments.some((s) => {
-        const bits = n.has.get(s.seq);
-        return bits !== undefined && s.have.some((h, i) => !h && bits[i] === true);
-      });
-      if (interested !== n.amInterested) {
-        n.amInterested = interested;
-        this.send(n, { type: interested ? 'interested' : 'not-interested' });
-      }
+    // The pieces we lack, found once rather than once per neighbour.
+    const missing: { seq: number; pieces: number[] }[] = [];
+    for (const s of segments) {
+      const pieces: number[] = [];
+      for (let i = 0; i < s.pieceCount; i++) if (s.have[i] !== true) pieces.push(i);
+      if (pieces.length > 0) missing.push({ seq: s.seq, pieces });
     }
+    for (const n of peers) {
+      let interested = false;
+      for (let k = 0; k < missing.length && !interested; k++) {
+        const m = missing[k] as (typeof missing)[number];
+        const bits = n.has.get(m.seq);
+        if (bits === undefined) continue;
+        for (const i of m.pieces) {
+          if (bits[i] !== true) continue;
+          interested = true;
+          break;
+        }
+      }
+      this.setInterested(n, interested);
+    }
+  }
+
+  private setInterested(n: Neighbour, interested: boolean): void {
+    if (interested === n.amInterested) return;
+    n.amInterested = interested;
+    this.send(n, { type: interested ? 'interested' : 'not-interested' });
   }
 
   private apply(r: PlannedRequest, now: number, peers: readonly Neighbour[]): void {

@@ -114,11 +114,15 @@ export function availability(s: PickerSnapshot): Map<number, number[]> {
 export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions, rng: Rng): PlannedRequest[] {
   const plan: PlannedRequest[] = [];
   const peers = s.peers;
-  const byId = new Map(peers.map((p) => [p.id, p]));
+  // Only an urgent piece already in flight needs a peer by id: built on first use.
+  let byId: Map<string, PickerPeer> | null = null;
   // Counts include what this call plans, so the bounds hold across the whole plan.
   const queued = peers.map((p) => p.inFlight);
   const tieKey = peers.map(() => rng());
   let peerTotal = queued.reduce((a, b) => a + b, 0);
+  // Neighbours that may be asked (unchoking us, pipeline not full), in snapshot order: most choke us, and are skipped once here.
+  const open: number[] = [];
+  for (let i = 0; i < peers.length; i++) if (!(peers[i] as PickerPeer).chokedUs && (queued[i] as number) < o.maxInFlightPerPeer) open.push(i);
   let originQueued = s.originInFlight;
 
   const bytesOf = (seg: PickerSegment, piece: number) => Math.min(o.pieceSize, seg.size - piece * o.pieceSize);
@@ -131,10 +135,10 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   const bestPeer = (seq: number, piece: number, bytes: number): { i: number; eta: number } | null => {
     if (peerTotal >= o.maxInFlightTotal) return null;
     let best: { i: number; eta: number } | null = null;
-    for (let i = 0; i < peers.length; i++) {
+    for (const i of open) {
       const p = peers[i] as PickerPeer;
       const q = queued[i] as number;
-      if (p.chokedUs || q >= o.maxInFlightPerPeer || p.has.get(seq)?.[piece] !== true) continue;
+      if (p.has.get(seq)?.[piece] !== true) continue;
       const eta = nowMs + latency(p) + (q + 1) * pieceMs(p, bytes);
       if (!best || eta < best.eta || (eta === best.eta && (tieKey[i] as number) < (tieKey[best.i] as number))) {
         best = { i, eta };
@@ -150,6 +154,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
       return;
     }
     queued[i] = (queued[i] as number) + 1;
+    if ((queued[i] as number) >= o.maxInFlightPerPeer) open.splice(open.indexOf(i), 1);
     peerTotal++;
     plan.push({ seq, piece, from: (peers[i] as PickerPeer).id, reason });
   };
@@ -162,6 +167,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
    */
   const overdue = (r: InFlight, bytes: number) => {
     if (r.from === ORIGIN) return false;
+    byId ??= new Map(peers.map((p) => [p.id, p]));
     const p = byId.get(r.from);
     if (!p) return true;
     return nowMs > r.sentAtMs + latency(p) + Math.max(1, p.inFlight) * pieceMs(p, bytes) + OVERDUE_MARGIN_MS;
@@ -192,10 +198,12 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   }
 
   // Non-urgent pieces come from neighbours only: the origin's bandwidth is for deadlines.
-  const avail = availability(s);
+  // With no neighbour able to take a request, ranking the candidates would be wasted.
+  const roomLeft = peerTotal < o.maxInFlightTotal && open.length > 0;
+  const later = roomLeft ? s.segments.filter((seg) => !isUrgent(seg)) : [];
+  const avail = availability({ ...s, segments: later });
   const candidates: Candidate[] = [];
-  for (const seg of s.segments) {
-    if (isUrgent(seg)) continue;
+  for (const seg of later) {
     const flying = byPiece(seg);
     const counts = avail.get(seg.seq) ?? [];
     for (let piece = 0; piece < seg.pieceCount; piece++) {
