@@ -270,8 +270,11 @@ void runMain('sim', async () => {
   streamOf(c);
   const log = createLogger('sim', 'warn');
   const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
-  if (c.childResult) await childRun(c, c.childVariant, c.childResult, say);
-  else if (c.validate) await validate(c, mixOf(c), say);
+  if (c.childResult) {
+    // The parent going away (stopped, killed) must not leave a simulation running for nobody.
+    process.on('disconnect', () => process.exit(1));
+    await childRun(c, c.childVariant, c.childResult, say);
+  } else if (c.validate) await validate(c, mixOf(c), say);
   else if (c.sweep) await runSweep(c, argv, say);
   else await runScenarios(c, argv, say);
   return { close: async () => undefined, log };
