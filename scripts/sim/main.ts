@@ -270,6 +270,9 @@ void runMain('sim', async () => {
   streamOf(c);
   const log = createLogger('sim', 'warn');
   const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  // A simulation holds nothing to close, and its runs (children of this process) end when it does: Ctrl-C stops at once.
+  // (--validate keeps the deferred stop of runMain, so the real benchmark's processes are stopped by it.)
+  if (!c.validate) for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   if (c.childResult) {
     // The parent going away (stopped, killed) must not leave a simulation running for nobody.
     process.on('disconnect', () => process.exit(1));
