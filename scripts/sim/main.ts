@@ -275,8 +275,12 @@ void runMain('sim', async () => {
   if (!c.validate) for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   if (c.childResult) {
     // The parent going away (stopped, killed) must not leave a simulation running for nobody.
-    process.on('disconnect', () => process.exit(1));
+    const orphaned = () => process.exit(1);
+    process.on('disconnect', orphaned);
     await childRun(c, c.childVariant, c.childResult, say);
+    // Done: the channel to the parent is all that keeps this process alive, and the parent waits for it to end.
+    process.off('disconnect', orphaned);
+    process.disconnect?.();
   } else if (c.validate) await validate(c, mixOf(c), say);
   else if (c.sweep) await runSweep(c, argv, say);
   else await runScenarios(c, argv, say);
