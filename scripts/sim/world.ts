@@ -63,7 +63,6 @@ const RSS_SAMPLE_MS = 1000;
 
 interface Viewer {
   plan: PeerPlan;
-  index: number;
   url: string;
   address: string;
   reachable: boolean;
@@ -91,7 +90,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const log = pino({ level: 'silent' });
   const plan = o.plan;
   const rng = seededRng(o.seed);
-  const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, segmentSeconds: Math.max(1, Math.round(o.stream.segmentMs / 1000)), maxPeers: 100_000 });
+  const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000 });
   const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
   const egress = new Egress(config.egressKbps, clock);
   let originEgressBytes = 0;
@@ -129,10 +128,13 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   };
   clock.setInterval(publish, o.stream.segmentMs);
 
-  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue.
-  const originRange = (v: Viewer) => (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => {
+  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, unless the asker has gone by then.
+  const originRange = (watching: () => boolean) => (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => {
     const found = window.lookup(seq);
-    if (found.state !== 'live') return clock.setTimeout(() => done(null), 0);
+    if (found.state !== 'live') {
+      clock.setTimeout(() => done(null), 0);
+      return;
+    }
     const body = found.segment.data.subarray(start, end);
     egress.send(
       'http',
@@ -141,7 +143,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
         originEgressBytes += body.byteLength;
         done(body);
       },
-      () => viewers.get(v.plan.id) === v,
+      watching,
     );
   };
 
@@ -166,13 +168,15 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     const index = nextIndex++;
     const address = `10.${(index >> 16) & 255}.${(index >> 8) & 255}.${index & 255}`;
     const url = `ws://${address}:7000/peer`;
-    const v: Viewer = { plan: p, index, url, address, reachable: rng() >= o.unreachableShare, core: null, tracker: null, player: null as unknown as SimPlayer, joinedAtMs: clock.nowMs(), lags: new Map(), atWarm: null };
+    const common = { plan: p, url, address, reachable: rng() >= o.unreachableShare, joinedAtMs: clock.nowMs(), lags: new Map<number, number>(), atWarm: null };
     if (!plan.p2p) {
-      v.player = new SimPlayer(clock, originSource(window, egress, config.playlistSegments, (bytes) => (originEgressBytes += bytes)));
+      const v: Viewer = { ...common, core: null, tracker: null, player: new SimPlayer(clock, originSource(window, egress, config.playlistSegments, (bytes) => (originEgressBytes += bytes))) };
       viewers.set(p.id, v);
       v.player.start();
       return;
     }
+    // What the viewer's closures act for; they run on the clock, once it is set.
+    let self: Viewer | null = null;
     const peer = peerConfig({
       peerId: p.id,
       seed: o.seed + index,
@@ -189,12 +193,14 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       rng: seededRng(o.seed + index),
       log,
       advertisedUrl: () => url,
-      dial: (remoteId, remoteUrl) => dial(v, remoteId, remoteUrl),
+      dial: (remoteId, remoteUrl) => {
+        if (self) dial(self, remoteId, remoteUrl);
+      },
       trackerSend: (msg) => client.send(msg),
       trackerJoined: () => client.joined,
       fetchOrigin: (seq, piece, size, pieceSize, done) => fetcher.piece(seq, piece, size, pieceSize, done),
     });
-    const fetcher = new OriginFetcher(originRange(v), core.shaper, clock);
+    const fetcher = new OriginFetcher(originRange(() => self !== null && viewers.get(p.id) === self), core.shaper, clock);
     const client = new TrackerClient({
       url: 'ws://origin/tracker',
       clock,
@@ -208,9 +214,8 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       onPeers: (peers) => core.onPeers(peers),
       onSeed: (seq, piece, data) => core.onSeed(seq, piece, data),
     });
-    v.core = core;
-    v.tracker = client;
-    v.player = new SimPlayer(clock, peerSource(core, clock));
+    const v: Viewer = { ...common, core, tracker: client, player: new SimPlayer(clock, peerSource(core, clock)) };
+    self = v;
     viewers.set(p.id, v);
     byUrl.set(url, v);
     core.start();
