@@ -21,6 +21,7 @@ export const peerFlags = {
   maxNeighboursPerAddress: { kind: 'int', default: 4, min: 0, max: 200, help: 'most neighbours from one remote address, so one host cannot fill our slots with many ids (0 = no limit: a swarm on one machine)' },
   neighbourIdleMs: { kind: 'int', default: 30_000, min: 1000, max: 600_000, help: 'a neighbour that sends nothing, not even a keep-alive, for this long is dropped (we send keep-alives at a third of it)' },
   picker: { kind: 'choice', default: 'rarest-deadline', choices: ['rarest-deadline', 'sequential', 'random'], help: 'piece picker' },
+  relay: { kind: 'choice', default: 'push', choices: ['push', 'pull'], help: 'how fresh pieces travel: pushed to unchoked neighbours that lack them while our upload is idle, or only pulled (have, request, piece per hop)' },
   choker: { kind: 'choice', default: 'tit-for-tat', choices: ['tit-for-tat', 'all-unchoked'], help: 'choking policy' },
   urgentWindowMs: { kind: 'int', default: 1200, min: 0, max: 60_000, help: 'a piece due within this is urgent (fetched from whoever delivers in time, the origin last)' },
   holdBackSegments: { kind: 'int', default: 3, min: 1, max: 30, help: 'segments the player stays behind live until it reports its position' },

@@ -27,6 +27,7 @@ export function createPeerMetrics(counters: SwarmCounters, gauges: () => { neigh
   fromCounter('peer_hash_failures_total', 'Pieces that failed their hash and were dropped', 'hashFailures');
   fromCounter('peer_protocol_errors_total', 'Malformed frames received', 'protocolErrors');
   fromCounter('peer_piece_requests_total', 'Piece requests sent to neighbours', 'peerRequests');
+  fromCounter('peer_pieces_pushed_total', 'Fresh pieces sent to neighbours unasked (relay push)', 'piecesPushed');
   fromCounter('peer_origin_requests_total', 'Piece fetches from the origin', 'originRequests');
   fromCounter('peer_control_received_bytes_total', 'Peer-wire bytes received other than segment payload', 'controlBytesIn');
   fromCounter('peer_control_sent_bytes_total', 'Peer-wire bytes sent other than segment payload', 'controlBytesOut');

@@ -24,6 +24,8 @@ export class Neighbour {
   peerChoking = true;
   peerInterested = false;
   everUnchokedUs = false;
+  /** Its bitfield arrived: we know what it held when it met us. */
+  bitfieldSeen = false;
   /** seq -> pieces the neighbour announced. */
   readonly has = new Map<number, boolean[]>();
   /** Our outstanding requests to it. */
@@ -46,6 +48,13 @@ export class Neighbour {
   roundDownloadedBytes = 0;
   /** While it holds our optimistic slot: the share of our upload it may use; null otherwise. */
   trialShare: TokenBucket | null = null;
+  /**
+   * A newcomer's welcome: what we serve it, choked by tit-for-tat, so it can
+   * start from what we hold; bytes that do not refill, until this time. Null
+   * once spent, expired, or the choker has unchoked it on its own account.
+   */
+  welcome: TokenBucket | null = null;
+  welcomeUntilMs = 0;
   lastPieceAtMs: number | null = null;
   hashFailures = 0;
   strikes = 0;
@@ -105,6 +114,12 @@ export class Neighbour {
     this.roundDownloadedBytes += bytes;
     this.lastPieceAtMs = nowMs;
     this.requestTimeouts = 0;
+  }
+
+  /** A piece it pushed to us unasked, and we kept: it counts toward tit-for-tat as a requested one does. */
+  recordPush(bytes: number, nowMs: number): void {
+    this.roundDownloadedBytes += bytes;
+    this.lastPieceAtMs = nowMs;
   }
 
   /** A request of ours went unanswered: what we measured of its rate no longer holds. */

@@ -162,7 +162,8 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     if (started) return true;
     if (welcomedAtMs === null) return false;
     const lonely = neighbourhood.size === 0;
-    if (swarm.handshaken().length === 0 && !lonely && clock.nowMs() - welcomedAtMs < READY_WAIT_MS) return false;
+    // Not before a neighbour's bitfield: without it the node knows of no older segment to start from and starts at the live edge.
+    if (!swarm.heardHoldings() && !lonely && clock.nowMs() - welcomedAtMs < READY_WAIT_MS) return false;
     started = true;
     swarm.chooseStart(lonely);
     return true;

@@ -9,6 +9,8 @@ export interface SwarmCounters {
   hashFailures: number;
   protocolErrors: number;
   peerRequests: number;
+  /** Pieces we sent a neighbour unasked (relay push). */
+  piecesPushed: number;
   originRequests: number;
   /** Peer-wire bytes other than segment payload, both ways, WebSocket framing included. */
   controlBytesIn: number;
@@ -30,6 +32,7 @@ export function newCounters(): SwarmCounters {
     hashFailures: 0,
     protocolErrors: 0,
     peerRequests: 0,
+    piecesPushed: 0,
     originRequests: 0,
     controlBytesIn: 0,
     controlBytesOut: 0,

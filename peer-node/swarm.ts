@@ -16,6 +16,7 @@ import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import { DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -24,6 +25,7 @@ import { TokenBucket } from '../shared/token-bucket.ts';
 export type SwarmConfig = Pick<
   PeerConfig,
   | 'picker'
+  | 'relay'
   | 'choker'
   | 'urgentWindowMs'
   | 'holdBackSegments'
@@ -86,8 +88,28 @@ const MAX_REQUEST_TIMEOUTS = 8;
 const UNPROVEN_LATE_MS = 500;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
+/**
+ * What a newcomer may take from each neighbour before tit-for-tat has a say,
+ * and for how long: with a dozen neighbours, enough for its first segments
+ * at its full download rate; for a free-rider, a few seconds of stream once.
+ */
+const WELCOME_BYTES = 64 * 1024;
+const WELCOME_MS = 10_000;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
 const ABANDON_AFTER_MS = 5000;
+/**
+ * Piece bytes handed to the link and not yet taken by it, at most, before the
+ * next upload is chosen: enough to keep a link busy through its latency, few
+ * enough that what goes next is decided late, on what neighbours hold by then.
+ */
+const MAX_UPLOAD_IN_PROGRESS_BYTES = 64 * 1024;
+
+interface QueuedRequest {
+  n: Neighbour;
+  seq: number;
+  piece: number;
+  queuedAtMs: number;
+}
 
 /**
  * The peer node's scheduler: it owns the neighbours, feeds plain snapshots to
@@ -115,6 +137,15 @@ export class Swarm {
   private readonly wantedSeqs = new Set<number>();
   /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
   private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
+  /** Requests accepted and not yet sent, in arrival order; ones cancelled or choked since are skipped when met. */
+  private uploadQueue: QueuedRequest[] = [];
+  /** Pieces stored lately, in arrival order: what push may still relay. */
+  private readonly fresh: FreshPiece[] = [];
+  /** Piece bytes handed to the shaper or the link and not yet taken by the link. */
+  private uploadInProgress = 0;
+  private pumpTimer: TimerHandle | null = null;
+  private pumping = false;
+  private pumpAgain = false;
   private closed = false;
 
   constructor(private readonly deps: SwarmDeps) {}
@@ -129,8 +160,15 @@ export class Swarm {
     this.closed = true;
     for (const t of this.timers) t.cancel();
     this.haveTimer?.cancel();
+    this.pumpTimer?.cancel();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
+  }
+
+  /** Whether some neighbour has told us what it holds: enough to choose where to start. */
+  heardHoldings(): boolean {
+    for (const n of this.neighbours) if (n.handshaken && n.bitfieldSeen) return true;
+    return false;
   }
 
   /** Connected, handshaken neighbours. */
@@ -200,6 +238,10 @@ export class Swarm {
       const late = n.rateBytesPerSec(this.deps.store.pieceSize) > 0 ? this.patienceMs(n) : UNPROVEN_LATE_MS;
       if (now - r.sentAtMs > late) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
+    }
+    if (this.deps.config.relay === 'push') {
+      this.fresh.push({ seq, piece, storedAtMs: now });
+      this.pump();
     }
     this.schedulePick();
   }
@@ -281,15 +323,21 @@ export class Swarm {
     const payload = bulk ? msg.data.byteLength : 0;
     this.deps.counters.controlBytesOut += frame.byteLength - payload + frameOverheadBytes(frame.byteLength, n.outbound);
     n.lastSentAtMs = this.deps.clock.nowMs();
+    if (bulk) this.uploadInProgress += payload;
     this.deps.shaper.upload(frame.byteLength, () => {
       if (bulk) {
         // Cancelled, or the neighbour was choked, while the piece waited for bandwidth.
-        if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return;
+        if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return this.uploadTaken(payload);
         n.piecesInSocket++;
         n.pieceBytesInSocket += payload;
       }
       this.transmit(n, frame, payload);
     }, bulk);
+  }
+
+  private uploadTaken(payload: number): void {
+    this.uploadInProgress -= payload;
+    this.pump();
   }
 
   /** Hands a frame to the link and keeps count of it until the link has taken it. */
@@ -303,6 +351,7 @@ export class Swarm {
       n.piecesInSocket--;
       n.pieceBytesInSocket -= payload;
       if (sent) this.deps.counters.uploadedBytes += payload;
+      this.uploadTaken(payload);
     });
   }
 
@@ -342,15 +391,25 @@ export class Swarm {
         n.peerId = msg.peerId;
         n.handshaken = true;
         this.sendBitfield(n);
+        if (this.deps.shaper.uploads) {
+          const now = this.deps.clock.nowMs();
+          n.welcome = new TokenBucket(0, WELCOME_BYTES, now);
+          n.welcomeUntilMs = now + WELCOME_MS;
+          this.setChoking(n, false);
+        }
         this.deps.onNeighboursChanged();
         return;
       }
       case 'bitfield': {
+        const first = !n.bitfieldSeen;
+        n.bitfieldSeen = true;
         const newest = store.newestSeq();
         for (const seg of msg.segments) {
           if (!this.keepsHave(seg.seq, newest)) continue;
           for (let i = 0; i < seg.pieceCount; i++) if (hasBit(seg.bits, i)) n.markHas(seg.seq, i, seg.pieceCount);
         }
+        // The first one tells whether the node can start from what this neighbour holds (peer-core's ready).
+        if (first) this.deps.onNeighboursChanged();
         this.schedulePick();
         return;
       }
@@ -383,6 +442,7 @@ export class Swarm {
       case 'interested':
         n.peerInterested = true;
         this.scheduleChoker();
+        if (!n.amChoking) this.pump();
         return;
       case 'not-interested':
         n.peerInterested = false;
@@ -436,6 +496,8 @@ export class Swarm {
   }
 
   private serveRequest(n: Neighbour, seq: number, piece: number): void {
+    // Asked for what we pushed it, the two crossing: the piece on its way answers the request.
+    if (n.holds(seq, piece) && this.deps.store.hasPiece(seq, piece)) return;
     const key = pieceKey(seq, piece);
     const data = this.deps.store.getPiece(seq, piece);
     const admission = admitRequest(
@@ -446,18 +508,121 @@ export class Swarm {
         alreadyQueued: n.uploadWaiting.has(key),
         queuedPieces: n.queuedPieces,
         queuedBytes: n.queuedBytes,
-        backlogMs: this.deps.shaper.uploadBacklogMs(),
+        backlogMs: this.uploadBacklogMs(),
         stalled: n.uploadStalled,
       },
       DEFAULT_UPLOAD_LIMITS,
     );
-    const trialSpent = n.trialShare !== null && data !== null && admission === 'accept' && !n.trialShare.tryTake(data.byteLength, this.deps.clock.nowMs());
+    const share = n.trialShare ?? n.welcome;
+    const trialSpent = share !== null && data !== null && admission === 'accept' && !share.tryTake(data.byteLength, this.deps.clock.nowMs());
+    if (n.welcome !== null && n.welcome.available(this.deps.clock.nowMs()) < this.deps.store.pieceSize) this.scheduleChoker();
     if (admission !== 'accept' || trialSpent || data === null) {
       this.send(n, { type: 'reject', seq, piece });
       return;
     }
     n.uploadWaiting.set(key, data.byteLength);
-    this.send(n, { type: 'piece', seq, piece, data }, this.deps.store.getPieceFrame(seq, piece) ?? undefined);
+    this.uploadQueue.push({ n, seq, piece, queuedAtMs: this.deps.clock.nowMs() });
+    this.pump();
+  }
+
+  /** How long a request accepted now would wait for our upload: what is queued, at our rate. */
+  private uploadBacklogMs(): number {
+    const rate = this.deps.shaper.uploadBytesPerSec();
+    if (!rate) return 0;
+    let bytes = this.uploadInProgress;
+    for (const q of this.uploadQueue) bytes += q.n.uploadWaiting.get(pieceKey(q.seq, q.piece)) ?? 0;
+    return (1000 * bytes) / rate;
+  }
+
+  /**
+   * Sends what our upload should send next (policy/relay.ts) for as long as
+   * it has room: the link's bandwidth is free and the socket has taken what
+   * it was given. Called again whenever either frees up or there is
+   * something new to send.
+   */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        while (this.uploadRoom() && this.uploadOne());
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private uploadRoom(): boolean {
+    if (this.closed || !this.deps.shaper.uploads) return false;
+    if (this.uploadInProgress >= MAX_UPLOAD_IN_PROGRESS_BYTES) return false;
+    const backlog = this.deps.shaper.uploadBacklogMs();
+    if (backlog <= 0) return true;
+    this.pumpTimer ??= this.deps.clock.setTimeout(() => {
+      this.pumpTimer = null;
+      this.pump();
+    }, backlog);
+    return false;
+  }
+
+  /** Sends one piece; false if there is nothing to send. */
+  private uploadOne(): boolean {
+    const now = this.deps.clock.nowMs();
+    // Requests cancelled, choked away or from neighbours gone since they were queued.
+    this.uploadQueue = this.uploadQueue.filter((q) => q.n.uploadWaiting.has(pieceKey(q.seq, q.piece)) && this.neighbours.has(q.n));
+    const push = this.deps.config.relay === 'push';
+    if (push) expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
+    if (this.uploadQueue.length === 0 && this.fresh.length === 0) return false;
+    const peers = this.uploadQueue.length === 0 ? this.handshaken() : [];
+    const choice = nextUpload(
+      this.uploadQueue.map((q) => ({ neighbour: -1, seq: q.seq, piece: q.piece, queuedAtMs: q.queuedAtMs })),
+      this.fresh,
+      peers.map((n) => this.relayView(n, now)),
+      now,
+      { mode: this.deps.config.relay, pushWindowMs: DEFAULT_PUSH_WINDOW_MS, maxQueuedForPush: DEFAULT_MAX_QUEUED_FOR_PUSH },
+    );
+    if (choice === null) return false;
+    if (choice.kind === 'request') {
+      const [q] = this.uploadQueue.splice(choice.index, 1) as [QueuedRequest];
+      this.sendPiece(q.n, q.seq, q.piece);
+      return true;
+    }
+    const n = peers[choice.neighbour] as Neighbour;
+    const bytes = this.deps.store.getPiece(choice.seq, choice.piece)?.byteLength;
+    if (bytes === undefined) return false;
+    (n.trialShare ?? n.welcome)?.tryTake(bytes, now);
+    n.uploadWaiting.set(pieceKey(choice.seq, choice.piece), bytes);
+    this.deps.counters.piecesPushed++;
+    this.sendPiece(n, choice.seq, choice.piece);
+    return true;
+  }
+
+  private relayView(n: Neighbour, now: number): RelayNeighbour {
+    const share = n.trialShare ?? n.welcome;
+    return {
+      unchoked: !n.amChoking,
+      interested: n.peerInterested,
+      blocked: n.uploadStalled || (share !== null && share.available(now) < this.deps.store.pieceSize),
+      queuedPieces: n.queuedPieces,
+      givesBytes: n.roundDownloadedBytes,
+      holds: (seq, piece) => n.holds(seq, piece),
+    };
+  }
+
+  /** A piece accepted or pushed goes out; the neighbour holds it from now on, so hears no have of it. */
+  private sendPiece(n: Neighbour, seq: number, piece: number): void {
+    const e = this.deps.store.get(seq);
+    const frame = this.deps.store.getPieceFrame(seq, piece);
+    const data = this.deps.store.getPiece(seq, piece);
+    if (!e || !frame || !data) {
+      n.uploadWaiting.delete(pieceKey(seq, piece));
+      return;
+    }
+    n.markHas(seq, piece, e.pieces.length);
+    this.send(n, { type: 'piece', seq, piece, data }, frame);
   }
 
   private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array, frame: Uint8Array): void {
@@ -468,13 +633,17 @@ export class Swarm {
       n.inFlight.delete(key);
       n.recordArrival(request, data.byteLength, now);
     } else if (this.deps.store.hasPiece(seq, piece) || !this.deps.store.get(seq)) {
-      // Unasked-for bytes we cannot use: tolerated a little (a cancel may cross a piece), then the sender goes.
+      // Unasked-for bytes we cannot use: a push crossing a have, or a cancel
+      // crossing a piece, now and then; many in a row and the sender goes.
+      if (this.deps.store.hasPiece(seq, piece)) this.deps.counters.duplicateBytes += data.byteLength;
       if (++n.strikes >= MAX_STRIKES) this.disconnect(n, 'unrequested pieces');
       return;
     }
     const result = this.deps.store.putPiece(seq, piece, data, now, frame);
     switch (result) {
       case 'stored':
+        n.strikes = 0;
+        if (!request) n.recordPush(data.byteLength, now);
         this.deps.counters.p2pBytes += data.byteLength;
         n.markHas(seq, piece, this.deps.store.get(seq)?.pieces.length ?? piece + 1);
         this.onPieceStored(seq, piece);
@@ -607,6 +776,7 @@ export class Swarm {
     n.amChoking = choke;
     if (choke) n.uploadWaiting.clear();
     this.send(n, { type: choke ? 'choke' : 'unchoke' });
+    if (!choke) this.pump();
   }
 
   private pruneOld(): void {
@@ -827,7 +997,9 @@ export class Swarm {
     const upload = this.deps.shaper.uploadBytesPerSec();
     const slots = this.deps.config.regularSlots + this.deps.config.optimisticSlots;
     for (const n of peers) {
-      const choke = !unchoked.has(n.peerId as string);
+      const chosen = unchoked.has(n.peerId as string);
+      if (chosen || now >= n.welcomeUntilMs || (n.welcome !== null && n.welcome.available(now) < this.deps.store.pieceSize)) n.welcome = null;
+      const choke = !chosen && n.welcome === null;
       // An optimistic unchoke is a trial: one slot's share of our upload, not
       // all the spare of it, or a free-rider lives well on optimistic slots alone.
       const trial = decision.reasons.get(n.peerId as string) === 'optimistic' && upload !== null && slots > 0;

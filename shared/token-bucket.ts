@@ -23,6 +23,12 @@ export class TokenBucket {
     }
   }
 
+  /** Tokens available now. */
+  available(nowMs: number): number {
+    this.refill(nowMs);
+    return this.tokens;
+  }
+
   /** Takes `n` tokens if available now. */
   tryTake(n: number, nowMs: number): boolean {
     this.refill(nowMs);

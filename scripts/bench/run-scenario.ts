@@ -59,7 +59,7 @@ function startWorker(): Promise<Worker> {
 }
 
 function peerOverrides(plan: ScenarioPlan, p: PeerPlan): Partial<PeerConfig> {
-  return { uploadKbps: p.uploadKbps, latencyMs: p.latencyMs, picker: plan.picker, choker: plan.choker };
+  return { uploadKbps: p.uploadKbps, latencyMs: p.latencyMs, picker: plan.picker, choker: plan.choker, relay: plan.relay };
 }
 
 
@@ -103,7 +103,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         // Launched as `npm run peer` launches it, so its memory is what a viewer's machine would see.
         const proc = startScript(peerBundle, [
           '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++), '--max-neighbours-per-address', '0',
-          '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker,
+          '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker, '--relay', plan.relay,
         ]);
         const [, url] = await waitForOutput(proc, /playlist (http\S+)\/live\.m3u8/);
         const model = PlaybackModel.forPeer(url as string);

@@ -26,6 +26,7 @@ export interface ScenarioPlan {
   peers: PeerPlan[];
   picker: 'rarest-deadline' | 'sequential' | 'random';
   choker: 'tit-for-tat' | 'all-unchoked';
+  relay: 'push' | 'pull';
   /** Peers run as processes of their own, to measure memory per peer honestly. */
   processPeers: number;
 }
@@ -38,6 +39,7 @@ export const SCENARIO_NAMES = [
   'free-riders',
   'flash-crowd',
   'picker-ablation',
+  'relay-ablation',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -99,8 +101,9 @@ function peer(id: string, rng: Rng, m: AudienceMix, more: Partial<PeerPlan> = {}
 }
 
 /**
- * The plans behind one scenario name; picker-ablation is three runs (its
- * variants are reported as picker-ablation-<variant>).
+ * The plans behind one scenario name; picker-ablation is three runs and
+ * relay-ablation two, on the same viewers (their variants are reported as
+ * <name>-<variant>).
  */
 export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[] {
   const m = o.mix ?? defaultMix(o.quick);
@@ -116,6 +119,7 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
     peers,
     picker: 'rarest-deadline',
     choker: 'tit-for-tat',
+    relay: 'push',
     processPeers: o.quick ? 1 : 2,
     ...more,
   });
@@ -157,5 +161,9 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
         base('picker-ablation-random', crowd(big), { picker: 'random' }),
         base('picker-ablation-all-unchoked', crowd(big), { choker: 'all-unchoked' }),
       ];
+    case 'relay-ablation': {
+      const viewers = crowd(big);
+      return [base('relay-ablation-pull', viewers, { relay: 'pull' }), base('relay-ablation-push', viewers.map((p) => ({ ...p })), { relay: 'push' })];
+    }
   }
 }

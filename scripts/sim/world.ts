@@ -186,6 +186,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       latencyMs: p.latencyMs,
       picker: plan.picker,
       choker: plan.choker,
+      relay: plan.relay,
     });
     const core = createPeerCore(peer, {
       peerId: p.id,

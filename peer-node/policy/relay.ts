@@ -1,0 +1,118 @@
+/**
+ * What our upload sends next, decided each time it has room for one more
+ * piece rather than when a request arrives: a queue that only the link knows
+ * about serves in arrival order, and keeps a piece a requester needs now
+ * behind ones it could wait for. Pure: the swarm keeps the queue and the
+ * neighbours' state, and sends what this picks.
+ *
+ * Requests come first, oldest segment first (nearest its requester's
+ * deadline), then in arrival order. With the upload otherwise idle, `push`
+ * relays a fresh piece to a neighbour we unchoke that has not got it: at the
+ * live edge every piece is wanted by everyone, and a push saves the hop its
+ * have, request and reply would cost (CoolStreaming's push-pull, PPSPP's live
+ * profile).
+ */
+
+export type RelayMode = 'push' | 'pull';
+
+export interface QueuedUpload {
+  /** Index into the neighbours list. */
+  neighbour: number;
+  seq: number;
+  piece: number;
+  queuedAtMs: number;
+}
+
+export interface FreshPiece {
+  seq: number;
+  piece: number;
+  /** When it reached us; a piece is pushed only while fresh. */
+  storedAtMs: number;
+}
+
+export interface RelayNeighbour {
+  /** We unchoke it: tit-for-tat decides who our upload serves, pushes included. */
+  unchoked: boolean;
+  interested: boolean;
+  /** Not reading what we send, or out of its optimistic trial's share: nothing more goes to it. */
+  blocked: boolean;
+  /** Pieces queued for it or in its socket. */
+  queuedPieces: number;
+  /** Bytes it sent us this choke round: the fastest uploaders pass a piece on soonest. */
+  givesBytes: number;
+  holds(seq: number, piece: number): boolean;
+}
+
+export interface RelayLimits {
+  mode: RelayMode;
+  /** A piece older than this here is left to pull: its neighbours have heard of it and ask if they need it. */
+  pushWindowMs: number;
+  /** A neighbour with this many pieces queued gets no push, so our requests' answers keep their place. */
+  maxQueuedForPush: number;
+}
+
+export const DEFAULT_PUSH_WINDOW_MS = 1000;
+export const DEFAULT_MAX_QUEUED_FOR_PUSH = 2;
+
+export type UploadChoice =
+  | { kind: 'request'; index: number }
+  | { kind: 'push'; seq: number; piece: number; neighbour: number }
+  | null;
+
+export function nextUpload(
+  queue: readonly QueuedUpload[],
+  fresh: readonly FreshPiece[],
+  neighbours: readonly RelayNeighbour[],
+  nowMs: number,
+  l: RelayLimits,
+): UploadChoice {
+  let best = -1;
+  for (let i = 0; i < queue.length; i++) {
+    const q = queue[i] as QueuedUpload;
+    const b = best < 0 ? null : (queue[best] as QueuedUpload);
+    if (!b || q.seq < b.seq || (q.seq === b.seq && q.queuedAtMs < b.queuedAtMs)) best = i;
+  }
+  if (best >= 0) return { kind: 'request', index: best };
+  if (l.mode !== 'push') return null;
+  return pushChoice(fresh, neighbours, nowMs, l);
+}
+
+/**
+ * The fresh piece fewest of our neighbours hold (at the live edge, the one
+ * least spread), older segment first among equals, to the neighbour lacking
+ * it that gave us most this round.
+ */
+function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeighbour[], nowMs: number, l: RelayLimits): UploadChoice {
+  const open: number[] = [];
+  for (let i = 0; i < neighbours.length; i++) {
+    const n = neighbours[i] as RelayNeighbour;
+    if (n.unchoked && n.interested && !n.blocked && n.queuedPieces < l.maxQueuedForPush) open.push(i);
+  }
+  if (open.length === 0) return null;
+  let choice: { seq: number; piece: number; neighbour: number; holders: number } | null = null;
+  for (const f of fresh) {
+    if (nowMs - f.storedAtMs > l.pushWindowMs) continue;
+    let target = -1;
+    for (const i of open) {
+      const n = neighbours[i] as RelayNeighbour;
+      if (n.holds(f.seq, f.piece)) continue;
+      if (target < 0 || n.givesBytes > (neighbours[target] as RelayNeighbour).givesBytes) target = i;
+    }
+    if (target < 0) continue;
+    let holders = 0;
+    for (const n of neighbours) if (n.holds(f.seq, f.piece)) holders++;
+    const better =
+      choice === null ||
+      holders < choice.holders ||
+      (holders === choice.holders && (f.seq < choice.seq || (f.seq === choice.seq && f.piece < choice.piece)));
+    if (better) choice = { seq: f.seq, piece: f.piece, neighbour: target, holders };
+  }
+  return choice && { kind: 'push', seq: choice.seq, piece: choice.piece, neighbour: choice.neighbour };
+}
+
+/** Drops pieces no longer fresh from the front of `fresh` (kept in arrival order). */
+export function expireFresh(fresh: FreshPiece[], nowMs: number, windowMs: number): void {
+  let k = 0;
+  while (k < fresh.length && nowMs - (fresh[k] as FreshPiece).storedAtMs > windowMs) k++;
+  if (k > 0) fresh.splice(0, k);
+}
