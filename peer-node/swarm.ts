@@ -15,7 +15,7 @@ import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
-import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import { DEFAULT_LATENCY_MS, DEFAULT_PIECE_MS, ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
@@ -80,27 +80,36 @@ const MAX_STRIKES = 20;
 const MAX_REQUEST_TIMEOUTS = 8;
 /**
  * A request to a neighbour that has not delivered lately (no rate measured)
- * outstanding this long when the piece came from elsewhere counts as a miss.
+ * outstanding this long when the piece came from elsewhere counts as a miss:
+ * what the picker assumes such a neighbour needs (its default latency and
+ * piece time). Pushes beat most requests, so a neighbour that claims pieces
+ * and never sends one is found only by counting races it should have won.
  * A neighbour that delivers is judged by its own patience instead: under load
  * an honest one is often beaten by the origin's fallback, and must not be
  * dropped for it.
  */
-const UNPROVEN_LATE_MS = 500;
-/** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
+const UNPROVEN_LATE_MS = DEFAULT_LATENCY_MS + DEFAULT_PIECE_MS;
+/**
+ * Burst of an optimistic trial's upload share: a few pieces, so a trial starts
+ * at once. For a peer that never gave us anything it is the whole trial: a
+ * trial bounded in time alone would be a full stream for a free-rider that
+ * many neighbours try at once.
+ */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /**
  * What a newcomer may take from each neighbour before tit-for-tat has a say,
  * and for how long: with a dozen neighbours, enough for its first segments
  * at its full download rate; for a free-rider, a few seconds of stream once.
  */
-const WELCOME_BYTES = 64 * 1024;
+const WELCOME_BYTES = 48 * 1024;
 const WELCOME_MS = 10_000;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
 const ABANDON_AFTER_MS = 5000;
 /**
- * Piece bytes handed to the link and not yet taken by it, at most, before the
- * next upload is chosen: enough to keep a link busy through its latency, few
- * enough that what goes next is decided late, on what neighbours hold by then.
+ * Piece bytes handed to the upload and not yet passed to a link, at most,
+ * before the next upload is chosen: enough to keep the upload busy through
+ * its latency, few enough that what goes next is decided late, on what
+ * neighbours hold by then.
  */
 const MAX_UPLOAD_IN_PROGRESS_BYTES = 64 * 1024;
 
@@ -141,7 +150,7 @@ export class Swarm {
   private uploadQueue: QueuedRequest[] = [];
   /** Pieces stored lately, in arrival order: what push may still relay. */
   private readonly fresh: FreshPiece[] = [];
-  /** Piece bytes handed to the shaper or the link and not yet taken by the link. */
+  /** Piece bytes handed to the shaper and not yet passed to a link. */
   private uploadInProgress = 0;
   private pumpTimer: TimerHandle | null = null;
   private pumping = false;
@@ -235,7 +244,8 @@ export class Swarm {
       if (!r) continue;
       n.inFlight.delete(key);
       // Beaten by another source long after it should have answered: as good as a timeout for judging whether it delivers.
-      const late = n.rateBytesPerSec(this.deps.store.pieceSize) > 0 ? this.patienceMs(n) : UNPROVEN_LATE_MS;
+      // One that never sent us a piece is judged by every race it loses: it has nothing else to show.
+      const late = n.lastPieceAtMs === null ? 0 : n.rateBytesPerSec(this.deps.store.pieceSize) > 0 ? this.patienceMs(n) : UNPROVEN_LATE_MS;
       if (now - r.sentAtMs > late) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
     }
@@ -327,7 +337,14 @@ export class Swarm {
     this.deps.shaper.upload(frame.byteLength, () => {
       if (bulk) {
         // Cancelled, or the neighbour was choked, while the piece waited for bandwidth.
-        if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return this.uploadTaken(payload);
+        // Taken off the upload once the link has it: a neighbour whose socket
+        // does not drain is held to its own queue's bound, and must not stall
+        // what we send everyone else.
+        this.uploadInProgress -= payload;
+        if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return this.pump();
+        // It holds the piece from now on, so hears no have of it, and asks for it no more.
+        const e = this.deps.store.get(msg.seq);
+        if (e) n.markHas(msg.seq, msg.piece, e.pieces.length);
         n.piecesInSocket++;
         n.pieceBytesInSocket += payload;
       }
@@ -335,10 +352,6 @@ export class Swarm {
     }, bulk);
   }
 
-  private uploadTaken(payload: number): void {
-    this.uploadInProgress -= payload;
-    this.pump();
-  }
 
   /** Hands a frame to the link and keeps count of it until the link has taken it. */
   private transmit(n: Neighbour, frame: Uint8Array, payload: number): void {
@@ -351,7 +364,8 @@ export class Swarm {
       n.piecesInSocket--;
       n.pieceBytesInSocket -= payload;
       if (sent) this.deps.counters.uploadedBytes += payload;
-      this.uploadTaken(payload);
+      // Its queue has room again, for a push.
+      this.pump();
     });
   }
 
@@ -496,7 +510,7 @@ export class Swarm {
   }
 
   private serveRequest(n: Neighbour, seq: number, piece: number): void {
-    // Asked for what we pushed it, the two crossing: the piece on its way answers the request.
+    // Asked for what we sent it, the two crossing (or for what it told us it holds): the piece on its way answers the request.
     if (n.holds(seq, piece) && this.deps.store.hasPiece(seq, piece)) return;
     const key = pieceKey(seq, piece);
     const data = this.deps.store.getPiece(seq, piece);
@@ -608,20 +622,19 @@ export class Swarm {
       blocked: n.uploadStalled || (share !== null && share.available(now) < this.deps.store.pieceSize),
       queuedPieces: n.queuedPieces,
       givesBytes: n.roundDownloadedBytes,
-      holds: (seq, piece) => n.holds(seq, piece),
+      // A piece waiting for our upload is as good as held: it is on its way.
+      holds: (seq, piece) => n.holds(seq, piece) || n.uploadWaiting.has(pieceKey(seq, piece)),
     };
   }
 
-  /** A piece accepted or pushed goes out; the neighbour holds it from now on, so hears no have of it. */
+  /** A piece accepted or pushed goes out. */
   private sendPiece(n: Neighbour, seq: number, piece: number): void {
-    const e = this.deps.store.get(seq);
     const frame = this.deps.store.getPieceFrame(seq, piece);
     const data = this.deps.store.getPiece(seq, piece);
-    if (!e || !frame || !data) {
+    if (!frame || !data) {
       n.uploadWaiting.delete(pieceKey(seq, piece));
       return;
     }
-    n.markHas(seq, piece, e.pieces.length);
     this.send(n, { type: 'piece', seq, piece, data }, frame);
   }
 
@@ -1004,7 +1017,7 @@ export class Swarm {
       // all the spare of it, or a free-rider lives well on optimistic slots alone.
       const trial = decision.reasons.get(n.peerId as string) === 'optimistic' && upload !== null && slots > 0;
       if (!trial) n.trialShare = null;
-      else n.trialShare ??= new TokenBucket(upload / slots, TRIAL_BURST_BYTES, now);
+      else n.trialShare ??= new TokenBucket(n.lastPieceAtMs === null ? 0 : upload / slots, TRIAL_BURST_BYTES, now);
       this.setChoking(n, choke);
       if (newRound) n.roundDownloadedBytes = 0;
     }

@@ -80,10 +80,10 @@ describe('rechoke, full round', () => {
       optimisticFrom: ['S', 'T'],
     },
     {
-      name: 'a newcomer that sent nothing yet is not snubbed',
+      name: 'a newcomer that sent nothing yet earns no regular slot: its welcome and the optimistic slot start it',
       peers: [peer('A', 0, snubbed), peer('N', 0, newcomer)],
-      regular: ['N'],
-      optimisticFrom: ['A'],
+      regular: [],
+      optimisticFrom: ['A', 'N'],
       o: { regularSlots: 1 },
     },
     {
