@@ -10,7 +10,7 @@ import type { StoredSegment } from './live-window.ts';
 export interface SegmentTiming {
   /** ffmpeg's PUT of the segment's bytes had been read in full. */
   segmentPutEndMs: number;
-  /** The playlist PUT naming the segment, which completes it, had been read. */
+  /** The first playlist PUT naming the segment had been read; with the segment's PUT, the later of the two completes it. */
   playlistPutMs: number;
   /** The segment was in the live window. */
   publishedMs: number;

@@ -1,15 +1,17 @@
 /**
  * Receives the HLS that ffmpeg PUTs to the origin and publishes each segment
- * the moment ffmpeg lists it in its playlist. ffmpeg PUTs a segment first and
- * then the playlist naming it, so the playlist PUT is the exact instant a
- * segment is complete, with its exact duration: no folder polling, no guessing.
+ * once it holds both halves: the segment's bytes, and the playlist entry that
+ * names it with its exact duration. ffmpeg sends a segment before the playlist
+ * naming it, but over another connection and without waiting for an answer, so
+ * the origin may finish reading a large segment a few milliseconds after that
+ * playlist: whichever half comes last publishes. No folder polling, no guessing.
  */
 export interface IngestedSegment {
   data: Buffer;
   durationMs: number;
   /** True for the first segment of an ingest run that follows an earlier one. */
   discontinuity: boolean;
-  /** The `atMs` of the segment's PUT and of the playlist PUT that published it. */
+  /** The `atMs` of the segment's PUT and of the first playlist PUT naming it; the later of the two published it. */
   segmentPutEndMs: number;
   playlistPutMs: number;
 }
@@ -42,49 +44,74 @@ export function parseIngestPlaylist(text: string): PlaylistEntry[] {
   return out;
 }
 
-export type PutResult = { status: 'segment-stored' } | { status: 'published'; count: number } | { status: 'rejected'; reason: string };
+export type PutResult = { status: 'accepted'; published: number } | { status: 'rejected'; reason: string };
+
+/** One ffmpeg run's halves of segments not published yet, by ffmpeg's segment index. */
+interface RunState {
+  bytes: Map<number, { data: Buffer; putEndMs: number }>;
+  named: Map<number, { durationMs: number; playlistPutMs: number }>;
+  lastIndex: number;
+}
 
 export class IngestReceiver {
-  private readonly pending = new Map<string, Map<string, { data: Buffer; putEndMs: number }>>();
-  private readonly lastIndex = new Map<string, number>();
+  private readonly runs = new Map<string, RunState>();
   private lastRun: string | null = null;
 
   constructor(private readonly publish: (s: IngestedSegment) => void) {}
 
   /** `atMs` is when the PUT's body had been read, on whatever time line the caller measures. */
   put(run: string, file: string, body: Buffer, atMs: number): PutResult {
-    if (file === 'stream.m3u8') return this.playlist(run, body.toString('utf8'), atMs);
-    if (!SEGMENT_FILE.test(file)) return { status: 'rejected', reason: 'unexpected file name' };
-    let files = this.pending.get(run);
-    if (!files) {
-      files = new Map();
-      this.pending.set(run, files);
-      while (this.pending.size > MAX_RUNS) {
-        const oldest = this.pending.keys().next().value as string;
-        this.pending.delete(oldest);
-        this.lastIndex.delete(oldest);
+    const segment = SEGMENT_FILE.exec(file);
+    if (file !== 'stream.m3u8' && !segment) return { status: 'rejected', reason: 'unexpected file name' };
+    const state = this.runState(run);
+    if (segment) {
+      const index = Number(segment[1]);
+      if (index > state.lastIndex) bound(state.bytes).set(index, { data: body, putEndMs: atMs });
+    } else {
+      for (const entry of parseIngestPlaylist(body.toString('utf8'))) {
+        if (entry.index > state.lastIndex && !state.named.has(entry.index)) {
+          bound(state.named).set(entry.index, { durationMs: entry.durationMs, playlistPutMs: atMs });
+        }
       }
     }
-    files.set(file, { data: body, putEndMs: atMs });
-    while (files.size > MAX_PENDING_PER_RUN) files.delete(files.keys().next().value as string);
-    return { status: 'segment-stored' };
+    return { status: 'accepted', published: this.flush(run, state) };
   }
 
-  private playlist(run: string, text: string, atMs: number): PutResult {
-    const files = this.pending.get(run);
-    if (!files) return { status: 'published', count: 0 };
+  private runState(run: string): RunState {
+    let state = this.runs.get(run);
+    if (!state) {
+      state = { bytes: new Map(), named: new Map(), lastIndex: -1 };
+      this.runs.set(run, state);
+      while (this.runs.size > MAX_RUNS) this.runs.delete(this.runs.keys().next().value as string);
+    }
+    return state;
+  }
+
+  /** Publishes, in ffmpeg's order, every named segment whose bytes are in. */
+  private flush(run: string, state: RunState): number {
     let count = 0;
-    for (const entry of parseIngestPlaylist(text)) {
-      if (entry.index <= (this.lastIndex.get(run) ?? -1)) continue;
-      const stored = files.get(entry.file);
-      if (!stored) continue;
-      files.delete(entry.file);
-      this.lastIndex.set(run, entry.index);
+    for (const [index, entry] of [...state.named].sort(([a], [b]) => a - b)) {
+      const stored = state.bytes.get(index);
+      if (!stored) {
+        // ffmpeg sends the next segment only once this one is sent: if a later one is here, this one was lost (refused, cut off).
+        if (![...state.bytes.keys()].some((i) => i > index)) break;
+        state.named.delete(index);
+        continue;
+      }
+      state.named.delete(index);
+      state.bytes.delete(index);
+      state.lastIndex = index;
       const discontinuity = this.lastRun !== null && this.lastRun !== run;
       this.lastRun = run;
-      this.publish({ data: stored.data, durationMs: entry.durationMs, discontinuity, segmentPutEndMs: stored.putEndMs, playlistPutMs: atMs });
+      this.publish({ data: stored.data, durationMs: entry.durationMs, discontinuity, segmentPutEndMs: stored.putEndMs, playlistPutMs: entry.playlistPutMs });
       count++;
     }
-    return { status: 'published', count };
+    return count;
   }
+}
+
+/** Keeps a run's map of waiting halves small: the oldest go first (ffmpeg lists at most 6 entries). */
+function bound<V>(m: Map<number, V>): Map<number, V> {
+  while (m.size >= MAX_PENDING_PER_RUN) m.delete(m.keys().next().value as number);
+  return m;
 }

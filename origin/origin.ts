@@ -15,6 +15,7 @@ import { parseSegmentFileName } from '../shared/segment.ts';
 import type { OriginConfig } from './config.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
+import { sendCounted } from './counted-send.ts';
 import { IngestReceiver } from './ingest-receiver.ts';
 import { IngestSupervisor } from './ingest-supervisor.ts';
 import type { OriginEvents } from './events.ts';
@@ -197,11 +198,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     egress.send(
       'http',
       body.byteLength,
-      () => {
-        metrics.httpSegmentBytes.inc(body.byteLength);
-        countEgress(body.byteLength);
-        res.send(body);
-      },
+      () =>
+        sendCounted(res, body, (bytes) => {
+          metrics.httpSegmentBytes.inc(bytes);
+          countEgress(bytes);
+        }),
       () => !res.destroyed && !req.socket.destroyed,
     );
   });

@@ -2,7 +2,7 @@
  * Measures the origin at its default encode settings: ffmpeg's CPU, segment
  * sizes and bitrate, and how long a finished segment takes to reach a tracker
  * client. The origin runs in this process, so every timestamp is on one clock.
- * Usage: npm run measure:origin -- [--seconds 30]
+ * Usage: npm run measure:origin -- [--seconds 30] [--segment-seconds 1]
  */
 import { spawnSync } from 'node:child_process';
 import { on } from 'node:events';
@@ -13,14 +13,19 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
-import { originConfig } from '../origin/config.ts';
+import { originConfig, originFlags } from '../origin/config.ts';
 import type { SegmentTiming } from '../origin/events.ts';
 import { type Origin, createOrigin } from '../origin/origin.ts';
 import { ConfigError, helpText, parseConfig } from '../shared/cli.ts';
 import { PROTOCOL_VERSION } from '../shared/limits.ts';
 import { decodeTrackerToPeer, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
 
-const flags = { seconds: { kind: 'int', default: 30, min: 5, max: 3600, help: 'how long to measure, after warm-up' } } as const;
+const flags = {
+  seconds: { kind: 'int', default: 30, min: 5, max: 3600, help: 'how long to measure, after warm-up' },
+  segmentSeconds: { ...originFlags.segmentSeconds, help: "the origin's --segment-seconds" },
+} as const;
+/** Publications closer than this to one segment duration apart count as on pace. */
+const PACE_TOLERANCE_MS = 300;
 const PROGRESS_MS = 5000;
 const WARMUP_SEGMENTS = 2;
 
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
   const opts = parseConfig(flags, process.argv.slice(2), {});
   if (!opts) return void process.stdout.write(`${helpText('npm run measure:origin --', flags)}\n`);
   const command = ['node', ...process.execArgv, relative(process.cwd(), process.argv[1] ?? ''), ...process.argv.slice(2)].join(' ');
-  const config = originConfig({ port: 0, logLevel: 'silent' });
+  const config = originConfig({ port: 0, logLevel: 'silent', segmentSeconds: opts.segmentSeconds });
   const origin = createOrigin(config, { log: pino({ level: 'silent' }) });
   const stop = new AbortController();
   const onSigint = () => stop.abort();
@@ -130,6 +135,8 @@ async function main(): Promise<void> {
     const all = [...samples.values()];
     const sum = (f: (s: Sample) => number) => all.reduce((n, s) => n + f(s), 0);
     const kbps = (8 * sum((s) => s.bytes)) / sum((s) => s.durationMs);
+    const intervals = all.slice(1).map((s, i) => s.timing.publishedMs - (all[i] as Sample).timing.publishedMs);
+    const segmentMs = config.segmentSeconds * 1000;
     const arrived = all.filter((s): s is Sample & { arrivedAt: number } => s.arrivedAt !== null);
     const ffmpegVersion = spawnSync(config.ffmpegPath, ['-version'], { encoding: 'utf8' }).stdout.split(' ').slice(0, 3).join(' ');
     const out = [
@@ -147,9 +154,13 @@ async function main(): Promise<void> {
       row('duration, ms', all.map((s) => s.durationMs)),
       row(`pieces of ${config.pieceSize / 1024} KiB`, all.map((s) => s.pieces)),
       `  bitrate: ${kbps.toFixed(0)} kbit/s (bytes / duration; configured ${config.videoKbps + config.audioKbps} kbit/s + MPEG-TS overhead)`,
+      row('between publications, ms', intervals),
+      `  published < ${PACE_TOLERANCE_MS} ms after the previous one: ${intervals.filter((ms) => ms < PACE_TOLERANCE_MS).length}; ` +
+        `off ${segmentMs} ms by more than ${PACE_TOLERANCE_MS} ms: ${intervals.filter((ms) => Math.abs(ms - segmentMs) > PACE_TOLERANCE_MS).length} of ${intervals.length}`,
       '',
       header(`to the tracker client, ms (${arrived.length} of ${all.length})`),
       row('playlist PUT -> segment message', arrived.map((s) => s.arrivedAt - s.timing.playlistPutMs), 2),
+      row('last PUT read -> segment message', arrived.map((s) => s.arrivedAt - Math.max(s.timing.playlistPutMs, s.timing.segmentPutEndMs)), 2),
       row('segment PUT end -> segment message', arrived.map((s) => s.arrivedAt - s.timing.segmentPutEndMs), 2),
       row('publish -> segment message', arrived.map((s) => s.arrivedAt - s.timing.publishedMs), 2),
       row('announce -> segment message', arrived.map((s) => s.arrivedAt - s.timing.announcedMs), 2),

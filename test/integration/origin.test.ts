@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -268,6 +269,40 @@ describe('origin with a live ffmpeg test source', () => {
     await fetch(`${origin.url}/live/seg-${origin.window.announcements().at(-1)?.seq}.ts`).then((r) => r.arrayBuffer());
     await waitFor('published counter to grow', async () => (await read()).published > first.published);
     assert.ok((await read()).bytes > first.bytes);
+  });
+
+  test('a response cut off midway counts what was written, not the whole segment', async () => {
+    // Larger than what loopback's socket buffers take from a client that stops reading (8 MB on the 2-core test machine).
+    const size = MAX_SEGMENT_BYTES;
+    const { info } = origin.window.publish(Buffer.alloc(size, 0x47), 1000, false, Date.now());
+    const sent = async () => (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const before = await sent();
+    const u = new URL(origin.url);
+    const socket = connect(Number(u.port), u.hostname);
+    socket.on('error', () => {});
+    socket.write(`GET /live/seg-${info.seq}.ts HTTP/1.1\r\nHost: ${u.host}\r\n\r\n`);
+    let received = 0;
+    await new Promise<void>((resolve) =>
+      socket.on('data', (d: Buffer) => {
+        received += d.byteLength;
+        if (received < 1 << 20) return;
+        socket.pause();
+        resolve();
+      }),
+    );
+    let last = -1;
+    await waitFor('the origin to stop writing to a client that stopped reading', async () => {
+      const now = await sent();
+      const still = now === last;
+      last = now;
+      return still;
+    }, 10_000, 300);
+    socket.destroy();
+    // A write the destroy cut short reports its error, and must not be counted after all.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const counted = (await sent()) - before;
+    assert.ok(counted >= received - 1024, `counted ${counted} bytes, the client read ${received} (headers included)`);
+    assert.ok(counted < size, `counted ${counted} of ${size} bytes`);
   });
 
   test('ffmpeg killed mid-stream: ingest restarts and sequence numbers continue after a discontinuity', async () => {

@@ -60,6 +60,37 @@ describe('ingest', () => {
     assert.equal(r.put('a', 'evil.sh', Buffer.from('x'), 40).status, 'rejected');
   });
 
+  // ffmpeg sends the playlist without waiting for the segment's answer, over another connection:
+  // the origin may finish reading a large segment after the playlist naming it.
+  test('a segment whose playlist came first is published as soon as its bytes are in, not with the next playlist', () => {
+    const got: IngestedSegment[] = [];
+    const r = new IngestReceiver((s) => got.push(s));
+    const pl = (...names: string[]) => Buffer.from(names.map((n) => `#EXTINF:2.0,\n${n}`).join('\n'));
+    r.put('a', 's0.ts', Buffer.from('zero'), 10);
+    r.put('a', 'stream.m3u8', pl('s0.ts'), 11);
+    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts'), 2010);
+    assert.equal(got.length, 1, 'not before its bytes are in');
+    assert.deepEqual(r.put('a', 's1.ts', Buffer.from('one'), 2012), { status: 'accepted', published: 1 });
+    r.put('a', 's2.ts', Buffer.from('two'), 4010);
+    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts', 's2.ts'), 4011);
+    assert.deepEqual(
+      got.map((s) => [s.data.toString(), s.durationMs, s.segmentPutEndMs, s.playlistPutMs]),
+      [['zero', 2000, 10, 11], ['one', 2000, 2012, 2010], ['two', 2000, 4010, 4011]],
+    );
+  });
+
+  test('a named segment whose bytes never come does not hold back the ones after it', () => {
+    const got: string[] = [];
+    const r = new IngestReceiver((s) => got.push(s.data.toString()));
+    const pl = (...names: string[]) => Buffer.from(names.map((n) => `#EXTINF:1.0,\n${n}`).join('\n'));
+    r.put('a', 's0.ts', Buffer.from('zero'), 0);
+    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts'), 1);
+    r.put('a', 's2.ts', Buffer.from('two'), 2000);
+    r.put('a', 'stream.m3u8', pl('s0.ts', 's1.ts', 's2.ts'), 2001);
+    r.put('a', 's1.ts', Buffer.from('one, too late'), 2002);
+    assert.deepEqual(got, ['zero', 'two']);
+  });
+
   test('restart backoff doubles up to the cap', () => {
     assert.deepEqual([1, 2, 3, 4, 5, 6, 10].map((n) => restartDelayMs(n, 8000)), [500, 1000, 2000, 4000, 8000, 8000, 8000]);
   });
