@@ -175,12 +175,11 @@ describe('the player page in Chromium, playing from peer nodes', { skip: existsS
     await behind.evaluate(() => window.__player?.video.pause());
     await sleep(LOST_S * 1000);
     await behind.evaluate(() => window.__player?.video.play());
-    const lost = await waitFor('the paused page to play again', async () => {
-      const s = await playerStats(behind);
-      return s && !s.paused && s.latencyS !== null ? s.latencyS : undefined;
-    }, 10_000, 100);
-    t.diagnostic(`peer ${lagging}: ${lost.toFixed(2)} s behind the playlist's edge after its pause`);
-    assert.ok(lost >= TARGET_LATENCY_S + 2, `peer ${lagging}: the pause left it only ${lost.toFixed(2)} s behind`);
+    // hls.latency is updated on timeupdate, which a paused video does not fire: read once it has played a moment.
+    await sleep(1000);
+    const lost = (await playerStats(behind))?.latencyS ?? Number.NaN;
+    t.diagnostic(`peer ${lagging}: ${lost.toFixed(2)} s behind the playlist's edge 1 s after its pause`);
+    assert.ok(lost >= TARGET_LATENCY_S + LOST_S / 2, `peer ${lagging}: the pause left it only ${lost.toFixed(2)} s behind`);
     // On purpose: the catch-up happens in real playback time, so it is waited out.
     await sleep(CONVERGE_S * 1000);
     const samples = pages.map(() => [] as number[]);
