@@ -21,7 +21,7 @@ import { type PeerNode, createPeerNode } from '../peer-node/node.ts';
 import { PLAYER_DIR } from '../peer-node/player-dir.ts';
 import { buildPlayer } from '../player/build.ts';
 import { ConfigError, helpText, parseConfig } from '../shared/cli.ts';
-import { launchChromium } from '../test/helpers/browser.ts';
+import { launchChromium } from '../harness/browser.ts';
 
 const flags = {
   seconds: { kind: 'int', default: 30, min: 5, max: 3600, help: 'how long to measure, once every page plays' },

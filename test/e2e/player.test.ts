@@ -17,7 +17,7 @@ import { LIVE_LATENCY } from '../../player/latency.ts';
 import type { PlayerDebugStats } from '../../player/main.ts';
 import { quietLog, startTestOrigin } from '../helpers/origin.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
+import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
