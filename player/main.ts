@@ -12,7 +12,10 @@ import { type PlayPosition, positionAt } from './position.ts';
 import { Reporter } from './report.ts';
 import { StallTracker } from './stalls.ts';
 
-const TICK_MS = 1000;
+/** The peer node's deadlines extrapolate from the last report at 1x, and catch-up plays faster: kept frequent. */
+const REPORT_MS = 1000;
+/** The panel is read by a person: every 2 s is plenty, and halves the stats requests and the DOM writes. */
+const PANEL_MS = 2000;
 const STATS_TIMEOUT_MS = 2000;
 
 /** What `window.__player.stats()` returns: one flat snapshot for tests and for poking at in devtools. */
@@ -150,10 +153,13 @@ function main(): void {
     }
   }
 
-  function tick(): void {
-    const v = view();
-    panel.render(v);
-    void reporter.send(v.position, v.stalls);
+  function report(): void {
+    void reporter.send(position(playback.hls, video), stalls.snapshot());
+  }
+
+  /** A hidden page is not looked at: no stats requests and no DOM writes until it shows again. */
+  function refreshPanel(): void {
+    if (document.hidden) return;
     void refreshPeerStats().then(() => panel.render(view()));
   }
 
@@ -198,9 +204,13 @@ function main(): void {
     },
   };
 
+  document.addEventListener('visibilitychange', refreshPanel);
+
   playback.start();
-  tick();
-  setInterval(tick, TICK_MS);
+  report();
+  refreshPanel();
+  setInterval(report, REPORT_MS);
+  setInterval(refreshPanel, PANEL_MS);
 }
 
 main();

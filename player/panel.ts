@@ -3,7 +3,7 @@ import { bytes, count, percent, seconds } from '../web/format.ts';
 import type { PlayPosition } from './position.ts';
 import type { StallSnapshot } from './stalls.ts';
 
-/** Everything the page shows, read once a second. */
+/** Everything the page shows, read at each refresh of the panel. */
 export interface View {
   status: { state: 'starting' | 'waiting' | 'live' | 'buffering' | 'paused' | 'recovering' | 'error'; text: string; detail: string };
   peer: NodeStats | null;
@@ -23,43 +23,75 @@ function must<T extends Element>(root: ParentNode, selector: string): T {
   return el;
 }
 
+/**
+ * One figure on the page: its single text node and its `data-value`, written
+ * only when they change. Rewriting `textContent` replaces the node, which
+ * dirties style and layout even for the same text; most figures stay the same
+ * from one refresh to the next.
+ */
+class Field {
+  private readonly text: Text;
+  private value: string | undefined;
+
+  constructor(private readonly el: HTMLElement) {
+    this.text = el.ownerDocument.createTextNode(el.textContent ?? '');
+    el.replaceChildren(this.text);
+  }
+
+  set(text: string, value?: string): void {
+    if (this.text.data !== text) this.text.data = text;
+    if (value !== undefined && value !== this.value) {
+      this.value = value;
+      this.el.dataset.value = value;
+    }
+  }
+}
+
 /** The header and the stats grid of index.html; each number also sits raw in `data-value` for tests. */
 export class Panel {
   private readonly status: HTMLElement;
-  private readonly statusText: HTMLElement;
-  private readonly detail: HTMLElement;
-  private readonly peerLine: HTMLElement;
+  private readonly statusText: Field;
+  private readonly detail: Field;
+  private readonly peerLine: Field;
   private readonly shareBar: HTMLElement;
   private readonly shareFill: HTMLElement;
-  private readonly stats = new Map<string, HTMLElement>();
+  private shareScale = '';
+  private readonly stats = new Map<string, Field>();
 
   constructor(root: Document) {
     this.status = must(root, '#status');
-    this.statusText = must(root, '#status-text');
-    this.detail = must(root, '#status-detail');
-    this.peerLine = must(root, '#peer-line');
+    this.statusText = new Field(must(root, '#status-text'));
+    this.detail = new Field(must(root, '#status-detail'));
+    this.peerLine = new Field(must(root, '#peer-line'));
     this.shareFill = must(root, '#share-fill');
     this.shareBar = must(root, '.share');
-    for (const el of root.querySelectorAll<HTMLElement>('[data-stat]')) this.stats.set(el.dataset.stat ?? '', el);
+    for (const el of root.querySelectorAll<HTMLElement>('[data-stat]')) this.stats.set(el.dataset.stat ?? '', new Field(el));
   }
 
   renderStatus(s: View['status']): void {
-    this.status.dataset.state = s.state;
-    this.statusText.textContent = s.text;
-    this.detail.textContent = s.detail;
+    if (this.status.dataset.state !== s.state) this.status.dataset.state = s.state;
+    this.statusText.set(s.text);
+    this.detail.set(s.detail);
   }
 
   render(v: View): void {
     this.renderStatus(v.status);
     const p = v.peer;
-    this.peerLine.textContent = v.peerUnreachable
-      ? 'peer node: not answering'
-      : p
-        ? `peer ${p.peerId || '?'} · tracker ${p.trackerConnected ? 'connected' : 'not connected'}`
-        : 'peer node: connecting…';
+    this.peerLine.set(
+      v.peerUnreachable
+        ? 'peer node: not answering'
+        : p
+          ? `peer ${p.peerId || '?'} · tracker ${p.trackerConnected ? 'connected' : 'not connected'}`
+          : 'peer node: connecting…',
+    );
     this.set('p2p-share', percent(v.p2pShare), v.p2pShare);
-    this.shareFill.style.width = `${((v.p2pShare ?? 0) * 100).toFixed(1)}%`;
-    this.shareBar.toggleAttribute('data-empty', v.p2pShare === null);
+    // A transform, not a width: the bar is repainted, the page is not laid out again.
+    const scale = `scaleX(${(v.p2pShare ?? 0).toFixed(3)})`;
+    if (scale !== this.shareScale) {
+      this.shareScale = scale;
+      this.shareFill.style.transform = scale;
+    }
+    if (this.shareBar.hasAttribute('data-empty') !== (v.p2pShare === null)) this.shareBar.toggleAttribute('data-empty', v.p2pShare === null);
     this.set('p2p-bytes', bytes(p?.p2pBytes), p?.p2pBytes);
     this.set('origin-bytes', bytes(p?.originBytes), p?.originBytes);
     this.set('neighbours', count(p?.neighbours), p?.neighbours);
@@ -79,9 +111,6 @@ export class Panel {
   }
 
   private set(key: string, text: string, value: number | null | undefined): void {
-    const el = this.stats.get(key);
-    if (!el) return;
-    el.textContent = text;
-    el.dataset.value = value === null || value === undefined || !Number.isFinite(value) ? '' : String(value);
+    this.stats.get(key)?.set(text, value === null || value === undefined || !Number.isFinite(value) ? '' : String(value));
   }
 }

@@ -1,5 +1,6 @@
 import Hls, { type ErrorData } from 'hls.js';
 import { backoffMs, waitForPlaylist } from './backoff.ts';
+import { LIVE_LATENCY, hlsLatencyConfig } from './latency.ts';
 
 /**
  * The life of one player on one `<video>`: wait for the peer's playlist,
@@ -42,8 +43,6 @@ const MEDIA_ERROR_REPEAT_MS = 3000;
 /** Fatal network errors in a row (no fragment loaded between them) before the player is rebuilt. */
 const MAX_NETWORK_RECOVERIES = 4;
 const REBUILD_DELAY_MS = 1000;
-/** Segments a live playlist must list before playback starts: hls.js's default liveSyncDurationCount (3), plus one. */
-const START_SEGMENTS = 4;
 /** Manifest errors leave hls.js without a playlist to resume from: only a new instance starts over. */
 const MANIFEST_ERRORS: readonly string[] = [Hls.ErrorDetails.MANIFEST_LOAD_ERROR, Hls.ErrorDetails.MANIFEST_LOAD_TIMEOUT, Hls.ErrorDetails.MANIFEST_PARSING_ERROR];
 
@@ -120,10 +119,7 @@ export class Playback {
     const hls = new Hls({
       enableWorker: this.options.workerPath !== null,
       workerPath: this.options.workerPath,
-      // Start only once the playlist is long enough to start the default distance behind live
-      // (liveSyncDurationCount segments): a fresh stream would otherwise be played at its very
-      // edge, leaving the peer node no time to fetch pieces from other peers.
-      initialLiveManifestSize: START_SEGMENTS,
+      ...hlsLatencyConfig(LIVE_LATENCY),
       // Keep a little played media for seeking back; the live window is short anyway.
       backBufferLength: 30,
     });

@@ -15,7 +15,7 @@ import { DASHBOARD_DIST_DIR } from '../../origin/dashboard/dist-dir.ts';
 import type { DashboardDebugStats } from '../../origin/dashboard/main.ts';
 import type { Origin } from '../../origin/origin.ts';
 import { ADMIN_COOKIE } from '../../shared/admin-auth.ts';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
+import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { startTestOrigin } from '../helpers/origin.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -16,7 +16,7 @@ import type { PeerNode } from '../../peer-node/node.ts';
 import { PlaybackModel } from '../../harness/playback-model.ts';
 import { startTestOrigin } from '../helpers/origin.ts';
 import { originSha, startTestPeer } from '../helpers/swarm.ts';
-import { CHROMIUM, launchChromium } from '../helpers/browser.ts';
+import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /**
