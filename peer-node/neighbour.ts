@@ -49,11 +49,11 @@ export class Neighbour {
   /** While it holds our optimistic slot: the share of our upload it may use; null otherwise. */
   trialShare: TokenBucket | null = null;
   /**
-   * A newcomer's welcome: what we serve it, choked by tit-for-tat, so it can
-   * start from what we hold; bytes that do not refill, until this time. Null
-   * once spent, expired, or the choker has unchoked it on its own account.
+   * All we upload to it, however it came to be unchoked, until it has sent us
+   * a piece: bytes that do not refill. Null when we never upload.
    */
-  welcome: TokenBucket | null = null;
+  newcomerAllowance: TokenBucket | null = null;
+  /** Unchoked at once on arrival, whatever the choker says, until this time (or its allowance is spent). */
   welcomeUntilMs = 0;
   lastPieceAtMs: number | null = null;
   hashFailures = 0;

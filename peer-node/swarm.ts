@@ -89,19 +89,17 @@ const MAX_REQUEST_TIMEOUTS = 8;
  * dropped for it.
  */
 const UNPROVEN_LATE_MS = DEFAULT_LATENCY_MS + DEFAULT_PIECE_MS;
-/**
- * Burst of an optimistic trial's upload share: a few pieces, so a trial starts
- * at once. For a peer that never gave us anything it is the whole trial: a
- * trial bounded in time alone would be a full stream for a free-rider that
- * many neighbours try at once.
- */
+/** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /**
- * What a newcomer may take from each neighbour before tit-for-tat has a say,
- * and for how long: with a dozen neighbours, enough for its first segments
- * at its full download rate; for a free-rider, a few seconds of stream once.
+ * All a neighbour may take from us until it sends us a piece: its welcome,
+ * its newcomer's grace and its optimistic trials together. With a dozen
+ * neighbours, a newcomer gets its first segments at its full download rate;
+ * a free-rider gets a few seconds of stream, once, rather than a free first
+ * minute from every neighbour that tries it.
  */
-const WELCOME_BYTES = 48 * 1024;
+const NEWCOMER_ALLOWANCE_BYTES = 96 * 1024;
+/** A newcomer is unchoked at once for this long, so it can start from what we hold. */
 const WELCOME_MS = 10_000;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
 const ABANDON_AFTER_MS = 5000;
@@ -407,7 +405,7 @@ export class Swarm {
         this.sendBitfield(n);
         if (this.deps.shaper.uploads) {
           const now = this.deps.clock.nowMs();
-          n.welcome = new TokenBucket(0, WELCOME_BYTES, now);
+          n.newcomerAllowance = new TokenBucket(0, NEWCOMER_ALLOWANCE_BYTES, now);
           n.welcomeUntilMs = now + WELCOME_MS;
           this.setChoking(n, false);
         }
@@ -527,9 +525,11 @@ export class Swarm {
       },
       DEFAULT_UPLOAD_LIMITS,
     );
-    const share = n.trialShare ?? n.welcome;
-    const trialSpent = share !== null && data !== null && admission === 'accept' && !share.tryTake(data.byteLength, this.deps.clock.nowMs());
-    if (n.welcome !== null && n.welcome.available(this.deps.clock.nowMs()) < this.deps.store.pieceSize) this.scheduleChoker();
+    const now = this.deps.clock.nowMs();
+    const share = this.uploadShare(n);
+    const trialSpent = share !== null && data !== null && admission === 'accept' && !share.tryTake(data.byteLength, now);
+    // Spent: the choker takes back its slot.
+    if (this.allowanceSpent(n, now)) this.scheduleChoker();
     if (admission !== 'accept' || trialSpent || data === null) {
       this.send(n, { type: 'reject', seq, piece });
       return;
@@ -607,7 +607,7 @@ export class Swarm {
     const n = peers[choice.neighbour] as Neighbour;
     const bytes = this.deps.store.getPiece(choice.seq, choice.piece)?.byteLength;
     if (bytes === undefined) return false;
-    (n.trialShare ?? n.welcome)?.tryTake(bytes, now);
+    this.uploadShare(n)?.tryTake(bytes, now);
     n.uploadWaiting.set(pieceKey(choice.seq, choice.piece), bytes);
     this.deps.counters.piecesPushed++;
     this.sendPiece(n, choice.seq, choice.piece);
@@ -615,7 +615,7 @@ export class Swarm {
   }
 
   private relayView(n: Neighbour, now: number): RelayNeighbour {
-    const share = n.trialShare ?? n.welcome;
+    const share = this.uploadShare(n);
     return {
       unchoked: !n.amChoking,
       interested: n.peerInterested,
@@ -625,6 +625,15 @@ export class Swarm {
       // A piece waiting for our upload is as good as held: it is on its way.
       holds: (seq, piece) => n.holds(seq, piece) || n.uploadWaiting.has(pieceKey(seq, piece)),
     };
+  }
+
+  /** What bounds our upload to `n` beyond its slot: its newcomer's allowance until it has given, then an optimistic trial's share. */
+  private uploadShare(n: Neighbour): TokenBucket | null {
+    return n.lastPieceAtMs === null ? n.newcomerAllowance : n.trialShare;
+  }
+
+  private allowanceSpent(n: Neighbour, now: number): boolean {
+    return n.lastPieceAtMs === null && n.newcomerAllowance !== null && n.newcomerAllowance.available(now) < this.deps.store.pieceSize;
   }
 
   /** A piece accepted or pushed goes out. */
@@ -985,7 +994,8 @@ export class Swarm {
     const decision = rechoke(
       peers.map((n) => ({
         id: n.peerId as string,
-        interested: n.peerInterested && !n.uploadStalled,
+        // One that took all it may without giving back wants nothing we would give.
+        interested: n.peerInterested && !n.uploadStalled && !this.allowanceSpent(n, now),
         downloadedBytes: n.roundDownloadedBytes,
         connectedAtMs: n.connectedAtMs,
         lastPieceAtMs: n.lastPieceAtMs,
@@ -1010,14 +1020,13 @@ export class Swarm {
     const upload = this.deps.shaper.uploadBytesPerSec();
     const slots = this.deps.config.regularSlots + this.deps.config.optimisticSlots;
     for (const n of peers) {
-      const chosen = unchoked.has(n.peerId as string);
-      if (chosen || now >= n.welcomeUntilMs || (n.welcome !== null && n.welcome.available(now) < this.deps.store.pieceSize)) n.welcome = null;
-      const choke = !chosen && n.welcome === null;
+      const welcomed = now < n.welcomeUntilMs && !this.allowanceSpent(n, now);
+      const choke = !unchoked.has(n.peerId as string) && !welcomed;
       // An optimistic unchoke is a trial: one slot's share of our upload, not
       // all the spare of it, or a free-rider lives well on optimistic slots alone.
       const trial = decision.reasons.get(n.peerId as string) === 'optimistic' && upload !== null && slots > 0;
       if (!trial) n.trialShare = null;
-      else n.trialShare ??= new TokenBucket(n.lastPieceAtMs === null ? 0 : upload / slots, TRIAL_BURST_BYTES, now);
+      else n.trialShare ??= new TokenBucket(upload / slots, TRIAL_BURST_BYTES, now);
       this.setChoking(n, choke);
       if (newRound) n.roundDownloadedBytes = 0;
     }

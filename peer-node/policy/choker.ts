@@ -23,7 +23,7 @@ export interface ChokerOptions {
   regularSlots: number;
   optimisticSlots: number;
   optimisticIntervalMs: number;
-  /** A peer that sent us nothing for this long, or never, is snubbed: no regular slot. */
+  /** A peer that sent us nothing for this long (since it connected, for a newcomer) is snubbed: no regular slot. */
   snubTimeoutMs: number;
   /**
    * A peer connected less than newcomerMs ago is newcomerWeight times as likely
@@ -81,12 +81,12 @@ export function rechoke(
 
   const live = new Set(interested.map((p) => p.id));
   const tieKey = new Map(interested.map((p) => [p.id, rng()]));
-  const snubbed = (p: ChokerPeer) => p.lastPieceAtMs === null || nowMs - p.lastPieceAtMs > o.snubTimeoutMs;
-  // Regular slots are earned: only a peer that gave us something lately can
-  // hold one, a newcomer included (a grace period would be a free first
-  // minute for a free-rider with many neighbours). A slot nobody earns stays
-  // empty; a newcomer gets its first pieces from its welcome (swarm.ts) and
-  // the optimistic slot.
+  const snubbed = (p: ChokerPeer) => nowMs - (p.lastPieceAtMs ?? p.connectedAtMs) > o.snubTimeoutMs;
+  // Regular slots are earned: only a peer that gave us something lately (or a
+  // newcomer still in its grace period) can hold one. A slot nobody earns
+  // stays empty rather than feed a free-rider; the optimistic slot is how a
+  // peer with nothing to give yet gets its first pieces. What a newcomer may
+  // take in its grace is bounded in bytes by the caller (swarm.ts).
   const earners = interested.filter((p) => !snubbed(p));
   const rank = (a: ChokerPeer, b: ChokerPeer) =>
     b.downloadedBytes - a.downloadedBytes || (tieKey.get(a.id) as number) - (tieKey.get(b.id) as number);

@@ -80,10 +80,10 @@ describe('rechoke, full round', () => {
       optimisticFrom: ['S', 'T'],
     },
     {
-      name: 'a newcomer that sent nothing yet earns no regular slot: its welcome and the optimistic slot start it',
+      name: 'a newcomer that sent nothing yet is not snubbed',
       peers: [peer('A', 0, snubbed), peer('N', 0, newcomer)],
-      regular: [],
-      optimisticFrom: ['A', 'N'],
+      regular: ['N'],
+      optimisticFrom: ['A'],
       o: { regularSlots: 1 },
     },
     {
