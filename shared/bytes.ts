@@ -26,6 +26,10 @@ export class Writer {
     this.pos += 4;
     return this;
   }
+  /** Epoch milliseconds need more than 32 bits and JavaScript numbers hold 53: 48 is the width in between. */
+  u48(v: number): this {
+    return this.u16(Math.floor(v / 2 ** 32)).u32(v % 2 ** 32);
+  }
   bytes(b: Uint8Array): this {
     this.buf.set(b, this.pos);
     this.pos += b.byteLength;
@@ -44,7 +48,8 @@ export class Reader {
   constructor(private buf: Uint8Array) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
-  private need(n: number): void {
+  /** Throws unless `n` more bytes are there; a count read from the frame is checked with it before anything is allocated for it. */
+  need(n: number): void {
     if (this.pos + n > this.buf.byteLength) throw new Truncated();
   }
   u8(): number {
@@ -62,6 +67,11 @@ export class Reader {
     const v = this.view.getUint32(this.pos);
     this.pos += 4;
     return v;
+  }
+  u48(): number {
+    this.need(6);
+    const hi = this.u16();
+    return hi * 2 ** 32 + this.u32();
   }
   bytes(n: number): Uint8Array {
     this.need(n);

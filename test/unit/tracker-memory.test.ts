@@ -15,7 +15,7 @@ import type { TrackerConnect, TrackerSocket } from '../../peer-node/tracker-sock
 import { ManualClock } from '../../shared/clock.ts';
 import { MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, PROTOCOL_VERSION, TRACKER_JOIN_TIMEOUT_MS } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
-import { type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 
 /**
  * The real TrackerServer and real TrackerClients over in-memory connections
@@ -111,13 +111,13 @@ class Rig {
       opened: false,
       received: [],
       closed: null,
-      send: (msg) => r.socket.send(encodeTrackerMessage(msg)),
+      send: (msg) => r.socket.send(encodePeerToTracker(msg)),
     };
     r.socket = this.connect(address)(URL, {
       onOpen: () => void (r.opened = true),
       onMessage: (frame) => {
-        const d = typeof frame === 'string' ? decodeTrackerToPeer(frame) : null;
-        if (d?.ok) r.received.push(d.value);
+        const d = decodeTrackerToPeer(frame);
+        if (d.ok) r.received.push(d.value);
       },
       onClose: (code, reason) => void (r.closed = { code, reason }),
       onError: () => {},
