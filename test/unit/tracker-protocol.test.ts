@@ -200,9 +200,10 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'valid join padded one over the limit', text: paddedJoin(MAX_TRACKER_MESSAGE_BYTES + 1), code: 'ERR_TOO_LARGE' },
 
     // join
-    { name: 'join version 2', text: join({ version: 2 }), code: 'ERR_VERSION' },
+    { name: 'join of the next version', text: join({ version: PROTOCOL_VERSION + 1 }), code: 'ERR_VERSION' },
+    { name: 'join version 1 (JSON segment announcements)', text: join({ version: 1 }), code: 'ERR_VERSION' },
     { name: 'join version 0', text: join({ version: 0 }), code: 'ERR_VERSION' },
-    { name: 'join version checked before other fields', text: join({ version: 2, peerId: '!' }), code: 'ERR_VERSION' },
+    { name: 'join version checked before other fields', text: join({ version: PROTOCOL_VERSION + 1, peerId: '!' }), code: 'ERR_VERSION' },
     { name: 'join version as a string', text: join({ version: '1' }), code: 'ERR_BAD_FIELD' },
     { name: 'join version 1.5', text: join({ version: 1.5 }), code: 'ERR_BAD_FIELD' },
     { name: 'join version missing', text: join({ version: undefined }), code: 'ERR_BAD_FIELD' },
@@ -270,7 +271,7 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'unknown type', text: '{"type":"welcome2"}', code: 'ERR_UNKNOWN_TYPE' },
 
     // welcome
-    { name: 'welcome version 2', text: welcome({ version: 2 }), code: 'ERR_VERSION' },
+    { name: 'welcome of the next version', text: welcome({ version: PROTOCOL_VERSION + 1 }), code: 'ERR_VERSION' },
     { name: 'welcome version string', text: welcome({ version: '1' }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peerId bad chars', text: welcome({ peerId: 'a/b' }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome pieceSize below MIN_PIECE_SIZE', text: welcome({ pieceSize: 1023 }), code: 'ERR_BAD_FIELD' },
@@ -414,7 +415,7 @@ describe('binary frames: segment announcements', () => {
     const f = binary({ type: 'segment', segment: s });
     assert.equal(f.byteLength, 52 + 12 * 32);
     assert.ok(f.byteLength <= 440);
-    // What the JSON announcement (protocol version 1 before binary frames) spelled the same segment in.
+    // What protocol version 1, JSON with base64url hashes, spelled the same segment in.
     assert.equal(JSON.stringify({ type: 'segment', segment: s }).length, 775);
   });
 
