@@ -352,6 +352,13 @@ export function rawClient(url: string, o: { localAddress?: string; maxPayload?: 
   return client;
 }
 
+/** Whether a frame a raw client got from the tracker is a segment announcement (a binary frame). */
+export function isAnnouncement(f: RawClient['frames'][number]): boolean {
+  if (!f.binary) return false;
+  const d = decodeTrackerToPeer(f.data);
+  return d.ok && d.value.type === 'segment';
+}
+
 export function handshakeFrame(peerId: string, streamId = 'live', version = PROTOCOL_VERSION): Uint8Array {
   return encodeWire({ type: 'handshake', version, streamId, peerId });
 }
