@@ -234,8 +234,6 @@ const MAX_SEGMENT_RECORD_BYTES = SEGMENT_RECORD_FIXED_BYTES + HASH_BYTES * MAX_P
 /** Largest binary frame the tracker sends: a seed frame of the largest piece (a segment frame is far smaller). */
 const MAX_BINARY_FRAME_BYTES = SEED_HEADER_BYTES + MAX_PIECE_SIZE;
 const FLAG_DISCONTINUITY = 0x01;
-/** u48 of epoch milliseconds: until the year 10889. */
-const MAX_PUBLISHED_AT_MS = 2 ** 48 - 1;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const MAX_RECORD_BASE64_CHARS = Math.ceil((MAX_SEGMENT_RECORD_BYTES * 4) / 3);
 
@@ -273,7 +271,8 @@ function readSegmentRecord(r: Reader): SegmentAnnouncement {
   const seq = r.u32();
   const durationMs = ranged(r.u16(), 1, MAX_SEGMENT_DURATION_MS, 'durationMs');
   const size = ranged(r.u32(), 1, MAX_SEGMENT_BYTES, 'size');
-  const publishedAtMs = ranged(r.u48(), 0, MAX_PUBLISHED_AT_MS, 'publishedAtMs');
+  // Any u48 is a valid time: epoch milliseconds until the year 10889.
+  const publishedAtMs = r.u48();
   const flags = r.u8();
   if ((flags & ~FLAG_DISCONTINUITY) !== 0) throw new FieldError(`unknown segment flags ${flags}`);
   const sha256 = asBuffer(r.bytes(HASH_BYTES)).toString('hex');
