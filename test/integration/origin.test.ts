@@ -33,6 +33,8 @@ function parsePlaylist(text: string): { mediaSequence: number; segments: { uri: 
 function trackerClient(origin: Origin) {
   const ws = new WebSocket(`${origin.url.replace('http', 'ws')}/tracker`);
   const received: TrackerToPeer[] = [];
+  /** How each message came over ws: `text welcome`, `binary segment`, … */
+  const framing = new Set<string>();
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
@@ -41,12 +43,13 @@ function trackerClient(origin: Origin) {
     const d = decodeTrackerToPeer(isBinary ? (data as Buffer) : data.toString());
     assert.ok(d.ok, `origin sent a valid tracker message: ${d.ok ? '' : d.error.message}`);
     received.push(d.value);
+    framing.add(`${isBinary ? 'binary' : 'text'} ${d.value.type}`);
   });
   const open = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  return { ws, received, closed, open };
+  return { ws, received, framing, closed, open };
 }
 
 /** A PUT that declares more body than it sends, cut off once the part it sent has left. */
@@ -173,6 +176,8 @@ describe('origin with a live ffmpeg test source', () => {
     const lastSeq = welcome.segments.at(-1)?.seq ?? -1;
     const pushed = await waitFor('a pushed segment', () => c.received.find((m) => m.type === 'segment'));
     assert.equal(pushed.type === 'segment' && pushed.segment.seq, lastSeq + 1);
+    await waitFor('a seeded piece', () => c.received.find((m) => m.type === 'seed'));
+    assert.deepEqual([...c.framing].sort(), ['binary seed', 'binary segment', 'text welcome']);
 
     const d = trackerClient(origin);
     await d.open;
