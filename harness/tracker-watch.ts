@@ -8,7 +8,7 @@
 import { WebSocket } from 'ws';
 import { PROTOCOL_VERSION } from '../shared/limits.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
-import { decodeTrackerToPeer, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
+import { decodeTrackerToPeer, encodePeerToTracker } from '../shared/tracker-protocol.ts';
 
 export interface TrackerWatchOptions {
   /** The peer id it joins with. */
@@ -56,11 +56,11 @@ export class TrackerWatch {
     this.ws = ws;
     ws.on('error', () => undefined);
     ws.on('open', () =>
-      ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: this.peerId, url: null, uploadKbps: 0 })),
+      ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: this.peerId, url: null, uploadKbps: 0 })),
     );
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
-      const m = decodeTrackerToPeer(data.toString());
+      // Announcements come as binary frames, the welcome as text; ws hands over a whole message as one Buffer.
+      const m = decodeTrackerToPeer(isBinary ? (data as Buffer) : data.toString());
       if (!m.ok) return;
       const list = m.value.type === 'welcome' ? m.value.segments : m.value.type === 'segment' ? [m.value.segment] : [];
       for (const s of list) this.bySeq.set(s.seq, s);

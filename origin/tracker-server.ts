@@ -14,7 +14,7 @@ import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
-import { type TrackerToPeer, decodePeerToTracker, encodeSeedPiece, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
+import { type TrackerToPeer, decodePeerToTracker, encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
 import type { OriginMetrics } from './metrics.ts';
 import { clientAddress, peerWireUrl } from './peer-address.ts';
@@ -131,18 +131,17 @@ export class TrackerServer {
     return this.accept(transport, address, admitted.release);
   }
 
-  /** Pushes a new segment's announcement to every joined peer. */
+  /** Pushes a new segment's announcement to every joined peer: encoded once, the same frame for all. */
   announce(segment: SegmentAnnouncement): void {
-    const msg: TrackerToPeer = { type: 'segment', segment };
-    const text = encodeTrackerMessage(msg);
-    for (const c of this.conns.values()) this.sendText(c, 'segment', text);
+    const frame = encodeTrackerToPeer({ type: 'segment', segment });
+    for (const c of this.conns.values()) this.sendFrame(c, 'segment', frame);
   }
 
   /** Sends one piece of a segment to one peer (the origin seeding the swarm). Returns false if it could not. */
   seed(peerId: string, seq: number, piece: number, data: Uint8Array): boolean {
     const c = this.conns.get(peerId);
     if (!c || !c.transport.open || c.transport.bufferedAmount > MAX_BUFFERED_BYTES) return false;
-    c.transport.send(encodeSeedPiece({ seq, piece, data }));
+    c.transport.send(encodeTrackerToPeer({ type: 'seed', seq, piece, data }));
     this.deps.metrics.seedBytes.inc(data.byteLength);
     return true;
   }
@@ -326,16 +325,16 @@ export class TrackerServer {
   }
 
   private send(conn: Conn, msg: TrackerToPeer): void {
-    this.sendText(conn, msg.type, encodeTrackerMessage(msg));
+    this.sendFrame(conn, msg.type, encodeTrackerToPeer(msg));
   }
 
-  private sendText(conn: Conn, type: string, text: string): void {
+  private sendFrame(conn: Conn, type: string, frame: string | Uint8Array): void {
     if (!conn.transport.open) return;
     if (conn.transport.bufferedAmount > MAX_BUFFERED_BYTES) {
       conn.transport.terminate();
       return;
     }
-    conn.transport.send(text);
+    conn.transport.send(frame);
     this.deps.metrics.trackerMessages.inc({ type, direction: 'out' });
   }
 
@@ -363,14 +362,14 @@ export class TrackerServer {
   /** Unasked `peers` with the newly listed peer, to those welcomed with a short list lately. */
   private tellShortListed(peer: PeerRecord): void {
     const now = this.deps.clock.nowMs();
-    const text = encodeTrackerMessage({ type: 'peers', peers: [{ peerId: peer.peerId, url: peer.url as string }] });
+    const frame = encodeTrackerToPeer({ type: 'peers', peers: [{ peerId: peer.peerId, url: peer.url as string }] });
     for (const [c, wanted] of this.shortListed) {
       if (now > wanted.untilMs) {
         this.shortListed.delete(c);
         continue;
       }
       if (c.peer === peer) continue;
-      this.sendText(c, 'peers', text);
+      this.sendFrame(c, 'peers', frame);
       if (--wanted.missing === 0) this.shortListed.delete(c);
     }
   }

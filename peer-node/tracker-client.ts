@@ -5,9 +5,8 @@ import {
   type PeerAddress,
   type PeerToTracker,
   type TrackerToPeer,
-  decodeSeedPiece,
   decodeTrackerToPeer,
-  encodeTrackerMessage,
+  encodePeerToTracker,
 } from '../shared/tracker-protocol.ts';
 import { type TlsSetup, untrustedCertificate } from '../shared/tls.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -57,7 +56,7 @@ export class TrackerClient {
 
   send(msg: PeerToTracker): void {
     if (!this.socket?.open || (!this.joined && msg.type !== 'join')) return;
-    const text = encodeTrackerMessage(msg);
+    const text = encodePeerToTracker(msg);
     this.deps.counters.trackerBytesOut += text.length + frameOverheadBytes(text.length, true);
     this.socket.send(text);
   }
@@ -98,19 +97,13 @@ export class TrackerClient {
   }
 
   private onMessage(frame: string | Uint8Array): void {
-    const counters = this.deps.counters;
-    if (typeof frame !== 'string') {
-      const seed = decodeSeedPiece(frame);
-      if (!seed.ok) return this.drop(`bad seed frame: ${seed.error.message}`);
-      counters.trackerBytesIn += frame.byteLength - seed.value.data.byteLength + frameOverheadBytes(frame.byteLength, false);
-      this.deps.onSeed(seed.value.seq, seed.value.piece, seed.value.data);
-      return;
-    }
-    const bytes = Buffer.byteLength(frame, 'utf8');
-    counters.trackerBytesIn += bytes + frameOverheadBytes(bytes, false);
+    const bytes = typeof frame === 'string' ? Buffer.byteLength(frame, 'utf8') : frame.byteLength;
     const decoded = decodeTrackerToPeer(frame);
-    if (!decoded.ok) return this.drop(`bad tracker message: ${decoded.error.message}`);
+    if (!decoded.ok) return this.drop(`bad tracker ${typeof frame === 'string' ? 'message' : 'frame'}: ${decoded.error.message}`);
     const msg = decoded.value;
+    // A seeded piece's bytes are segment payload, not control.
+    const payload = msg.type === 'seed' ? msg.data.byteLength : 0;
+    this.deps.counters.trackerBytesIn += bytes - payload + frameOverheadBytes(bytes, false);
     switch (msg.type) {
       case 'welcome':
         this.joined = true;
@@ -119,6 +112,9 @@ export class TrackerClient {
         return;
       case 'segment':
         this.deps.onSegment(msg.segment);
+        return;
+      case 'seed':
+        this.deps.onSeed(msg.seq, msg.piece, msg.data);
         return;
       case 'peers':
         this.deps.onPeers(msg.peers);

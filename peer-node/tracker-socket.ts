@@ -2,7 +2,7 @@
  * The peer node's connection to the tracker, as TrackerClient needs it: over
  * ws in production (ws-tracker-socket.ts), in memory in the simulator and in
  * fast tests (harness/memory-tracker.ts). A string is a text frame and bytes
- * are a binary frame (a seeded piece).
+ * are a binary frame (a segment announcement or a seeded piece).
  */
 export interface TrackerSocket {
   readonly open: boolean;

@@ -18,7 +18,7 @@ import type { SegmentTiming } from '../origin/events.ts';
 import { type Origin, createOrigin } from '../origin/origin.ts';
 import { ConfigError, helpText, parseConfig } from '../shared/cli.ts';
 import { PROTOCOL_VERSION } from '../shared/limits.ts';
-import { decodeTrackerToPeer, encodeTrackerMessage } from '../shared/tracker-protocol.ts';
+import { decodeTrackerToPeer, encodePeerToTracker } from '../shared/tracker-protocol.ts';
 
 const flags = {
   seconds: { kind: 'int', default: 30, min: 5, max: 3600, help: 'how long to measure, after warm-up' },
@@ -94,12 +94,11 @@ async function main(): Promise<void> {
       client.on('error', reject);
       client.on('close', (code, reason) => reject(new Error(`tracker closed ${code} ${reason.toString()}`)));
       client.on('open', () =>
-        client.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: config.streamId, peerId: 'measure', url: null, uploadKbps: 0 })),
+        client.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: config.streamId, peerId: 'measure', url: null, uploadKbps: 0 })),
       );
       client.on('message', (data, isBinary) => {
         const at = performance.now();
-        if (isBinary) return;
-        const m = decodeTrackerToPeer(data.toString());
+        const m = decodeTrackerToPeer(isBinary ? (data as Buffer) : data.toString());
         if (!m.ok) return reject(new Error(`bad tracker message: ${m.error.message}`));
         if (m.value.type === 'welcome') resolve(clearTimeout(timer));
         if (m.value.type === 'error') reject(new Error(`tracker refused: ${m.value.code} ${m.value.message}`));

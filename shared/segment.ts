@@ -9,7 +9,7 @@ export interface SegmentAnnouncement {
   size: number;
   /** Hex SHA-256 of the whole segment. */
   sha256: string;
-  /** base64url SHA-256 of each piece, in order (base64 keeps tracker overhead low). */
+  /** base64url SHA-256 of each piece, in order (raw bytes on the wire: shared/tracker-protocol.ts). */
   pieceHashes: string[];
   /** Wall-clock time the origin published the segment (epoch ms). */
   publishedAtMs: number;

@@ -1,9 +1,11 @@
 /**
  * Tracker protocol: peer node <-> origin over one WebSocket at /tracker.
- * Control messages are JSON text frames; seeded pieces are binary frames.
- * Documented message by message in docs/protocol.md.
+ * The rare control messages are JSON text frames; what the origin sends every
+ * peer for every segment (its announcement, and seeded pieces) are binary
+ * frames. Kinds and layouts live only here; docs/protocol.md describes them.
  */
-import { type Decoded, ProtocolError, fail } from './errors.ts';
+import { Reader, Truncated, Writer } from './bytes.ts';
+import { type Decoded, ProtocolError, assertNever, fail } from './errors.ts';
 import {
   MAX_COUNTER_VALUE,
   MAX_PEERS_PER_LIST,
@@ -18,12 +20,9 @@ import {
 } from './limits.ts';
 import type { SegmentAnnouncement } from './segment.ts';
 import {
-  B64URL_SHA256,
   FieldError,
-  HEX_SHA256,
   type Obj,
   arr,
-  bool,
   id,
   int,
   isObj,
@@ -77,6 +76,8 @@ export type TrackerToPeer =
       peers: PeerAddress[];
     }
   | { type: 'segment'; segment: SegmentAnnouncement }
+  /** The origin seeding one piece into the swarm through this peer. */
+  | { type: 'seed'; seq: number; piece: number; data: Uint8Array }
   | { type: 'peers'; peers: PeerAddress[] }
   | { type: 'error'; code: string; message: string };
 
@@ -90,8 +91,28 @@ const COUNTER_KEYS = [
   'hashFailures',
 ] as const;
 
-export function encodeTrackerMessage(msg: PeerToTracker | TrackerToPeer): string {
+export function encodePeerToTracker(msg: PeerToTracker): string {
   return JSON.stringify(msg);
+}
+
+/** A string goes out as a text frame, bytes as a binary frame. */
+export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
+  switch (msg.type) {
+    case 'welcome':
+      return JSON.stringify({ ...msg, segments: msg.segments.map((s) => base64url(segmentRecord(s))) });
+    case 'segment': {
+      const w = new Writer(1 + segmentRecordBytes(msg.segment)).u8(KIND.segment);
+      writeSegmentRecord(w, msg.segment);
+      return w.done();
+    }
+    case 'seed':
+      return new Writer(SEED_HEADER_BYTES + msg.data.byteLength).u8(KIND.seed).u32(msg.seq).u16(msg.piece).bytes(msg.data).done();
+    case 'peers':
+    case 'error':
+      return JSON.stringify(msg);
+    default:
+      return assertNever(msg);
+  }
 }
 
 function parseJson(text: string): Decoded<Obj> {
@@ -156,26 +177,6 @@ export function decodePeerToTracker(text: string): Decoded<PeerToTracker> {
   }
 }
 
-export function readSegmentAnnouncement(v: unknown): SegmentAnnouncement {
-  const s = obj(v, 'segment');
-  const size = int(s, 'size', 1, MAX_SEGMENT_BYTES);
-  const hashes = arr(s, 'pieceHashes', MAX_PIECES_PER_SEGMENT);
-  const pieceHashes = hashes.map((h) => {
-    if (typeof h !== 'string' || !B64URL_SHA256.test(h)) throw new FieldError('pieceHashes must be base64url SHA-256');
-    return h;
-  });
-  if (pieceHashes.length === 0) throw new FieldError('pieceHashes must not be empty');
-  return {
-    seq: int(s, 'seq', 0, 2 ** 32 - 1),
-    durationMs: int(s, 'durationMs', 1, MAX_SEGMENT_DURATION_MS),
-    size,
-    sha256: str(s, 'sha256', HEX_SHA256, 64),
-    pieceHashes,
-    publishedAtMs: int(s, 'publishedAtMs', 0, MAX_COUNTER_VALUE),
-    discontinuity: bool(s, 'discontinuity'),
-  };
-}
-
 function readPeers(m: Obj): PeerAddress[] {
   return arr(m, 'peers', MAX_PEERS_PER_LIST).map((p) => {
     const o = obj(p, 'peer');
@@ -183,8 +184,10 @@ function readPeers(m: Obj): PeerAddress[] {
   });
 }
 
-export function decodeTrackerToPeer(text: string): Decoded<TrackerToPeer> {
-  const parsed = parseJson(text);
+/** Decodes a text frame (a string) or a binary frame (bytes) from the tracker. */
+export function decodeTrackerToPeer(frame: string | Uint8Array): Decoded<TrackerToPeer> {
+  if (typeof frame !== 'string') return decodeBinary(frame);
+  const parsed = parseJson(frame);
   if (!parsed.ok) return parsed;
   const m = parsed.value;
   switch (m.type) {
@@ -202,12 +205,10 @@ export function decodeTrackerToPeer(text: string): Decoded<TrackerToPeer> {
           pieceSize: int(m, 'pieceSize', MIN_PIECE_SIZE, MAX_PIECE_SIZE),
           announceIntervalMs: int(m, 'announceIntervalMs', 100, 600_000),
           originTimeMs: int(m, 'originTimeMs', 0, MAX_COUNTER_VALUE),
-          segments: arr(m, 'segments', MAX_WINDOW_SEGMENTS).map(readSegmentAnnouncement),
+          segments: arr(m, 'segments', MAX_WINDOW_SEGMENTS).map(readWindowSegment),
           peers: readPeers(m),
         };
       });
-    case 'segment':
-      return guard(() => ({ type: 'segment', segment: readSegmentAnnouncement(m.segment) }));
     case 'peers':
       return guard(() => ({ type: 'peers', peers: readPeers(m) }));
     case 'error':
@@ -221,35 +222,111 @@ export function decodeTrackerToPeer(text: string): Decoded<TrackerToPeer> {
   }
 }
 
-/**
- * Binary tracker frame: the origin seeding one piece into the swarm.
- * Layout: u8 kind (1) | u32 seq | u16 piece index | piece bytes.
- */
-export interface SeedPiece {
-  seq: number;
-  piece: number;
-  data: Uint8Array;
-}
+/** First byte of a binary frame from the tracker. */
+const KIND = { seed: 1, segment: 2 } as const;
 
-const SEED_PIECE_KIND = 1;
+/** A seed frame: u8 kind · u32 seq · u16 piece index · the piece's bytes. */
 const SEED_HEADER_BYTES = 7;
+const HASH_BYTES = 32;
+/** A segment record without its piece hashes: seq, durationMs, size, publishedAtMs, flags, sha256, piece count. */
+const SEGMENT_RECORD_FIXED_BYTES = 4 + 2 + 4 + 6 + 1 + HASH_BYTES + 2;
+const MAX_SEGMENT_RECORD_BYTES = SEGMENT_RECORD_FIXED_BYTES + HASH_BYTES * MAX_PIECES_PER_SEGMENT;
+/** Largest binary frame the tracker sends: a seed frame of the largest piece (a segment frame is far smaller). */
+const MAX_BINARY_FRAME_BYTES = SEED_HEADER_BYTES + MAX_PIECE_SIZE;
+const FLAG_DISCONTINUITY = 0x01;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+const MAX_RECORD_BASE64_CHARS = Math.ceil((MAX_SEGMENT_RECORD_BYTES * 4) / 3);
 
-export function encodeSeedPiece(p: SeedPiece): Uint8Array {
-  const out = new Uint8Array(SEED_HEADER_BYTES + p.data.byteLength);
-  const view = new DataView(out.buffer);
-  view.setUint8(0, SEED_PIECE_KIND);
-  view.setUint32(1, p.seq);
-  view.setUint16(5, p.piece);
-  out.set(p.data, SEED_HEADER_BYTES);
-  return out;
+const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+const base64url = (b: Uint8Array) => asBuffer(b).toString('base64url');
+
+function segmentRecordBytes(s: SegmentAnnouncement): number {
+  return SEGMENT_RECORD_FIXED_BYTES + HASH_BYTES * s.pieceHashes.length;
 }
 
-export function decodeSeedPiece(frame: Uint8Array): Decoded<SeedPiece> {
-  if (frame.byteLength > MAX_PIECE_SIZE + SEED_HEADER_BYTES) return fail('ERR_TOO_LARGE', 'seed frame too large');
-  if (frame.byteLength <= SEED_HEADER_BYTES) return fail('ERR_MALFORMED', 'seed frame too short');
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  if (view.getUint8(0) !== SEED_PIECE_KIND) return fail('ERR_UNKNOWN_TYPE', 'unknown binary frame kind');
-  const piece = view.getUint16(5);
-  if (piece >= MAX_PIECES_PER_SEGMENT) return fail('ERR_BAD_FIELD', 'piece index out of range');
-  return { ok: true, value: { seq: view.getUint32(1), piece, data: frame.subarray(SEED_HEADER_BYTES) } };
+/** The encoder trusts its input: the origin made it. Hashes go raw, which is most of what the record saves over JSON. */
+function writeSegmentRecord(w: Writer, s: SegmentAnnouncement): void {
+  w.u32(s.seq)
+    .u16(s.durationMs)
+    .u32(s.size)
+    .u48(s.publishedAtMs)
+    .u8(s.discontinuity ? FLAG_DISCONTINUITY : 0)
+    .bytes(Buffer.from(s.sha256, 'hex'))
+    .u16(s.pieceHashes.length);
+  for (const h of s.pieceHashes) w.bytes(Buffer.from(h, 'base64url'));
+}
+
+function segmentRecord(s: SegmentAnnouncement): Uint8Array {
+  const w = new Writer(segmentRecordBytes(s));
+  writeSegmentRecord(w, s);
+  return w.done();
+}
+
+function ranged(v: number, min: number, max: number, name: string): number {
+  if (v < min || v > max) throw new FieldError(`${name} ${v} out of [${min}, ${max}]`);
+  return v;
+}
+
+function readSegmentRecord(r: Reader): SegmentAnnouncement {
+  const seq = r.u32();
+  const durationMs = ranged(r.u16(), 1, MAX_SEGMENT_DURATION_MS, 'durationMs');
+  const size = ranged(r.u32(), 1, MAX_SEGMENT_BYTES, 'size');
+  // Any u48 is a valid time: epoch milliseconds until the year 10889.
+  const publishedAtMs = r.u48();
+  const flags = r.u8();
+  if ((flags & ~FLAG_DISCONTINUITY) !== 0) throw new FieldError(`unknown segment flags ${flags}`);
+  const sha256 = asBuffer(r.bytes(HASH_BYTES)).toString('hex');
+  const count = ranged(r.u16(), 1, MAX_PIECES_PER_SEGMENT, 'piece count');
+  r.need(count * HASH_BYTES);
+  const pieceHashes: string[] = [];
+  for (let i = 0; i < count; i++) pieceHashes.push(base64url(r.bytes(HASH_BYTES)));
+  return { seq, durationMs, size, sha256, pieceHashes, publishedAtMs, discontinuity: flags === FLAG_DISCONTINUITY };
+}
+
+/** One segment of a welcome's window: a segment record in unpadded base64url, of exactly one spelling. */
+function readWindowSegment(v: unknown): SegmentAnnouncement {
+  if (typeof v !== 'string' || v.length > MAX_RECORD_BASE64_CHARS || !BASE64URL.test(v)) {
+    throw new FieldError('segments must be base64url segment records');
+  }
+  const bytes = Buffer.from(v, 'base64url');
+  // Node ignores stray trailing bits and a dangling last character; a second spelling of the same record is refused.
+  if (bytes.toString('base64url') !== v) throw new FieldError('segment record is not canonical base64url');
+  const r = new Reader(bytes);
+  let s: SegmentAnnouncement;
+  try {
+    s = readSegmentRecord(r);
+  } catch (e) {
+    if (e instanceof Truncated) throw new FieldError('segment record truncated');
+    throw e;
+  }
+  if (r.remaining !== 0) throw new FieldError(`${r.remaining} bytes after a segment record`);
+  return s;
+}
+
+function decodeBinary(frame: Uint8Array): Decoded<TrackerToPeer> {
+  if (frame.byteLength > MAX_BINARY_FRAME_BYTES) return fail('ERR_TOO_LARGE', `binary frame of ${frame.byteLength} bytes exceeds ${MAX_BINARY_FRAME_BYTES}`);
+  if (frame.byteLength === 0) return fail('ERR_MALFORMED', 'empty binary frame');
+  const r = new Reader(frame);
+  const kind = r.u8();
+  try {
+    let msg: TrackerToPeer;
+    if (kind === KIND.seed) {
+      const seq = r.u32();
+      const piece = ranged(r.u16(), 0, MAX_PIECES_PER_SEGMENT - 1, 'piece index');
+      const data = r.rest();
+      if (data.byteLength === 0) return fail('ERR_MALFORMED', 'seed frame without a piece');
+      msg = { type: 'seed', seq, piece, data };
+    } else if (kind === KIND.segment) {
+      if (frame.byteLength > 1 + MAX_SEGMENT_RECORD_BYTES) return fail('ERR_TOO_LARGE', `segment frame of ${frame.byteLength} bytes`);
+      msg = { type: 'segment', segment: readSegmentRecord(r) };
+    } else {
+      return fail('ERR_UNKNOWN_TYPE', `unknown binary frame kind ${kind}`);
+    }
+    if (r.remaining !== 0) return fail('ERR_MALFORMED', `${r.remaining} trailing bytes after ${msg.type}`);
+    return { ok: true, value: msg };
+  } catch (e) {
+    if (e instanceof Truncated) return fail('ERR_MALFORMED', `truncated ${kind === KIND.seed ? 'seed' : 'segment'} frame`);
+    if (e instanceof FieldError) return fail('ERR_BAD_FIELD', e.message);
+    throw e;
+  }
 }

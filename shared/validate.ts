@@ -25,12 +25,6 @@ export function int(o: Obj, key: string, min: number, max: number): number {
   return v;
 }
 
-export function bool(o: Obj, key: string): boolean {
-  const v = o[key];
-  if (typeof v !== 'boolean') throw new FieldError(`${key} must be a boolean`);
-  return v;
-}
-
 export function str(o: Obj, key: string, pattern: RegExp, maxLength: number): string {
   const v = o[key];
   if (typeof v !== 'string' || v.length > maxLength || !pattern.test(v)) {
@@ -48,8 +42,6 @@ export function arr(o: Obj, key: string, maxLength: number): unknown[] {
 }
 
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
-export const HEX_SHA256 = /^[0-9a-f]{64}$/;
-export const B64URL_SHA256 = /^[A-Za-z0-9_-]{43}$/;
 export const WS_URL = /^wss?:\/\/[^\s]+$/;
 
 export function id(o: Obj, key: string): string {

@@ -3,6 +3,7 @@
  * message. The first byte is the opcode; integers are big-endian. Opcodes and
  * layout live only here; docs/protocol.md describes them message by message.
  */
+import { Reader, Truncated, Writer } from './bytes.ts';
 import { type Decoded, assertNever, fail } from './errors.ts';
 import { MAX_HAVE_ENTRIES, MAX_ID_LENGTH, MAX_PIECE_SIZE, MAX_PIECES_PER_SEGMENT, MAX_WINDOW_SEGMENTS } from './limits.ts';
 import { ID_PATTERN } from './validate.ts';
@@ -52,82 +53,6 @@ const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k])) 
 
 /** Bytes of a `piece` message that are not segment payload (counted as control overhead). */
 export const PIECE_HEADER_BYTES = 7;
-
-class Writer {
-  private buf: Uint8Array;
-  private view: DataView;
-  private pos = 0;
-  constructor(size: number) {
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
-  }
-  u8(v: number): this {
-    this.view.setUint8(this.pos, v);
-    this.pos += 1;
-    return this;
-  }
-  u16(v: number): this {
-    this.view.setUint16(this.pos, v);
-    this.pos += 2;
-    return this;
-  }
-  u32(v: number): this {
-    this.view.setUint32(this.pos, v);
-    this.pos += 4;
-    return this;
-  }
-  bytes(b: Uint8Array): this {
-    this.buf.set(b, this.pos);
-    this.pos += b.byteLength;
-    return this;
-  }
-  done(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
-  }
-}
-
-class Truncated extends Error {}
-
-class Reader {
-  private view: DataView;
-  private pos = 0;
-  constructor(private buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-  private need(n: number): void {
-    if (this.pos + n > this.buf.byteLength) throw new Truncated();
-  }
-  u8(): number {
-    this.need(1);
-    return this.view.getUint8(this.pos++);
-  }
-  u16(): number {
-    this.need(2);
-    const v = this.view.getUint16(this.pos);
-    this.pos += 2;
-    return v;
-  }
-  u32(): number {
-    this.need(4);
-    const v = this.view.getUint32(this.pos);
-    this.pos += 4;
-    return v;
-  }
-  bytes(n: number): Uint8Array {
-    this.need(n);
-    const b = this.buf.subarray(this.pos, this.pos + n);
-    this.pos += n;
-    return b;
-  }
-  rest(): Uint8Array {
-    const b = this.buf.subarray(this.pos);
-    this.pos = this.buf.byteLength;
-    return b;
-  }
-  get remaining(): number {
-    return this.buf.byteLength - this.pos;
-  }
-}
 
 const utf8 = new TextEncoder();
 // ignoreBOM: a leading byte-order mark stays in the string and fails the id pattern, so one id has one byte form.

@@ -23,7 +23,7 @@ import { pathToFileURL } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { MAX_WIRE_FRAME_BYTES, PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { type SegmentAnnouncement, pieceRange } from '../../shared/segment.ts';
-import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { type WireMessage, bitsetBytes, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 
 export interface HostileOptions {
@@ -120,17 +120,15 @@ export class HostilePeer {
       this.tracker = ws;
       ws.on('error', reject);
       ws.on('open', () =>
-        ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: this.opts.streamId, peerId: this.peerId, url: this.url, uploadKbps: this.opts.uploadKbps })),
+        ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: this.opts.streamId, peerId: this.peerId, url: this.url, uploadKbps: this.opts.uploadKbps })),
       );
       ws.on('message', (data, isBinary) => {
-        if (isBinary) {
-          this.seedPiecesWithheld++;
-          return;
-        }
-        const decoded = decodeTrackerToPeer(String(data));
+        const decoded = decodeTrackerToPeer(isBinary ? (data as Buffer) : String(data));
         if (!decoded.ok) return;
         const m = decoded.value;
-        if (m.type === 'welcome') {
+        if (m.type === 'seed') {
+          this.seedPiecesWithheld++;
+        } else if (m.type === 'welcome') {
           this.pieceSize = m.pieceSize;
           for (const s of m.segments) this.learnSegment(s);
           this.learnPeers(m.peers);
@@ -196,9 +194,9 @@ export class HostilePeer {
   private sendAnnounce(): void {
     if (this.tracker?.readyState !== WebSocket.OPEN) return;
     const stats = { p2pBytes: 0, originBytes: 0, uploadedBytes: 0, stalls: 0, stallMs: 0, neighbours: this.live.size, hashFailures: 0 };
-    this.tracker.send(encodeTrackerMessage({ type: 'announce', stats }));
+    this.tracker.send(encodePeerToTracker({ type: 'announce', stats }));
     // Asks for more peers each time, so it learns and dials nodes that joined after it.
-    if (this.opts.dial) this.tracker.send(encodeTrackerMessage({ type: 'get-peers', max: 50 }));
+    if (this.opts.dial) this.tracker.send(encodePeerToTracker({ type: 'get-peers', max: 50 }));
   }
 
   private adopt(ws: WebSocket, outbound: boolean): HostileConn {
@@ -352,6 +350,13 @@ export function rawClient(url: string, o: { localAddress?: string; maxPayload?: 
   client.closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), atMs: Date.now() })));
   ws.on('message', (data, binary) => client.frames.push({ data: data as Buffer, binary }));
   return client;
+}
+
+/** Whether a frame a raw client got from the tracker is a segment announcement (a binary frame). */
+export function isAnnouncement(f: RawClient['frames'][number]): boolean {
+  if (!f.binary) return false;
+  const d = decodeTrackerToPeer(f.data);
+  return d.ok && d.value.type === 'segment';
 }
 
 export function handshakeFrame(peerId: string, streamId = 'live', version = PROTOCOL_VERSION): Uint8Array {

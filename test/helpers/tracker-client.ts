@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
-import { type PeerStats, type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { type PeerStats, type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { encodeWire } from '../../shared/wire-protocol.ts';
 
 export interface TestTrackerClient {
@@ -61,8 +61,7 @@ export async function trackerClient(tracker: string, o: TestTrackerClientOptions
   const received: TrackerToPeer[] = [];
   ws.on('error', () => undefined);
   ws.on('message', (data, isBinary) => {
-    if (isBinary) return;
-    const d = decodeTrackerToPeer(String(data));
+    const d = decodeTrackerToPeer(isBinary ? (data as Buffer) : String(data));
     if (d.ok) received.push(d.value);
   });
   await new Promise<void>((resolve, reject) => {
@@ -70,7 +69,7 @@ export async function trackerClient(tracker: string, o: TestTrackerClientOptions
     ws.once('error', reject);
   });
   const send = (msg: PeerToTracker) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(encodeTrackerMessage(msg));
+    if (ws.readyState === WebSocket.OPEN) ws.send(encodePeerToTracker(msg));
   };
   send({ type: 'join', version: PROTOCOL_VERSION, streamId: o.streamId ?? 'live', peerId: o.peerId, url: o.url(port), uploadKbps: 0 });
   return {

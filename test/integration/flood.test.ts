@@ -25,9 +25,9 @@ import {
   TRACKER_MESSAGE_BURST,
   TRACKER_MESSAGES_PER_SEC,
 } from '../../shared/limits.ts';
-import { encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { encodeWire } from '../../shared/wire-protocol.ts';
-import { type RawClient, closedWithin, handshakeFrame, rawClient } from '../helpers/hostile-peer.ts';
+import { type RawClient, closedWithin, handshakeFrame, isAnnouncement, rawClient } from '../helpers/hostile-peer.ts';
 import { quietLog } from '../helpers/origin.ts';
 import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -226,9 +226,9 @@ describe('floods are bounded', () => {
   describe('the tracker', () => {
     let watcher: RawClient;
     let watched = 0;
-    const segmentsSeen = () => watcher.frames.filter((f) => !f.binary && f.data.toString().startsWith('{"type":"segment"')).length;
-    const join = (peerId: string) => encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: null, uploadKbps: 0 });
-    const announce = encodeTrackerMessage({ type: 'announce', stats: { p2pBytes: 0, originBytes: 0, uploadedBytes: 0, stalls: 0, stallMs: 0, neighbours: 0, hashFailures: 0 } });
+    const segmentsSeen = () => watcher.frames.filter(isAnnouncement).length;
+    const join = (peerId: string) => encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: null, uploadKbps: 0 });
+    const announce = encodePeerToTracker({ type: 'announce', stats: { p2pBytes: 0, originBytes: 0, uploadedBytes: 0, stalls: 0, stallMs: 0, neighbours: 0, hashFailures: 0 } });
 
     before(async () => {
       watcher = open(tracker);

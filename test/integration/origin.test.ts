@@ -12,7 +12,7 @@ import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import { hashPieces } from '../../shared/hashing.ts';
 import { MAX_SEGMENT_BYTES, PROTOCOL_VERSION } from '../../shared/limits.ts';
-import { type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { type TrackerToPeer, decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { capturingLog, startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -34,21 +34,23 @@ function parsePlaylist(text: string): { mediaSequence: number; segments: { uri: 
 function trackerClient(origin: Origin) {
   const ws = new WebSocket(`${origin.url.replace('http', 'ws')}/tracker`);
   const received: TrackerToPeer[] = [];
+  /** How each message came over ws: `text welcome`, `binary segment`, … */
+  const framing = new Set<string>();
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
   );
   ws.on('error', () => {});
   ws.on('message', (data, isBinary) => {
-    if (isBinary) return;
-    const d = decodeTrackerToPeer(data.toString());
+    const d = decodeTrackerToPeer(isBinary ? (data as Buffer) : data.toString());
     assert.ok(d.ok, `origin sent a valid tracker message: ${d.ok ? '' : d.error.message}`);
     received.push(d.value);
+    framing.add(`${isBinary ? 'binary' : 'text'} ${d.value.type}`);
   });
   const open = new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  return { ws, received, closed, open };
+  return { ws, received, framing, closed, open };
 }
 
 /** A PUT that declares more body than it sends, cut off once the part it sent has left. */
@@ -166,7 +168,7 @@ describe('origin with a live ffmpeg test source', () => {
   test('tracker: a peer joins, gets the window, and is pushed each new segment as it is published', async () => {
     const c = trackerClient(origin);
     await c.open;
-    c.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-a', url: 'ws://127.0.0.1:1/peer', uploadKbps: 2000 }));
+    c.ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-a', url: 'ws://127.0.0.1:1/peer', uploadKbps: 2000 }));
     const welcome = await waitFor('welcome', () => c.received.find((m) => m.type === 'welcome'));
     assert.equal(welcome.type, 'welcome');
     if (welcome.type !== 'welcome') return;
@@ -175,10 +177,12 @@ describe('origin with a live ffmpeg test source', () => {
     const lastSeq = welcome.segments.at(-1)?.seq ?? -1;
     const pushed = await waitFor('a pushed segment', () => c.received.find((m) => m.type === 'segment'));
     assert.equal(pushed.type === 'segment' && pushed.segment.seq, lastSeq + 1);
+    await waitFor('a seeded piece', () => c.received.find((m) => m.type === 'seed'));
+    assert.deepEqual([...c.framing].sort(), ['binary seed', 'binary segment', 'text welcome']);
 
     const d = trackerClient(origin);
     await d.open;
-    d.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-b', url: 'ws://127.0.0.1:2/peer', uploadKbps: 2000 }));
+    d.ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-b', url: 'ws://127.0.0.1:2/peer', uploadKbps: 2000 }));
     const welcomeB = await waitFor('welcome b', () => d.received.find((m) => m.type === 'welcome'));
     // Nothing answers as peer-a at its address: it is a member, but never handed out.
     assert.deepEqual(welcomeB.type === 'welcome' && welcomeB.peers, []);
@@ -187,15 +191,15 @@ describe('origin with a live ffmpeg test source', () => {
     // A third connection claiming peer-a's id is refused and peer-a stays.
     const e = trackerClient(origin);
     await e.open;
-    e.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-a', url: 'ws://127.0.0.1:3/peer', uploadKbps: 1 }));
+    e.ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'peer-a', url: 'ws://127.0.0.1:3/peer', uploadKbps: 1 }));
     assert.equal((await e.closed).code, 1008);
     assert.equal(origin.tracker.registry.get('peer-a')?.url, 'ws://127.0.0.1:1/peer');
 
-    c.ws.send(encodeTrackerMessage({ type: 'announce', stats: { p2pBytes: 3000, originBytes: 1000, uploadedBytes: 500, stalls: 1, stallMs: 200, neighbours: 1, hashFailures: 0 } }));
+    c.ws.send(encodePeerToTracker({ type: 'announce', stats: { p2pBytes: 3000, originBytes: 1000, uploadedBytes: 500, stalls: 1, stallMs: 200, neighbours: 1, hashFailures: 0 } }));
     await waitFor('reported bytes counted', async () => (await origin.metrics.peerP2pBytes.get()).values[0]?.value === 3000);
     // The gauge is the origin's own measurement, whatever peers report.
     assert.equal((await origin.metrics.offloadRatio.get()).values[0]?.value, origin.offloadRatio());
-    c.ws.send(encodeTrackerMessage({ type: 'leave' }));
+    c.ws.send(encodePeerToTracker({ type: 'leave' }));
     await c.closed;
     d.ws.close();
     await d.closed;
@@ -207,13 +211,13 @@ describe('origin with a live ffmpeg test source', () => {
       ['not json', '{nope', /MALFORMED/],
       ['unknown type', JSON.stringify({ type: 'steal' }), /UNKNOWN_TYPE/],
       ['old version', JSON.stringify({ type: 'join', version: 0, streamId: 'live', peerId: 'x', url: null, uploadKbps: 0 }), /VERSION/],
-      ['announce first', encodeTrackerMessage({ type: 'get-peers', max: 3 }), /NOT_JOINED/],
+      ['announce first', encodePeerToTracker({ type: 'get-peers', max: 3 }), /NOT_JOINED/],
       ['binary', Buffer.from([1, 2, 3]), /MALFORMED/],
       ['oversized', 'x'.repeat(200_000), /^ERR_TOO_LARGE: /],
     ];
     const healthy = trackerClient(origin);
     await healthy.open;
-    healthy.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'healthy', url: null, uploadKbps: 0 }));
+    healthy.ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'healthy', url: null, uploadKbps: 0 }));
     await waitFor('healthy welcome', () => healthy.received.some((m) => m.type === 'welcome'));
     for (const [name, frame, reason] of bad) {
       const c = trackerClient(origin);

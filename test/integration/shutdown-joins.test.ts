@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
-import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
@@ -52,7 +52,7 @@ async function joiner(url: string, peerId: string) {
     welcomed: () => outcome.welcomedAtOriginMs !== null,
     join() {
       outcome.joinSentAtMs = Date.now();
-      ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: null, uploadKbps: 0 }));
+      ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: null, uploadKbps: 0 }));
     },
   };
 }

@@ -21,7 +21,7 @@ import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
-import { decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor, waitUntil } from '../helpers/wait.ts';
@@ -59,7 +59,7 @@ async function joinTracker(trackerUrl: string, peerId: string, url: string | nul
     c.ws.once('open', () => resolve());
     c.ws.once('error', reject);
   });
-  c.ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url, uploadKbps: 0 }));
+  c.ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url, uploadKbps: 0 }));
   await waitFor(`${peerId} welcomed`, () => c.texts.some((t) => t.includes('"welcome"')));
   return c;
 }
@@ -249,7 +249,7 @@ describe('graceful shutdown on SIGTERM', () => {
             const m = decodeTrackerToPeer(d.toString());
             if (m.ok && m.value.type === 'welcome') probe.welcomed = true;
           });
-          ws.send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: `late-${i}`, url: null, uploadKbps: 0 }));
+          ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: `late-${i}`, url: null, uploadKbps: 0 }));
         });
         // Pacing: late joins keep coming while the origin shuts down.
         await sleep(20);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { DashboardSnapshot } from '../../origin/dashboard/api.ts';
 import type { Origin } from '../../origin/origin.ts';
+import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import type { PeerStats } from '../../shared/tracker-protocol.ts';
 import { closedWithin, rawClient } from '../helpers/hostile-peer.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
@@ -70,7 +71,7 @@ describe('peer ids named like Object.prototype members are ordinary ids', () => 
     // Taken ids are refused like any other.
     const squatter = rawClient(tracker);
     assert.equal(await squatter.opened, true);
-    squatter.ws.send(JSON.stringify({ type: 'join', version: 1, streamId: 'live', peerId: '__proto__', url: null, uploadKbps: 0 }));
+    squatter.ws.send(JSON.stringify({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: '__proto__', url: null, uploadKbps: 0 }));
     const closed = await closedWithin(squatter, 5000);
     assert.equal(closed?.code, 1008);
     assert.match(closed?.reason ?? '', /^PEER_ID_TAKEN: /);

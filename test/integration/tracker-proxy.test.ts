@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import { MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, PROTOCOL_VERSION } from '../../shared/limits.ts';
-import { encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { startTestOrigin } from '../helpers/origin.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -39,7 +39,7 @@ describe('the tracker behind a trusted proxy header', () => {
     const joins: [string, string][] = [['spoofed-first', '6.6.6.6, 198.51.100.7'], ['single', '203.0.113.5']];
     for (const [peerId, forwarded] of joins) {
       assert.equal(await connect(url, forwarded, sockets), true);
-      (sockets.at(-1) as WebSocket).send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: 'ws://evil.example:4321/x', uploadKbps: 0 }));
+      (sockets.at(-1) as WebSocket).send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: 'ws://evil.example:4321/x', uploadKbps: 0 }));
     }
     await waitFor('both joined', () => joins.every(([id]) => origin.tracker.registry.has(id)), 5000);
     assert.equal(origin.tracker.registry.get('spoofed-first')?.url, 'ws://198.51.100.7:4321/peer');
@@ -55,7 +55,7 @@ describe('the tracker behind a trusted proxy header', () => {
     const origin = await startTestOrigin();
     origins.push(origin);
     assert.equal(await connect(trackerUrl(origin), '198.51.100.7', sockets), true);
-    (sockets.at(-1) as WebSocket).send(encodeTrackerMessage({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'direct', url: 'ws://evil.example:4321/x', uploadKbps: 0 }));
+    (sockets.at(-1) as WebSocket).send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'direct', url: 'ws://evil.example:4321/x', uploadKbps: 0 }));
     await waitFor('joined', () => origin.tracker.registry.has('direct'), 5000);
     assert.equal(origin.tracker.registry.get('direct')?.url, 'ws://127.0.0.1:4321/peer');
   });

@@ -4,8 +4,9 @@
  * Properties, for every input:
  * - the decoder never throws;
  * - it returns {ok: true, value} or {ok: false, error} with error a ProtocolError of a known code;
- * - binary (wire, seed): an accepted value is within the documented bounds, and encoding it and
- *   decoding again gives the same value (for `have`, the same entries grouped by segment);
+ * - binary (wire; the tracker's seed and segment frames): an accepted value is within the
+ *   documented bounds, and encoding it and decoding again gives the same value (for `have`, the
+ *   same entries grouped by segment; a tracker frame re-encodes to the very bytes);
  * - JSON (tracker): an accepted value has exactly the documented fields, each within its bounds,
  *   and survives encode -> decode unchanged.
  *
@@ -41,13 +42,11 @@ import { type Rng, seededRng } from '../../shared/rng.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
 import {
   type PeerToTracker,
-  type SeedPiece,
   type TrackerToPeer,
   decodePeerToTracker,
-  decodeSeedPiece,
   decodeTrackerToPeer,
-  encodeSeedPiece,
-  encodeTrackerMessage,
+  encodePeerToTracker,
+  encodeTrackerToPeer,
 } from '../../shared/tracker-protocol.ts';
 import { PIECE_HEADER_BYTES, type PieceRef, type WireMessage, bitsetBytes, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 
@@ -58,6 +57,10 @@ const REPLAY = process.env.FUZZ_SEED === undefined ? null : { seed: Number(proce
 const CASES = 100_000;
 const MAX_FRAME = MAX_PIECE_SIZE + PIECE_HEADER_BYTES;
 const MAX_SEED_FRAME = MAX_PIECE_SIZE + 7;
+/** A segment frame: kind, 51 bytes of fields and 32 per piece hash. */
+const SEGMENT_FRAME_FIXED = 52;
+const MAX_SEGMENT_FRAME = SEGMENT_FRAME_FIXED + 32 * MAX_PIECES_PER_SEGMENT;
+const MAX_PUBLISHED_AT_MS = 2 ** 48 - 1;
 const KNOWN_CODES: ReadonlySet<ProtocolErrorCode> = new Set(['ERR_TOO_LARGE', 'ERR_MALFORMED', 'ERR_UNKNOWN_TYPE', 'ERR_BAD_FIELD', 'ERR_VERSION']);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
 const WS = /^wss?:\/\/\S+$/;
@@ -170,8 +173,8 @@ const MUTATORS: readonly (readonly [string, Mutator])[] = [
     'overwrite-u16',
     (rng, f) => {
       const o = Uint8Array.from(f);
-      // Bias to the offsets where counts and lengths live (1: count or version; 5, 7: piece, n).
-      const at = chance(rng, 0.5) ? pick(rng, [1, 3, 5, 7, 9]) : between(rng, 0, Math.max(0, o.byteLength - 2));
+      // Bias to the offsets where counts and lengths live (1: count or version; 5, 7: piece, n, duration, size; 50: piece count of a segment frame).
+      const at = chance(rng, 0.5) ? pick(rng, [1, 3, 5, 7, 9, 50]) : between(rng, 0, Math.max(0, o.byteLength - 2));
       writeU16(o, at, chance(rng, 0.8) ? pick(rng, INTERESTING_U16) : between(rng, 0, 0xffff));
       return o;
     },
@@ -505,43 +508,69 @@ function fuzzWire(): Tally {
   return tally;
 }
 
-// ---------------------------------------------------------------- seed pieces
+// ---------------------------------------------------------------- tracker binary frames
 
 /** A random seed piece; now and then one with an index or size just past its bound. */
-function randomSeedPiece(rng: Rng): SeedPiece {
+function randomSeedPiece(rng: Rng): TrackerToPeer {
   const overBound = chance(rng, 0.05);
   const size = overBound && chance(rng, 0.5) ? pick(rng, [0, MAX_PIECE_SIZE + 1]) : chance(rng, 0.005) ? MAX_PIECE_SIZE : chance(rng, 0.05) ? between(rng, 1, 20_000) : between(rng, 1, 32);
   const piece = overBound && size > 0 && size <= MAX_PIECE_SIZE ? pick(rng, [MAX_PIECES_PER_SEGMENT, 0xffff]) : randomPieceIndex(rng);
-  return { seq: randomU32(rng), piece, data: randomBytes(rng, size) };
+  return { type: 'seed', seq: randomU32(rng), piece, data: randomBytes(rng, size) };
 }
 
-function fuzzSeed(): Tally {
+/** A random segment announcement; now and then one with a field just past its bound (the encoder writes what it is given). */
+function randomSegmentFrame(rng: Rng): TrackerToPeer {
+  const segment = randomSegment(rng);
+  if (chance(rng, 0.05)) {
+    const field = between(rng, 0, 2);
+    if (field === 0) segment.durationMs = pick(rng, [0, MAX_SEGMENT_DURATION_MS + 1]);
+    else if (field === 1) segment.size = pick(rng, [0, MAX_SEGMENT_BYTES + 1]);
+    else segment.pieceHashes = chance(rng, 0.5) ? [] : new Array(MAX_PIECES_PER_SEGMENT + 1).fill(randomHash(rng));
+  }
+  return { type: 'segment', segment };
+}
+
+const randomTrackerFrame = (rng: Rng): TrackerToPeer => (chance(rng, 0.5) ? randomSeedPiece(rng) : randomSegmentFrame(rng));
+
+function binaryFrame(msg: TrackerToPeer): Uint8Array {
+  const f = encodeTrackerToPeer(msg);
+  if (typeof f === 'string') throw new Error(`${msg.type} encoded as text`);
+  return f;
+}
+
+function fuzzTrackerBinary(): Tally {
   const rng = seededRng(SEED + 1);
   const tally = new Tally();
-  const validFrame = () => encodeSeedPiece(randomSeedPiece(rng));
+  const validFrame = () => binaryFrame(randomTrackerFrame(rng));
 
   const feed = (source: string, frame: Uint8Array, describe: () => string) => {
     tally.count(source);
-    const what = () => `decodeSeedPiece case ${tally.frames} (${source}) ${describe()}: ${hex(frame)}`;
-    const v = run(decodeSeedPiece, frame, tally, what);
+    const what = () => `decodeTrackerToPeer (binary) case ${tally.frames} (${source}) ${describe()}: ${hex(frame)}`;
+    const v = run(decodeTrackerToPeer, frame, tally, what);
     if (v === undefined) return;
-    check(Number.isInteger(v.seq) && v.seq >= 0 && v.seq <= 0xffff_ffff, 'seed seq', what);
-    check(Number.isInteger(v.piece) && v.piece >= 0 && v.piece < MAX_PIECES_PER_SEGMENT, 'seed piece index', what);
-    check(v.data.byteLength >= 1 && v.data.byteLength <= MAX_PIECE_SIZE, 'seed piece size', what);
-    // The seed frame has one encoding: re-encoding gives the very bytes.
-    const reencoded = encodeSeedPiece(v);
-    check(sameBytes(reencoded, frame), 'seed frame is not canonical', what);
-    const again = decodeSeedPiece(reencoded);
-    check(again.ok, 're-encoded seed frame was rejected', what);
-    if (again.ok) check(again.value.seq === v.seq && again.value.piece === v.piece && sameBytes(again.value.data, v.data), 'decode(encode(v)) differs from v', what);
+    checkTrackerToPeer(v, what);
+    check(v.type === 'seed' || v.type === 'segment', `a binary frame decoded as ${v.type}`, what);
+    // Every field has a fixed width and one spelling: re-encoding gives the very bytes.
+    const reencoded = binaryFrame(v);
+    check(sameBytes(reencoded, frame), `${v.type} frame is not canonical`, what);
+    const again = decodeTrackerToPeer(reencoded);
+    check(again.ok, 're-encoded frame was rejected', what);
+    if (again.ok) check(sameBytes(binaryFrame(again.value), reencoded), 'decode(encode(v)) differs from v', what);
   };
 
-  const edges = [0, 1, 6, 7, 8, MAX_SEED_FRAME - 1, MAX_SEED_FRAME, MAX_SEED_FRAME + 1, 2 * MAX_SEED_FRAME];
+  const edges = [0, 1, 6, 7, 8, SEGMENT_FRAME_FIXED - 1, SEGMENT_FRAME_FIXED, SEGMENT_FRAME_FIXED + 32, MAX_SEGMENT_FRAME, MAX_SEGMENT_FRAME + 1, MAX_SEED_FRAME - 1, MAX_SEED_FRAME, MAX_SEED_FRAME + 1, 2 * MAX_SEED_FRAME];
   for (const n of edges) {
-    for (const kind of [0, 1, 2, 255]) {
+    for (const kind of [0, 1, 2, 3, 255]) {
       const f = randomBytes(rng, n);
       if (n > 0) f[0] = kind;
-      if (n >= 7 && chance(rng, 0.5)) writeU16(f, 5, between(rng, 0, MAX_PIECES_PER_SEGMENT - 1));
+      if (kind === 1 && n >= 7 && chance(rng, 0.5)) writeU16(f, 5, between(rng, 0, MAX_PIECES_PER_SEGMENT - 1));
+      // A plausible segment header, so that random bytes get past the first checks now and then.
+      if (kind === 2 && n >= SEGMENT_FRAME_FIXED && chance(rng, 0.5)) {
+        writeU16(f, 5, between(rng, 1, MAX_SEGMENT_DURATION_MS));
+        writeU32(f, 7, between(rng, 1, MAX_SEGMENT_BYTES));
+        f[17] = between(rng, 0, 1);
+        writeU16(f, 50, Math.floor((n - SEGMENT_FRAME_FIXED) / 32));
+      }
       feed('edge-length', f, () => `length ${n} kind ${kind}`);
     }
   }
@@ -550,14 +579,15 @@ function fuzzSeed(): Tally {
     if (f.byteLength > 2048) continue;
     for (let n = 0; n < f.byteLength; n++) feed('truncate-all', f.subarray(0, n), () => `prefix ${n} of ${hex(f)}`);
   }
-  const frameOf = (s: number) => encodeSeedPiece(randomSeedPiece(seededRng(s)));
+  const frameOf = (s: number) => binaryFrame(randomTrackerFrame(seededRng(s)));
   const random = fc.oneof(
     { weight: 10, arbitrary: fc.constant(0).map(() => new Uint8Array(0)) },
-    { weight: 87, arbitrary: bytes(1, 64) },
-    { weight: 3, arbitrary: bytes(65, MAX_SEED_FRAME + 16) },
+    { weight: 60, arbitrary: bytes(1, 64) },
+    { weight: 27, arbitrary: bytes(65, 600) },
+    { weight: 3, arbitrary: bytes(601, MAX_SEED_FRAME + 16) },
   );
-  // The seed frame's one kind is 1: random frames often start with it.
-  generated(SEED + 1, binaryCases(random, 1), (c) => {
+  // The kinds are 1 and 2: random frames often start with one of them.
+  generated(SEED + 1, binaryCases(random, 2), (c) => {
     if (c.source === 'random') return feed('random', c.frame, () => 'random bytes');
     const base = frameOf(c.base);
     if (c.source === 'valid') return feed('valid', base, () => `valid frame (generator seed ${c.base})`);
@@ -581,8 +611,8 @@ function randomSegment(rng: Rng): SegmentAnnouncement {
     durationMs: between(rng, 1, MAX_SEGMENT_DURATION_MS),
     size: between(rng, 1, MAX_SEGMENT_BYTES),
     sha256: randomHex(rng),
-    pieceHashes: Array.from({ length: chance(rng, 0.002) ? MAX_PIECES_PER_SEGMENT : between(rng, 1, 4) }, () => randomHash(rng)),
-    publishedAtMs: randomCounter(rng),
+    pieceHashes: Array.from({ length: chance(rng, 0.002) ? MAX_PIECES_PER_SEGMENT : chance(rng, 0.1) ? 12 : between(rng, 1, 4) }, () => randomHash(rng)),
+    publishedAtMs: chance(rng, 0.1) ? pick(rng, [0, MAX_PUBLISHED_AT_MS]) : skewed(rng, 4e12),
     discontinuity: chance(rng, 0.2),
   };
 }
@@ -621,8 +651,9 @@ function randomPeerToTracker(rng: Rng): PeerToTracker {
   }
 }
 
+/** The messages the tracker sends as JSON text. */
 function randomTrackerToPeer(rng: Rng): TrackerToPeer {
-  switch (between(rng, 0, 3)) {
+  switch (between(rng, 0, 2)) {
     case 0:
       return {
         type: 'welcome',
@@ -636,12 +667,16 @@ function randomTrackerToPeer(rng: Rng): TrackerToPeer {
         peers: randomPeers(rng),
       };
     case 1:
-      return { type: 'segment', segment: randomSegment(rng) };
-    case 2:
       return { type: 'peers', peers: randomPeers(rng) };
     default:
       return { type: 'error', code: pick(rng, ['MALFORMED', 'BAD_FIELD', 'SWARM_FULL', 'RATE_LIMITED', 'VERSION']), message: randomString(rng, 'abc \n"\\é✓', skewed(rng, 1024)) };
   }
+}
+
+function trackerText(msg: TrackerToPeer): string {
+  const f = encodeTrackerToPeer(msg);
+  if (typeof f !== 'string') throw new Error(`${msg.type} encoded as a binary frame`);
+  return f;
 }
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -873,7 +908,7 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
     int(s.seq, 0, 0xffff_ffff, 'seq');
     int(s.durationMs, 1, MAX_SEGMENT_DURATION_MS, 'durationMs');
     int(s.size, 1, MAX_SEGMENT_BYTES, 'size');
-    int(s.publishedAtMs, 0, MAX_COUNTER_VALUE, 'publishedAtMs');
+    int(s.publishedAtMs, 0, MAX_PUBLISHED_AT_MS, 'publishedAtMs');
     check(typeof s.sha256 === 'string' && HEX_HASH.test(s.sha256), 'sha256', what);
     check(Array.isArray(s.pieceHashes) && s.pieceHashes.length >= 1 && s.pieceHashes.length <= MAX_PIECES_PER_SEGMENT, 'pieceHashes count', what);
     for (const h of s.pieceHashes) check(typeof h === 'string' && B64URL_HASH.test(h), 'piece hash', what);
@@ -902,6 +937,12 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
       keys(v, ['type', 'segment']);
       segment(v.segment);
       break;
+    case 'seed':
+      keys(v, ['type', 'seq', 'piece', 'data']);
+      int(v.seq, 0, 0xffff_ffff, 'seed seq');
+      int(v.piece, 0, MAX_PIECES_PER_SEGMENT - 1, 'seed piece index');
+      check(v.data.byteLength >= 1 && v.data.byteLength <= MAX_PIECE_SIZE, 'seed piece size', what);
+      break;
     case 'peers':
       keys(v, ['type', 'peers']);
       peers(v.peers);
@@ -927,8 +968,9 @@ function fuzzJson<T>(
   seed: number,
   decode: (text: string) => Decoded<T>,
   checkValue: (v: T, what: () => string) => void,
-  own: (rng: Rng) => PeerToTracker | TrackerToPeer,
-  other: (rng: Rng) => PeerToTracker | TrackerToPeer,
+  ownText: (rng: Rng) => string,
+  encode: (v: T) => string,
+  otherText: (rng: Rng) => string,
 ): Tally {
   const rng = seededRng(seed);
   const tally = new Tally();
@@ -938,16 +980,16 @@ function fuzzJson<T>(
     const v = run(decode, text, tally, what);
     if (v === undefined) return;
     checkValue(v, what);
-    const reencoded = encodeTrackerMessage(v as PeerToTracker | TrackerToPeer);
+    const reencoded = encode(v);
     const again = decode(reencoded);
     check(again.ok, 're-encoded message was rejected', what);
-    if (again.ok) check(encodeTrackerMessage(again.value as PeerToTracker | TrackerToPeer) === reencoded, 'decode(encode(v)) differs from v', what);
+    if (again.ok) check(encode(again.value) === reencoded, 'decode(encode(v)) differs from v', what);
     if (hasNegativeZero(v)) tally.note('accepted -0 (re-encodes as 0)');
   };
 
   // 1. Edge lengths, including exactly the limit and one past it.
   const pad = (s: string, n: number) => s + ' '.repeat(Math.max(0, n - s.length));
-  const sample = encodeTrackerMessage(own(rng));
+  const sample = ownText(rng);
   for (const n of [0, 1, MAX_TRACKER_MESSAGE_BYTES, MAX_TRACKER_MESSAGE_BYTES + 1]) {
     feed('edge-length', pad(sample, n).slice(0, Math.max(n, 0)), () => `padded valid message, length ${n}`);
     feed('edge-length', 'x'.repeat(n), () => `x * ${n}`);
@@ -973,7 +1015,7 @@ function fuzzJson<T>(
 
   // 2. Every truncation of a few valid messages.
   for (let i = 0; i < 40; i++) {
-    const text = encodeTrackerMessage(own(rng));
+    const text = ownText(rng);
     if (text.length > 3000) continue;
     for (let n = 0; n < text.length; n++) feed('truncate-all', text.slice(0, n), () => `prefix ${n}`);
   }
@@ -1007,18 +1049,18 @@ function fuzzJson<T>(
     const r = seededRng(c.base);
     switch (c.source) {
       case 'valid':
-        return feed('valid', encodeTrackerMessage(own(r)), () => `valid message (generator seed ${c.base})`);
+        return feed('valid', ownText(r), () => `valid message (generator seed ${c.base})`);
       case 'other-direction':
-        return feed('other-direction', encodeTrackerMessage(other(r)), () => `message of the other direction (generator seed ${c.base})`);
+        return feed('other-direction', otherText(r), () => `message of the other direction (generator seed ${c.base})`);
       case 'random-json':
         return feed('random-json', JSON.stringify(randomJson(r, 6)), () => `random JSON (generator seed ${c.base})`);
       case 'field-mutation': {
-        const msg = JSON.parse(encodeTrackerMessage(own(r))) as { [k: string]: Json };
+        const msg = JSON.parse(ownText(r)) as { [k: string]: Json };
         const how = mutateJson(seededRng(c.seed), msg);
         return feed('field-mutation', JSON.stringify(msg), () => `${how} (generator seeds ${c.base}, ${c.seed})`);
       }
       case 'text-mutation': {
-        let text = encodeTrackerMessage(own(r));
+        let text = ownText(r);
         for (const op of c.ops) text = (TEXT_MUTATORS[op.m] as (typeof TEXT_MUTATORS)[number])[1](seededRng(op.seed), text);
         return feed('text-mutation', text, () => `${c.ops.map((op) => TEXT_MUTATORS[op.m]?.[0]).join('+')} (generator seeds ${c.base}, ${c.ops.map((op) => op.seed).join(', ')})`);
       }
@@ -1041,19 +1083,20 @@ describe('decoders never throw and keep their bounds on random and mutated input
     for (const type of types) assert.ok((tally.acceptedTypes.get(type) ?? 0) >= 100, `only ${tally.acceptedTypes.get(type) ?? 0} ${type} accepted`);
   });
 
-  test('decodeSeedPiece', (t) => {
+  test('decodeTrackerToPeer, binary frames', (t) => {
     const t0 = performance.now();
-    const tally = withoutStacks(fuzzSeed);
-    for (const line of tally.summary('decodeSeedPiece', performance.now() - t0)) t.diagnostic(line);
+    const tally = withoutStacks(fuzzTrackerBinary);
+    for (const line of tally.summary('decodeTrackerToPeer (binary)', performance.now() - t0)) t.diagnostic(line);
     assert.ok(tally.frames >= CASES);
     assert.ok(tally.accepted > 0 && tally.rejected > 0);
     for (const code of ['ERR_TOO_LARGE', 'ERR_MALFORMED', 'ERR_UNKNOWN_TYPE', 'ERR_BAD_FIELD']) assert.ok(tally.codes.has(code), `no ${code} seen`);
+    for (const type of ['seed', 'segment']) assert.ok((tally.acceptedTypes.get(type) ?? 0) >= 100, `only ${tally.acceptedTypes.get(type) ?? 0} ${type} accepted`);
   });
 
   test('decodePeerToTracker', (t) => {
     const t0 = performance.now();
     const tally = withoutStacks(() =>
-      fuzzJson('decodePeerToTracker', SEED + 2, decodePeerToTracker, checkPeerToTracker, randomPeerToTracker, randomTrackerToPeer),
+      fuzzJson('decodePeerToTracker', SEED + 2, decodePeerToTracker, checkPeerToTracker, (r) => encodePeerToTracker(randomPeerToTracker(r)), encodePeerToTracker, (r) => trackerText(randomTrackerToPeer(r))),
     );
     for (const line of tally.summary('decodePeerToTracker', performance.now() - t0)) t.diagnostic(line);
     assert.ok(tally.frames >= CASES);
@@ -1062,15 +1105,15 @@ describe('decoders never throw and keep their bounds on random and mutated input
     for (const type of ['join', 'announce', 'get-peers', 'leave']) assert.ok((tally.acceptedTypes.get(type) ?? 0) >= 100, `only ${tally.acceptedTypes.get(type) ?? 0} ${type} accepted`);
   });
 
-  test('decodeTrackerToPeer', (t) => {
+  test('decodeTrackerToPeer, text frames', (t) => {
     const t0 = performance.now();
     const tally = withoutStacks(() =>
-      fuzzJson('decodeTrackerToPeer', SEED + 3, decodeTrackerToPeer, checkTrackerToPeer, randomTrackerToPeer, randomPeerToTracker),
+      fuzzJson('decodeTrackerToPeer', SEED + 3, decodeTrackerToPeer, checkTrackerToPeer, (r) => trackerText(randomTrackerToPeer(r)), trackerText, (r) => encodePeerToTracker(randomPeerToTracker(r))),
     );
     for (const line of tally.summary('decodeTrackerToPeer', performance.now() - t0)) t.diagnostic(line);
     assert.ok(tally.frames >= CASES);
     assert.ok(tally.accepted > 0 && tally.rejected > 0);
     for (const code of KNOWN_CODES) assert.ok(tally.codes.has(code), `no ${code} seen`);
-    for (const type of ['welcome', 'segment', 'peers', 'error']) assert.ok((tally.acceptedTypes.get(type) ?? 0) >= 100, `only ${tally.acceptedTypes.get(type) ?? 0} ${type} accepted`);
+    for (const type of ['welcome', 'peers', 'error']) assert.ok((tally.acceptedTypes.get(type) ?? 0) >= 100, `only ${tally.acceptedTypes.get(type) ?? 0} ${type} accepted`);
   });
 });

@@ -15,7 +15,7 @@ import type { TrackerConnect, TrackerSocket } from '../../peer-node/tracker-sock
 import { ManualClock } from '../../shared/clock.ts';
 import { MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, PROTOCOL_VERSION, TRACKER_JOIN_TIMEOUT_MS } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
-import { type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodeTrackerMessage } from '../../shared/tracker-protocol.ts';
+import { type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 
 /**
  * The real TrackerServer and real TrackerClients over in-memory connections
@@ -45,6 +45,8 @@ interface Raw {
   socket: TrackerSocket;
   opened: boolean;
   received: TrackerToPeer[];
+  /** How each message came: `text welcome`, `binary segment`, … */
+  framing: string[];
   closed: { code: number; reason: string } | null;
   send(msg: PeerToTracker): void;
 }
@@ -110,14 +112,17 @@ class Rig {
       socket: undefined as unknown as TrackerSocket,
       opened: false,
       received: [],
+      framing: [],
       closed: null,
-      send: (msg) => r.socket.send(encodeTrackerMessage(msg)),
+      send: (msg) => r.socket.send(encodePeerToTracker(msg)),
     };
     r.socket = this.connect(address)(URL, {
       onOpen: () => void (r.opened = true),
       onMessage: (frame) => {
-        const d = typeof frame === 'string' ? decodeTrackerToPeer(frame) : null;
-        if (d?.ok) r.received.push(d.value);
+        const d = decodeTrackerToPeer(frame);
+        if (!d.ok) return;
+        r.received.push(d.value);
+        r.framing.push(`${typeof frame === 'string' ? 'text' : 'binary'} ${d.value.type}`);
       },
       onClose: (code, reason) => void (r.closed = { code, reason }),
       onError: () => {},
@@ -173,6 +178,17 @@ describe('the tracker over in-memory connections', () => {
     assert.deepEqual(peers.map((p) => p.segments), [[], [], []]);
     rig.clock.advance(1);
     assert.deepEqual(peers.map((p) => p.segments), [[0], [0], [0]]);
+  });
+
+  test('the welcome crosses the line as text, each announcement and seeded piece as bytes', async () => {
+    const rig = new Rig();
+    const r = rig.raw();
+    await rig.run(2 * LATENCY_MS);
+    r.send({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'seeded', url: null, uploadKbps: 1000 });
+    await rig.run(2 * LATENCY_MS);
+    rig.publish(PIECE);
+    await rig.run(2 * LATENCY_MS);
+    assert.deepEqual(r.framing, ['text welcome', 'binary segment', 'binary seed']);
   });
 
   test('get-peers is answered with the others', async () => {

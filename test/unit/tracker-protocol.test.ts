@@ -19,10 +19,9 @@ import {
   type PeerToTracker,
   type TrackerToPeer,
   decodePeerToTracker,
-  decodeSeedPiece,
   decodeTrackerToPeer,
-  encodeSeedPiece,
-  encodeTrackerMessage,
+  encodePeerToTracker,
+  encodeTrackerToPeer,
 } from '../../shared/tracker-protocol.ts';
 
 const HASH = sha256Base64Url(new Uint8Array([1, 2, 3]));
@@ -44,6 +43,15 @@ function segment(more: Partial<SegmentAnnouncement> = {}): SegmentAnnouncement {
 const stats: PeerStats = { p2pBytes: 1, originBytes: 2, uploadedBytes: 3, stalls: 4, stallMs: 5, neighbours: 6, hashFailures: 7 };
 const peer = (i: number) => ({ peerId: `peer-${i}`, url: `ws://10.0.0.${i % 250}:${4000 + i}/peer` });
 
+/** Binary frames are what a segment announcement and a seeded piece are sent as. */
+function binary(msg: TrackerToPeer): Uint8Array {
+  const f = encodeTrackerToPeer(msg);
+  assert.ok(f instanceof Uint8Array, `${msg.type} is sent as a binary frame`);
+  return f;
+}
+/** A segment record as a welcome carries it: the segment frame without its kind byte, in base64url. */
+const record = (s: SegmentAnnouncement) => Buffer.from(binary({ type: 'segment', segment: s }).subarray(1)).toString('base64url');
+
 const join = (more: Record<string, unknown> = {}) =>
   JSON.stringify({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', url: 'ws://127.0.0.1:4001/peer', uploadKbps: 5000, ...more });
 const announce = (more: Record<string, unknown> = {}) => JSON.stringify({ type: 'announce', stats: { ...stats, ...more } });
@@ -56,11 +64,10 @@ const welcome = (more: Record<string, unknown> = {}) =>
     pieceSize: 16384,
     announceIntervalMs: 2000,
     originTimeMs: 1_700_000_000_500,
-    segments: [segment()],
+    segments: [record(segment())],
     peers: [peer(1)],
     ...more,
   });
-const segmentMsg = (more: Record<string, unknown> = {}) => JSON.stringify({ type: 'segment', segment: { ...segment(), ...more } });
 
 describe('tracker protocol: round trip, peer -> tracker', () => {
   const rows: { name: string; msg: PeerToTracker }[] = [
@@ -78,7 +85,7 @@ describe('tracker protocol: round trip, peer -> tracker', () => {
   ];
   for (const row of rows) {
     test(row.name, () => {
-      const decoded = decodePeerToTracker(encodeTrackerMessage(row.msg));
+      const decoded = decodePeerToTracker(encodePeerToTracker(row.msg));
       assert.ok(decoded.ok, decoded.ok ? '' : `${decoded.error.code}: ${decoded.error.message}`);
       assert.deepEqual(decoded.value, row.msg);
     });
@@ -119,12 +126,14 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
           durationMs: 60_000,
           size: MAX_SEGMENT_BYTES,
           pieceHashes: new Array(MAX_PIECES_PER_SEGMENT).fill(HASH),
-          publishedAtMs: MAX_COUNTER_VALUE,
+          publishedAtMs: 2 ** 48 - 1,
           discontinuity: true,
         }),
       },
     },
     { name: 'segment, smallest', msg: { type: 'segment', segment: segment({ seq: 0, durationMs: 1, size: 1, pieceHashes: [HASH], publishedAtMs: 0 }) } },
+    { name: 'seed, smallest', msg: { type: 'seed', seq: 0, piece: 0, data: new Uint8Array([7]) } },
+    { name: 'seed, largest', msg: { type: 'seed', seq: 2 ** 32 - 1, piece: MAX_PIECES_PER_SEGMENT - 1, data: new Uint8Array(MAX_PIECE_SIZE).fill(3) } },
     { name: 'peers', msg: { type: 'peers', peers: [peer(3)] } },
     { name: 'peers, empty', msg: { type: 'peers', peers: [] } },
     { name: 'error', msg: { type: 'error', code: 'SWARM_FULL', message: 'too many peers' } },
@@ -132,7 +141,9 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
   ];
   for (const row of rows) {
     test(row.name, () => {
-      const decoded = decodeTrackerToPeer(encodeTrackerMessage(row.msg));
+      const frame = encodeTrackerToPeer(row.msg);
+      assert.equal(typeof frame === 'string', ['welcome', 'peers', 'error'].includes(row.msg.type), 'JSON for the rare messages, binary for the per-segment ones');
+      const decoded = decodeTrackerToPeer(frame);
       assert.ok(decoded.ok, decoded.ok ? '' : `${decoded.error.code}: ${decoded.error.message}`);
       assert.deepEqual(decoded.value, row.msg);
     });
@@ -189,9 +200,10 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'valid join padded one over the limit', text: paddedJoin(MAX_TRACKER_MESSAGE_BYTES + 1), code: 'ERR_TOO_LARGE' },
 
     // join
-    { name: 'join version 2', text: join({ version: 2 }), code: 'ERR_VERSION' },
+    { name: 'join of the next version', text: join({ version: PROTOCOL_VERSION + 1 }), code: 'ERR_VERSION' },
+    { name: 'join version 1 (JSON segment announcements)', text: join({ version: 1 }), code: 'ERR_VERSION' },
     { name: 'join version 0', text: join({ version: 0 }), code: 'ERR_VERSION' },
-    { name: 'join version checked before other fields', text: join({ version: 2, peerId: '!' }), code: 'ERR_VERSION' },
+    { name: 'join version checked before other fields', text: join({ version: PROTOCOL_VERSION + 1, peerId: '!' }), code: 'ERR_VERSION' },
     { name: 'join version as a string', text: join({ version: '1' }), code: 'ERR_BAD_FIELD' },
     { name: 'join version 1.5', text: join({ version: 1.5 }), code: 'ERR_BAD_FIELD' },
     { name: 'join version missing', text: join({ version: undefined }), code: 'ERR_BAD_FIELD' },
@@ -251,7 +263,6 @@ describe('tracker protocol: bad messages give typed errors', () => {
     });
   }
 
-  const hashes = (n: number) => new Array(n).fill(HASH);
   const trackerRows: { name: string; text: string; code: ProtocolErrorCode | 'ok' }[] = [
     { name: 'not JSON', text: '{"type":', code: 'ERR_MALFORMED' },
     { name: 'array', text: '[]', code: 'ERR_MALFORMED' },
@@ -260,7 +271,7 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'unknown type', text: '{"type":"welcome2"}', code: 'ERR_UNKNOWN_TYPE' },
 
     // welcome
-    { name: 'welcome version 2', text: welcome({ version: 2 }), code: 'ERR_VERSION' },
+    { name: 'welcome of the next version', text: welcome({ version: PROTOCOL_VERSION + 1 }), code: 'ERR_VERSION' },
     { name: 'welcome version string', text: welcome({ version: '1' }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peerId bad chars', text: welcome({ peerId: 'a/b' }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome pieceSize below MIN_PIECE_SIZE', text: welcome({ pieceSize: 1023 }), code: 'ERR_BAD_FIELD' },
@@ -273,36 +284,25 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'welcome originTimeMs past MAX_SAFE_INTEGER', text: welcome({ originTimeMs: 2 ** 53 }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome originTimeMs an ISO date', text: welcome({ originTimeMs: '2024-01-01T00:00:00Z' }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome segments not an array', text: welcome({ segments: {} }), code: 'ERR_BAD_FIELD' },
-    { name: 'welcome too many segments', text: welcome({ segments: new Array(MAX_WINDOW_SEGMENTS + 1).fill(segment()) }), code: 'ERR_BAD_FIELD' },
-    { name: 'welcome one bad segment among good ones', text: welcome({ segments: [segment(), segment({ size: 0 }), segment()] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome too many segments', text: welcome({ segments: new Array(MAX_WINDOW_SEGMENTS + 1).fill(record(segment())) }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome one bad segment among good ones', text: welcome({ segments: [record(segment()), record(segment({ size: 0 })), record(segment())] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment as a JSON object (the old form)', text: welcome({ segments: [segment()] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record truncated', text: welcome({ segments: [record(segment()).slice(0, -4)] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record with a byte after it', text: welcome({ segments: [`${record(segment())}AA`] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record with base64 padding', text: welcome({ segments: [`${record(segment())}=`] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record in the standard base64 alphabet', text: welcome({ segments: [`+${record(segment()).slice(1)}`] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record with a dangling last character', text: welcome({ segments: [`${record(segment())}A`] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record empty', text: welcome({ segments: [''] }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome segment record a number', text: welcome({ segments: [1] }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome too many peers', text: welcome({ peers: Array.from({ length: MAX_PEERS_PER_LIST + 1 }, (_, i) => peer(i)) }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peer url http', text: welcome({ peers: [{ peerId: 'a', url: 'http://x' }] }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peer url null (peers listed must be dialable)', text: welcome({ peers: [{ peerId: 'a', url: null }] }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peer not an object', text: welcome({ peers: ['ws://a'] }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peers missing', text: welcome({ peers: undefined }), code: 'ERR_BAD_FIELD' },
 
-    // segment announcements
-    { name: 'segment missing', text: '{"type":"segment"}', code: 'ERR_BAD_FIELD' },
-    { name: 'segment seq 2^32', text: segmentMsg({ seq: 2 ** 32 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment seq -1', text: segmentMsg({ seq: -1 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment durationMs 0', text: segmentMsg({ durationMs: 0 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment durationMs 60001', text: segmentMsg({ durationMs: 60_001 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment size 0', text: segmentMsg({ size: 0 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment size over MAX_SEGMENT_BYTES', text: segmentMsg({ size: MAX_SEGMENT_BYTES + 1 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment sha256 upper-case hex', text: segmentMsg({ sha256: HEX.toUpperCase() }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment sha256 63 chars', text: segmentMsg({ sha256: HEX.slice(1) }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment sha256 base64url', text: segmentMsg({ sha256: HASH }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment no piece hashes', text: segmentMsg({ pieceHashes: [] }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment MAX_PIECES_PER_SEGMENT + 1 hashes', text: segmentMsg({ pieceHashes: hashes(MAX_PIECES_PER_SEGMENT + 1) }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment hash with base64 padding', text: segmentMsg({ pieceHashes: [`${HASH}=`] }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment hash in standard base64 alphabet', text: segmentMsg({ pieceHashes: [`+${HASH.slice(1)}`] }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment hash 42 chars', text: segmentMsg({ pieceHashes: [HASH.slice(1)] }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment hash hex', text: segmentMsg({ pieceHashes: [HEX] }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment hash a number', text: segmentMsg({ pieceHashes: [1] }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment hashes a string', text: segmentMsg({ pieceHashes: HASH }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment publishedAtMs negative', text: segmentMsg({ publishedAtMs: -1 }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment discontinuity as a string', text: segmentMsg({ discontinuity: 'true' }), code: 'ERR_BAD_FIELD' },
-    { name: 'segment discontinuity 0', text: segmentMsg({ discontinuity: 0 }), code: 'ERR_BAD_FIELD' },
+    // a segment announcement is a binary frame now; as JSON it is no message at all
+    { name: 'segment as JSON', text: JSON.stringify({ type: 'segment', segment: segment() }), code: 'ERR_UNKNOWN_TYPE' },
+    { name: 'seed as JSON', text: '{"type":"seed","seq":1,"piece":0,"data":"AA"}', code: 'ERR_UNKNOWN_TYPE' },
 
     // peers
     { name: 'peers too many', text: JSON.stringify({ type: 'peers', peers: Array.from({ length: 101 }, (_, i) => peer(i)) }), code: 'ERR_BAD_FIELD' },
@@ -333,11 +333,12 @@ describe('tracker protocol: bad messages give typed errors', () => {
   }
 });
 
-describe('seed piece frames', () => {
+describe('binary frames: seeded pieces', () => {
   const data = (n: number) => new Uint8Array(n).map((_, i) => (i * 31 + 7) & 0xff);
+  const seed = (seq: number, piece: number, size: number): TrackerToPeer => ({ type: 'seed', seq, piece, data: data(size) });
 
   test('layout: u8 kind 1 | u32 seq | u16 piece | bytes', () => {
-    assert.deepEqual(encodeSeedPiece({ seq: 0x01020304, piece: 0x0506, data: new Uint8Array([9, 8]) }), new Uint8Array([1, 1, 2, 3, 4, 5, 6, 9, 8]));
+    assert.deepEqual(binary({ type: 'seed', seq: 0x01020304, piece: 0x0506, data: new Uint8Array([9, 8]) }), new Uint8Array([1, 1, 2, 3, 4, 5, 6, 9, 8]));
   });
 
   const okRows: { name: string; seq: number; piece: number; size: number }[] = [
@@ -348,27 +349,27 @@ describe('seed piece frames', () => {
   ];
   for (const row of okRows) {
     test(`round trip: ${row.name}`, () => {
-      const p = { seq: row.seq, piece: row.piece, data: data(row.size) };
-      const enc = encodeSeedPiece(p);
+      const p = seed(row.seq, row.piece, row.size);
+      const enc = binary(p);
       assert.equal(enc.byteLength, 7 + row.size);
-      const d = decodeSeedPiece(enc);
+      const d = decodeTrackerToPeer(enc);
       assert.ok(d.ok, d.ok ? '' : d.error.message);
       assert.deepEqual(d.value, p);
-      assert.deepEqual(encodeSeedPiece(d.value), enc);
+      assert.deepEqual(binary(d.value), enc);
     });
   }
 
   test('decodes a view at an offset inside a larger buffer', () => {
-    const enc = encodeSeedPiece({ seq: 9, piece: 2, data: data(10) });
+    const enc = binary(seed(9, 2, 10));
     const big = new Uint8Array(enc.byteLength + 11);
     big.set(enc, 5);
-    const d = decodeSeedPiece(big.subarray(5, 5 + enc.byteLength));
+    const d = decodeTrackerToPeer(big.subarray(5, 5 + enc.byteLength));
     assert.ok(d.ok);
-    assert.deepEqual(d.value, { seq: 9, piece: 2, data: data(10) });
+    assert.deepEqual(d.value, seed(9, 2, 10));
   });
 
   const valid = (size: number, piece = 0, kind = 1) => {
-    const f = encodeSeedPiece({ seq: 1, piece, data: data(size) });
+    const f = binary(seed(1, piece, size));
     f[0] = kind;
     return f;
   };
@@ -378,7 +379,7 @@ describe('seed piece frames', () => {
     { name: 'header without data (empty piece)', frame: valid(0), code: 'ERR_MALFORMED' },
     { name: 'header cut short', frame: valid(0).subarray(0, 6), code: 'ERR_MALFORMED' },
     { name: 'kind 0', frame: valid(10, 0, 0), code: 'ERR_UNKNOWN_TYPE' },
-    { name: 'kind 2', frame: valid(10, 0, 2), code: 'ERR_UNKNOWN_TYPE' },
+    { name: 'kind 3', frame: valid(10, 0, 3), code: 'ERR_UNKNOWN_TYPE' },
     { name: 'kind "{" (JSON sent as binary)', frame: new TextEncoder().encode('{"type":"leave"}'), code: 'ERR_UNKNOWN_TYPE' },
     { name: 'piece index 1024', frame: valid(10, MAX_PIECES_PER_SEGMENT), code: 'ERR_BAD_FIELD' },
     { name: 'piece index 0xFFFF', frame: valid(10, 0xffff), code: 'ERR_BAD_FIELD' },
@@ -387,10 +388,100 @@ describe('seed piece frames', () => {
   ];
   for (const row of badRows) {
     test(`bad seed frame: ${row.name} -> ${row.code}`, () => {
-      const d = decodeSeedPiece(row.frame);
+      const d = decodeTrackerToPeer(row.frame);
       assert.equal(d.ok, false, 'accepted');
       if (d.ok) return;
       assert.equal(d.error.code, row.code, d.error.message);
     });
   }
+});
+
+describe('binary frames: segment announcements', () => {
+  const frame = (more: Partial<SegmentAnnouncement> = {}) => binary({ type: 'segment', segment: segment(more) });
+
+  test('layout: u8 kind 2 | u32 seq | u16 durationMs | u32 size | u48 publishedAtMs | u8 flags | sha256 | u16 count | hashes', () => {
+    const s = segment({ seq: 0x01020304, durationMs: 0x0506, size: 0x0708090a, publishedAtMs: 0x0b0c_0d0e0f10, discontinuity: true, pieceHashes: [HASH] });
+    const f = binary({ type: 'segment', segment: s });
+    assert.deepEqual(f.subarray(0, 18), new Uint8Array([2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1]));
+    assert.equal(Buffer.from(f.subarray(18, 50)).toString('hex'), HEX);
+    assert.deepEqual(f.subarray(50, 52), new Uint8Array([0, 1]));
+    assert.equal(Buffer.from(f.subarray(52)).toString('base64url'), HASH);
+    assert.equal(f.byteLength, 52 + 32);
+  });
+
+  test('a 12-piece announcement: 436 bytes instead of the 775 of JSON with base64url hashes', () => {
+    // 12 pieces of 16 KiB: a 1 s segment at 1.5 Mbit/s. 416 of the 436 bytes are the hashes, whole segment's and pieces'.
+    const s = segment({ seq: 1_764_572_400, size: 187_500, publishedAtMs: 1_764_572_400_123, pieceHashes: new Array(12).fill(HASH) });
+    const f = binary({ type: 'segment', segment: s });
+    assert.equal(f.byteLength, 52 + 12 * 32);
+    assert.ok(f.byteLength <= 440);
+    // What protocol version 1, JSON with base64url hashes, spelled the same segment in.
+    assert.equal(JSON.stringify({ type: 'segment', segment: s }).length, 775);
+  });
+
+  test('the welcome carries the very record a segment frame does', () => {
+    const s = segment({ discontinuity: true });
+    const w = encodeTrackerToPeer({ type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 5, segments: [s], peers: [] });
+    assert.equal(typeof w, 'string');
+    assert.deepEqual((JSON.parse(w as string) as { segments: unknown }).segments, [record(s)]);
+  });
+
+  test('every truncation of a valid frame is ERR_MALFORMED', () => {
+    const f = frame();
+    for (let n = 1; n < f.byteLength; n++) {
+      const d = decodeTrackerToPeer(f.subarray(0, n));
+      assert.equal(d.ok ? 'ok' : d.error.code, 'ERR_MALFORMED', `prefix of ${n} bytes`);
+    }
+  });
+
+  const patched = (at: number, bytes: number[], base = frame()) => {
+    const f = Uint8Array.from(base);
+    f.set(bytes, at);
+    return f;
+  };
+  const u16 = (v: number) => [v >> 8, v & 0xff];
+  const u32 = (v: number) => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+  const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+  const badRows: { name: string; frame: Uint8Array; code: ProtocolErrorCode }[] = [
+    { name: 'a byte after the last hash', frame: concat(frame(), new Uint8Array([0])), code: 'ERR_MALFORMED' },
+    { name: 'a whole extra hash after the last one', frame: concat(frame(), new Uint8Array(32)), code: 'ERR_MALFORMED' },
+    { name: 'piece count one more than the hashes there', frame: patched(50, u16(4)), code: 'ERR_MALFORMED' },
+    { name: 'piece count one less than the hashes there', frame: patched(50, u16(2)), code: 'ERR_MALFORMED' },
+    { name: 'piece count 0', frame: patched(50, u16(0)), code: 'ERR_BAD_FIELD' },
+    { name: 'piece count 1025', frame: patched(50, u16(MAX_PIECES_PER_SEGMENT + 1)), code: 'ERR_BAD_FIELD' },
+    { name: 'piece count 0xFFFF', frame: patched(50, u16(0xffff)), code: 'ERR_BAD_FIELD' },
+    { name: 'durationMs 0', frame: patched(5, u16(0)), code: 'ERR_BAD_FIELD' },
+    { name: 'durationMs 60001', frame: patched(5, u16(60_001)), code: 'ERR_BAD_FIELD' },
+    { name: 'size 0', frame: patched(7, u32(0)), code: 'ERR_BAD_FIELD' },
+    { name: 'size one over MAX_SEGMENT_BYTES', frame: patched(7, u32(MAX_SEGMENT_BYTES + 1)), code: 'ERR_BAD_FIELD' },
+    { name: 'size 0xFFFFFFFF', frame: patched(7, u32(0xffff_ffff)), code: 'ERR_BAD_FIELD' },
+    { name: 'an unknown flag', frame: patched(17, [0x02]), code: 'ERR_BAD_FIELD' },
+    { name: 'every flag', frame: patched(17, [0xff]), code: 'ERR_BAD_FIELD' },
+    { name: 'longer than the largest segment frame', frame: concat(frame({ pieceHashes: new Array(MAX_PIECES_PER_SEGMENT).fill(HASH) }), new Uint8Array(1)), code: 'ERR_TOO_LARGE' },
+    { name: 'kind only', frame: new Uint8Array([2]), code: 'ERR_MALFORMED' },
+  ];
+  for (const row of badRows) {
+    test(`bad segment frame: ${row.name} -> ${row.code}`, () => {
+      const d = decodeTrackerToPeer(row.frame);
+      assert.equal(d.ok, false, 'accepted');
+      if (d.ok) return;
+      assert.equal(d.error.name, 'ProtocolError');
+      assert.equal(d.error.code, row.code, d.error.message);
+    });
+  }
+
+  test('bounds that hold: the largest values of each field decode', () => {
+    const f = patched(5, [...u16(60_000), ...u32(MAX_SEGMENT_BYTES), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+    const d = decodeTrackerToPeer(f);
+    assert.ok(d.ok, d.ok ? '' : d.error.message);
+    assert.ok(d.value.type === 'segment');
+    assert.deepEqual([d.value.segment.durationMs, d.value.segment.size, d.value.segment.publishedAtMs], [60_000, MAX_SEGMENT_BYTES, 2 ** 48 - 1]);
+  });
+
+  test('the decoded announcement is a plain object of exactly its fields', () => {
+    const d = decodeTrackerToPeer(frame());
+    assert.ok(d.ok && d.value.type === 'segment');
+    assert.equal(Object.getPrototypeOf(d.value.segment), Object.prototype);
+    assert.deepEqual(Object.keys(d.value.segment).sort(), ['discontinuity', 'durationMs', 'pieceHashes', 'publishedAtMs', 'seq', 'sha256', 'size']);
+  });
 });

@@ -1,0 +1,90 @@
+/**
+ * Big-endian byte writer and reader for the binary codecs (wire-protocol.ts,
+ * tracker-protocol.ts). The reader never reads past its buffer: a short frame
+ * throws `Truncated`, which each codec turns into its typed error.
+ */
+export class Writer {
+  private buf: Uint8Array;
+  private view: DataView;
+  private pos = 0;
+  constructor(size: number) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+  u8(v: number): this {
+    this.view.setUint8(this.pos, v);
+    this.pos += 1;
+    return this;
+  }
+  u16(v: number): this {
+    this.view.setUint16(this.pos, v);
+    this.pos += 2;
+    return this;
+  }
+  u32(v: number): this {
+    this.view.setUint32(this.pos, v);
+    this.pos += 4;
+    return this;
+  }
+  /** Epoch milliseconds need more than 32 bits and JavaScript numbers hold 53: 48 is the width in between. */
+  u48(v: number): this {
+    return this.u16(Math.floor(v / 2 ** 32)).u32(v % 2 ** 32);
+  }
+  bytes(b: Uint8Array): this {
+    this.buf.set(b, this.pos);
+    this.pos += b.byteLength;
+    return this;
+  }
+  done(): Uint8Array {
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+export class Truncated extends Error {}
+
+export class Reader {
+  private view: DataView;
+  private pos = 0;
+  constructor(private buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  /** Throws unless `n` more bytes are there; a count read from the frame is checked with it before anything is allocated for it. */
+  need(n: number): void {
+    if (this.pos + n > this.buf.byteLength) throw new Truncated();
+  }
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.pos++);
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos);
+    this.pos += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+  u48(): number {
+    this.need(6);
+    const hi = this.u16();
+    return hi * 2 ** 32 + this.u32();
+  }
+  bytes(n: number): Uint8Array {
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  rest(): Uint8Array {
+    const b = this.buf.subarray(this.pos);
+    this.pos = this.buf.byteLength;
+    return b;
+  }
+  get remaining(): number {
+    return this.buf.byteLength - this.pos;
+  }
+}
