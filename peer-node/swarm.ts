@@ -16,7 +16,7 @@ import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { DEFAULT_LATENCY_MS, DEFAULT_PIECE_MS, ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
-import { DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
+import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -70,6 +70,8 @@ const PICK_MIN_GAP_MS = 10;
  */
 const HAVE_BATCH_MS = 20;
 const HANDSHAKE_TIMEOUT_MS = 5000;
+/** With push, how long pull leaves a piece we just heard of to the pushes (about a hop). */
+const PULL_HOLD_OFF_MS = 150;
 const REFUSAL_BACKOFF_MS = 1000;
 const MAX_STRIKES = 20;
 /**
@@ -146,6 +148,9 @@ export class Swarm {
   private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
   /** Requests accepted and not yet sent, in arrival order; ones cancelled or choked since are skipped when met. */
   private uploadQueue: QueuedRequest[] = [];
+  /** When we first heard of each piece we lack, per segment: with push, pull waits a moment for it. */
+  private readonly heardAt = new Map<number, Map<number, number>>();
+  private holdOffTimer: TimerHandle | null = null;
   /** Pieces stored lately, in arrival order: what push may still relay. */
   private readonly fresh: FreshPiece[] = [];
   /** Piece bytes handed to the shaper and not yet passed to a link. */
@@ -168,6 +173,7 @@ export class Swarm {
     for (const t of this.timers) t.cancel();
     this.haveTimer?.cancel();
     this.pumpTimer?.cancel();
+    this.holdOffTimer?.cancel();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
   }
@@ -248,7 +254,7 @@ export class Swarm {
       this.send(n, { type: 'cancel', seq, piece });
     }
     if (this.deps.config.relay === 'push') {
-      this.fresh.push({ seq, piece, storedAtMs: now });
+      this.fresh.push({ seq, piece, storedAtMs: now, pushes: 0 });
       this.pump();
     }
     this.schedulePick();
@@ -437,6 +443,9 @@ export class Swarm {
           if (!e || e.pieces[p.piece] !== null) continue;
           news.push(p);
           wanted ||= this.wantedSeqs.has(p.seq);
+          let heard = this.heardAt.get(p.seq);
+          if (!heard) this.heardAt.set(p.seq, (heard = new Map()));
+          if (!heard.has(p.piece)) heard.set(p.piece, this.deps.clock.nowMs());
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
         if (news.length === 0) return;
@@ -596,7 +605,7 @@ export class Swarm {
       this.fresh,
       peers.map((n) => this.relayView(n, now)),
       now,
-      { mode: this.deps.config.relay, pushWindowMs: DEFAULT_PUSH_WINDOW_MS, maxQueuedForPush: DEFAULT_MAX_QUEUED_FOR_PUSH },
+      { mode: this.deps.config.relay, pushWindowMs: DEFAULT_PUSH_WINDOW_MS, maxQueuedForPush: DEFAULT_MAX_QUEUED_FOR_PUSH, maxPushesPerPiece: DEFAULT_MAX_PUSHES_PER_PIECE },
     );
     if (choice === null) return false;
     if (choice.kind === 'request') {
@@ -610,6 +619,8 @@ export class Swarm {
     this.uploadShare(n)?.tryTake(bytes, now);
     n.uploadWaiting.set(pieceKey(choice.seq, choice.piece), bytes);
     this.deps.counters.piecesPushed++;
+    const f = this.fresh.find((p) => p.seq === choice.seq && p.piece === choice.piece);
+    if (f) f.pushes++;
     this.sendPiece(n, choice.seq, choice.piece);
     return true;
   }
@@ -624,6 +635,11 @@ export class Swarm {
       givesBytes: n.roundDownloadedBytes,
       // A piece waiting for our upload is as good as held: it is on its way.
       holds: (seq, piece) => n.holds(seq, piece) || n.uploadWaiting.has(pieceKey(seq, piece)),
+      heldOf: (seq) => {
+        let held = 0;
+        for (const b of n.has.get(seq) ?? []) if (b) held++;
+        return held;
+      },
     };
   }
 
@@ -806,6 +822,7 @@ export class Swarm {
     // Haves are kept only for segments in the store or ahead of it, so there is something to prune only once the oldest has gone.
     if (oldest === undefined || oldest === this.prunedBelow) return;
     this.prunedBelow = oldest;
+    for (const seq of this.heardAt.keys()) if (seq < oldest) this.heardAt.delete(seq);
     for (const n of this.neighbours) for (const seq of n.has.keys()) if (seq < oldest) n.has.delete(seq);
   }
 
@@ -862,6 +879,7 @@ export class Swarm {
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
     if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
+    if (this.deps.config.relay === 'push') this.holdOffFresh(segments, now);
     this.lastPickMs = now;
     // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
     const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
@@ -897,6 +915,31 @@ export class Swarm {
       this.deps.rng,
     );
     for (const r of plan) this.apply(r, now, peers);
+  }
+
+  /**
+   * With push, a piece we heard of moments ago is most likely being pushed to
+   * us already: asking for it too would bring it twice. Pull waits
+   * PULL_HOLD_OFF_MS for it, unless its segment is urgent; the plan sees it
+   * as held meanwhile (after interest is decided: we want it all the same).
+   */
+  private holdOffFresh(segments: readonly PickerSegment[], now: number): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const seg of segments) {
+      if (seg.deadlineMs - now <= this.deps.config.urgentWindowMs) continue;
+      const heard = this.heardAt.get(seg.seq);
+      if (!heard) continue;
+      for (const [piece, at] of heard) {
+        if (seg.have[piece] === true || now - at >= PULL_HOLD_OFF_MS) continue;
+        seg.have[piece] = true;
+        next = Math.min(next, at + PULL_HOLD_OFF_MS);
+      }
+    }
+    if (next === Number.POSITIVE_INFINITY || this.holdOffTimer) return;
+    this.holdOffTimer = this.deps.clock.setTimeout(() => {
+      this.holdOffTimer = null;
+      this.schedulePick();
+    }, next - now);
   }
 
   /** What a neighbour holds, less what it refused us lately, over the segments we want. */

@@ -3,15 +3,15 @@ import { describe, test } from 'node:test';
 import { type FreshPiece, type QueuedUpload, type RelayLimits, type RelayNeighbour, type UploadChoice, expireFresh, nextUpload } from '../../peer-node/policy/relay.ts';
 
 const NOW = 50_000;
-const PUSH: RelayLimits = { mode: 'push', pushWindowMs: 1000, maxQueuedForPush: 2 };
+const PUSH: RelayLimits = { mode: 'push', pushWindowMs: 1000, maxQueuedForPush: 2, maxPushesPerPiece: 2 };
 const PULL: RelayLimits = { ...PUSH, mode: 'pull' };
 
 /** A neighbour we unchoke, interested, idle, holding `held` ("seq:piece"). */
 const nb = (held: string[] = [], more: Partial<Omit<RelayNeighbour, 'holds'>> = {}): RelayNeighbour => {
   const set = new Set(held);
-  return { unchoked: true, interested: true, blocked: false, queuedPieces: 0, givesBytes: 0, ...more, holds: (s, p) => set.has(`${s}:${p}`) };
+  return { unchoked: true, interested: true, blocked: false, queuedPieces: 0, givesBytes: 0, ...more, holds: (s, p) => set.has(`${s}:${p}`), heldOf: (s) => [...set].filter((k) => k.startsWith(`${s}:`)).length };
 };
-const fresh = (seq: number, piece: number, ageMs = 0): FreshPiece => ({ seq, piece, storedAtMs: NOW - ageMs });
+const fresh = (seq: number, piece: number, ageMs = 0, pushes = 0): FreshPiece => ({ seq, piece, storedAtMs: NOW - ageMs, pushes });
 const req = (seq: number, piece: number, queuedAtMs: number): QueuedUpload => ({ neighbour: 0, seq, piece, queuedAtMs });
 
 describe('nextUpload', () => {
@@ -41,6 +41,11 @@ describe('nextUpload', () => {
     }
   });
 
+  test('a piece pushed to as many neighbours as allowed is left to them and to pull', () => {
+    assert.deepEqual(nextUpload([], [fresh(9, 1, 0, 1)], [nb()], NOW, PUSH), { kind: 'push', seq: 9, piece: 1, neighbour: 0 });
+    assert.equal(nextUpload([], [fresh(9, 1, 0, 2)], [nb()], NOW, PUSH), null);
+  });
+
   test('pull never pushes; a piece past the push window is left to pull', () => {
     assert.equal(nextUpload([], [fresh(9, 1)], [nb()], NOW, PULL), null);
     assert.equal(nextUpload([], [fresh(9, 1, 1001)], [nb()], NOW, PUSH), null);
@@ -49,11 +54,16 @@ describe('nextUpload', () => {
 
   test('the piece fewest neighbours hold goes first, the older segment among equals', () => {
     const ns = [nb(['9:1', '9:2']), nb(['9:1']), nb([])];
-    assert.deepEqual(nextUpload([], [fresh(9, 1), fresh(9, 2), fresh(9, 3)], ns, NOW, PUSH), { kind: 'push', seq: 9, piece: 3, neighbour: 0 });
+    assert.deepEqual(nextUpload([], [fresh(9, 1), fresh(9, 2), fresh(9, 3)], ns, NOW, PUSH), { kind: 'push', seq: 9, piece: 3, neighbour: 2 });
     assert.deepEqual(nextUpload([], [fresh(10, 0), fresh(9, 4)], [nb()], NOW, PUSH), { kind: 'push', seq: 9, piece: 4, neighbour: 0 });
   });
 
-  test('the neighbour lacking it that gave us most this round gets it', () => {
+  test('the neighbour lacking it that holds least of its segment gets it', () => {
+    const ns = [nb(['9:0', '9:2']), nb(['9:0']), nb(['9:0', '9:2', '9:3'])];
+    assert.deepEqual(nextUpload([], [fresh(9, 1)], ns, NOW, PUSH), { kind: 'push', seq: 9, piece: 1, neighbour: 1 });
+  });
+
+  test('among those holding as little, the one that gave us most this round gets it', () => {
     const ns = [nb([], { givesBytes: 10 }), nb(['9:1'], { givesBytes: 900 }), nb([], { givesBytes: 500 }), nb([], { givesBytes: 20 })];
     assert.deepEqual(nextUpload([], [fresh(9, 1)], ns, NOW, PUSH), { kind: 'push', seq: 9, piece: 1, neighbour: 2 });
   });
