@@ -94,14 +94,15 @@ const UNPROVEN_LATE_MS = DEFAULT_LATENCY_MS + DEFAULT_PIECE_MS;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /**
- * All a neighbour may take from us until it sends us a piece: its welcome,
- * its newcomer's grace and its optimistic trials together. With a dozen
+ * All a neighbour that never unchoked us may take from us until it sends us
+ * a piece: its welcome, its newcomer's grace and its optimistic trials
+ * together. With a dozen
  * neighbours, a newcomer gets its first segments at its full download rate;
  * a free-rider gets a few seconds of stream, once, rather than a free first
  * minute from every neighbour that tries it.
  */
 const NEWCOMER_ALLOWANCE_BYTES = 96 * 1024;
-/** A newcomer is unchoked at once for this long, so it can start from what we hold. */
+/** A newcomer is unchoked at once, so it can start from what we hold, until the next choke round or this long at most. */
 const WELCOME_MS = 10_000;
 /** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
 const ABANDON_AFTER_MS = 5000;
@@ -643,13 +644,24 @@ export class Swarm {
     };
   }
 
-  /** What bounds our upload to `n` beyond its slot: its newcomer's allowance until it has given, then an optimistic trial's share. */
+  /**
+   * What bounds our upload to `n` beyond its slot: its newcomer's allowance
+   * while it has neither sent us a piece nor ever unchoked us (a node that
+   * uploads unchokes each newcomer at once), else an optimistic trial's share.
+   * One that unchoked us but never sent anything may simply never have held
+   * what we lacked first, as a viewer behind all its neighbours does: it is
+   * served as the choker says.
+   */
   private uploadShare(n: Neighbour): TokenBucket | null {
-    return n.lastPieceAtMs === null ? n.newcomerAllowance : n.trialShare;
+    return this.onAllowance(n) ? n.newcomerAllowance : n.trialShare;
+  }
+
+  private onAllowance(n: Neighbour): boolean {
+    return n.lastPieceAtMs === null && !n.everUnchokedUs;
   }
 
   private allowanceSpent(n: Neighbour, now: number): boolean {
-    return n.lastPieceAtMs === null && n.newcomerAllowance !== null && n.newcomerAllowance.available(now) < this.deps.store.pieceSize;
+    return this.onAllowance(n) && n.newcomerAllowance !== null && n.newcomerAllowance.available(now) < this.deps.store.pieceSize;
   }
 
   /** A piece accepted or pushed goes out. */
@@ -1063,7 +1075,8 @@ export class Swarm {
     const upload = this.deps.shaper.uploadBytesPerSec();
     const slots = this.deps.config.regularSlots + this.deps.config.optimisticSlots;
     for (const n of peers) {
-      const welcomed = now < n.welcomeUntilMs && !this.allowanceSpent(n, now);
+      if (newRound) n.welcomeUntilMs = 0;
+      const welcomed = now < n.welcomeUntilMs && !n.uploadStalled && !this.allowanceSpent(n, now);
       const choke = !unchoked.has(n.peerId as string) && !welcomed;
       // An optimistic unchoke is a trial: one slot's share of our upload, not
       // all the spare of it, or a free-rider lives well on optimistic slots alone.

@@ -302,6 +302,8 @@ describe('Swarm over memory links in virtual time', () => {
     const seed = net.node('seed', { choker: 'all-unchoked' });
     const segments = net.live(12, seed);
     const stuck = new Hand(net, 'stuck', seed);
+    // It unchokes the seed as an uploading node does, so it is not held to a free-rider's allowance: this is about reading.
+    stuck.send({ type: 'unchoke' });
     stuck.send({ type: 'interested' });
     net.clock.advance(300);
     assert.equal(stuck.choked, false);
