@@ -128,8 +128,9 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   };
   clock.setInterval(publish, o.stream.segmentMs);
 
-  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, unless the asker has gone by then.
-  const originRange = (watching: () => boolean) => (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => {
+  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, in the class
+  // its token earns, unless the asker has gone by then.
+  const originRange = (watching: () => boolean) => (seq: number, start: number, end: number, fetchToken: string | null, done: (body: Uint8Array | null) => void) => {
     const found = window.lookup(seq);
     if (found.state !== 'live') {
       clock.setTimeout(() => done(null), 0);
@@ -137,7 +138,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     }
     const body = found.segment.data.subarray(start, end);
     egress.send(
-      'http',
+      tracker.fetchClass(fetchToken).cls,
       body.byteLength,
       () => {
         originEgressBytes += body.byteLength;
@@ -199,7 +200,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       },
       trackerSend: (msg) => client.send(msg),
       trackerJoined: () => client.joined,
-      fetchOrigin: (seq, piece, size, pieceSize, done) => fetcher.piece(seq, piece, size, pieceSize, done),
+      fetchOrigin: (seq, piece, size, pieceSize, fetchToken, done) => fetcher.piece(seq, piece, size, pieceSize, fetchToken, done),
     });
     const fetcher = new OriginFetcher(originRange(() => self !== null && viewers.get(p.id) === self), core.shaper, clock);
     const client = new TrackerClient({
