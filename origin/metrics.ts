@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FetchClass } from './egress-class.ts';
 
 /**
  * prom-client's default metrics include three gauges whose names end in
@@ -19,9 +20,17 @@ export function createOriginMetrics() {
   collectDefaultMetrics({ register: registry });
   dropMisnamedDefaultMetrics(registry);
   const r = [registry];
+  const httpSegmentBytes = new Counter({
+    name: 'origin_http_segment_bytes_total',
+    help: 'Segment bytes the origin served over HTTP (playlists excluded), by egress class: spare for free-riders\' fallbacks, http for everyone else\'s',
+    labelNames: ['class'] as const,
+    registers: r,
+  });
+  // Both series exist from the start, so a sum over them, or a rate of either, is never empty.
+  for (const cls of HTTP_CLASSES) httpSegmentBytes.labels({ class: cls });
   return {
     registry,
-    httpSegmentBytes: new Counter({ name: 'origin_http_segment_bytes_total', help: 'Segment bytes the origin served over HTTP (playlists excluded)', registers: r }),
+    httpSegmentBytes,
     seedBytes: new Counter({ name: 'origin_seed_bytes_total', help: 'Segment bytes the origin pushed into the swarm over tracker connections', registers: r }),
     peerP2pBytes: new Counter({ name: 'origin_peer_p2p_bytes_total', help: 'Segment bytes peers report having received from other peers (self-reported, clamped)', registers: r }),
     peerOriginBytes: new Counter({ name: 'origin_peer_origin_bytes_total', help: 'Segment bytes peers report having received from the origin (self-reported, clamped)', registers: r }),
@@ -52,3 +61,11 @@ export function createOriginMetrics() {
 }
 
 export type OriginMetrics = ReturnType<typeof createOriginMetrics>;
+
+const HTTP_CLASSES: readonly FetchClass['cls'][] = ['http', 'spare'];
+
+/** A counter's value summed over its labels. */
+export async function counterTotal(counter: Counter): Promise<number> {
+  const m = await counter.get();
+  return m.values.reduce((n, v) => n + v.value, 0);
+}

@@ -197,12 +197,13 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return;
     }
     const token = req.headers[FETCH_TOKEN_HEADER];
+    const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
     egress.send(
-      tracker.fetchClass(typeof token === 'string' ? token : null).cls,
+      cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          metrics.httpSegmentBytes.inc(bytes);
+          metrics.httpSegmentBytes.inc({ class: cls }, bytes);
           countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,
