@@ -27,7 +27,7 @@ export function createOriginMetrics() {
     registers: r,
   });
   // Both series exist from the start, so a sum over them, or a rate of either, is never empty.
-  for (const cls of HTTP_CLASSES) httpSegmentBytes.labels({ class: cls });
+  for (const cls of HTTP_CLASSES) httpSegmentBytes.inc({ class: cls }, 0);
   return {
     registry,
     httpSegmentBytes,
