@@ -6,7 +6,8 @@ import { pieceRange, segmentFileName } from '../shared/segment.ts';
 import type { TlsSetup } from '../shared/tls.ts';
 import type { LinkShaper } from './link.ts';
 
-const FETCH_TIMEOUT_MS = 5000;
+/** A fallback fetch not answered in full by then is given up (the simulator gives up on its own at the same bound). */
+export const FETCH_TIMEOUT_MS = 5000;
 
 /**
  * Gets bytes [start, end) of segment `seq` from the origin, telling it whose
