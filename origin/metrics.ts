@@ -14,6 +14,8 @@ export function dropMisnamedDefaultMetrics(registry: Registry): void {
   for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
 }
 
+const HTTP_CLASSES: readonly FetchClass['cls'][] = ['http', 'spare'];
+
 /** The origin's Prometheus metrics, in a registry of its own so several origins can run in one process (tests). */
 export function createOriginMetrics() {
   const registry = new Registry();
@@ -61,8 +63,6 @@ export function createOriginMetrics() {
 }
 
 export type OriginMetrics = ReturnType<typeof createOriginMetrics>;
-
-const HTTP_CLASSES: readonly FetchClass['cls'][] = ['http', 'spare'];
 
 /** A counter's value summed over its labels. */
 export async function counterTotal(counter: Counter): Promise<number> {
