@@ -10,13 +10,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import express, { type Request, type Response, Router } from 'express';
-import type { Counter } from 'prom-client';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { OriginConfig } from './config.ts';
 import type { DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
 import { DASHBOARD_DIST_DIR } from './dashboard/dist-dir.ts';
 import type { OriginEvents } from './events.ts';
-import type { OriginMetrics } from './metrics.ts';
+import { type OriginMetrics, counterTotal } from './metrics.ts';
 import { offloadRatio } from './offload.ts';
 import type { PeerRecord } from './peer-registry.ts';
 
@@ -114,11 +113,6 @@ export interface Dashboard {
   close(): void;
 }
 
-async function total(counter: Counter): Promise<number> {
-  const m = await counter.get();
-  return m.values.reduce((n, v) => n + v.value, 0);
-}
-
 export function createDashboard(deps: DashboardDeps): Dashboard {
   const { clock, metrics } = deps;
   // Peers report every announce interval: a window of two of them holds whole reports, so rates do not saw-tooth.
@@ -135,14 +129,14 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
 
   async function totals(): Promise<DashboardTotals> {
     const [originHttpBytes, originSeedBytes, audienceBytes, p2pBytes, peerOriginBytes, uploadedBytes, stalls, hashFailures] = await Promise.all([
-      total(metrics.httpSegmentBytes),
-      total(metrics.seedBytes),
-      total(metrics.audienceBytes),
-      total(metrics.peerP2pBytes),
-      total(metrics.peerOriginBytes),
-      total(metrics.peerUploadedBytes),
-      total(metrics.peerStalls),
-      total(metrics.peerHashFailures),
+      counterTotal(metrics.httpSegmentBytes),
+      counterTotal(metrics.seedBytes),
+      counterTotal(metrics.audienceBytes),
+      counterTotal(metrics.peerP2pBytes),
+      counterTotal(metrics.peerOriginBytes),
+      counterTotal(metrics.peerUploadedBytes),
+      counterTotal(metrics.peerStalls),
+      counterTotal(metrics.peerHashFailures),
     ]);
     return { offloadRatio: deps.offloadRatio(), originHttpBytes, originSeedBytes, audienceBytes, p2pBytes, peerOriginBytes, uploadedBytes, segments, stalls, hashFailures };
   }

@@ -1,6 +1,11 @@
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 
-export type EgressClass = 'seed' | 'http';
+/**
+ * In order of service: seeds, then HTTP fallbacks, then `spare`, which is sent
+ * only when nothing of the other two waits (free-riders' fallbacks, egress-class.ts).
+ */
+export type EgressClass = 'seed' | 'http' | 'spare';
+const SERVICE_ORDER: readonly EgressClass[] = ['seed', 'http', 'spare'];
 
 interface Queued {
   bytes: number;
@@ -13,9 +18,12 @@ interface Queued {
  * seeded pieces go before HTTP fallback fetches. Seeds are what the swarm
  * lives on; if fallbacks could delay them, a burst of fallbacks (a peer
  * leaving) would make every peer late, which makes more fallbacks: a spiral.
+ * Free-riders' fallbacks come last, so they take only what the swarm and
+ * everyone else leave over. Nothing is preempted: an item on the wire
+ * finishes, so a fallback can wait one item's time behind a `spare` one.
  */
 export class Egress {
-  private readonly queues: Record<EgressClass, Queued[]> = { seed: [], http: [] };
+  private readonly queues: Record<EgressClass, Queued[]> = { seed: [], http: [], spare: [] };
   private readonly bytesPerMs: number;
   private timer: TimerHandle | null = null;
   private closed = false;
@@ -38,20 +46,27 @@ export class Egress {
   close(): void {
     this.closed = true;
     this.timer?.cancel();
-    this.queues.seed = [];
-    this.queues.http = [];
+    for (const cls of SERVICE_ORDER) this.queues[cls] = [];
   }
 
   /** One item on the wire at a time; it is handed over when its last byte would have left. */
   private drain(): void {
     if (this.timer || this.closed) return;
-    let next = this.queues.seed.shift() ?? this.queues.http.shift();
-    while (next && !next.wanted()) next = this.queues.seed.shift() ?? this.queues.http.shift();
+    let next = this.next();
+    while (next && !next.wanted()) next = this.next();
     if (!next) return;
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       next.send();
       this.drain();
     }, Math.max(0, next.bytes / this.bytesPerMs));
+  }
+
+  private next(): Queued | undefined {
+    for (const cls of SERVICE_ORDER) {
+      const item = this.queues[cls].shift();
+      if (item) return item;
+    }
+    return undefined;
   }
 }

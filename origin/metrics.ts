@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FetchClass } from './egress-class.ts';
 
 /**
  * prom-client's default metrics include three gauges whose names end in
@@ -13,15 +14,25 @@ export function dropMisnamedDefaultMetrics(registry: Registry): void {
   for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
 }
 
+const HTTP_CLASSES: readonly FetchClass['cls'][] = ['http', 'spare'];
+
 /** The origin's Prometheus metrics, in a registry of its own so several origins can run in one process (tests). */
 export function createOriginMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   dropMisnamedDefaultMetrics(registry);
   const r = [registry];
+  const httpSegmentBytes = new Counter({
+    name: 'origin_http_segment_bytes_total',
+    help: 'Segment bytes the origin served over HTTP (playlists excluded), by egress class: spare for free-riders\' fallbacks, http for everyone else\'s',
+    labelNames: ['class'] as const,
+    registers: r,
+  });
+  // Both series exist from the start, so a sum over them, or a rate of either, is never empty.
+  for (const cls of HTTP_CLASSES) httpSegmentBytes.inc({ class: cls }, 0);
   return {
     registry,
-    httpSegmentBytes: new Counter({ name: 'origin_http_segment_bytes_total', help: 'Segment bytes the origin served over HTTP (playlists excluded)', registers: r }),
+    httpSegmentBytes,
     seedBytes: new Counter({ name: 'origin_seed_bytes_total', help: 'Segment bytes the origin pushed into the swarm over tracker connections', registers: r }),
     peerP2pBytes: new Counter({ name: 'origin_peer_p2p_bytes_total', help: 'Segment bytes peers report having received from other peers (self-reported, clamped)', registers: r }),
     peerOriginBytes: new Counter({ name: 'origin_peer_origin_bytes_total', help: 'Segment bytes peers report having received from the origin (self-reported, clamped)', registers: r }),
@@ -52,3 +63,9 @@ export function createOriginMetrics() {
 }
 
 export type OriginMetrics = ReturnType<typeof createOriginMetrics>;
+
+/** A counter's value summed over its labels. */
+export async function counterTotal(counter: Counter): Promise<number> {
+  const m = await counter.get();
+  return m.values.reduce((n, v) => n + v.value, 0);
+}

@@ -8,6 +8,7 @@ import { adminGate } from '../shared/admin-auth.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
+import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
@@ -195,12 +196,14 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       res.send(body);
       return;
     }
+    const token = req.headers[FETCH_TOKEN_HEADER];
+    const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
     egress.send(
-      'http',
+      cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          metrics.httpSegmentBytes.inc(bytes);
+          metrics.httpSegmentBytes.inc({ class: cls }, bytes);
           countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,

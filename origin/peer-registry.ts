@@ -15,6 +15,8 @@ export interface PeerRecord {
   url: string | null;
   reachability: Reachability;
   uploadKbps: number;
+  /** What its origin fetches carry, so the origin knows whose they are (egress-class.ts). */
+  fetchToken: string;
   joinedAtMs: number;
   lastSeenMs: number;
   /** What the origin credits it with (clamped growth of its reports), for metrics and the dashboard. */
@@ -33,6 +35,7 @@ export class PeerRegistry {
   private readonly peers = new Map<string, PeerRecord>();
   private readonly listed: PeerRecord[] = [];
   private readonly listedIndex = new Map<string, number>();
+  private readonly byToken = new Map<string, PeerRecord>();
 
   get size(): number {
     return this.peers.size;
@@ -50,16 +53,22 @@ export class PeerRegistry {
     return this.peers.get(peerId);
   }
 
+  /** The joined peer an origin fetch's token names, if any. */
+  byFetchToken(token: string): PeerRecord | undefined {
+    return this.byToken.get(token);
+  }
+
   all(): IterableIterator<PeerRecord> {
     return this.peers.values();
   }
 
-  add(peerId: string, url: string | null, uploadKbps: number, nowMs: number): PeerRecord {
+  add(peerId: string, url: string | null, uploadKbps: number, fetchToken: string, nowMs: number): PeerRecord {
     const rec: PeerRecord = {
       peerId,
       url,
       reachability: url === null ? 'unreachable' : 'probing',
       uploadKbps,
+      fetchToken,
       joinedAtMs: nowMs,
       lastSeenMs: nowMs,
       stats: { ...ZERO_STATS },
@@ -67,6 +76,7 @@ export class PeerRegistry {
       reportedAtMs: nowMs,
     };
     this.peers.set(peerId, rec);
+    this.byToken.set(fetchToken, rec);
     return rec;
   }
 
@@ -81,6 +91,8 @@ export class PeerRegistry {
   }
 
   remove(peerId: string): void {
+    const rec = this.peers.get(peerId);
+    if (rec) this.byToken.delete(rec.fetchToken);
     this.peers.delete(peerId);
     const i = this.listedIndex.get(peerId);
     if (i === undefined) return;

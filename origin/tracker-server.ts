@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { FETCH_TOKEN_BYTES } from '../shared/fetch-token.ts';
 import {
   MAX_CONCURRENT_PROBES,
   MAX_UNJOINED_TRACKER_CONNECTIONS,
@@ -16,6 +18,7 @@ import type { SegmentAnnouncement } from '../shared/segment.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import { type TrackerToPeer, decodePeerToTracker, encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
+import { type FetchClass, fetchClass } from './egress-class.ts';
 import type { OriginMetrics } from './metrics.ts';
 import { clientAddress, peerWireUrl } from './peer-address.ts';
 import { PeerRegistry, type PeerRecord } from './peer-registry.ts';
@@ -151,6 +154,12 @@ export class TrackerServer {
     return [...this.registry.all()].map((p) => ({ peerId: p.peerId, uploadKbps: p.uploadKbps }));
   }
 
+  /** The egress class of an HTTP segment fetch that carried `token` (or none). */
+  fetchClass(token: string | null): FetchClass {
+    const peer = token === null ? null : (this.registry.byFetchToken(token) ?? null);
+    return fetchClass(peer, this.deps.clock.nowMs());
+  }
+
   /** True if a piece pushed to this peer now would leave without queueing behind a backlog. */
   canSeed(peerId: string): boolean {
     const c = this.conns.get(peerId);
@@ -277,7 +286,9 @@ export class TrackerServer {
         conn.joinTimer = null;
         conn.releaseUnjoined();
         // Its own address with the port it gave, and listed only once the probe hears it answer there.
-        const peer = this.registry.add(msg.peerId, peerWireUrl(msg.url, conn.address), msg.uploadKbps, now);
+        // The token is a secret, not chance: from the system's generator, never the seeded rng.
+        const fetchToken = randomBytes(FETCH_TOKEN_BYTES).toString('base64url');
+        const peer = this.registry.add(msg.peerId, peerWireUrl(msg.url, conn.address), msg.uploadKbps, fetchToken, now);
         conn.peer = peer;
         this.conns.set(msg.peerId, conn);
         this.deps.metrics.peers.set(this.registry.size);
@@ -293,6 +304,7 @@ export class TrackerServer {
           originTimeMs: now,
           segments: this.deps.window(),
           peers: listed,
+          fetchToken,
         });
         const missing = this.deps.config.peersPerList - listed.length;
         if (missing > 0) this.shortListed.set(conn, { missing, untilMs: now + LATE_LISTING_MS });

@@ -62,7 +62,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     dial,
     trackerSend: (msg) => tracker.send(msg),
     trackerJoined: () => tracker.joined,
-    fetchOrigin: (seq, piece, segmentSize, pieceSize, done) => originFetcher.piece(seq, piece, segmentSize, pieceSize, done),
+    fetchOrigin: (seq, piece, segmentSize, pieceSize, fetchToken, done) => originFetcher.piece(seq, piece, segmentSize, pieceSize, fetchToken, done),
   });
   const { swarm, store, counters } = core;
   const originHttp = httpOriginRange(originBase, tls.client);

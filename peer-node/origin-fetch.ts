@@ -1,14 +1,19 @@
 import { Agent as HttpAgent, get as httpGet } from 'node:http';
 import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import type { Clock } from '../shared/clock.ts';
+import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { pieceRange, segmentFileName } from '../shared/segment.ts';
 import type { TlsSetup } from '../shared/tls.ts';
 import type { LinkShaper } from './link.ts';
 
-const FETCH_TIMEOUT_MS = 5000;
+/** A fallback fetch not answered in full by then is given up (the simulator gives up on its own at the same bound). */
+export const FETCH_TIMEOUT_MS = 5000;
 
-/** Gets bytes [start, end) of segment `seq` from the origin: `done` with exactly those bytes, or null. */
-export type OriginRange = (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => void;
+/**
+ * Gets bytes [start, end) of segment `seq` from the origin, telling it whose
+ * fetch this is by `fetchToken` (null: nobody's): `done` with exactly those bytes, or null.
+ */
+export type OriginRange = (seq: number, start: number, end: number, fetchToken: string | null, done: (body: Uint8Array | null) => void) => void;
 
 /**
  * Fetches exactly one piece from the origin: the last resort when a piece is
@@ -24,10 +29,10 @@ export class OriginFetcher {
     private readonly clock: Clock,
   ) {}
 
-  piece(seq: number, piece: number, segmentSize: number, pieceSize: number, done: (data: Uint8Array | null) => void): void {
+  piece(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null) => void): void {
     const { start, end } = pieceRange(segmentSize, pieceSize, piece);
     const startedAt = this.clock.nowMs();
-    this.range(seq, start, end, (body) => {
+    this.range(seq, start, end, fetchToken, (body) => {
       if (!body) return done(null);
       // The emulated link: what the transport took is subtracted from what the link would have taken.
       const wait = this.shaper.originFetchDelayMs(body.byteLength) - (this.clock.nowMs() - startedAt);
@@ -48,7 +53,7 @@ export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'
   const secure = originBase.startsWith('https:');
   const agent = secure ? new HttpsAgent({ keepAlive: true, ...tlsClient }) : new HttpAgent({ keepAlive: true });
   const get = secure ? httpsGet : httpGet;
-  const range: OriginRange = (seq, start, end, done) => {
+  const range: OriginRange = (seq, start, end, fetchToken, done) => {
     const want = end - start;
     let settled = false;
     const finish = (body: Uint8Array | null) => {
@@ -57,7 +62,10 @@ export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'
       done(body);
     };
     const url = `${originBase}/live/${segmentFileName(seq)}`;
-    const req = get(url, { agent, headers: { Range: `bytes=${start}-${end - 1}` }, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
+    // The token rides in a header of the one request: knowing whose fetch it is costs the origin no round trip.
+    const headers: Record<string, string> = { Range: `bytes=${start}-${end - 1}` };
+    if (fetchToken !== null) headers[FETCH_TOKEN_HEADER] = fetchToken;
+    const req = get(url, { agent, headers, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
       if (res.statusCode !== 206) {
         res.resume();
         finish(null);

@@ -41,8 +41,11 @@ export interface PeerCoreDeps {
   /** Sends to the tracker; the edge drops what it cannot send. */
   trackerSend(msg: PeerToTracker): void;
   trackerJoined(): boolean;
-  /** Fetches one piece of a segment from the origin; `done` gets its bytes, or null on failure. */
-  fetchOrigin(seq: number, piece: number, segmentSize: number, pieceSize: number, done: (data: Uint8Array | null) => void): void;
+  /**
+   * Fetches one piece of a segment from the origin, carrying `fetchToken`
+   * (null before the first welcome); `done` gets its bytes, or null on failure.
+   */
+  fetchOrigin(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null) => void): void;
 }
 
 /**
@@ -103,6 +106,8 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
   let lastGetPeersMs = -Infinity;
   let announceTimer: TimerHandle | null = null;
   let welcomedAtMs: number | null = null;
+  /** The latest welcome's: a token of a connection that ended names nobody at the origin. */
+  let fetchToken: string | null = null;
   let started = false;
   let playlistStarted = false;
   let playerStalls = { stalls: 0, stallMs: 0 };
@@ -134,7 +139,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     counters,
     fetchFromOrigin: (seq, piece, done) => {
       const e = store.get(seq);
-      if (e) deps.fetchOrigin(seq, piece, e.info.size, store.pieceSize, done);
+      if (e) deps.fetchOrigin(seq, piece, e.info.size, store.pieceSize, fetchToken, done);
       else done(null);
     },
     onBan: (id) => neighbourhood.ban(id),
@@ -325,6 +330,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     }),
     onWelcome(w) {
       store.setPieceSize(w.pieceSize);
+      fetchToken = w.fetchToken;
       neighbourhood.learn(w.peers);
       welcomedAtMs ??= clock.nowMs();
       announce(w.segments, (s) => w.originTimeMs - s.publishedAtMs);

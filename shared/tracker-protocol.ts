@@ -6,6 +6,7 @@
  */
 import { Reader, Truncated, Writer } from './bytes.ts';
 import { type Decoded, ProtocolError, assertNever, fail } from './errors.ts';
+import { FETCH_TOKEN_CHARS, FETCH_TOKEN_PATTERN } from './fetch-token.ts';
 import {
   MAX_COUNTER_VALUE,
   MAX_PEERS_PER_LIST,
@@ -74,6 +75,8 @@ export type TrackerToPeer =
       originTimeMs: number;
       segments: SegmentAnnouncement[];
       peers: PeerAddress[];
+      /** Sent with this peer's origin fetches for as long as this connection lasts (shared/fetch-token.ts). */
+      fetchToken: string;
     }
   | { type: 'segment'; segment: SegmentAnnouncement }
   /** The origin seeding one piece into the swarm through this peer. */
@@ -207,6 +210,7 @@ export function decodeTrackerToPeer(frame: string | Uint8Array): Decoded<Tracker
           originTimeMs: int(m, 'originTimeMs', 0, MAX_COUNTER_VALUE),
           segments: arr(m, 'segments', MAX_WINDOW_SEGMENTS).map(readWindowSegment),
           peers: readPeers(m),
+          fetchToken: str(m, 'fetchToken', FETCH_TOKEN_PATTERN, FETCH_TOKEN_CHARS),
         };
       });
     case 'peers':

@@ -10,6 +10,7 @@ export const FIGURE_KEYS = [
   'offload',
   'originCopies',
   'continuity',
+  'continuityContributors',
   'rebufferRatio',
   'startupMsP50',
   'startupMsP95',
@@ -98,8 +99,12 @@ export function computeFigures(run: RunRecord): Figures {
   const rate = (x: ViewerRecord) => (x.activeMs > 0 ? (1000 * x.p2pBytes) / x.activeMs : 0);
   const riders = v.filter((x) => x.freeRider);
   if (riders.length > 0) {
-    const contributors = mean(v.filter((x) => !x.freeRider).map(rate));
+    const others = v.filter((x) => !x.freeRider);
+    const contributors = mean(others.map(rate));
     f.freeRiderShare = contributors ? (mean(riders.map(rate)) ?? 0) / contributors : undefined;
+    // Whether free-riders cost those who upload: overall continuity would hide it behind the riders' own stalls.
+    const othersDue = sum(others.map((x) => x.playback.segmentsDue));
+    f.continuityContributors = othersDue === 0 ? undefined : sum(others.map((x) => x.playback.segmentsOnTime)) / othersDue;
   }
   return f;
 }

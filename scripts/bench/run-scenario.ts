@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { originConfig } from '../../origin/config.ts';
+import { counterTotal } from '../../origin/metrics.ts';
 import { createOrigin } from '../../origin/origin.ts';
 import type { PeerConfig } from '../../peer-node/config.ts';
 import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
@@ -130,7 +131,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     const atWarm = new Map<string, SwarmCounters>();
     let egressAtWarm = 0;
     const egress = async () =>
-      ((await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0) + ((await origin.metrics.seedBytes.get()).values[0]?.value ?? 0);
+      (await counterTotal(origin.metrics.httpSegmentBytes)) + ((await origin.metrics.seedBytes.get()).values[0]?.value ?? 0);
     const processStats = async (url: string): Promise<SwarmCounters> => ({ ...newCounters(), ...((await (await fetch(`${url}/api/stats`)).json()) as Partial<SwarmCounters>) });
     timers.push(
       setTimeout(async () => {

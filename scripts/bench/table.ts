@@ -5,13 +5,14 @@ const LIMITS: Partial<Record<FigureKey, (f: Figures) => number | undefined>> = {
   offload: (f) => (f.peers ? 1 - 1 / f.peers : undefined),
   originCopies: () => 1,
   continuity: () => 1,
+  continuityContributors: () => 1,
 };
 
 function format(key: FigureKey, v: number | undefined): string {
   if (v === undefined || Number.isNaN(v)) return '-';
   if (key.endsWith('P50') || key.endsWith('P95') || key === 'peers' || key === 'corruptPlayed') return String(Math.round(v));
   if (key === 'overhead' || key === 'offload' || key === 'rebufferRatio' || key === 'freeRiderShare') return `${(100 * v).toFixed(2)} %`;
-  return v.toFixed(key === 'continuity' ? 4 : 2);
+  return v.toFixed(key === 'continuity' || key === 'continuityContributors' ? 4 : 2);
 }
 
 const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? '-' : `${(a / b).toFixed(2)}x`);

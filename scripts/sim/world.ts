@@ -15,7 +15,7 @@ import { OriginSeeding } from '../../origin/seeding.ts';
 import { TrackerServer } from '../../origin/tracker-server.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import { memoryLinkPair } from '../../peer-node/memory-link.ts';
-import { OriginFetcher } from '../../peer-node/origin-fetch.ts';
+import { FETCH_TIMEOUT_MS, OriginFetcher } from '../../peer-node/origin-fetch.ts';
 import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
 import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.ts';
 import { TrackerClient } from '../../peer-node/tracker-client.ts';
@@ -128,22 +128,32 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   };
   clock.setInterval(publish, o.stream.segmentMs);
 
-  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, unless the asker has gone by then.
-  const originRange = (watching: () => boolean) => (seq: number, start: number, end: number, done: (body: Uint8Array | null) => void) => {
+  // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, in the class
+  // its token earns, unless the asker has gone or given up by then. The node aborts a fetch after FETCH_TIMEOUT_MS;
+  // without that bound here, a fallback stuck in the queue would hold one of its node's origin slots until served.
+  const originRange = (watching: () => boolean) => (seq: number, start: number, end: number, fetchToken: string | null, done: (body: Uint8Array | null) => void) => {
     const found = window.lookup(seq);
     if (found.state !== 'live') {
       clock.setTimeout(() => done(null), 0);
       return;
     }
     const body = found.segment.data.subarray(start, end);
+    let gaveUp = false;
+    const timeout = clock.setTimeout(() => {
+      gaveUp = true;
+      done(null);
+    }, FETCH_TIMEOUT_MS);
     egress.send(
-      'http',
+      tracker.fetchClass(fetchToken).cls,
       body.byteLength,
       () => {
+        // Given up while on the wire: the bytes left all the same, and the node has its answer already.
         originEgressBytes += body.byteLength;
+        if (gaveUp) return;
+        timeout.cancel();
         done(body);
       },
-      watching,
+      () => !gaveUp && watching(),
     );
   };
 
@@ -199,7 +209,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       },
       trackerSend: (msg) => client.send(msg),
       trackerJoined: () => client.joined,
-      fetchOrigin: (seq, piece, size, pieceSize, done) => fetcher.piece(seq, piece, size, pieceSize, done),
+      fetchOrigin: (seq, piece, size, pieceSize, fetchToken, done) => fetcher.piece(seq, piece, size, pieceSize, fetchToken, done),
     });
     const fetcher = new OriginFetcher(originRange(() => self !== null && viewers.get(p.id) === self), core.shaper, clock);
     const client = new TrackerClient({

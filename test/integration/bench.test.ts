@@ -49,7 +49,7 @@ describe('benchmark harness, tiny', () => {
       assert.equal(typeof v, 'number', `${key} is produced`);
       assert.ok(Number.isFinite(v) && (v as number) >= 0, `${key} = ${v}`);
     }
-    for (const key of ['offload', 'continuity'] as const) assert.ok((swarm[key] as number) <= 1, `${key} is a share`);
+    for (const key of ['offload', 'continuity', 'continuityContributors'] as const) assert.ok((swarm[key] as number) <= 1, `${key} is a share`);
     assert.equal(swarm.peers, 5);
     assert.equal(swarm.corruptPlayed, 0);
     assert.ok((swarm.rssMbPerPeer as number) > 10, 'memory of a peer running as its own process');

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
+import { counterTotal } from '../../origin/metrics.ts';
 import type { Origin } from '../../origin/origin.ts';
+import { FETCH_TOKEN_HEADER } from '../../shared/fetch-token.ts';
 import { hashPieces } from '../../shared/hashing.ts';
 import { MAX_SEGMENT_BYTES, PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { type TrackerToPeer, decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
@@ -142,7 +144,7 @@ describe('origin with a live ffmpeg test source', () => {
     assert.equal(found.state, 'live');
     if (found.state !== 'live') return;
     const url = `${origin.url}/live/seg-${seq}.ts`;
-    const sent = async () => (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const sent = async () => await counterTotal(origin.metrics.httpSegmentBytes);
     const before = await sent();
     const head = await fetch(url, { method: 'HEAD' });
     assert.equal(head.status, 200);
@@ -206,6 +208,40 @@ describe('origin with a live ffmpeg test source', () => {
     await waitFor('peers gone', () => origin.tracker.registry.size === 0);
   });
 
+  test('a segment fetch carrying a free-rider\'s fetch token is served in the spare class; one without a token, or a contributor\'s, as any', async () => {
+    const join = async (peerId: string, uploadKbps: number) => {
+      const c = trackerClient(origin);
+      await c.open;
+      c.ws.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId, url: null, uploadKbps }));
+      const w = await waitFor(`welcome ${peerId}`, () => c.received.find((m) => m.type === 'welcome'));
+      return { c, token: w.type === 'welcome' ? w.fetchToken : '' };
+    };
+    const rider = await join('rider', 0);
+    const giver = await join('giver', 2000);
+    const seq = origin.window.announcements().at(-1)?.seq ?? 0;
+    const byClass = async () => {
+      const m = await origin.metrics.httpSegmentBytes.get();
+      return Object.fromEntries(m.values.map((v) => [v.labels.class, v.value]));
+    };
+    const range = async (headers: Record<string, string>) => {
+      const before = await byClass();
+      const res = await fetch(`${origin.url}/live/seg-${seq}.ts`, { headers: { range: 'bytes=0-99', ...headers } });
+      assert.equal(res.status, 206);
+      assert.equal((await res.arrayBuffer()).byteLength, 100);
+      const after = await byClass();
+      return Object.keys(after).filter((k) => after[k] !== before[k]).map((k) => `${k} +${(after[k] ?? 0) - (before[k] ?? 0)}`);
+    };
+    assert.deepEqual(await range({ [FETCH_TOKEN_HEADER]: rider.token }), ['spare +100']);
+    assert.deepEqual(await range({ [FETCH_TOKEN_HEADER]: giver.token }), ['http +100']);
+    assert.deepEqual(await range({}), ['http +100'], 'a plain viewer');
+    assert.deepEqual(await range({ [FETCH_TOKEN_HEADER]: 'rider' }), ['http +100'], 'a token nobody holds');
+    for (const { c } of [rider, giver]) {
+      c.ws.close();
+      await c.closed;
+    }
+    await waitFor('peers gone', () => origin.tracker.registry.size === 0);
+  });
+
   test('tracker: malformed, unknown, oversized and out-of-order messages close that connection with a reason', async () => {
     const bad: [string, string | Buffer, RegExp][] = [
       ['not json', '{nope', /MALFORMED/],
@@ -266,7 +302,7 @@ describe('origin with a live ffmpeg test source', () => {
     const read = async () => {
       const text = await (await fetch(`${origin.url}/metrics`)).text();
       const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-      return { published: value('origin_segments_published_total'), bytes: value('origin_http_segment_bytes_total'), text };
+      return { published: value('origin_segments_published_total'), bytes: value('origin_http_segment_bytes_total\\{class="http"\\}'), text };
     };
     const first = await read();
     assert.match(first.text, /process_cpu_seconds_total/);
@@ -279,7 +315,7 @@ describe('origin with a live ffmpeg test source', () => {
     // Larger than what loopback's socket buffers take from a client that stops reading (8 MB on the 2-core test machine).
     const size = MAX_SEGMENT_BYTES;
     const { info } = origin.window.publish(Buffer.alloc(size, 0x47), 1000, false, Date.now());
-    const sent = async () => (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const sent = async () => await counterTotal(origin.metrics.httpSegmentBytes);
     const before = await sent();
     const u = new URL(origin.url);
     const socket = connect(Number(u.port), u.hostname);

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
+import { counterTotal } from '../../origin/metrics.ts';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
 import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
@@ -89,7 +90,7 @@ describe('a swarm of real peer nodes', () => {
     const p2p = all.reduce((n, p) => n + p.counters.p2pBytes, 0);
     const fromOrigin = all.reduce((n, p) => n + p.counters.originBytes, 0);
     const offload = p2p / (p2p + fromOrigin);
-    const egress = (await origin.metrics.httpSegmentBytes.get()).values[0]?.value ?? 0;
+    const egress = await counterTotal(origin.metrics.httpSegmentBytes);
     const seeded = (await origin.metrics.seedBytes.get()).values[0]?.value ?? 0;
     const published = (await origin.metrics.segmentsPublished.get()).values[0]?.value ?? 0;
     t.diagnostic(`offload ${offload.toFixed(3)} (limit ${(1 - 1 / all.length).toFixed(3)}), origin HTTP ${egress} B, seeded ${seeded} B, ${published} segments published`);

@@ -205,5 +205,5 @@ describe('without TLS flags: plain http and ws on 127.0.0.1, as before', () => {
 });
 
 function fetchPiece(f: OriginFetcher, seq: number, piece: number, size: number, pieceSize: number): Promise<Uint8Array | null> {
-  return new Promise((resolve) => f.piece(seq, piece, size, pieceSize, resolve));
+  return new Promise((resolve) => f.piece(seq, piece, size, pieceSize, null, resolve));
 }

@@ -34,9 +34,9 @@ const LIES: PeerStats[] = [
   { p2pBytes: 5, originBytes: MAX, uploadedBytes: 5, stalls: 0, stallMs: 0, neighbours: 1, hashFailures: 0 },
 ];
 
+/** Summed over the metric's labels. */
 function metric(text: string, name: string): number {
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : 0;
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
 }
 
 describe('offload cannot be faked', () => {

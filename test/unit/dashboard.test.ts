@@ -48,6 +48,7 @@ function peer(peerId: string, joinedAtMs: number, reachability: PeerRecord['reac
     url: 'ws://127.0.0.1:1/peer',
     reachability,
     uploadKbps: 1000,
+    fetchToken: `token-of-${peerId}`,
     joinedAtMs,
     lastSeenMs: joinedAtMs,
     stats: { ...ZERO_STATS },

@@ -38,6 +38,7 @@ import {
   MIN_PIECE_SIZE,
   PROTOCOL_VERSION,
 } from '../../shared/limits.ts';
+import { FETCH_TOKEN_CHARS, FETCH_TOKEN_PATTERN } from '../../shared/fetch-token.ts';
 import { type Rng, seededRng } from '../../shared/rng.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
 import {
@@ -665,6 +666,7 @@ function randomTrackerToPeer(rng: Rng): TrackerToPeer {
         originTimeMs: randomCounter(rng),
         segments: Array.from({ length: chance(rng, 0.001) ? MAX_WINDOW_SEGMENTS : skewed(rng, 6) }, () => randomSegment(rng)),
         peers: randomPeers(rng),
+        fetchToken: randomString(rng, B64URL_CHARS, FETCH_TOKEN_CHARS),
       };
     case 1:
       return { type: 'peers', peers: randomPeers(rng) };
@@ -923,7 +925,7 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
   };
   switch (v.type) {
     case 'welcome':
-      keys(v, ['type', 'version', 'streamId', 'peerId', 'pieceSize', 'announceIntervalMs', 'originTimeMs', 'segments', 'peers']);
+      keys(v, ['type', 'version', 'streamId', 'peerId', 'pieceSize', 'announceIntervalMs', 'originTimeMs', 'segments', 'peers', 'fetchToken']);
       check(v.version === PROTOCOL_VERSION, 'welcome version', what);
       check(ID.test(v.streamId) && ID.test(v.peerId), 'welcome ids', what);
       int(v.pieceSize, MIN_PIECE_SIZE, MAX_PIECE_SIZE, 'pieceSize');
@@ -932,6 +934,7 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
       check(Array.isArray(v.segments) && v.segments.length <= MAX_WINDOW_SEGMENTS, 'segment count', what);
       v.segments.forEach(segment);
       peers(v.peers);
+      check(FETCH_TOKEN_PATTERN.test(v.fetchToken), 'fetchToken', what);
       break;
     case 'segment':
       keys(v, ['type', 'segment']);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Egress } from '../../origin/egress.ts';
+import { Egress, type EgressClass } from '../../origin/egress.ts';
 import { initialSeederState, planSeeding, type SeedCandidate } from '../../origin/seeder.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import fc from 'fast-check';
@@ -82,6 +82,36 @@ describe('origin egress', () => {
     clock.advance(5000);
     // http1 was already on the wire; the seed jumps the queue ahead of http2.
     assert.deepEqual(sent, ['http1@1000', 'seed@1500', 'http2@2500']);
+  });
+
+  test('spare items go only when neither seeds nor HTTP fallbacks wait; an item on the wire is never preempted', () => {
+    const clock = new ManualClock(0);
+    const egress = new Egress(8, clock); // 1 byte per ms
+    const sent: string[] = [];
+    const send = (cls: EgressClass, name: string, bytes = 1000) => egress.send(cls, bytes, () => sent.push(`${name}@${clock.nowMs()}`));
+    send('spare', 'spare1');
+    send('spare', 'spare2');
+    send('http', 'http1');
+    send('seed', 'seed1', 500);
+    clock.advance(1000);
+    // spare1 found the link idle and finishes; everything queued behind it goes by class, then in order.
+    send('http', 'http2');
+    clock.advance(10_000);
+    assert.deepEqual(sent, ['spare1@1000', 'seed1@1500', 'http1@2500', 'http2@3500', 'spare2@4500']);
+  });
+
+  test('a spare item waits for as long as others keep the link busy, and is dropped if nobody wants it by its turn', () => {
+    const clock = new ManualClock(0);
+    const egress = new Egress(8, clock);
+    const sent: string[] = [];
+    let waiting = true;
+    egress.send('http', 1000, () => sent.push('http0'));
+    egress.send('spare', 1000, () => sent.push('spare'), () => waiting);
+    // A new fallback every second keeps the link full for 5 s.
+    for (let i = 1; i <= 4; i++) clock.setTimeout(() => egress.send('http', 1000, () => sent.push(`http${i}`)), i * 1000 - 1);
+    clock.setTimeout(() => (waiting = false), 4500);
+    clock.advance(10_000);
+    assert.deepEqual(sent, ['http0', 'http1', 'http2', 'http3', 'http4']);
   });
 
   test('an item nobody wants any more costs no link time', () => {

@@ -25,12 +25,15 @@ const ORIGIN_MS = 50;
 const STREAM = 'live';
 const START_MS = 1_000_000;
 
+/** A welcome's fetch token: 22 base64url characters, one per peer. */
+const tokenOf = (peerId: string) => `token-of-${peerId}`.padEnd(22, '_');
+
 class World {
   readonly clock = new ManualClock(START_MS);
   readonly origin = new LiveWindow(100, PIECE);
   readonly cores: PeerCore[] = [];
   readonly dials: { from: string; to: string }[] = [];
-  readonly fetches: { by: string; seq: number; piece: number }[] = [];
+  readonly fetches: { by: string; seq: number; piece: number; fetchToken: string | null }[] = [];
 
   add(peerId: string, config: Partial<PeerConfig> = {}): PeerCore {
     const clock = this.clock;
@@ -46,8 +49,8 @@ class World {
       },
       trackerSend: () => {},
       trackerJoined: () => true,
-      fetchOrigin: (seq, piece, segmentSize, pieceSize, done) => {
-        this.fetches.push({ by: peerId, seq, piece });
+      fetchOrigin: (seq, piece, segmentSize, pieceSize, fetchToken, done) => {
+        this.fetches.push({ by: peerId, seq, piece, fetchToken });
         const found = this.origin.lookup(seq);
         const { start, end } = pieceRange(segmentSize, pieceSize, piece);
         clock.setTimeout(() => done(found.state === 'live' ? found.segment.data.subarray(start, end) : null), ORIGIN_MS);
@@ -65,6 +68,7 @@ class World {
       originTimeMs: clock.nowMs(),
       segments: this.origin.announcements(),
       peers: this.cores.map((c): PeerAddress => ({ peerId: c.peerId, url: `mem://${c.peerId}` })),
+      fetchToken: tokenOf(peerId),
     });
     this.cores.push(core);
     return core;
@@ -152,7 +156,7 @@ describe('peer cores over memory links in virtual time', () => {
     world.close();
   });
 
-  test('a piece no neighbour holds comes from the origin, through the fetch callback', () => {
+  test('a piece no neighbour holds comes from the origin, through the fetch callback, with the token of its welcome', () => {
     const world = new World();
     const a = world.add('a');
     const b = world.add('b');
@@ -165,7 +169,9 @@ describe('peer cores over memory links in virtual time', () => {
     // Neither held it, so each fetched every piece of it once, and only those.
     const pieces = segments[2]?.info.pieceHashes.map((_, piece) => piece) ?? [];
     for (const c of [a, b]) {
-      assert.deepEqual(world.fetches.filter((f) => f.by === c.peerId).map((f) => [f.seq, f.piece]).sort(), pieces.map((p) => [withheld, p]));
+      const mine = world.fetches.filter((f) => f.by === c.peerId);
+      assert.deepEqual(mine.map((f) => [f.seq, f.piece]).sort(), pieces.map((p) => [withheld, p]));
+      assert.ok(mine.every((f) => f.fetchToken === tokenOf(c.peerId)), 'the origin is told whose fetch it is');
       assert.equal(c.counters.originBytes - c.counters.seedBytes, SEGMENT_BYTES);
     }
     // The rest b had from a.

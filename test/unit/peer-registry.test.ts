@@ -3,10 +3,12 @@ import { describe, test } from 'node:test';
 import { PeerRegistry } from '../../origin/peer-registry.ts';
 import { type Rng, seededRng } from '../../shared/rng.ts';
 
+const tokenOf = (peerId: string) => `token-of-${peerId}`;
+
 function registry(n: number, reachable: (i: number) => boolean = () => true): PeerRegistry {
   const r = new PeerRegistry();
   for (let i = 0; i < n; i++) {
-    r.add(`p${i}`, `ws://127.0.0.1:${1000 + i}/peer`, 1000, 0);
+    r.add(`p${i}`, `ws://127.0.0.1:${1000 + i}/peer`, 1000, tokenOf(`p${i}`), 0);
     r.settle(`p${i}`, reachable(i));
   }
   return r;
@@ -28,8 +30,8 @@ function counting(seed: number): { rng: Rng; calls: () => number } {
 describe('peer registry: sampling', () => {
   test('distinct, reachable, never the asker; at most what exists', () => {
     const r = registry(50, (i) => i % 3 !== 0);
-    r.add('probing', 'ws://127.0.0.1:9/peer', 1000, 0);
-    r.add('no-url', null, 1000, 0);
+    r.add('probing', 'ws://127.0.0.1:9/peer', 1000, tokenOf('probing'), 0);
+    r.add('no-url', null, 1000, tokenOf('no-url'), 0);
     for (let seed = 1; seed <= 200; seed++) {
       const self = `p${seed % 50}`;
       const got = r.sample(self, 16, seededRng(seed));
@@ -74,7 +76,7 @@ describe('peer registry: sampling', () => {
         r.remove(id);
         alive.delete(id);
       } else {
-        r.add(id, 'ws://127.0.0.1:1/peer', 1000, 0);
+        r.add(id, 'ws://127.0.0.1:1/peer', 1000, tokenOf(id), 0);
         r.settle(id, true);
         alive.add(id);
       }
@@ -86,25 +88,37 @@ describe('peer registry: sampling', () => {
 
   test('a probe verdict settles a peer once; a peer that left is not listed by a late verdict', () => {
     const r = new PeerRegistry();
-    r.add('a', 'ws://127.0.0.1:1/peer', 0, 0);
+    r.add('a', 'ws://127.0.0.1:1/peer', 0, tokenOf('a'), 0);
     assert.equal(r.get('a')?.reachability, 'probing');
     assert.deepEqual(r.sample('x', 10, seededRng(1)), [], 'not listed while probing');
     r.settle('a', false);
     r.settle('a', true);
     assert.equal(r.get('a')?.reachability, 'unreachable');
     assert.deepEqual(r.sample('x', 10, seededRng(1)), []);
-    r.add('b', 'ws://127.0.0.1:2/peer', 0, 0);
+    r.add('b', 'ws://127.0.0.1:2/peer', 0, tokenOf('b'), 0);
     r.remove('b');
     r.settle('b', true);
     assert.equal(r.reachableCount, 0);
-    assert.equal(r.add('c', null, 0, 0).reachability, 'unreachable', 'no address: never probed, never listed');
+    assert.equal(r.add('c', null, 0, tokenOf('c'), 0).reachability, 'unreachable', 'no address: never probed, never listed');
+  });
+
+  test('a fetch token names its peer while it is joined, and nobody once it left', () => {
+    const r = new PeerRegistry();
+    r.add('a', null, 1000, 'secret-a', 0);
+    r.add('b', null, 0, 'secret-b', 0);
+    assert.equal(r.byFetchToken('secret-a')?.peerId, 'a');
+    assert.equal(r.byFetchToken('secret-b')?.peerId, 'b');
+    assert.equal(r.byFetchToken('a'), undefined, 'a peer id is not a token');
+    r.remove('a');
+    assert.equal(r.byFetchToken('secret-a'), undefined);
+    assert.equal(r.byFetchToken('__proto__'), undefined);
   });
 
   test('ids shaped like Object.prototype members are ordinary ids', () => {
     const ids = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf'];
     const r = new PeerRegistry();
     for (const id of ids) {
-      r.add(id, `ws://127.0.0.1:1/peer`, 0, 0);
+      r.add(id, `ws://127.0.0.1:1/peer`, 0, tokenOf(id), 0);
       r.settle(id, true);
     }
     assert.equal(r.size, ids.length);

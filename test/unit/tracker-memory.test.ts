@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { memoryTrackerConnect } from '../../harness/memory-tracker.ts';
 import { originConfig } from '../../origin/config.ts';
 import { Egress } from '../../origin/egress.ts';
+import { UPLOAD_PROOF_MS } from '../../origin/egress-class.ts';
 import { LiveWindow, type StoredSegment } from '../../origin/live-window.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import { OriginSeeding } from '../../origin/seeding.ts';
@@ -13,6 +14,7 @@ import { newCounters } from '../../peer-node/swarm-counters.ts';
 import { TrackerClient } from '../../peer-node/tracker-client.ts';
 import type { TrackerConnect, TrackerSocket } from '../../peer-node/tracker-socket.ts';
 import { ManualClock } from '../../shared/clock.ts';
+import { FETCH_TOKEN_PATTERN } from '../../shared/fetch-token.ts';
 import { MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, PROTOCOL_VERSION, TRACKER_JOIN_TIMEOUT_MS } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
 import { type PeerToTracker, type TrackerToPeer, decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
@@ -189,6 +191,42 @@ describe('the tracker over in-memory connections', () => {
     rig.publish(PIECE);
     await rig.run(2 * LATENCY_MS);
     assert.deepEqual(r.framing, ['text welcome', 'binary segment', 'binary seed']);
+  });
+
+  test('each welcome carries a token of its own, and a fallback fetch is classed by the peer its token names', async () => {
+    const rig = new Rig();
+    const rider = rig.raw('10.0.0.1');
+    const giver = rig.raw('10.0.0.2');
+    await rig.run(2 * LATENCY_MS);
+    joined(rider, 'rider');
+    giver.send({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'giver', url: null, uploadKbps: 1000 });
+    let uploaded = 0;
+    // Reports keep both joined past the peer timeout, as a node's do.
+    rig.clock.setInterval(() => {
+      for (const r of [rider, giver]) if (!r.closed) r.send({ type: 'announce', stats: { ...ZERO_STATS, uploadedBytes: r === giver ? uploaded : 0 } });
+    }, 1000);
+    await rig.run(2 * LATENCY_MS);
+    const tokenOf = (r: Raw) => (r.received.find((m) => m.type === 'welcome') as Extract<TrackerToPeer, { type: 'welcome' }>).fetchToken;
+    const [riderToken, giverToken] = [tokenOf(rider), tokenOf(giver)];
+    assert.match(riderToken, FETCH_TOKEN_PATTERN);
+    assert.notEqual(riderToken, giverToken);
+    const classed = (token: string | null) => {
+      const c = rig.tracker.fetchClass(token);
+      return `${c.cls} ${c.reason}`;
+    };
+    assert.equal(classed(riderToken), 'spare declared-no-upload');
+    assert.equal(classed(giverToken), 'http newcomer');
+    assert.equal(classed(null), 'http not-a-peer');
+    assert.equal(classed('rider'), 'http not-a-peer', 'a peer id is not its token');
+    await rig.run(UPLOAD_PROOF_MS);
+    assert.equal(classed(giverToken), 'spare uploaded-nothing');
+    uploaded = 50_000;
+    await rig.run(1000);
+    assert.equal(classed(giverToken), 'http uploads');
+    rider.send({ type: 'leave' });
+    await rig.run(4 * LATENCY_MS);
+    assert.deepEqual(rig.left, ['rider']);
+    assert.equal(classed(riderToken), 'http not-a-peer', 'the token of a peer that left names nobody');
   });
 
   test('get-peers is answered with the others', async () => {

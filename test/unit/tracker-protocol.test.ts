@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ProtocolErrorCode } from '../../shared/errors.ts';
+import { FETCH_TOKEN_BYTES } from '../../shared/fetch-token.ts';
 import { sha256Base64Url, sha256Hex } from '../../shared/hashing.ts';
 import {
   MAX_COUNTER_VALUE,
@@ -55,6 +56,8 @@ const record = (s: SegmentAnnouncement) => Buffer.from(binary({ type: 'segment',
 const join = (more: Record<string, unknown> = {}) =>
   JSON.stringify({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', url: 'ws://127.0.0.1:4001/peer', uploadKbps: 5000, ...more });
 const announce = (more: Record<string, unknown> = {}) => JSON.stringify({ type: 'announce', stats: { ...stats, ...more } });
+/** 16 bytes in unpadded base64url, as the tracker makes them. */
+const TOKEN = Buffer.from(Array.from({ length: FETCH_TOKEN_BYTES }, (_, i) => i)).toString('base64url');
 const welcome = (more: Record<string, unknown> = {}) =>
   JSON.stringify({
     type: 'welcome',
@@ -66,6 +69,7 @@ const welcome = (more: Record<string, unknown> = {}) =>
     originTimeMs: 1_700_000_000_500,
     segments: [record(segment())],
     peers: [peer(1)],
+    fetchToken: TOKEN,
     ...more,
   });
 
@@ -96,11 +100,11 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
   const rows: { name: string; msg: TrackerToPeer }[] = [
     {
       name: 'welcome',
-      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 1_700_000_000_500, segments: [segment()], peers: [peer(1), peer(2)] },
+      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 1_700_000_000_500, segments: [segment()], peers: [peer(1), peer(2)], fetchToken: TOKEN },
     },
     {
       name: 'welcome, empty window and no peers, smallest piece size',
-      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 1024, announceIntervalMs: 100, originTimeMs: 0, segments: [], peers: [] },
+      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 1024, announceIntervalMs: 100, originTimeMs: 0, segments: [], peers: [], fetchToken: '-'.repeat(22) },
     },
     {
       name: 'welcome, full window and full peer list, largest piece size',
@@ -114,6 +118,7 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
         originTimeMs: MAX_COUNTER_VALUE,
         segments: Array.from({ length: MAX_WINDOW_SEGMENTS }, (_, i) => segment({ seq: i, discontinuity: i % 100 === 0 })),
         peers: Array.from({ length: MAX_PEERS_PER_LIST }, (_, i) => peer(i)),
+        fetchToken: TOKEN,
       },
     },
     { name: 'segment', msg: { type: 'segment', segment: segment() } },
@@ -299,6 +304,12 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'welcome peer url null (peers listed must be dialable)', text: welcome({ peers: [{ peerId: 'a', url: null }] }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peer not an object', text: welcome({ peers: ['ws://a'] }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome peers missing', text: welcome({ peers: undefined }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome fetchToken missing', text: welcome({ fetchToken: undefined }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome fetchToken null', text: welcome({ fetchToken: null }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome fetchToken one character short (fewer than 128 bits)', text: welcome({ fetchToken: TOKEN.slice(1) }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome fetchToken one character long', text: welcome({ fetchToken: `${TOKEN}A` }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome fetchToken with base64 padding', text: welcome({ fetchToken: `${TOKEN.slice(2)}==` }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome fetchToken that could not go in a header', text: welcome({ fetchToken: `${TOKEN.slice(1)}\n` }), code: 'ERR_BAD_FIELD' },
 
     // a segment announcement is a binary frame now; as JSON it is no message at all
     { name: 'segment as JSON', text: JSON.stringify({ type: 'segment', segment: segment() }), code: 'ERR_UNKNOWN_TYPE' },
@@ -421,7 +432,7 @@ describe('binary frames: segment announcements', () => {
 
   test('the welcome carries the very record a segment frame does', () => {
     const s = segment({ discontinuity: true });
-    const w = encodeTrackerToPeer({ type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 5, segments: [s], peers: [] });
+    const w = encodeTrackerToPeer({ type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 5, segments: [s], peers: [], fetchToken: TOKEN });
     assert.equal(typeof w, 'string');
     assert.deepEqual((JSON.parse(w as string) as { segments: unknown }).segments, [record(s)]);
   });
