@@ -15,7 +15,8 @@ import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
-import { DEFAULT_LATENCY_MS, DEFAULT_PIECE_MS, ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
+import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
+import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
@@ -73,24 +74,6 @@ const HANDSHAKE_TIMEOUT_MS = 5000;
 /** With push, how long pull leaves a piece we just heard of to the pushes (about a hop). */
 const PULL_HOLD_OFF_MS = 150;
 const REFUSAL_BACKOFF_MS = 1000;
-const MAX_STRIKES = 20;
-/**
- * Requests of ours a neighbour may let time out in a row before it goes: one
- * that claims pieces and never delivers them would otherwise keep drawing
- * requests that wait out their patience, just as the pieces fall due.
- */
-const MAX_REQUEST_TIMEOUTS = 8;
-/**
- * A request to a neighbour that has not delivered lately (no rate measured)
- * outstanding this long when the piece came from elsewhere counts as a miss:
- * what the picker assumes such a neighbour needs (its default latency and
- * piece time). Pushes beat most requests, so a neighbour that claims pieces
- * and never sends one is found only by counting races it should have won.
- * A neighbour that delivers is judged by its own patience instead: under load
- * an honest one is often beaten by the origin's fallback, and must not be
- * dropped for it.
- */
-const UNPROVEN_LATE_MS = DEFAULT_LATENCY_MS + DEFAULT_PIECE_MS;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
 /**
@@ -249,9 +232,7 @@ export class Swarm {
       if (!r) continue;
       n.inFlight.delete(key);
       // Beaten by another source long after it should have answered: as good as a timeout for judging whether it delivers.
-      // One that never sent us a piece is judged by every race it loses: it has nothing else to show.
-      const late = n.lastPieceAtMs === null ? 0 : n.rateBytesPerSec(this.deps.store.pieceSize) > 0 ? this.patienceMs(n) : UNPROVEN_LATE_MS;
-      if (now - r.sentAtMs > late) n.recordTimeout();
+      if (raceLostIsMiss(this.record(n), now - r.sentAtMs, this.deps.store.pieceSize, DEFAULT_PATIENCE)) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
     }
     if (this.deps.config.relay === 'push') {
@@ -277,17 +258,9 @@ export class Swarm {
     return total < c.maxInFlightTotal;
   }
 
-  /**
-   * How long a request to `n` may go unanswered before it is lost (a slow or
-   * lying peer) and freed for someone else. A neighbour with no rate measured
-   * (none delivered yet, or its last request timed out) gets the floor: a
-   * patience reckoned from a rate of zero would be hours, and it could hold
-   * its requests for good.
-   */
-  private patienceMs(n: Neighbour): number {
-    const pieceSize = this.deps.store.pieceSize;
-    const rate = n.rateBytesPerSec(pieceSize);
-    return Math.max(3000, rate > 0 ? 4 * (n.latencyMs() + (1000 * pieceSize) / rate) : 0);
+  /** What the patience policy judges a neighbour by. */
+  private record(n: Neighbour): NeighbourRecord {
+    return { rateBytesPerSec: n.rateBytesPerSec(this.deps.store.pieceSize), latencyMs: n.latencyMs(), everDelivered: n.lastPieceAtMs !== null };
   }
 
   /** Neighbours (handshaken or not) at `address`. */
@@ -686,7 +659,7 @@ export class Swarm {
       // Unasked-for bytes we cannot use: a push crossing a have, or a cancel
       // crossing a piece, now and then; many in a row and the sender goes.
       if (this.deps.store.hasPiece(seq, piece)) this.deps.counters.duplicateBytes += data.byteLength;
-      if (++n.strikes >= MAX_STRIKES) this.disconnect(n, 'unrequested pieces');
+      if (strikeVerdict(++n.strikes, DEFAULT_PATIENCE) === 'drop') this.disconnect(n, 'unrequested pieces');
       return;
     }
     const result = this.deps.store.putPiece(seq, piece, data, now, frame);
@@ -770,7 +743,7 @@ export class Swarm {
         continue;
       }
       if (!this.policeUpload(n, now)) continue;
-      const patience = this.patienceMs(n);
+      const patience = patienceMs(this.record(n), this.deps.store.pieceSize, DEFAULT_PATIENCE);
       for (const [key, r] of n.inFlight) {
         if (now - r.sentAtMs <= patience) continue;
         n.inFlight.delete(key);
@@ -778,7 +751,7 @@ export class Swarm {
         n.recordTimeout();
         freed = true;
       }
-      if (n.requestTimeouts >= MAX_REQUEST_TIMEOUTS) {
+      if (missVerdict(n.requestTimeouts, DEFAULT_PATIENCE) === 'drop') {
         this.disconnect(n, `${n.requestTimeouts} requests in a row not answered`);
         continue;
       }
