@@ -235,7 +235,9 @@ export class Swarm {
       if (raceLostIsMiss(this.record(n), now - r.sentAtMs, this.deps.store.pieceSize, DEFAULT_PATIENCE)) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
     }
-    if (this.deps.config.relay === 'push') {
+    if (this.deps.config.relay === 'push' && this.deps.shaper.uploads) {
+      // Expired here too: a pump that finds no room for long never reaches its own expiry.
+      expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
       this.fresh.push({ seq, piece, storedAtMs: now, pushes: 0 });
       this.pump();
     }
