@@ -79,10 +79,9 @@ const TRIAL_BURST_BYTES = 64 * 1024;
 /**
  * All a neighbour that never unchoked us may take from us until it sends us
  * a piece: its welcome, its newcomer's grace and its optimistic trials
- * together. With a dozen
- * neighbours, a newcomer gets its first segments at its full download rate;
- * a free-rider gets a few seconds of stream, once, rather than a free first
- * minute from every neighbour that tries it.
+ * together. With a dozen neighbours, a newcomer gets its first segments at
+ * its full download rate; a free-rider gets a few seconds of stream, once,
+ * rather than a free first minute from every neighbour that tries it.
  */
 const NEWCOMER_ALLOWANCE_BYTES = 96 * 1024;
 /** A newcomer is unchoked at once, so it can start from what we hold, until the next choke round or this long at most. */
@@ -535,9 +534,9 @@ export class Swarm {
 
   /**
    * Sends what our upload should send next (policy/relay.ts) for as long as
-   * it has room: the link's bandwidth is free and the socket has taken what
-   * it was given. Called again whenever either frees up or there is
-   * something new to send.
+   * it has room: its bandwidth is free and the links have taken what it
+   * handed on. Called again whenever either frees up or there is something
+   * new to send.
    */
   private pump(): void {
     if (this.pumping) {
