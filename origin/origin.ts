@@ -14,6 +14,7 @@ import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
 import type { OriginConfig } from './config.ts';
+import { ifRangeAllows, negativeCacheControl, playlistCacheControl, playlistEtag, segmentCacheControl, segmentEtag } from './cache-headers.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { sendCounted } from './counted-send.ts';
@@ -161,30 +162,44 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   app.set('etag', false);
   if (!tls.server) app.use(ingestRoutes);
 
-  app.get('/live/index.m3u8', (_req, res) => {
+  app.get('/live/index.m3u8', (req, res) => {
     const listed = window.latest(config.playlistSegments).map((s) => s.info);
     if (listed.length === 0) {
-      res.status(503).set('Retry-After', '1').send('stream not started yet\n');
+      res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet\n');
       return;
     }
     const text = renderLivePlaylist(listed, window.discontinuities.sequenceFor(window.announcements(), listed));
-    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' }).send(text);
+    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
+    if (req.fresh) res.status(304).end();
+    else res.send(text);
   });
 
   app.get('/live/:file', (req, res) => {
+    const answered = (status: number) => metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
     const found = seq === null ? ({ state: 'unknown' } as const) : window.lookup(seq);
-    if (found.state === 'unknown') {
-      res.status(404).send('no such segment\n');
+    if (found.state !== 'live') {
+      const status = found.state === 'unknown' ? 404 : 410;
+      answered(status);
+      res.status(status).set('Cache-Control', negativeCacheControl()).send(status === 404 ? 'no such segment\n' : 'segment left the live window\n');
       return;
     }
-    if (found.state === 'gone') {
-      res.status(410).send('segment left the live window\n');
+    const { data, info } = found.segment;
+    const etag = segmentEtag(info);
+    res.set({
+      'Content-Type': 'video/mp2t',
+      'Accept-Ranges': 'bytes',
+      'Cache-Control': segmentCacheControl(config),
+      ETag: etag,
+      'Last-Modified': new Date(info.publishedAtMs).toUTCString(),
+    });
+    if (req.fresh) {
+      answered(304);
+      res.status(304).end();
       return;
     }
-    const data = found.segment.data;
-    const range = parseRange(req.headers.range, data.byteLength);
-    res.set({ 'Content-Type': 'video/mp2t', 'Accept-Ranges': 'bytes', 'Cache-Control': 'public, max-age=60, immutable' });
+    const range = ifRangeAllows(req.get('if-range'), etag, info.publishedAtMs) ? parseRange(req.headers.range, data.byteLength) : ({ kind: 'full' } as const);
+    answered(range.kind === 'full' ? 200 : range.kind === 'partial' ? 206 : 416);
     if (range.kind === 'unsatisfiable') {
       res.status(416).set('Content-Range', `bytes */${data.byteLength}`).end();
       return;
@@ -196,6 +211,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       res.send(body);
       return;
     }
+    // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
     const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
     egress.send(

@@ -47,7 +47,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const tls = loadTls(config);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
-  const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const originBase = config.edge ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
   let port = config.port;
   let closed: Promise<void> | null = null;
   /** Sockets still connecting, so close() can end them. */
