@@ -10,12 +10,11 @@ export const NGINX_TEMPLATE = new URL('../../deploy/nginx/p2p-live.conf.template
 
 /** deploy/nginx's template with its `${P2P_…}` placeholders filled; one left unfilled is an error, not a silent blank. */
 export function renderTemplate(template: string, values: Record<string, string>): string {
-  const out = template.replace(/\$\{(P2P_[A-Z_]+)\}/g, (whole, name: string) => {
+  return template.replace(/\$\{(P2P_[A-Z_]+)\}/g, (whole, name: string) => {
     const v = values[name];
     if (v === undefined) throw new Error(`no value for ${whole} in the nginx template`);
     return v;
   });
-  return out;
 }
 
 async function freePort(): Promise<number> {
