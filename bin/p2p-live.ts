@@ -45,7 +45,7 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
     process.stderr.write(`p2p-live: unknown command ${JSON.stringify(name)}; commands: ${COMMANDS.map((c) => c.name).join(', ')} (see p2p-live --help)\n`);
     process.exitCode = 2;
   } else if (!module) {
-    process.stderr.write(`p2p-live ${command.name}: not available in this build (${command.entry} was not there when it was built)\n`);
+    process.stderr.write(`p2p-live ${command.name}: not available in this build (no ${command.entry})\n`);
     process.exitCode = 1;
   } else {
     setCommandName(`p2p-live ${command.name}`);
