@@ -23,7 +23,7 @@ const demoFlags = {
 } as const satisfies Record<string, FlagSpec>;
 const STATUS_EVERY_MS = 5000;
 
-void runMain('start', async () => {
+void runMain('demo', async () => {
   const demo = parseConfig(demoFlags, process.argv.slice(2), process.env);
   if (!demo) {
     process.stdout.write(`${helpText(commandName('npm start --'), demoFlags)}\n`);
