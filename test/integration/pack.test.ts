@@ -53,18 +53,20 @@ describe('the packed package, installed with no registry', () => {
   let tmp = '';
   let app = '';
   let bin = '';
+  let out = '';
+  let tarball = '';
   const started: Started[] = [];
 
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'p2p-live-pack-'));
     const src = join(tmp, 'src');
-    const out = join(tmp, 'out');
+    out = join(tmp, 'out');
     app = join(tmp, 'app');
     await Promise.all([mkdir(src), mkdir(out), mkdir(app)]);
     await copyCheckout(src);
     const env = npmEnv(join(tmp, 'npm-cache'));
     const packed = await run('npm', ['pack', '--pack-destination', out], { cwd: src, env, timeout: 150_000, maxBuffer: 16 * 2 ** 20 });
-    const tarball = `${pkg.name}-${pkg.version}.tgz`;
+    tarball = `${pkg.name}-${pkg.version}.tgz`;
     assert.equal(packed.stdout.trim().split('\n').at(-1), tarball);
     await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'app', private: true }));
     await run('npm', ['install', '--offline', join(out, tarball)], { cwd: app, env, timeout: 60_000 });
@@ -103,6 +105,12 @@ describe('the packed package, installed with no registry', () => {
     );
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^p2p-live: unknown command "nonsense"; commands: origin, peer, tracker, demo/);
+  });
+
+  test('npx runs it straight from the tarball, as README.md gives it', async () => {
+    const { stdout } = await run('npx', ['--yes', '--offline', `./${tarball}`, 'peer', '--help'], { cwd: out, env: npmEnv(join(tmp, 'npx-cache')), timeout: 60_000 });
+    assert.match(stdout, /^Usage: p2p-live peer \[flags\]/);
+    assert.match(stdout, /^ {2}--open\b/m);
   });
 
   test('each command takes --help and names itself as p2p-live <command>', async () => {
