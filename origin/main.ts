@@ -1,4 +1,4 @@
-import { helpText } from '../shared/cli.ts';
+import { commandName, helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
 import { originFlags, parseOriginConfig } from './config.ts';
@@ -8,7 +8,7 @@ import { createOrigin } from './origin.ts';
 void runMain('origin', async () => {
   const config = parseOriginConfig(process.argv.slice(2), process.env);
   if (!config) {
-    process.stdout.write(`${helpText('npm run origin --', originFlags)}\n`);
+    process.stdout.write(`${helpText(commandName('npm run origin --'), originFlags)}\n`);
     return null;
   }
   const missing = checkFfmpeg(config.ffmpegPath);

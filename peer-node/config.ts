@@ -23,6 +23,7 @@ export const peerFlags = {
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
   port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
+  open: { kind: 'bool', default: false, help: 'open the player page in the default browser once the node is up ($BROWSER when set)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
