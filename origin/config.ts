@@ -45,6 +45,13 @@ export const originFlags = {
   maxPeers: { kind: 'int', default: 2000, min: 1, max: 100_000, help: 'most peers the tracker accepts' },
   seedCopies: { kind: 'int', default: 1, min: 0, max: 8, help: 'peers the origin pushes each new piece to (0 = no seeding: peers fetch everything over HTTP)' },
   egressKbps: { kind: 'int', default: 0, min: 0, max: 100_000_000, help: 'emulated origin egress limit for segment bytes, HTTP and seeding (0 = unlimited)' },
+  spareEgressPercent: {
+    kind: 'int',
+    default: 10,
+    min: 0,
+    max: 100_000,
+    help: "origin egress for free-riders' HTTP fallbacks, all of them together, in percent of one stream copy (beyond it they are refused with 429; 0 = never served)",
+  },
   restartMaxBackoffMs: { kind: 'int', default: 8000, min: 100, max: 600_000, help: 'longest wait before restarting a failed ingest' },
   tlsCert: { kind: 'optional-string', default: null, help: 'PEM certificate (chain) to serve https and wss with; needs --tls-key' },
   tlsKey: { kind: 'optional-string', default: null, help: 'PEM private key of --tls-cert' },

@@ -1,4 +1,5 @@
 import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { admitSpare } from './spare-budget.ts';
 
 /**
  * In order of service: seeds, then HTTP fallbacks, then `spare`, which is sent
@@ -6,6 +7,11 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
  */
 export type EgressClass = 'seed' | 'http' | 'spare';
 const SERVICE_ORDER: readonly EgressClass[] = ['seed', 'http', 'spare'];
+
+/** A `spare` fetch over its budget (spare-budget.ts): answered at once, never queued. */
+export interface SpareRefusal {
+  retryAfterS: number;
+}
 
 interface Queued {
   bytes: number;
@@ -21,26 +27,44 @@ interface Queued {
  * Free-riders' fallbacks come last, so they take only what the swarm and
  * everyone else leave over. Nothing is preempted: an item on the wire
  * finishes, so a fallback can wait one item's time behind a `spare` one.
+ * `spare` is also bounded by its budget (spare-budget.ts), whether the uplink
+ * is capped or not: past it, `send` refuses.
  */
 export class Egress {
   private readonly queues: Record<EgressClass, Queued[]> = { seed: [], http: [], spare: [] };
   private readonly bytesPerMs: number;
   private timer: TimerHandle | null = null;
   private closed = false;
+  private sparePaidUntilMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     kbps: number,
     private readonly clock: Clock,
+    /** What `spare` may take now, bytes/s (spareBudgetBytesPerSec). */
+    private readonly spareBytesPerSec: () => number,
   ) {
     this.bytesPerMs = kbps > 0 ? kbps / 8 : Number.POSITIVE_INFINITY;
   }
 
-  /** `wanted` is asked again when the item's turn comes: a fetch whose client gave up costs no link time. */
-  send(cls: EgressClass, bytes: number, send: () => void, wanted: () => boolean = () => true): void {
-    if (this.closed) return;
-    if (this.bytesPerMs === Number.POSITIVE_INFINITY) return send();
+  /**
+   * `wanted` is asked again when the item's turn comes: a fetch whose client
+   * gave up costs no link time. Null, or the refusal of a `spare` item over
+   * its budget (then `send` is never called).
+   */
+  send(cls: EgressClass, bytes: number, send: () => void, wanted: () => boolean = () => true): SpareRefusal | null {
+    if (this.closed) return null;
+    if (cls === 'spare') {
+      const verdict = admitSpare(this.sparePaidUntilMs, bytes, this.spareBytesPerSec(), this.clock.nowMs());
+      if (!verdict.admit) return { retryAfterS: verdict.retryAfterS };
+      this.sparePaidUntilMs = verdict.paidUntilMs;
+    }
+    if (this.bytesPerMs === Number.POSITIVE_INFINITY) {
+      send();
+      return null;
+    }
     this.queues[cls].push({ bytes, send, wanted });
     this.drain();
+    return null;
   }
 
   close(): void {

@@ -26,6 +26,7 @@ import { createOriginMetrics } from './metrics.ts';
 import { createDashboard } from './dashboard.ts';
 import { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
+import { spareBudgetBytesPerSec } from './spare-budget.ts';
 import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
@@ -113,7 +114,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     });
   });
 
-  const egress = new Egress(config.egressKbps, clock);
+  const egress = new Egress(config.egressKbps, clock, () => spareBudgetBytesPerSec(config.spareEgressPercent, window.announcements()));
   const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
   const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress });
@@ -199,22 +200,24 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return;
     }
     const range = ifRangeAllows(req.get('if-range'), etag, info.publishedAtMs) ? parseRange(req.headers.range, data.byteLength) : ({ kind: 'full' } as const);
-    answered(range.kind === 'full' ? 200 : range.kind === 'partial' ? 206 : 416);
     if (range.kind === 'unsatisfiable') {
+      answered(416);
       res.status(416).set('Content-Range', `bytes */${data.byteLength}`).end();
       return;
     }
+    const status = range.kind === 'full' ? 200 : 206;
     const body = range.kind === 'full' ? data : data.subarray(range.start, range.end);
     if (range.kind === 'partial') res.status(206).set('Content-Range', `bytes ${range.start}-${range.end - 1}/${data.byteLength}`);
     // A HEAD answer has the GET's headers and no body: nothing leaves the uplink, nothing is counted.
     if (req.method === 'HEAD') {
+      answered(status);
       res.send(body);
       return;
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
     const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
-    egress.send(
+    const refused = egress.send(
       cls,
       body.byteLength,
       () =>
@@ -224,6 +227,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         }),
       () => !res.destroyed && !req.socket.destroyed,
     );
+    if (!refused) return answered(status);
+    // A free-rider over the spare budget (spare-budget.ts): "not now", for this token only, so no cache may keep it.
+    answered(429);
+    for (const h of ['Content-Type', 'Accept-Ranges', 'ETag', 'Last-Modified', 'Content-Range']) res.removeHeader(h);
+    res.status(429).set({ 'Retry-After': String(refused.retryAfterS), 'Cache-Control': 'no-store' }).send('over the origin\'s budget for peers that upload nothing: ask neighbours\n');
   });
 
   app.get('/healthz', (_req, res) => {

@@ -10,10 +10,33 @@ import type { LinkShaper } from './link.ts';
 export const FETCH_TIMEOUT_MS = 5000;
 
 /**
- * Gets bytes [start, end) of segment `seq` from the origin, telling it whose
- * fetch this is by `fetchToken` (null: nobody's): `done` with exactly those bytes, or null.
+ * An origin that refuses a fetch (429 or 503) is not asked again for this
+ * long, or for what its Retry-After says, up to MAX_REFUSAL_MS: it refuses a
+ * free-rider over its spare budget (origin/spare-budget.ts), which asking
+ * again sooner cannot change.
  */
-export type OriginRange = (seq: number, start: number, end: number, fetchToken: string | null, done: (body: Uint8Array | null) => void) => void;
+export const DEFAULT_REFUSAL_MS = 1000;
+export const MAX_REFUSAL_MS = 30_000;
+/**
+ * Meanwhile a fetch fails here, after this long at most: the swarm plans
+ * again on every failure, and a piece it awaits from the origin is asked of
+ * no neighbour, so neither a tight loop nor a long hold.
+ */
+export const REFUSED_ANSWER_MS = 250;
+
+/**
+ * Gets bytes [start, end) of segment `seq` from the origin, telling it whose
+ * fetch this is by `fetchToken` (null: nobody's): `done` with exactly those
+ * bytes, or null; on a refusal, null and how long the origin asks to be left
+ * alone (ms).
+ */
+export type OriginRange = (
+  seq: number,
+  start: number,
+  end: number,
+  fetchToken: string | null,
+  done: (body: Uint8Array | null, refusedForMs?: number) => void,
+) => void;
 
 /**
  * Fetches exactly one piece from the origin: the last resort when a piece is
@@ -23,6 +46,8 @@ export type OriginRange = (seq: number, start: number, end: number, fetchToken: 
  * egress queue in the simulator.
  */
 export class OriginFetcher {
+  private refusedUntilMs = Number.NEGATIVE_INFINITY;
+
   constructor(
     private readonly range: OriginRange,
     private readonly shaper: LinkShaper,
@@ -32,7 +57,15 @@ export class OriginFetcher {
   piece(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null) => void): void {
     const { start, end } = pieceRange(segmentSize, pieceSize, piece);
     const startedAt = this.clock.nowMs();
-    this.range(seq, start, end, fetchToken, (body) => {
+    if (startedAt < this.refusedUntilMs) {
+      this.clock.setTimeout(() => done(null), Math.min(REFUSED_ANSWER_MS, this.refusedUntilMs - startedAt));
+      return;
+    }
+    this.range(seq, start, end, fetchToken, (body, refusedForMs) => {
+      if (refusedForMs !== undefined) {
+        const until = this.clock.nowMs() + Math.min(MAX_REFUSAL_MS, Math.max(0, refusedForMs));
+        this.refusedUntilMs = Math.max(this.refusedUntilMs, until);
+      }
       if (!body) return done(null);
       // The emulated link: what the transport took is subtracted from what the link would have taken.
       const wait = this.shaper.originFetchDelayMs(body.byteLength) - (this.clock.nowMs() - startedAt);
@@ -56,10 +89,10 @@ export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'
   const range: OriginRange = (seq, start, end, fetchToken, done) => {
     const want = end - start;
     let settled = false;
-    const finish = (body: Uint8Array | null) => {
+    const finish = (body: Uint8Array | null, refusedForMs?: number) => {
       if (settled) return;
       settled = true;
-      done(body);
+      done(body, refusedForMs);
     };
     const url = `${originBase}/live/${segmentFileName(seq)}`;
     // The token rides in a header of the one request: knowing whose fetch it is costs the origin no round trip.
@@ -68,7 +101,7 @@ export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'
     const req = get(url, { agent, headers, signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) }, (res) => {
       if (res.statusCode !== 206) {
         res.resume();
-        finish(null);
+        finish(null, res.statusCode === 429 || res.statusCode === 503 ? retryAfterMs(res.headers['retry-after']) : undefined);
         return;
       }
       const chunks: Buffer[] = [];
@@ -87,4 +120,9 @@ export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'
     req.on('error', () => finish(null));
   };
   return { range, close: () => agent.destroy() };
+}
+
+/** Retry-After in seconds; a date, or nothing usable, counts as DEFAULT_REFUSAL_MS. */
+export function retryAfterMs(header: string | undefined): number {
+  return header !== undefined && /^\d{1,6}$/.test(header.trim()) ? 1000 * Number(header.trim()) : DEFAULT_REFUSAL_MS;
 }

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { originFlags } from '../../origin/config.ts';
 import { type FlagSpec, ConfigError, helpText, parseConfig } from '../../shared/cli.ts';
 import { createLogger } from '../../shared/log.ts';
 import { runMain } from '../../shared/process.ts';
@@ -47,6 +48,13 @@ export const simFlags = {
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: "every viewer's download limit (0 = unlimited)" },
   latency: { kind: 'string', default: '10-40', pattern: RANGE, patternHelp: 'a range lo-hi in ms', help: "one-way latency of each viewer's link, uniform in this range" },
   originEgress: { kind: 'int', default: 50, min: 0, max: 1_000_000, help: "origin egress cap in tenths of a stream copy (50 = 5 copies; 0 = unlimited)" },
+  spareEgress: {
+    kind: 'int',
+    default: originFlags.spareEgressPercent.default,
+    min: originFlags.spareEgressPercent.min,
+    max: originFlags.spareEgressPercent.max,
+    help: "the origin's --spare-egress-percent: free-riders' fallbacks, all together, in percent of one stream copy",
+  },
   joinSpread: { kind: 'int', default: 10, min: 0, max: 3600, help: 'seconds over which viewers arrive as a swarm forms' },
   flashWindow: { kind: 'int', default: 5, min: 0, max: 3600, help: 'flash-crowd: seconds within which everyone arrives' },
   churnEvery: { kind: 'int', default: 30, min: 1, max: 3600, help: 'churn: seconds between waves of leaving and joining' },
@@ -148,7 +156,7 @@ function meanOf(runs: readonly Figures[]): { mean: Figures; spread: Figures } {
 async function childRun(c: SimConfig, variant: number, file: string, say: (line: string) => void): Promise<void> {
   const plan = plansOf(c.scenario as ScenarioName, c, c.seed)[variant] as ScenarioPlan;
   const started = performance.now();
-  const out = await runWorld({ plan, stream: streamOf(c), seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, progress: say });
+  const out = await runWorld({ plan, stream: streamOf(c), seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, progress: say });
   const result: RunResult = {
     figures: computeFigures(out.record),
     cost: {

@@ -12,10 +12,11 @@ import { LiveWindow } from '../../origin/live-window.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import type { ProbeResult } from '../../origin/reachability-probe.ts';
 import { OriginSeeding } from '../../origin/seeding.ts';
+import { spareBudgetBytesPerSec } from '../../origin/spare-budget.ts';
 import { TrackerServer } from '../../origin/tracker-server.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import { memoryLinkPair } from '../../peer-node/memory-link.ts';
-import { FETCH_TIMEOUT_MS, OriginFetcher } from '../../peer-node/origin-fetch.ts';
+import { FETCH_TIMEOUT_MS, OriginFetcher, type OriginRange } from '../../peer-node/origin-fetch.ts';
 import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
 import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.ts';
 import { TrackerClient } from '../../peer-node/tracker-client.ts';
@@ -37,6 +38,8 @@ export interface WorldOptions {
   unreachableShare: number;
   /** Every viewer's download limit (0 = unlimited, as in the benchmark). */
   downloadKbps: number;
+  /** The origin's --spare-egress-percent (default: the origin's). */
+  spareEgressPercent?: number;
   progress?: (line: string) => void;
 }
 
@@ -90,9 +93,9 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const log = pino({ level: 'silent' });
   const plan = o.plan;
   const rng = seededRng(o.seed);
-  const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000 });
+  const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000, ...(o.spareEgressPercent !== undefined && { spareEgressPercent: o.spareEgressPercent }) });
   const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
-  const egress = new Egress(config.egressKbps, clock);
+  const egress = new Egress(config.egressKbps, clock, () => spareBudgetBytesPerSec(config.spareEgressPercent, window.announcements()));
   let originEgressBytes = 0;
   const viewers = new Map<string, Viewer>();
   const byUrl = new Map<string, Viewer>();
@@ -131,7 +134,8 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, in the class
   // its token earns, unless the asker has gone or given up by then. The node aborts a fetch after FETCH_TIMEOUT_MS;
   // without that bound here, a fallback stuck in the queue would hold one of its node's origin slots until served.
-  const originRange = (watching: () => boolean) => (seq: number, start: number, end: number, fetchToken: string | null, done: (body: Uint8Array | null) => void) => {
+  // A free-rider over the spare budget is refused at once, with the Retry-After the origin would send.
+  const originRange = (watching: () => boolean): OriginRange => (seq, start, end, fetchToken, done) => {
     const found = window.lookup(seq);
     if (found.state !== 'live') {
       clock.setTimeout(() => done(null), 0);
@@ -143,7 +147,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       gaveUp = true;
       done(null);
     }, FETCH_TIMEOUT_MS);
-    egress.send(
+    const refused = egress.send(
       tracker.fetchClass(fetchToken).cls,
       body.byteLength,
       () => {
@@ -155,6 +159,10 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       },
       () => !gaveUp && watching(),
     );
+    if (refused) {
+      timeout.cancel();
+      clock.setTimeout(() => done(null, 1000 * refused.retryAfterS), 0);
+    }
   };
 
   const dial = (from: Viewer, remoteId: string, url: string) => {

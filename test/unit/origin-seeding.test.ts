@@ -74,7 +74,7 @@ describe('seeder: each piece to one peer, by weighted round-robin over declared 
 describe('origin egress', () => {
   test('sends at the link rate, one item at a time, seeds before HTTP', () => {
     const clock = new ManualClock(0);
-    const egress = new Egress(8, clock); // 8 kbit/s = 1 byte per ms
+    const egress = new Egress(8, clock, () => Number.POSITIVE_INFINITY); // 8 kbit/s = 1 byte per ms
     const sent: string[] = [];
     egress.send('http', 1000, () => sent.push(`http1@${clock.nowMs()}`));
     egress.send('http', 1000, () => sent.push(`http2@${clock.nowMs()}`));
@@ -86,7 +86,7 @@ describe('origin egress', () => {
 
   test('spare items go only when neither seeds nor HTTP fallbacks wait; an item on the wire is never preempted', () => {
     const clock = new ManualClock(0);
-    const egress = new Egress(8, clock); // 1 byte per ms
+    const egress = new Egress(8, clock, () => Number.POSITIVE_INFINITY); // 1 byte per ms
     const sent: string[] = [];
     const send = (cls: EgressClass, name: string, bytes = 1000) => egress.send(cls, bytes, () => sent.push(`${name}@${clock.nowMs()}`));
     send('spare', 'spare1');
@@ -102,7 +102,7 @@ describe('origin egress', () => {
 
   test('a spare item waits for as long as others keep the link busy, and is dropped if nobody wants it by its turn', () => {
     const clock = new ManualClock(0);
-    const egress = new Egress(8, clock);
+    const egress = new Egress(8, clock, () => Number.POSITIVE_INFINITY);
     const sent: string[] = [];
     let waiting = true;
     egress.send('http', 1000, () => sent.push('http0'));
@@ -116,7 +116,7 @@ describe('origin egress', () => {
 
   test('an item nobody wants any more costs no link time', () => {
     const clock = new ManualClock(0);
-    const egress = new Egress(8, clock);
+    const egress = new Egress(8, clock, () => Number.POSITIVE_INFINITY);
     const sent: string[] = [];
     egress.send('http', 1000, () => sent.push('a'));
     egress.send('http', 1000, () => sent.push('gone'), () => false);
@@ -128,8 +128,8 @@ describe('origin egress', () => {
   test('unlimited egress sends at once; a closed one sends nothing', () => {
     const clock = new ManualClock(0);
     const sent: string[] = [];
-    new Egress(0, clock).send('http', 1e9, () => sent.push('now'));
-    const closed = new Egress(8, clock);
+    new Egress(0, clock, () => Number.POSITIVE_INFINITY).send('http', 1e9, () => sent.push('now'));
+    const closed = new Egress(8, clock, () => Number.POSITIVE_INFINITY);
     closed.send('seed', 10, () => sent.push('never'));
     closed.close();
     clock.advance(100_000);

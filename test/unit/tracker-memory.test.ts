@@ -75,7 +75,7 @@ class Rig {
         this.seeding.reseed(peerId);
       },
     });
-    const egress = new Egress(0, this.clock);
+    const egress = new Egress(0, this.clock, () => Number.POSITIVE_INFINITY);
     this.seeding = new OriginSeeding({ config, window: this.window, tracker: this.tracker, egress, clock: this.clock, countEgress: () => {} });
     this.tracker.start();
   }
