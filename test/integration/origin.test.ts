@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { WebSocket } from 'ws';
 import { counterTotal } from '../../origin/metrics.ts';
 import type { Origin } from '../../origin/origin.ts';
+import { httpOriginRange } from '../../peer-node/origin-fetch.ts';
 import { FETCH_TOKEN_HEADER } from '../../shared/fetch-token.ts';
 import { hashPieces } from '../../shared/hashing.ts';
 import { MAX_SEGMENT_BYTES, PROTOCOL_VERSION } from '../../shared/limits.ts';
@@ -257,7 +258,7 @@ describe('origin with a live ffmpeg test source', () => {
     await waitFor('peers gone', () => origin.tracker.registry.size === 0);
   });
 
-  test('a segment fetch carrying a free-rider\'s fetch token is served in the spare class; one without a token, or a contributor\'s, as any', async () => {
+  test('a segment fetch carrying a free-rider\'s fetch token is served in the spare class, within its budget; one without a token, or a contributor\'s, as any', async () => {
     const join = async (peerId: string, uploadKbps: number) => {
       const c = trackerClient(origin);
       await c.open;
@@ -284,6 +285,33 @@ describe('origin with a live ffmpeg test source', () => {
     assert.deepEqual(await range({ [FETCH_TOKEN_HEADER]: giver.token }), ['http +100']);
     assert.deepEqual(await range({}), ['http +100'], 'a plain viewer');
     assert.deepEqual(await range({ [FETCH_TOKEN_HEADER]: 'rider' }), ['http +100'], 'a token nobody holds');
+
+    // The spare budget (10 % of a stream copy by default) admits one whole segment, paid for ahead: about ten
+    // seconds of budget. Past it the free-rider is told "not now" at once, and a contributor is served as before.
+    const segmentUrl = `${origin.url}/live/seg-${seq}.ts`;
+    const whole = await fetch(segmentUrl, { headers: { [FETCH_TOKEN_HEADER]: rider.token } });
+    assert.equal(whole.status, 200);
+    await whole.arrayBuffer();
+    const before429 = await byClass();
+    const refused = await fetch(segmentUrl, { headers: { range: 'bytes=0-99', [FETCH_TOKEN_HEADER]: rider.token } });
+    assert.equal(refused.status, 429);
+    const retryAfter = refused.headers.get('retry-after') ?? '';
+    assert.match(retryAfter, /^[1-5]$/);
+    assert.equal(refused.headers.get('cache-control'), 'no-store', 'a refusal for one token is kept by no cache');
+    assert.equal(refused.headers.get('etag'), null);
+    await refused.text();
+    assert.deepEqual(await byClass(), before429, 'a refusal sends no segment byte');
+    assert.ok((await origin.metrics.httpSegmentRequests.get()).values.some((v) => v.labels.status === '429' && v.value >= 1), 'counted as a 429');
+    // The peer node's own fetch hears the refusal and how long to leave the origin alone.
+    const http = httpOriginRange(origin.url, {});
+    const answer = await new Promise<{ body: Uint8Array | null; refusedForMs?: number }>((resolve) =>
+      http.range(seq, 0, 100, rider.token, (body, refusedForMs) => resolve({ body, refusedForMs })),
+    );
+    http.close();
+    assert.equal(answer.body, null);
+    assert.ok(answer.refusedForMs !== undefined && answer.refusedForMs >= 1000 && answer.refusedForMs <= 5000, `refused for ${answer.refusedForMs} ms`);
+    assert.deepEqual(await range({ [FETCH_TOKEN_HEADER]: giver.token }), ['http +100'], 'a contributor, while free-riders are refused');
+    assert.deepEqual(await range({}), ['http +100'], 'a plain viewer, while free-riders are refused');
     for (const { c } of [rider, giver]) {
       c.ws.close();
       await c.closed;
