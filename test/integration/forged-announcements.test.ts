@@ -217,5 +217,8 @@ describe('forged announcements', () => {
     assert.equal(refused.length, 1);
     assert.equal(refused[0]?.offered, origin.originKey);
     assert.ok(v.entries().filter((e) => e.msg === INVALID).length >= 3);
+    // The key it should have been given: what the origin serves for operators to hand out.
+    const health = (await (await fetch(`${origin.url}/healthz`)).json()) as { originKey: string };
+    assert.equal(health.originKey, origin.originKey);
   });
 });

@@ -6,7 +6,7 @@ import { originConfig } from '../../origin/config.ts';
 import { Egress } from '../../origin/egress.ts';
 import { UPLOAD_PROOF_MS } from '../../origin/egress-class.ts';
 import { LiveWindow, type StoredSegment } from '../../origin/live-window.ts';
-import { generateSigner } from '../../shared/announcement-signature.ts';
+import { generateSigner, verifyAnnouncement } from '../../shared/announcement-signature.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import { OriginSeeding } from '../../origin/seeding.ts';
 import type { TrackerConn } from '../../origin/tracker-conn.ts';
@@ -194,6 +194,30 @@ describe('the tracker over in-memory connections', () => {
     rig.publish(PIECE);
     await rig.run(2 * LATENCY_MS);
     assert.deepEqual(r.framing, ['text welcome', 'binary segment', 'binary seed']);
+  });
+
+  test("the origin's signed bytes reach the peer untouched, in the welcome's window and in each pushed announcement, with its key", async () => {
+    const rig = new Rig();
+    const early = rig.publish(PIECE * 2);
+    const r = rig.raw();
+    await rig.run(2 * LATENCY_MS);
+    joined(r, 'checker');
+    await rig.run(2 * LATENCY_MS);
+    const late = rig.publish(PIECE);
+    await rig.run(2 * LATENCY_MS);
+    const welcome = r.received.find((m) => m.type === 'welcome');
+    const pushed = r.received.find((m) => m.type === 'segment');
+    assert.ok(welcome?.type === 'welcome' && pushed?.type === 'segment');
+    assert.equal(welcome.originKey, rig.signer.publicKeyBase64);
+    for (const [got, sent] of [
+      [welcome.segments[0], early.signed],
+      [pushed.announcement, late.signed],
+    ] as const) {
+      assert.ok(got);
+      assert.deepEqual(got.record, sent.record, 'the record as the origin encoded it');
+      assert.deepEqual(got.signature, sent.signature, "the origin's signature, not another");
+      assert.equal(verifyAnnouncement(rig.signer.publicKey, 'main', got), true);
+    }
   });
 
   test('each welcome carries a token of its own, and a fallback fetch is classed by the peer its token names', async () => {
