@@ -18,7 +18,7 @@ const PEERS = Number(process.env.DEMO_PEERS ?? 3);
 const STATUS_EVERY_MS = 5000;
 
 void runMain('start', async () => {
-  const base = originConfig({ port: Number(process.env.ORIGIN_PORT ?? 8080), streamKey: process.env.STREAM_KEY ?? null });
+  const base = originConfig({ port: Number(process.env.ORIGIN_PORT ?? 8080), streamKey: process.env.STREAM_KEY ?? null, signingKey: process.env.SIGNING_KEY ?? null });
   const missing = checkFfmpeg(base.ffmpegPath);
   if (missing) throw new Error(missing);
   const log = createLogger('demo', process.env.LOG_LEVEL ?? 'warn');
@@ -40,6 +40,7 @@ void runMain('start', async () => {
     `origin metrics   ${origin.url}/metrics`,
     ...peers.map((p, i) => `${`peer ${i + 1} ${staticDir ? 'player' : 'playlist'}`.padEnd(16)} ${p.url}/${staticDir ? '' : 'live.m3u8'}`),
     `stream key       ${origin.streamKey}`,
+    `origin key       ${origin.originKey}  (for other peers: --origin-key)`,
     'Ctrl-C stops everything.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
