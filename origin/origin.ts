@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
+import { AnnouncementSigner, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
@@ -29,6 +30,7 @@ import { Egress } from './egress.ts';
 import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
+import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
   log: Logger;
@@ -36,12 +38,18 @@ export interface OriginDeps {
   rng?: Rng;
   /** How the tracker checks a joined peer's address (default: dial it over ws, reachability-probe.ts). */
   probe?: Probe;
+  /** Signs the announcements (default: with the key of --signing-key, or a new one). */
+  signer?: AnnouncementSigner;
 }
 
 export interface Origin {
   readonly url: string;
   readonly port: number;
   readonly streamKey: string;
+  /** The public key peers verify announcements with, 32 bytes in base64 (what --origin-key takes). */
+  readonly originKey: string;
+  /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
+  readonly signingKeySource: SigningKeySource | 'given';
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
@@ -70,7 +78,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const metrics = createOriginMetrics();
   // Numbering starts at the clock's seconds, so a restarted origin (at most one
   // segment a second) never reuses a number a peer still holds for other bytes.
-  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
+  const loaded = deps.signer ? null : loadSigningKey(config.signingKey);
+  const signer = deps.signer ?? new AnnouncementSigner((loaded as NonNullable<typeof loaded>).key, DEFAULT_CHANNEL);
+  const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
   const events: OriginEvents = new EventEmitter();
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -87,7 +97,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     rng,
     log: log.child({ component: 'tracker' }),
     metrics,
-    window: () => window.announcements(),
+    window: () => window.signedAnnouncements(),
+    originKey: signer.publicKeyBase64,
     // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
     probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
     onPeerLeft: (peerId) => seeding.reseed(peerId),
@@ -104,7 +115,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics.audienceBytes.inc(audience);
     metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    tracker.announce(stored.info);
+    tracker.announce(stored.signed);
     const announcedMs = performance.now();
     seeding.seed(stored);
     events.emit('segmentPublished', {
@@ -227,7 +238,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
+    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state, originKey: signer.publicKeyBase64 });
   });
 
   // They list every viewer's address: operators only.
@@ -266,6 +277,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return port;
     },
     streamKey,
+    originKey: signer.publicKeyBase64,
+    signingKeySource: loaded?.source ?? 'given',
     window,
     tracker,
     ingest,

@@ -25,6 +25,12 @@ export const peerFlags = {
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
   open: { kind: 'bool', default: false, help: 'open the player page in the default browser once the node is up ($BROWSER when set)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
+  originKey: {
+    kind: 'optional-string',
+    default: null,
+    help: "the origin's public key that signs segment announcements: 32 bytes in base64 (as the origin prints it) or a PEM public key file (default: the first tracker welcome's, pinned for the node's life)",
+    env: 'ORIGIN_KEY',
+  },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },
