@@ -26,6 +26,7 @@ const flags = {
   trackerPid: { kind: 'int', default: 0, min: 0, max: 2 ** 22, help: "with --tracker: its process id, to read its CPU and RSS from /proc (0 = don't)" },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream the connections join (with --tracker)' },
   json: { kind: 'optional-string', default: null, help: 'also write the figures to this file as JSON' },
+  cpuProf: { kind: 'optional-string', default: null, help: "write the origin's V8 CPU profile (.cpuprofile, for Chrome DevTools) into this folder" },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary', env: 'FFMPEG_PATH' },
 } as const satisfies Record<string, FlagSpec>;
 
@@ -77,8 +78,9 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
   let complete = 0;
   try {
     say(config.tracker ? `loading ${config.tracker}` : 'starting an origin (ffmpeg test pattern)');
-    target = config.tracker ? externalTracker(config.tracker, config.trackerPid || null) : await startOrigin({ connections: config.connections, ffmpegPath: config.ffmpegPath, signal });
+    target = config.tracker ? externalTracker(config.tracker, config.trackerPid || null) : await startOrigin({ connections: config.connections, ffmpegPath: config.ffmpegPath, cpuProfDir: config.cpuProf, signal });
     const tracker = target;
+    say(`tracker ${tracker.url}`);
     const before = await tracker.read(true);
     const addresses = localAddresses(tracker.url, workerCount);
     const events = {

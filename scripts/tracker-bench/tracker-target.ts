@@ -35,6 +35,8 @@ export interface TrackerTarget {
 export interface OriginOptions {
   connections: number;
   ffmpegPath: string;
+  /** A folder for the origin's V8 CPU profile (node --cpu-prof), written when it exits; null for none. */
+  cpuProfDir: string | null;
   signal: AbortSignal;
 }
 
@@ -52,7 +54,8 @@ export async function startOrigin(o: OriginOptions): Promise<TrackerTarget> {
     // The operator's flag for a swarm this large (default 2000).
     '--max-peers', String(Math.max(2000, o.connections)),
   ];
-  const child = fork(ORIGIN_MAIN, args, { execArgv: ['--import', 'tsx', '--expose-gc', '--import', METER], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const profile = o.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', o.cpuProfDir] : [];
+  const child = fork(ORIGIN_MAIN, args, { execArgv: ['--import', 'tsx', '--expose-gc', ...profile, '--import', METER], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   let output = '';
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-64 * 1024));
   child.stdout?.on('data', keep);
