@@ -22,6 +22,9 @@ const SEGMENT_WAIT_MS = 10_000;
 const PROGRESS_EVERY_MS = 1000;
 /** Nothing downloaded, nothing uploaded: what a node that only watches the tracker would report. */
 const STATS: PeerStats = { p2pBytes: 0, originBytes: 0, uploadedBytes: 0, stalls: 0, stallMs: 0, neighbours: 0, hashFailures: 0 };
+// Encoded once: the same text every time, and the workers' CPU is better left to the tracker.
+const ANNOUNCE = encodePeerToTracker({ type: 'announce', stats: STATS });
+const GET_PEERS = encodePeerToTracker({ type: 'get-peers', max: GET_PEERS_MAX });
 
 interface Conn {
   ws: WebSocket;
@@ -115,8 +118,8 @@ function open(spec: WorkerSpec, n: number, done: () => void): void {
         // All in: said at once, so the join phase's length is not rounded up to the next progress.
         if (++joined === wanted) send({ type: 'progress', joined, lost, lastError, cpuMs: cpuMs() });
         conn.timers.push(
-          setInterval(() => ws.send(encodePeerToTracker({ type: 'announce', stats: STATS })), msg.announceIntervalMs),
-          setInterval(() => ws.send(encodePeerToTracker({ type: 'get-peers', max: GET_PEERS_MAX })), GET_PEERS_EVERY_MS),
+          setInterval(() => ws.send(ANNOUNCE), msg.announceIntervalMs),
+          setInterval(() => ws.send(GET_PEERS), GET_PEERS_EVERY_MS),
         );
         settle();
         return;
