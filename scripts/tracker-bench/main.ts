@@ -26,6 +26,7 @@ const flags = {
   trackerPid: { kind: 'int', default: 0, min: 0, max: 2 ** 22, help: "with --tracker: its process id, to read its CPU and RSS from /proc (0 = don't)" },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream the connections join (with --tracker)' },
   json: { kind: 'optional-string', default: null, help: 'also write the figures to this file as JSON' },
+  heapSnapshot: { kind: 'optional-string', default: null, help: "write a V8 heap snapshot of the origin to this file once all have joined (before measuring; it pauses the tracker)" },
   cpuProf: { kind: 'optional-string', default: null, help: "write the origin's V8 CPU profile (.cpuprofile, for Chrome DevTools) into this folder" },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary', env: 'FFMPEG_PATH' },
 } as const satisfies Record<string, FlagSpec>;
@@ -128,6 +129,12 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
     say(`all ${config.connections} joined in ${joinSeconds.toFixed(1)} s; settling ${SETTLE_MS / 1000} s before reading memory`);
     await sleep(SETTLE_MS, undefined, { signal });
     const joinedMemory = await tracker.read(true);
+    if (config.heapSnapshot) {
+      const written = await tracker.heapSnapshot(config.heapSnapshot);
+      say(written ? `heap snapshot written to ${written}` : 'no heap snapshot: the tracker is not a process this benchmark started');
+      // Writing it stops the tracker for seconds: let the backlog clear before measuring.
+      await sleep(SETTLE_MS, undefined, { signal });
+    }
 
     const fromMs = Date.now();
     for (const w of workers) w.send({ type: 'measure', fromMs });

@@ -6,13 +6,19 @@
  * read before any collection, so a memory reading's collection is not in the CPU
  * figure as long as no memory reading falls inside the window measured.
  */
-import type { MeterSample, ToMeter } from './protocol.ts';
+import { writeHeapSnapshot } from 'node:v8';
+import type { MeterSample, MeterSnapshotWritten, ToMeter } from './protocol.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('the tracker meter needs node --expose-gc');
 if (!process.send) throw new Error('the tracker meter needs an IPC channel (child_process.fork)');
 
 process.on('message', (msg: ToMeter) => {
+  if (msg?.type === 'heap-snapshot') {
+    const written: MeterSnapshotWritten = { type: 'heap-snapshot', id: msg.id, path: writeHeapSnapshot(msg.path) };
+    process.send?.(written);
+    return;
+  }
   if (msg?.type !== 'sample') return;
   const cpu = process.cpuUsage();
   const atMs = Date.now();

@@ -44,7 +44,7 @@ export type FromWorker =
   | { type: 'stopped'; cpuMs: number };
 
 /** `gc`: collect first, for a memory reading (a CPU reading skips it, so the collection's own cost is not counted). */
-export type ToMeter = { type: 'sample'; id: number; gc: boolean };
+export type ToMeter = { type: 'sample'; id: number; gc: boolean } | { type: 'heap-snapshot'; id: number; path: string };
 
 /** What the meter reads in the tracker's process. */
 export interface MeterSample {
@@ -56,4 +56,10 @@ export interface MeterSample {
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
+}
+
+export interface MeterSnapshotWritten {
+  type: 'heap-snapshot';
+  id: number;
+  path: string;
 }

@@ -8,7 +8,7 @@ import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { MeterSample, ToMeter } from './protocol.ts';
+import type { MeterSample, MeterSnapshotWritten, ToMeter } from './protocol.ts';
 
 const ORIGIN_MAIN = fileURLToPath(new URL('../../origin/main.ts', import.meta.url));
 const METER = fileURLToPath(new URL('./meter.ts', import.meta.url));
@@ -29,6 +29,8 @@ export interface TrackerTarget {
   describe: string;
   /** Null when nothing can be read (a tracker elsewhere, no pid given). `gc`: collect first, for a memory reading. */
   read(gc: boolean): Promise<Reading | null>;
+  /** Writes a V8 heap snapshot of the tracker's process to `path` and resolves with where; null if it cannot. */
+  heapSnapshot(path: string): Promise<string | null>;
   stop(): Promise<void>;
 }
 
@@ -72,11 +74,16 @@ export async function startOrigin(o: OriginOptions): Promise<TrackerTarget> {
       const r = await fetch(health).then((res) => res.json() as Promise<{ segments?: number }>).catch(() => null);
       return (r?.segments ?? 0) >= 2 ? true : null;
     }, () => `the origin published no segment: ${tail()}`);
-    const meter = meterOf(child);
+    const ask = meterOf(child);
+    let id = 0;
     return {
       url,
       describe: `the origin's built-in tracker (${url}; ffmpeg test pattern 160x90, 1 s segments; --max-peers ${Math.max(2000, o.connections)})`,
-      read: meter,
+      read: async (gc) => {
+        const m = await ask<MeterSample>({ type: 'sample', id: id++, gc });
+        return { atMs: m.atMs, cpuUs: m.cpuUs, rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes };
+      },
+      heapSnapshot: async (path) => (await ask<MeterSnapshotWritten>({ type: 'heap-snapshot', id: id++, path })).path,
       stop,
     };
   } catch (e) {
@@ -91,6 +98,7 @@ export function externalTracker(url: string, pid: number | null): TrackerTarget 
     url,
     describe: `the tracker at ${url}${pid ? ` (pid ${pid}, read from /proc: no heap figure, no GC before reading)` : ' (no --tracker-pid: CPU and memory not read)'}`,
     read: async () => (pid ? procReading(pid) : null),
+    heapSnapshot: async () => null,
     stop: async () => undefined,
   };
 }
@@ -108,15 +116,14 @@ async function waitFor<T>(child: ChildProcess, exited: Promise<void>, signal: Ab
   }
 }
 
-function meterOf(child: ChildProcess): (gc: boolean) => Promise<Reading | null> {
-  let next = 0;
-  return (gc) =>
+/** Asks the meter in `child` and waits for its answer of the same type and id. */
+function meterOf(child: ChildProcess): <T extends MeterSample | MeterSnapshotWritten>(msg: ToMeter) => Promise<T> {
+  return (msg) =>
     new Promise((resolve, reject) => {
-      const id = next++;
-      const onMessage = (m: MeterSample) => {
-        if (m?.type !== 'sample' || m.id !== id) return;
+      const onMessage = (m: MeterSample | MeterSnapshotWritten) => {
+        if (m?.type !== msg.type || m.id !== msg.id) return;
         done();
-        resolve({ atMs: m.atMs, cpuUs: m.cpuUs, rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes });
+        resolve(m as never);
       };
       const onExit = () => {
         done();
@@ -128,7 +135,7 @@ function meterOf(child: ChildProcess): (gc: boolean) => Promise<Reading | null> 
       };
       child.on('message', onMessage);
       child.once('exit', onExit);
-      child.send({ type: 'sample', id, gc } satisfies ToMeter);
+      child.send(msg);
     });
 }
 
