@@ -7,6 +7,7 @@
  * Figures are printed, never asserted.
  */
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type FlagSpec, ConfigError, helpText, parseConfig } from '../../shared/cli.ts';
 import { checkFfmpeg } from '../../origin/ffmpeg-process.ts';
@@ -66,6 +67,8 @@ type Config = NonNullable<ReturnType<typeof parseConfig<typeof flags>>>;
 
 async function run(config: Config, signal: AbortSignal): Promise<void> {
   const wallStart = Date.now();
+  // Every process here competes for the same cores as whatever else runs: the figures are read against this.
+  const loadBefore = loadavg()[0] ?? Number.NaN;
   const workerCount = Math.min(config.workers, config.connections);
   checkOpenFiles(config.connections, workerCount, config.tracker === null);
   if (config.tracker === null) {
@@ -190,12 +193,14 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
     };
     const figures = computeFigures(m);
     const wallSeconds = (Date.now() - wallStart) / 1000;
+    const machine = { cores: availableParallelism(), loadAverageBefore: loadBefore, loadAverageAfter: loadavg()[0] ?? Number.NaN };
     const lines = [
       `tracker: ${tracker.describe}`,
       `load: ${config.connections} connections over ${workerCount} worker processes${addresses[0] ? ` from ${addresses[0]}..${addresses.at(-1)}` : ''}, ` +
         `each joining with no address (never probed) and upload 0 (never seeded), announcing at the welcome's interval, get-peers every 10 s ` +
         `(${TRACKER_MESSAGES_PER_SEC}/s is the tracker's per-connection cap)`,
       `measured: ${(m.windowMs / 1000).toFixed(1)} s from all joined; publish instant = the announcement's publishedAtMs (origin clock, same machine)`,
+      `machine: ${machine.cores} cores, 1-min load average ${machine.loadAverageBefore.toFixed(1)} before the run and ${machine.loadAverageAfter.toFixed(1)} after (the tracker, ffmpeg, the workers and anything else share the cores)`,
       '',
       renderTable(figures),
       '',
@@ -204,7 +209,7 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
     if (config.json) {
       const perSegment = measured.map(segmentFigure);
-      await writeFile(config.json, `${JSON.stringify({ figures, targets: TARGETS, tracker: tracker.describe, wallSeconds, perSegment }, null, 2)}\n`);
+      await writeFile(config.json, `${JSON.stringify({ figures, targets: TARGETS, tracker: tracker.describe, machine, wallSeconds, perSegment }, null, 2)}\n`);
     }
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
