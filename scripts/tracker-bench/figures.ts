@@ -17,6 +17,8 @@ export interface TrackerBenchFigures {
   /** Tracker CPU, % of one core: while the connections joined, and over the measured window. */
   joinCpuPct: number | null;
   trackerCpuPct: number | null;
+  /** The tracker's event loop runnable but without a core, % of the measured window: what the machine's other load costs it. */
+  trackerWaitingPct: number | null;
   /** Growth of the tracker's resident memory and V8 heap (after GC) from before the first join to all joined, per connection. */
   rssKbPerConnection: number | null;
   heapKbPerConnection: number | null;
@@ -32,6 +34,8 @@ export interface TrackerBenchFigures {
   receiptMsP99: number;
   /** Mean CPU of one load worker process, % of one core, over the measured window: near 100 means the generator was the bottleneck. */
   workerCpuPct: number;
+  /** Mean of the load workers' event loops waiting for a core, % of the measured window. */
+  workerWaitingPct: number | null;
   workers: number;
 }
 
@@ -68,11 +72,14 @@ export interface Measured {
   joinSeconds: number;
   joinCpuPct: number | null;
   trackerCpuPct: number | null;
+  trackerWaitingPct: number | null;
   /** Tracker memory before the first join and with all joined, both after GC (heap null when only /proc could be read). */
   memoryBefore: { rssBytes: number; heapUsedBytes: number | null } | null;
   memoryJoined: { rssBytes: number; heapUsedBytes: number | null } | null;
   segments: readonly (readonly SegmentReceipts[])[];
   workerCpuMs: readonly number[];
+  /** Each worker's run-queue wait over the window, ms (empty when it could not be read). */
+  workerWaitMs: readonly number[];
   windowMs: number;
 }
 
@@ -89,6 +96,7 @@ export function computeFigures(m: Measured): TrackerBenchFigures {
     joinSeconds: m.joinSeconds,
     joinCpuPct: m.joinCpuPct,
     trackerCpuPct: m.trackerCpuPct,
+    trackerWaitingPct: m.trackerWaitingPct,
     rssKbPerConnection: perConnKb(m.memoryBefore?.rssBytes, m.memoryJoined?.rssBytes),
     heapKbPerConnection: perConnKb(m.memoryBefore?.heapUsedBytes, m.memoryJoined?.heapUsedBytes),
     segments: perSegment.length,
@@ -99,6 +107,7 @@ export function computeFigures(m: Measured): TrackerBenchFigures {
     receiptMsP50: percentile(all, 0.5),
     receiptMsP99: percentile(all, 0.99),
     workerCpuPct: m.windowMs > 0 && m.workerCpuMs.length > 0 ? (100 * m.workerCpuMs.reduce((a, b) => a + b, 0)) / m.workerCpuMs.length / m.windowMs : Number.NaN,
+    workerWaitingPct: m.windowMs > 0 && m.workerWaitMs.length > 0 ? (100 * m.workerWaitMs.reduce((a, b) => a + b, 0)) / m.workerWaitMs.length / m.windowMs : null,
     workers: m.workerCpuMs.length,
   };
 }
@@ -115,6 +124,7 @@ export function renderTable(f: TrackerBenchFigures): string {
     ['join time, s', fmt(f.joinSeconds, 1), '', ''],
     ['tracker CPU while joining, % of a core', fmt(f.joinCpuPct, 1), '', ''],
     ['tracker CPU, all joined, % of a core', fmt(f.trackerCpuPct, 1), `< ${TARGETS.trackerCpuPct}`, verdict(f.trackerCpuPct, TARGETS.trackerCpuPct)],
+    ['tracker waiting for a core, % of the time', fmt(f.trackerWaitingPct, 1), '', ''],
     ['tracker RSS per connection, KB', fmt(f.rssKbPerConnection, 2), `< ${TARGETS.rssKbPerConnection}`, verdict(f.rssKbPerConnection, TARGETS.rssKbPerConnection)],
     ['tracker heap per connection, KB', fmt(f.heapKbPerConnection, 2), '', ''],
     ['segments measured', String(f.segments), '', ''],
@@ -125,6 +135,7 @@ export function renderTable(f: TrackerBenchFigures): string {
     ['publish to receipt p50 (per connection), ms', fmt(f.receiptMsP50, 1), '', ''],
     ['publish to receipt p99 (per connection), ms', fmt(f.receiptMsP99, 1), '', ''],
     [`load worker CPU (mean of ${f.workers}), % of a core`, fmt(f.workerCpuPct, 1), '', ''],
+    ['load worker waiting for a core, % of the time', fmt(f.workerWaitingPct, 1), '', ''],
   ];
   const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ').trimEnd();

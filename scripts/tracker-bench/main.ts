@@ -15,6 +15,7 @@ import { TRACKER_MESSAGES_PER_SEC, MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS 
 import { type Measured, TARGETS, computeFigures, renderTable, segmentFigure } from './figures.ts';
 import type { SegmentReceipts } from './protocol.ts';
 import { type Reading, type TrackerTarget, externalTracker, openFilesLimit, startOrigin } from './tracker-target.ts';
+import { runQueueWaitNs } from './schedstat.ts';
 import { type LoadWorker, shares, startWorker } from './workers.ts';
 
 const flags = {
@@ -142,6 +143,7 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
     const fromMs = Date.now();
     for (const w of workers) w.send({ type: 'measure', fromMs });
     const cpu0 = await tracker.read(false);
+    const workerWait0 = workers.map((w) => runQueueWaitNs(w.pid));
     while (workers.some((w) => w.measuringCpuMs === null)) {
       check();
       await sleep(20);
@@ -160,6 +162,7 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
       }
     }
     const cpu1 = await tracker.read(false);
+    const workerWait1 = workers.map((w) => runQueueWaitNs(w.pid));
     const endAt = Date.now();
     const joined = sum((w) => w.joined);
     const lost = sum((w) => w.lost);
@@ -177,6 +180,12 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
         return parts;
       });
     const pct = (a: Reading | null, b: Reading | null) => (a && b && b.atMs > a.atMs ? (100 * (b.cpuUs - a.cpuUs)) / 1000 / (b.atMs - a.atMs) : null);
+    const waiting = (a: Reading | null, b: Reading | null) =>
+      a?.runWaitNs != null && b?.runWaitNs != null && b.atMs > a.atMs ? (100 * (b.runWaitNs - a.runWaitNs)) / 1e6 / (b.atMs - a.atMs) : null;
+    const workerWaitMs = workerWait0.flatMap((a, i) => {
+      const b = workerWait1[i];
+      return a === null || b == null ? [] : [(b - a) / 1e6];
+    });
     const memory = (r: Reading | null) => (r ? { rssBytes: r.rssBytes, heapUsedBytes: r.heapUsedBytes } : null);
     const m: Measured = {
       connections: config.connections,
@@ -185,10 +194,12 @@ async function run(config: Config, signal: AbortSignal): Promise<void> {
       joinSeconds,
       joinCpuPct: pct(joinCpu0, joinCpu1),
       trackerCpuPct: pct(cpu0, cpu1),
+      trackerWaitingPct: waiting(cpu0, cpu1),
       memoryBefore: memory(before),
       memoryJoined: memory(joinedMemory),
       segments: measured,
       workerCpuMs,
+      workerWaitMs,
       windowMs: endAt - fromMs,
     };
     const figures = computeFigures(m);

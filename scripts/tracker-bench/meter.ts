@@ -8,6 +8,7 @@
  */
 import { writeHeapSnapshot } from 'node:v8';
 import type { MeterSample, MeterSnapshotWritten, ToMeter } from './protocol.ts';
+import { runQueueWaitNs } from './schedstat.ts';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('the tracker meter needs node --expose-gc');
@@ -21,6 +22,7 @@ process.on('message', (msg: ToMeter) => {
   }
   if (msg?.type !== 'sample') return;
   const cpu = process.cpuUsage();
+  const runWaitNs = runQueueWaitNs('self');
   const atMs = Date.now();
   if (msg.gc) {
     // Twice: the first pass can leave garbage that only finalizers of the first freed.
@@ -33,6 +35,7 @@ process.on('message', (msg: ToMeter) => {
     id: msg.id,
     atMs,
     cpuUs: cpu.user + cpu.system,
+    runWaitNs,
     rssBytes: mem.rss,
     heapUsedBytes: mem.heapUsed,
     externalBytes: mem.external,

@@ -53,6 +53,8 @@ export interface MeterSample {
   /** Epoch ms, and process.cpuUsage() user + system in µs. */
   atMs: number;
   cpuUs: number;
+  /** schedstat.ts; null where it cannot be read. */
+  runWaitNs: number | null;
   rssBytes: number;
   heapUsedBytes: number;
   externalBytes: number;

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { MeterSample, MeterSnapshotWritten, ToMeter } from './protocol.ts';
+import { runQueueWaitNs } from './schedstat.ts';
 
 const ORIGIN_MAIN = fileURLToPath(new URL('../../origin/main.ts', import.meta.url));
 const METER = fileURLToPath(new URL('./meter.ts', import.meta.url));
@@ -20,6 +21,8 @@ const TAIL_CHARS = 1500;
 export interface Reading {
   atMs: number;
   cpuUs: number;
+  /** Its event loop's time on a run queue so far (schedstat.ts), ns. */
+  runWaitNs: number | null;
   rssBytes: number;
   heapUsedBytes: number | null;
 }
@@ -81,7 +84,7 @@ export async function startOrigin(o: OriginOptions): Promise<TrackerTarget> {
       describe: `the origin's built-in tracker (${url}; ffmpeg test pattern 160x90, 1 s segments; --max-peers ${Math.max(2000, o.connections)})`,
       read: async (gc) => {
         const m = await ask<MeterSample>({ type: 'sample', id: id++, gc });
-        return { atMs: m.atMs, cpuUs: m.cpuUs, rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes };
+        return { atMs: m.atMs, cpuUs: m.cpuUs, runWaitNs: m.runWaitNs, rssBytes: m.rssBytes, heapUsedBytes: m.heapUsedBytes };
       },
       heapSnapshot: async (path) => (await ask<MeterSnapshotWritten>({ type: 'heap-snapshot', id: id++, path })).path,
       stop,
@@ -155,7 +158,7 @@ function procReading(pid: number): Reading {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuUs = ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6;
   const rssKb = Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
-  return { atMs: Date.now(), cpuUs, rssBytes: rssKb * 1024, heapUsedBytes: null };
+  return { atMs: Date.now(), cpuUs, runWaitNs: runQueueWaitNs(pid), rssBytes: rssKb * 1024, heapUsedBytes: null };
 }
 
 /** The soft and hard limits on open files of this process (children inherit them), from /proc (Linux). */

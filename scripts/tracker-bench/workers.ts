@@ -8,6 +8,7 @@ const STOP_TIMEOUT_MS = 5000;
 
 export interface LoadWorker {
   readonly index: number;
+  readonly pid: number;
   joined: number;
   lost: number;
   lastError: string | null;
@@ -32,6 +33,7 @@ export function startWorker(index: number, events: WorkerEvents): Promise<LoadWo
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const w: LoadWorker = {
     index,
+    pid: child.pid ?? 0,
     joined: 0,
     lost: 0,
     lastError: null,

@@ -14,6 +14,7 @@ function measured(more: Partial<Measured> = {}): Measured {
     joinSeconds: 2,
     joinCpuPct: 30,
     trackerCpuPct: 12.5,
+    trackerWaitingPct: 40,
     memoryBefore: { rssBytes: 100 * 1024, heapUsedBytes: 50 * 1024 },
     memoryJoined: { rssBytes: 140 * 1024, heapUsedBytes: 58 * 1024 },
     segments: [
@@ -21,6 +22,7 @@ function measured(more: Partial<Measured> = {}): Measured {
       [part(2, [4, 6]), part(2, [8, 10])],
     ],
     workerCpuMs: [1000, 3000],
+    workerWaitMs: [500, 1500],
     windowMs: 10_000,
     ...more,
   };
@@ -50,11 +52,14 @@ describe('bench:tracker figures', () => {
     assert.equal(f.receiptMsP50, 7);
     assert.equal(f.receiptMsP99, 30);
     assert.equal(f.workerCpuPct, 20, 'the mean worker used 2 s of CPU in 10 s');
+    assert.equal(f.workerWaitingPct, 10, 'and waited 1 s for a core');
+    assert.equal(f.trackerWaitingPct, 40);
   });
 
   test('what could not be read stays unknown, and the table says so', () => {
-    const f = computeFigures(measured({ memoryBefore: { rssBytes: 1, heapUsedBytes: null }, memoryJoined: { rssBytes: 2, heapUsedBytes: null }, trackerCpuPct: null }));
+    const f = computeFigures(measured({ memoryBefore: { rssBytes: 1, heapUsedBytes: null }, memoryJoined: { rssBytes: 2, heapUsedBytes: null }, trackerCpuPct: null, workerWaitMs: [] }));
     assert.equal(f.heapKbPerConnection, null);
+    assert.equal(f.workerWaitingPct, null);
     assert.equal(f.trackerCpuPct, null);
     const cpuRow = renderTable(f).split('\n').find((l) => l.startsWith('tracker CPU, all joined'));
     assert.match(cpuRow ?? '', /\s-\s+< 100$/);
