@@ -59,7 +59,9 @@ function checkOpenFiles(connections: number, workers: number, startsOrigin: bool
   if (limit.soft < need) {
     throw new Error(
       `ulimit -n is ${limit.soft}; ${connections} connections need at least ${need} open files per process: ` +
-        `run \`ulimit -n ${Math.min(need, limit.hard)}\` first${limit.hard < need ? ` (the hard limit, ${limit.hard}, is too low as well)` : ''}, or pass fewer --connections`,
+        (limit.hard >= need
+          ? `run \`ulimit -n ${need}\` first, or pass fewer --connections`
+          : `the hard limit (${limit.hard}) is too low as well: raise it (as root, \`ulimit -Hn ${need}\`, or in /etc/security/limits.conf), or pass fewer --connections`),
     );
   }
 }
