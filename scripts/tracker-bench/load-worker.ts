@@ -61,25 +61,39 @@ const cpuMs = () => {
 /** Same time line as the origin's publishedAtMs (epoch ms), with sub-millisecond resolution. */
 const nowMs = () => performance.timeOrigin + performance.now();
 
+/** Sends a segment's receipts to the runner if it is measured, and forgets it either way. */
 function report(seq: number): void {
   const p = pending.get(seq);
   if (!p) return;
   clearTimeout(p.timer);
   pending.delete(seq);
+  if (measureFromMs === null || p.publishedAtMs < measureFromMs) return;
   reported.add(seq);
   const receipts: SegmentReceipts = { seq, publishedAtMs: p.publishedAtMs, latenciesMs: p.latenciesMs, missing: Math.max(0, joined - p.latenciesMs.length) };
   send({ type: 'segment', receipts });
 }
 
+/**
+ * Receipts are kept from the first welcome, not only once `measure` has
+ * come: a segment published just after the runner's start instant can reach
+ * some connections before this process reads that message, and must still
+ * count all of them.
+ */
 function onSegment(seq: number, publishedAtMs: number, atMs: number): void {
-  if (measureFromMs === null || publishedAtMs < measureFromMs || reported.has(seq)) return;
+  if (reported.has(seq) || (measureFromMs !== null && publishedAtMs < measureFromMs)) return;
   let p = pending.get(seq);
   if (!p) {
     p = { publishedAtMs, latenciesMs: [], timer: setTimeout(() => report(seq), SEGMENT_WAIT_MS) };
     pending.set(seq, p);
   }
   p.latenciesMs.push(atMs - publishedAtMs);
-  if (p.latenciesMs.length >= joined) report(seq);
+  if (measureFromMs !== null && p.latenciesMs.length >= joined) report(seq);
+}
+
+function startMeasuring(fromMs: number): void {
+  measureFromMs = fromMs;
+  // What came before is dropped; what every connection already has is complete.
+  for (const [seq, p] of pending) if (p.publishedAtMs < fromMs || p.latenciesMs.length >= joined) report(seq);
 }
 
 function open(spec: WorkerSpec, n: number, done: () => void): void {
@@ -182,8 +196,8 @@ function stop(): void {
 process.on('message', (msg: ToWorker) => {
   if (msg.type === 'start') start(msg.spec);
   else if (msg.type === 'measure') {
-    measureFromMs = msg.fromMs;
     send({ type: 'measuring', cpuMs: cpuMs() });
+    startMeasuring(msg.fromMs);
   }
   else if (msg.type === 'stop') stop();
 });
