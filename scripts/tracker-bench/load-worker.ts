@@ -198,8 +198,7 @@ process.on('message', (msg: ToWorker) => {
   else if (msg.type === 'measure') {
     send({ type: 'measuring', cpuMs: cpuMs() });
     startMeasuring(msg.fromMs);
-  }
-  else if (msg.type === 'stop') stop();
+  } else if (msg.type === 'stop') stop();
 });
 // The runner gone (finished, killed, crashed) must not leave this worker holding sockets.
 process.on('disconnect', () => process.exit(0));
