@@ -2,6 +2,7 @@
  * The figures of `npm run bench:tracker`, from what was measured: pure
  * functions over plain data, so the arithmetic is tested apart from the run.
  */
+import { percentile as benchPercentile } from '../bench/figures.ts';
 import type { SegmentReceipts } from './protocol.ts';
 
 /** The issue's targets, printed beside the figures (issue 13, "Load"). */
@@ -39,9 +40,9 @@ export interface TrackerBenchFigures {
   workers: number;
 }
 
-/** Nearest-rank percentile of ascending `sorted` (p in [0, 1]); NaN when empty. */
-export function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
+/** Nearest-rank percentile (p in [0, 1]) as npm run bench computes it; NaN when there are none. */
+export function percentile(values: readonly number[], p: number): number {
+  return benchPercentile(values, 100 * p) ?? Number.NaN;
 }
 
 export interface SegmentFigure {
@@ -65,14 +66,8 @@ export function segmentFigure(parts: readonly SegmentReceipts[]): SegmentFigure 
   return { seq: parts[0]?.seq ?? -1, receipts, missing, lastMs: receipts === 0 ? Number.NaN : lastMs };
 }
 
-export interface Measured {
-  connections: number;
-  joined: number;
-  lost: number;
-  joinSeconds: number;
-  joinCpuPct: number | null;
-  trackerCpuPct: number | null;
-  trackerWaitingPct: number | null;
+/** What the run measured; the figures it gives as they are, the rest as computeFigures turns it into figures. */
+export interface Measured extends Pick<TrackerBenchFigures, 'connections' | 'joined' | 'lost' | 'joinSeconds' | 'joinCpuPct' | 'trackerCpuPct' | 'trackerWaitingPct'> {
   /** Tracker memory before the first join and with all joined, both after GC (heap null when only /proc could be read). */
   memoryBefore: { rssBytes: number; heapUsedBytes: number | null } | null;
   memoryJoined: { rssBytes: number; heapUsedBytes: number | null } | null;
@@ -85,8 +80,8 @@ export interface Measured {
 
 export function computeFigures(m: Measured): TrackerBenchFigures {
   const perSegment = m.segments.map(segmentFigure);
-  const last = perSegment.map((s) => s.lastMs).filter(Number.isFinite).sort((a, b) => a - b);
-  const all = m.segments.flatMap((parts) => parts.flatMap((p) => p.latenciesMs)).sort((a, b) => a - b);
+  const last = perSegment.map((s) => s.lastMs).filter(Number.isFinite);
+  const all = m.segments.flatMap((parts) => parts.flatMap((p) => p.latenciesMs));
   const perConnKb = (before: number | null | undefined, after: number | null | undefined) =>
     before == null || after == null || m.joined === 0 ? null : (after - before) / m.joined / 1024;
   return {
@@ -103,7 +98,7 @@ export function computeFigures(m: Measured): TrackerBenchFigures {
     missingReceipts: perSegment.reduce((n, s) => n + s.missing, 0),
     lastReceiptMsP50: percentile(last, 0.5),
     lastReceiptMsP99: percentile(last, 0.99),
-    lastReceiptMsMax: last.at(-1) ?? Number.NaN,
+    lastReceiptMsMax: percentile(last, 1),
     receiptMsP50: percentile(all, 0.5),
     receiptMsP99: percentile(all, 0.99),
     workerCpuPct: m.windowMs > 0 && m.workerCpuMs.length > 0 ? (100 * m.workerCpuMs.reduce((a, b) => a + b, 0)) / m.workerCpuMs.length / m.windowMs : Number.NaN,

@@ -29,9 +29,10 @@ function measured(more: Partial<Measured> = {}): Measured {
 }
 
 describe('bench:tracker figures', () => {
-  test('nearest-rank percentiles', () => {
-    assert.equal(percentile([1, 2, 3, 4], 0.5), 2);
-    assert.equal(percentile([1, 2, 3, 4], 0.99), 4);
+  test('nearest-rank percentiles, of values in any order', () => {
+    assert.equal(percentile([4, 1, 3, 2], 0.5), 2);
+    assert.equal(percentile([4, 1, 3, 2], 0.99), 4);
+    assert.equal(percentile([4, 1, 3, 2], 1), 4);
     assert.equal(percentile([7], 0), 7);
     assert.ok(Number.isNaN(percentile([], 0.5)));
   });
