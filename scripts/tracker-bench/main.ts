@@ -23,7 +23,7 @@ const flags = {
   segments: { kind: 'int', default: 30, min: 1, max: 100_000, help: 'segments to measure once all have joined' },
   seconds: { kind: 'int', default: 0, min: 0, max: 86_400, help: 'measure this long instead of --segments (0 = by --segments)' },
   workers: { kind: 'int', default: 4, min: 1, max: 64, help: 'load worker processes the connections are spread over' },
-  joinsInFlight: { kind: 'int', default: 16, min: 1, max: MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, help: 'joins a worker has waiting for their welcome at once' },
+  joinsInFlight: { kind: 'int', default: 24, min: 1, max: MAX_UNJOINED_TRACKER_CONNECTIONS_PER_ADDRESS, help: 'joins a worker has waiting for their welcome at once' },
   tracker: { kind: 'optional-string', default: null, pattern: /^wss?:\/\/\S+$/, patternHelp: 'a ws:// or wss:// URL', help: 'load this running tracker instead of starting an origin' },
   trackerPid: { kind: 'int', default: 0, min: 0, max: 2 ** 22, help: "with --tracker: its process id, to read its CPU and RSS from /proc (0 = don't)" },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream the connections join (with --tracker)' },
