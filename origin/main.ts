@@ -18,7 +18,7 @@ void runMain('origin', async () => {
   await origin.start();
   const lines = [
     `origin: playlist  ${origin.url}/live/index.m3u8`,
-    `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
+    config.redis ? `origin: tracker   replicas sharing the swarm through redis (npm run tracker -- --redis …)` : `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
     `origin: metrics   ${origin.url}/metrics`,
   ];
   if (!config.streamKey) lines.push(`origin: stream key ${origin.streamKey} (generated; pass --stream-key or STREAM_KEY to choose one)`);

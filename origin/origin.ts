@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
@@ -28,6 +29,10 @@ import { Egress } from './egress.ts';
 import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
+import { createRedisLink } from './redis-link.ts';
+import { RedisOrigin } from './redis-origin.ts';
+import { DEFAULT_CHANNEL } from './redis-schema.ts';
+import { segmentFrame } from '../shared/tracker-protocol.ts';
 
 export interface OriginDeps {
   log: Logger;
@@ -92,18 +97,34 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
 
+  // With --redis the swarm is the tracker replicas' (tracker-replica.ts): this origin publishes and seeds through Redis.
+  const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
+  const redis = redisLink
+    ? new RedisOrigin({
+        link: redisLink,
+        channel: DEFAULT_CHANNEL,
+        config: { streamId: config.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments },
+        clock,
+        log: log.child({ component: 'redis' }),
+        metrics,
+        onPeerGone: (peerId) => seeding.reseed(peerId),
+      })
+    : null;
+  const swarmSize = () => redis?.size ?? tracker.registry.size;
+
   const receiver = new IngestReceiver((s) => {
     const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
     const publishedMs = performance.now();
     metrics.segmentsPublished.inc();
     metrics.windowSegments.set(window.size);
     metrics.windowBytes.set(window.bytes);
-    const audience = stored.info.size * tracker.registry.size;
+    const audience = stored.info.size * swarmSize();
     measured.audienceBytes += audience;
     metrics.audienceBytes.inc(audience);
     metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    tracker.announce(stored.info);
+    if (redis) redis.publishSegment(segmentFrame(stored.info));
+    else tracker.announce(stored.info);
     const announcedMs = performance.now();
     seeding.seed(stored);
     events.emit('segmentPublished', {
@@ -115,7 +136,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const egress = new Egress(config.egressKbps, clock);
   const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
-  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress });
+  const seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress, clock, countEgress });
 
   const ingest = new IngestSupervisor({
     settings: config,
@@ -197,7 +218,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return;
     }
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = (redis ?? tracker).fetchClass(typeof token === 'string' ? token : null);
     egress.send(
       cls,
       body.byteLength,
@@ -211,7 +232,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
+    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: swarmSize(), ingest: ingest.state });
   });
 
   // They list every viewer's address: operators only.
@@ -238,7 +259,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
-    if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
+    if (path === '/tracker' && redis) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
+    else if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -257,6 +279,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     offloadRatio: () => offloadRatio(measured),
     events,
     async start() {
+      if (redisLink && redis) {
+        await redisLink.connect();
+        await redis.start();
+      }
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
       tracker.start();
@@ -271,6 +297,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         dashboard.close();
         egress.close();
         await tracker.close();
+        redis?.close();
+        await redisLink?.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         if (ingestServer?.listening) {

@@ -3,8 +3,16 @@ import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
-  tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// or wss:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
-  origin: { kind: 'optional-string', default: null, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'origin HTTP base for fallback fetches (default: derived from --tracker)' },
+  tracker: {
+    kind: 'string',
+    default: 'ws://127.0.0.1:8080/tracker',
+    pattern: /^wss?:\/\/[^\s,]+\/tracker$/,
+    patternHelp: 'ws:// or wss:// URLs ending in /tracker',
+    list: true,
+    help: "the origin's tracker, or tracker replicas sharing its swarm (comma-separated or repeated: on losing one the node joins another)",
+    env: 'TRACKER_URL',
+  },
+  origin: { kind: 'optional-string', default: null, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'origin HTTP base for fallback fetches (default: derived from the first --tracker; give it with tracker replicas)' },
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
   port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
@@ -53,6 +61,11 @@ export type PeerConfig = ConfigOf<typeof peerFlags>;
 
 export function parsePeerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): PeerConfig | null {
   return parseConfig(peerFlags, argv, env);
+}
+
+/** The tracker URLs of --tracker, in the order given. */
+export function trackerUrls(config: Pick<PeerConfig, 'tracker'>): string[] {
+  return config.tracker.split(',');
 }
 
 export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {

@@ -58,10 +58,18 @@ export type PeerToTracker =
       url: string | null;
       /** Declared upload capacity; 0 means the origin must not seed through this peer. */
       uploadKbps: number;
+      /**
+       * The fetch token of this peer's previous welcome, on a rejoin: it proves
+       * the id is its own, so a tracker replica may take the peer over from
+       * another replica that still lists it (a replica that died).
+       */
+      resume?: string;
     }
   | { type: 'announce'; stats: PeerStats }
   | { type: 'get-peers'; max: number }
   | { type: 'leave' };
+
+export type Welcome = Extract<TrackerToPeer, { type: 'welcome' }>;
 
 export type TrackerToPeer =
   | {
@@ -102,12 +110,9 @@ export function encodePeerToTracker(msg: PeerToTracker): string {
 export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
   switch (msg.type) {
     case 'welcome':
-      return JSON.stringify({ ...msg, segments: msg.segments.map((s) => base64url(segmentRecord(s))) });
-    case 'segment': {
-      const w = new Writer(1 + segmentRecordBytes(msg.segment)).u8(KIND.segment);
-      writeSegmentRecord(w, msg.segment);
-      return w.done();
-    }
+      return encodeWelcome(msg, msg.segments.map(segmentFrame));
+    case 'segment':
+      return segmentFrame(msg.segment);
     case 'seed':
       return new Writer(SEED_HEADER_BYTES + msg.data.byteLength).u8(KIND.seed).u32(msg.seq).u16(msg.piece).bytes(msg.data).done();
     case 'peers':
@@ -116,6 +121,22 @@ export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
     default:
       return assertNever(msg);
   }
+}
+
+/** A segment announcement's binary frame, the bytes every peer is pushed; made once by the origin and relayed as they are. */
+export function segmentFrame(segment: SegmentAnnouncement): Uint8Array {
+  const w = new Writer(1 + segmentRecordBytes(segment)).u8(KIND.segment);
+  writeSegmentRecord(w, segment);
+  return w.done();
+}
+
+/**
+ * A welcome whose window is given as segment frames (segmentFrame): each goes
+ * into the welcome as the record it carries, byte for byte, so a tracker
+ * replica relays the origin's announcements without decoding and re-encoding them.
+ */
+export function encodeWelcome(msg: Omit<Welcome, 'segments'>, frames: readonly Uint8Array[]): string {
+  return JSON.stringify({ ...msg, segments: frames.map((f) => base64url(f.subarray(1))) });
 }
 
 function parseJson(text: string): Decoded<Obj> {
@@ -162,6 +183,7 @@ export function decodePeerToTracker(text: string): Decoded<PeerToTracker> {
           peerId: id(m, 'peerId'),
           url: m.url === null ? null : wsUrl(m, 'url'),
           uploadKbps: int(m, 'uploadKbps', 0, 100_000_000),
+          ...(m.resume === undefined ? {} : { resume: str(m, 'resume', FETCH_TOKEN_PATTERN, FETCH_TOKEN_CHARS) }),
         };
       });
     case 'announce':
@@ -258,12 +280,6 @@ function writeSegmentRecord(w: Writer, s: SegmentAnnouncement): void {
     .bytes(Buffer.from(s.sha256, 'hex'))
     .u16(s.pieceHashes.length);
   for (const h of s.pieceHashes) w.bytes(Buffer.from(h, 'base64url'));
-}
-
-function segmentRecord(s: SegmentAnnouncement): Uint8Array {
-  const w = new Writer(segmentRecordBytes(s));
-  writeSegmentRecord(w, s);
-  return w.done();
 }
 
 function ranged(v: number, min: number, max: number, name: string): number {
