@@ -5,7 +5,8 @@
  * protocol's own frames. Segment and seed frames are the tracker protocol's
  * bytes as the origin made them; replicas relay them untouched.
  */
-import { FieldError, int, isObj, str } from '../shared/validate.ts';
+import { MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
+import { FieldError, id, int, isObj, str } from '../shared/validate.ts';
 import { type Member, REPLICA_ID, decodeMember, encodeMember } from './swarm-members.ts';
 
 /** The default channel, served at /tracker. */
@@ -56,9 +57,9 @@ export function decodeChannelConfig(text: string): ChannelConfig {
   const v: unknown = JSON.parse(text);
   if (!isObj(v)) throw new FieldError('channel config must be an object');
   return {
-    streamId: str(v, 'streamId', /^[A-Za-z0-9_-]{1,64}$/, 64),
-    pieceSize: int(v, 'pieceSize', 1, 16 * 1024 * 1024),
-    windowSegments: int(v, 'windowSegments', 1, 100_000),
+    streamId: id(v, 'streamId'),
+    pieceSize: int(v, 'pieceSize', MIN_PIECE_SIZE, MAX_PIECE_SIZE),
+    windowSegments: int(v, 'windowSegments', 1, MAX_WINDOW_SEGMENTS),
   };
 }
 
@@ -72,7 +73,7 @@ export function decodeMemberEvent(text: string): MemberEvent {
   const v: unknown = JSON.parse(text);
   if (!isObj(v)) throw new FieldError('member event must be an object');
   if (v.op === 'up') return { op: 'up', member: decodeMember(v.member) };
-  if (v.op === 'left') return { op: 'left', peerId: str(v, 'peerId', /^[A-Za-z0-9_-]{1,64}$/, 64), replica: str(v, 'replica', REPLICA_ID, 64) };
+  if (v.op === 'left') return { op: 'left', peerId: id(v, 'peerId'), replica: str(v, 'replica', REPLICA_ID, 64) };
   throw new FieldError('unknown member event');
 }
 
