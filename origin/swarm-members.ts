@@ -11,6 +11,7 @@ import type { Rng } from '../shared/rng.ts';
 import type { PeerAddress } from '../shared/tracker-protocol.ts';
 import { FieldError, id, int, isObj, str, wsUrl } from '../shared/validate.ts';
 import type { FetchingPeer } from './egress-class.ts';
+import type { PeerRecord } from './peer-registry.ts';
 import { SampleSet } from './sample-set.ts';
 import type { SeedCandidate } from './seeder.ts';
 
@@ -36,6 +37,20 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/** What the swarm is told of a tracker's own peer, joined to `replica`. */
+export function memberOf(peer: PeerRecord, replica: string): Member {
+  return {
+    peerId: peer.peerId,
+    url: peer.url,
+    listed: peer.reachability === 'reachable',
+    uploadKbps: peer.uploadKbps,
+    replica,
+    tokenHash: hashToken(peer.fetchToken),
+    joinedAtMs: peer.joinedAtMs,
+    uploads: peer.stats.uploadedBytes > 0,
+  };
 }
 
 export function encodeMember(m: Member): string {

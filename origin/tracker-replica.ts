@@ -17,7 +17,7 @@ import type { Probe } from './reachability-probe.ts';
 import { type ChannelConfig, type ChannelKeys, channelKeys, decodeSeedMessage, encodeMemberEvent } from './redis-schema.ts';
 import type { RedisLink } from './redis-link.ts';
 import { RESP_TYPES } from '@redis/client';
-import { type Member, hashToken } from './swarm-members.ts';
+import { memberOf } from './swarm-members.ts';
 import { type SwarmShare, type TrackerConfig, TrackerServer } from './tracker-server.ts';
 
 /** Removes a member and tells the others, only if `replica` still holds it: a peer that rejoined elsewhere stays. */
@@ -105,7 +105,7 @@ export class ChannelReplica implements SwarmShare {
   }
 
   publish(peer: PeerRecord): void {
-    const m = this.member(peer);
+    const m = memberOf(peer, this.deps.replicaId);
     this.sync.apply(m);
     const { cmd } = this.deps.link;
     if (!this.deps.link.ready) return;
@@ -126,19 +126,6 @@ export class ChannelReplica implements SwarmShare {
         arguments: [peer.peerId, replicaId, encodeMemberEvent({ op: 'left', peerId: peer.peerId, replica: replicaId })],
       })
       .catch((err: Error) => this.deps.log.debug({ err: err.message }, 'leave not published'));
-  }
-
-  private member(peer: PeerRecord): Member {
-    return {
-      peerId: peer.peerId,
-      url: peer.url,
-      listed: peer.reachability === 'reachable',
-      uploadKbps: peer.uploadKbps,
-      replica: this.deps.replicaId,
-      tokenHash: hashToken(peer.fetchToken),
-      joinedAtMs: peer.joinedAtMs,
-      uploads: peer.stats.uploadedBytes > 0,
-    };
   }
 
   private expiresAtMs(): number {
