@@ -106,6 +106,9 @@ export class ChannelReplica implements SwarmShare {
 
   publish(peer: PeerRecord): void {
     const m = memberOf(peer, this.deps.replicaId);
+    const before = this.sync.members.get(peer.peerId);
+    // Taken over from a replica that died (it proved its id), at the address it was listed at: listed on while probed again.
+    if (peer.reachability === 'probing' && before?.listed && before.url === m.url) m.listed = true;
     this.sync.apply(m);
     const { cmd } = this.deps.link;
     if (!this.deps.link.ready) return;

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { portForFixedPortListener } from '../../harness/ports.ts';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -14,27 +14,16 @@ export interface TestRedis {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * A real redis-server on 127.0.0.1, no persistence, in a temp folder; the
  * caller must stop() it. Redis cannot listen on port 0 and print its port,
- * so a port the kernel just handed out is used; if another process took it
- * meanwhile, redis exits and another port is tried. `port` restarts one on
+ * so a port the kernel just handed out is used (harness/ports.ts); if
+ * another process took it meanwhile, redis exits and another port is tried. `port` restarts one on
  * the port of a stopped one.
  */
 export async function startRedis(port?: number): Promise<TestRedis> {
   for (let attempt = 0; ; attempt++) {
-    const p = port ?? (await freePort());
+    const p = port ?? (await portForFixedPortListener());
     const dir = mkdtempSync(join(tmpdir(), 'p2p-live-redis-'));
     const child = spawn(REDIS_SERVER, ['--bind', '127.0.0.1', '--port', String(p), '--save', '', '--appendonly', 'no', '--dir', dir], {
       stdio: ['ignore', 'pipe', 'pipe'],
