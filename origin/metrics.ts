@@ -33,6 +33,13 @@ export function createOriginMetrics() {
   return {
     registry,
     httpSegmentBytes,
+    // Behind a cache (deploy/nginx/) this is what reaches the origin: one 200 per segment, whatever the audience.
+    httpSegmentRequests: new Counter({
+      name: 'origin_http_segment_requests_total',
+      help: 'HTTP requests for segments (GET and HEAD) the origin answered, by status code',
+      labelNames: ['status'] as const,
+      registers: r,
+    }),
     seedBytes: new Counter({ name: 'origin_seed_bytes_total', help: 'Segment bytes the origin pushed into the swarm over tracker connections', registers: r }),
     peerP2pBytes: new Counter({ name: 'origin_peer_p2p_bytes_total', help: 'Segment bytes peers report having received from other peers (self-reported, clamped)', registers: r }),
     peerOriginBytes: new Counter({ name: 'origin_peer_origin_bytes_total', help: 'Segment bytes peers report having received from the origin (self-reported, clamped)', registers: r }),

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
+import { AnnouncementSigner, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
@@ -15,6 +16,7 @@ import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
 import type { OriginConfig } from './config.ts';
+import { ifRangeAllows, negativeCacheControl, playlistCacheControl, playlistEtag, segmentCacheControl, segmentEtag } from './cache-headers.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { sendCounted } from './counted-send.ts';
@@ -31,8 +33,8 @@ import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
 import { createRedisLink } from './redis-link.ts';
 import { RedisOrigin } from './redis-origin.ts';
-import { DEFAULT_CHANNEL } from './redis-schema.ts';
 import { segmentFrame } from '../shared/tracker-protocol.ts';
+import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
   log: Logger;
@@ -40,12 +42,18 @@ export interface OriginDeps {
   rng?: Rng;
   /** How the tracker checks a joined peer's address (default: dial it over ws, reachability-probe.ts). */
   probe?: Probe;
+  /** Signs the announcements (default: with the key of --signing-key, or a new one). */
+  signer?: AnnouncementSigner;
 }
 
 export interface Origin {
   readonly url: string;
   readonly port: number;
   readonly streamKey: string;
+  /** The public key peers verify announcements with, 32 bytes in base64 (what --origin-key takes). */
+  readonly originKey: string;
+  /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
+  readonly signingKeySource: SigningKeySource | 'given';
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
@@ -74,7 +82,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const metrics = createOriginMetrics();
   // Numbering starts at the clock's seconds, so a restarted origin (at most one
   // segment a second) never reuses a number a peer still holds for other bytes.
-  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
+  const loaded = deps.signer ? null : loadSigningKey(config.signingKey);
+  const signer = deps.signer ?? new AnnouncementSigner((loaded as NonNullable<typeof loaded>).key, DEFAULT_CHANNEL);
+  const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
   const events: OriginEvents = new EventEmitter();
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -91,7 +101,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     rng,
     log: log.child({ component: 'tracker' }),
     metrics,
-    window: () => window.announcements(),
+    window: () => window.signedAnnouncements(),
+    originKey: signer.publicKeyBase64,
     // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
     probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
     onPeerLeft: (peerId) => seeding.reseed(peerId),
@@ -103,7 +114,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     ? new RedisOrigin({
         link: redisLink,
         channel: DEFAULT_CHANNEL,
-        config: { streamId: config.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments },
+        config: { streamId: config.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments, originKey: signer.publicKeyBase64 },
         clock,
         log: log.child({ component: 'redis' }),
         metrics,
@@ -123,8 +134,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics.audienceBytes.inc(audience);
     metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    if (redis) redis.publishSegment(segmentFrame(stored.info));
-    else tracker.announce(stored.info);
+    if (redis) redis.publishSegment(segmentFrame(stored.signed));
+    else tracker.announce(stored.signed);
     const announcedMs = performance.now();
     seeding.seed(stored);
     events.emit('segmentPublished', {
@@ -182,30 +193,44 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   app.set('etag', false);
   if (!tls.server) app.use(ingestRoutes);
 
-  app.get('/live/index.m3u8', (_req, res) => {
+  app.get('/live/index.m3u8', (req, res) => {
     const listed = window.latest(config.playlistSegments).map((s) => s.info);
     if (listed.length === 0) {
-      res.status(503).set('Retry-After', '1').send('stream not started yet\n');
+      res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet\n');
       return;
     }
     const text = renderLivePlaylist(listed, window.discontinuities.sequenceFor(window.announcements(), listed));
-    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' }).send(text);
+    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
+    if (req.fresh) res.status(304).end();
+    else res.send(text);
   });
 
   app.get('/live/:file', (req, res) => {
+    const answered = (status: number) => metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
     const found = seq === null ? ({ state: 'unknown' } as const) : window.lookup(seq);
-    if (found.state === 'unknown') {
-      res.status(404).send('no such segment\n');
+    if (found.state !== 'live') {
+      const status = found.state === 'unknown' ? 404 : 410;
+      answered(status);
+      res.status(status).set('Cache-Control', negativeCacheControl()).send(status === 404 ? 'no such segment\n' : 'segment left the live window\n');
       return;
     }
-    if (found.state === 'gone') {
-      res.status(410).send('segment left the live window\n');
+    const { data, info } = found.segment;
+    const etag = segmentEtag(info);
+    res.set({
+      'Content-Type': 'video/mp2t',
+      'Accept-Ranges': 'bytes',
+      'Cache-Control': segmentCacheControl(config),
+      ETag: etag,
+      'Last-Modified': new Date(info.publishedAtMs).toUTCString(),
+    });
+    if (req.fresh) {
+      answered(304);
+      res.status(304).end();
       return;
     }
-    const data = found.segment.data;
-    const range = parseRange(req.headers.range, data.byteLength);
-    res.set({ 'Content-Type': 'video/mp2t', 'Accept-Ranges': 'bytes', 'Cache-Control': 'public, max-age=60, immutable' });
+    const range = ifRangeAllows(req.get('if-range'), etag, info.publishedAtMs) ? parseRange(req.headers.range, data.byteLength) : ({ kind: 'full' } as const);
+    answered(range.kind === 'full' ? 200 : range.kind === 'partial' ? 206 : 416);
     if (range.kind === 'unsatisfiable') {
       res.status(416).set('Content-Range', `bytes */${data.byteLength}`).end();
       return;
@@ -217,6 +242,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       res.send(body);
       return;
     }
+    // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
     const { cls } = (redis ?? tracker).fetchClass(typeof token === 'string' ? token : null);
     egress.send(
@@ -232,7 +258,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: swarmSize(), ingest: ingest.state });
+    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: swarmSize(), ingest: ingest.state, originKey: signer.publicKeyBase64 });
   });
 
   // They list every viewer's address: operators only.
@@ -272,6 +298,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return port;
     },
     streamKey,
+    originKey: signer.publicKeyBase64,
+    signingKeySource: loaded?.source ?? 'given',
     window,
     tracker,
     ingest,

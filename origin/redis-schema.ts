@@ -5,13 +5,12 @@
  * protocol's own frames. Segment and seed frames are the tracker protocol's
  * bytes as the origin made them; replicas relay them untouched.
  */
+import { CHANNEL_PATTERN } from '../shared/announcement-signature.ts';
 import { MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
+import { ORIGIN_KEY_PATTERN } from '../shared/tracker-protocol.ts';
 import { FieldError, id, int, isObj, str } from '../shared/validate.ts';
 import { type Member, REPLICA_ID, decodeMember, encodeMember } from './swarm-members.ts';
 
-/** The default channel, served at /tracker. */
-export const DEFAULT_CHANNEL = 'main';
-export const CHANNEL_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 /** Set of the channels an origin has registered: replicas serve each one whose config is there. */
 export const CHANNELS_KEY = 'p2p-live:channels';
 
@@ -33,7 +32,7 @@ export interface ChannelKeys {
 }
 
 export function channelKeys(channel: string): ChannelKeys {
-  if (!CHANNEL_NAME.test(channel)) throw new Error(`bad channel name ${JSON.stringify(channel)}`);
+  if (!CHANNEL_PATTERN.test(channel)) throw new Error(`bad channel name ${JSON.stringify(channel)}`);
   const p = `p2p-live:${channel}:`;
   return {
     config: `${p}config`,
@@ -51,6 +50,8 @@ export interface ChannelConfig {
   streamId: string;
   pieceSize: number;
   windowSegments: number;
+  /** The origin's public key, for the welcome: peers verify the announcements a replica relays with it. */
+  originKey: string;
 }
 
 export function decodeChannelConfig(text: string): ChannelConfig {
@@ -60,6 +61,7 @@ export function decodeChannelConfig(text: string): ChannelConfig {
     streamId: id(v, 'streamId'),
     pieceSize: int(v, 'pieceSize', MIN_PIECE_SIZE, MAX_PIECE_SIZE),
     windowSegments: int(v, 'windowSegments', 1, MAX_WINDOW_SEGMENTS),
+    originKey: str(v, 'originKey', ORIGIN_KEY_PATTERN, 44),
   };
 }
 

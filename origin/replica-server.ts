@@ -15,7 +15,8 @@ import { createWebServer, loadTls } from '../shared/tls.ts';
 import { createOriginMetrics } from './metrics.ts';
 import { createReachabilityProbe } from './reachability-probe.ts';
 import { createRedisLink } from './redis-link.ts';
-import { CHANNELS_KEY, CHANNEL_NAME, DEFAULT_CHANNEL, channelKeys, decodeChannelConfig } from './redis-schema.ts';
+import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
+import { CHANNELS_KEY, channelKeys, decodeChannelConfig } from './redis-schema.ts';
 import type { TrackerReplicaConfig } from './tracker-config.ts';
 import { ChannelReplica } from './tracker-replica.ts';
 
@@ -36,7 +37,7 @@ export interface ReplicaServer {
 export function channelOfPath(path: string): string | null {
   if (path === '/tracker') return DEFAULT_CHANNEL;
   const m = /^\/tracker\/([^/]+)$/.exec(path);
-  return m && CHANNEL_NAME.test(m[1] as string) ? (m[1] as string) : null;
+  return m && CHANNEL_PATTERN.test(m[1] as string) ? (m[1] as string) : null;
 }
 
 export function createReplicaServer(config: TrackerReplicaConfig, deps: { log: Logger; clock?: Clock }): ReplicaServer {
@@ -87,7 +88,7 @@ export function createReplicaServer(config: TrackerReplicaConfig, deps: { log: L
     if (!link.ready) return;
     try {
       const names = await link.cmd.sMembers(CHANNELS_KEY);
-      for (const n of names) if (CHANNEL_NAME.test(String(n))) await openChannel(String(n));
+      for (const n of names) if (CHANNEL_PATTERN.test(String(n))) await openChannel(String(n));
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'channel lookup failed');
     }

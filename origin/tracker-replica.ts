@@ -63,6 +63,7 @@ export class ChannelReplica implements SwarmShare {
     });
     this.tracker = new TrackerServer({
       config: { ...deps.config, streamId: channelConfig.streamId, pieceSize: channelConfig.pieceSize },
+      originKey: channelConfig.originKey,
       clock: deps.clock,
       rng: deps.rng,
       log,
@@ -167,7 +168,7 @@ export class ChannelReplica implements SwarmShare {
       this.deps.log.error({ error: decoded.ok ? decoded.value.type : decoded.error.message }, 'not a segment frame on the segments channel: dropped');
       return;
     }
-    const seq = decoded.value.segment.seq;
+    const seq = decoded.value.announcement.segment.seq;
     if (this.frames.some((f) => f.seq === seq)) return;
     const newest = this.frames.at(-1)?.seq ?? -1;
     this.frames.push({ seq, frame });

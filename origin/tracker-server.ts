@@ -14,10 +14,10 @@ import {
 } from '../shared/limits.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import type { Rng } from '../shared/rng.ts';
-import type { SegmentAnnouncement } from '../shared/segment.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import {
   type PeerAddress,
+  type SignedAnnouncement,
   type TrackerToPeer,
   decodePeerToTracker,
   encodeTrackerToPeer,
@@ -86,6 +86,8 @@ interface TrackerBaseDeps {
   rng: Rng;
   log: Logger;
   metrics: OriginMetrics;
+  /** The origin's public key, told to every peer in its welcome (shared/announcement-signature.ts). */
+  originKey: string;
   /** Dials a joined peer's address to check it answers as that peer (reachability-probe.ts). */
   probe: Probe;
   /** A joined peer left the swarm (closed, timed out or was dropped). */
@@ -93,7 +95,14 @@ interface TrackerBaseDeps {
 }
 
 /** A tracker on its own is given the origin's window; a replica gets window and swarm from its share. */
-export type TrackerDeps = TrackerBaseDeps & ({ window: () => SegmentAnnouncement[]; share?: undefined } | { share: SwarmShare; window?: undefined });
+export type TrackerDeps = TrackerBaseDeps & (
+  | {
+      /** The live window's announcements, as the origin signed them. */
+      window: () => SignedAnnouncement[];
+      share?: undefined;
+    }
+  | { share: SwarmShare; window?: undefined }
+);
 
 /**
  * The tracker: peers join, learn the window and each other, and report their
@@ -160,9 +169,9 @@ export class TrackerServer {
     return this.accept(transport, address, admitted.release);
   }
 
-  /** Pushes a new segment's announcement to every joined peer: encoded once, the same frame for all. */
-  announce(segment: SegmentAnnouncement): void {
-    this.announceFrame(segmentFrame(segment));
+  /** Pushes a new segment's signed announcement to every joined peer: the origin's bytes, framed once, the same frame for all. */
+  announce(announcement: SignedAnnouncement): void {
+    this.announceFrame(segmentFrame(announcement));
   }
 
   /** Pushes a segment frame (segmentFrame) to every joined peer as it is: a replica relaying the origin's bytes. */
@@ -353,6 +362,7 @@ export class TrackerServer {
           originTimeMs: now,
           peers: listed,
           fetchToken,
+          originKey: this.deps.originKey,
         } as const;
         const share = this.deps.share;
         if (share) this.sendFrame(conn, 'welcome', encodeWelcome(welcome, share.windowFrames()));

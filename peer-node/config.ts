@@ -1,6 +1,14 @@
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 
+/**
+ * `<base>/live/seg-<n>.ts` is fetched, so the base is a scheme, a host (name,
+ * IPv4 or [IPv6]), an optional port and an optional path prefix (a CDN may serve
+ * the origin under one); no userinfo, whose password would show in logs, and no
+ * query or fragment, which the segment path could not follow.
+ */
+export const EDGE_URL_PATTERN = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*$/;
+
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
   tracker: {
@@ -12,11 +20,25 @@ export const peerFlags = {
     help: "the origin's tracker, or tracker replicas sharing its swarm (comma-separated or repeated: on losing one the node joins another)",
     env: 'TRACKER_URL',
   },
-  origin: { kind: 'optional-string', default: null, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'origin HTTP base for fallback fetches (default: derived from the first --tracker; give it with tracker replicas)' },
+  edge: {
+    kind: 'optional-string',
+    default: null,
+    pattern: EDGE_URL_PATTERN,
+    patternHelp: 'an http(s) URL of a host (and port, and path prefix) with no trailing slash, query or credentials',
+    help: "HTTP base of fallback fetches: the origin, or a cache in front of it (nginx: deploy/nginx/, a CDN); the tracker stays --tracker (default: the first tracker's host; give it with tracker replicas)",
+    env: 'EDGE_URL',
+  },
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
   port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
+  open: { kind: 'bool', default: false, help: 'open the player page in the default browser once the node is up ($BROWSER when set)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
+  originKey: {
+    kind: 'optional-string',
+    default: null,
+    help: "the origin's public key that signs segment announcements: 32 bytes in base64 (as the origin prints it) or a PEM public key file (default: the first tracker welcome's, pinned for the node's life)",
+    env: 'ORIGIN_KEY',
+  },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },

@@ -13,6 +13,7 @@ import { type PeerConfig, trackerUrls } from './config.ts';
 import { createHttpApi } from './http-api.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { OriginFetcher, httpOriginRange } from './origin-fetch.ts';
+import { loadOriginKey } from './origin-key.ts';
 import { createPeerCore } from './peer-core.ts';
 import type { SegmentStore } from './segment-store.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -45,10 +46,11 @@ const DIAL_TIMEOUT_MS = 3000;
 export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
   const clock = deps.clock ?? systemClock;
   const tls = loadTls(config);
+  const originKey = loadOriginKey(config.originKey);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
   const trackers = trackerUrls(config);
-  const originBase = config.origin ?? (trackers[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const originBase = config.edge ?? (trackers[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
   const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
   let port = config.port;
   let closed: Promise<void> | null = null;
@@ -60,6 +62,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     clock,
     rng,
     log,
+    originKey,
     advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
     dial,
     trackerSend: (msg) => tracker.send(msg),

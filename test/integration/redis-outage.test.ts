@@ -42,7 +42,7 @@ describe('redis SIGKILLed under the replicas mid-stream, then started again', ()
     await waitForSegments(origin, 2);
     await waitForOutput(replica, /"serving channel"/, 20_000, 'stderr');
     for (let i = 0; i < 2; i++) {
-      const node = createPeerNode(peerConfig({ tracker: url as string, origin: origin.url, port: 0, peerId: `peer-${i}`, maxNeighboursPerAddress: 0 }), { log: quietLog });
+      const node = createPeerNode(peerConfig({ tracker: url as string, edge: origin.url, port: 0, peerId: `peer-${i}`, maxNeighboursPerAddress: 0 }), { log: quietLog });
       await node.start();
       peers.push(node);
     }

@@ -84,7 +84,7 @@ describe('three tracker replicas on one redis, twelve peers spread over them', (
     for (let i = 0; i < PEERS; i++) {
       // Each peer's own replica first, then the others: four per replica.
       const urls = replicas.map((_, k) => (replicas[(i + k) % REPLICAS] as { url: string }).url);
-      const node = createPeerNode(peerConfig({ tracker: urls.join(','), origin: origin.url, port: 0, peerId: `peer-${i}`, seed: i + 1, ...LINK }), { log: quietLog });
+      const node = createPeerNode(peerConfig({ tracker: urls.join(','), edge: origin.url, port: 0, peerId: `peer-${i}`, seed: i + 1, ...LINK }), { log: quietLog });
       await node.start();
       peers.push(node);
     }

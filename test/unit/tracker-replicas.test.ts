@@ -16,7 +16,8 @@ import { nextTracker } from '../../peer-node/policy/tracker-failover.ts';
 import { ConfigError } from '../../shared/cli.ts';
 import { seededRng } from '../../shared/rng.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
-import { type PeerAddress, decodePeerToTracker, encodeTrackerToPeer, encodeWelcome, segmentFrame } from '../../shared/tracker-protocol.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
+import { type PeerAddress, decodePeerToTracker, decodeTrackerToPeer, encodeTrackerToPeer, encodeWelcome, segmentFrame } from '../../shared/tracker-protocol.ts';
 
 const TOKEN = 'AAAAAAAAAAAAAAAAAAAAAA';
 
@@ -141,11 +142,20 @@ describe('what goes through redis', () => {
     assert.equal(channelOfPath('/tracker/'), null);
   });
 
-  test("a welcome built from the origin's segment frames is the welcome the origin itself would send", () => {
+  test("a welcome built from the origin's segment frames is the welcome the origin itself would send, its signed records untouched", () => {
     const segment = { seq: 5, durationMs: 1000, size: 3, sha256: 'ab'.repeat(32), pieceHashes: ['A'.repeat(43)], publishedAtMs: 1234, discontinuity: false };
     const peers: PeerAddress[] = [{ peerId: 'q', url: 'ws://127.0.0.1:7001/peer' }];
-    const base = { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 99, peers, fetchToken: TOKEN } as const;
-    assert.equal(encodeWelcome(base, [segmentFrame(segment)]), encodeTrackerToPeer({ ...base, segments: [segment] }));
+    const signer = generateSigner();
+    const base = { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 99, peers, fetchToken: TOKEN, originKey: signer.publicKeyBase64 } as const;
+    const signed = signer.sign(segment);
+    const welcome = encodeWelcome(base, [segmentFrame(signed)]);
+    assert.equal(welcome, encodeTrackerToPeer({ ...base, segments: [signed] }));
+    // Relayed untouched: the peer reads back the origin's record and signature, byte for byte.
+    const decoded = decodeTrackerToPeer(welcome);
+    assert.ok(decoded.ok && decoded.value.type === 'welcome');
+    const got = decoded.value.segments[0];
+    assert.deepEqual(Buffer.from(got?.record ?? []), Buffer.from(signed.record));
+    assert.deepEqual(Buffer.from(got?.signature ?? []), Buffer.from(signed.signature));
   });
 
   test('a rejoin carries its last fetch token; anything else there is refused', () => {

@@ -17,6 +17,7 @@ import { type SwarmShare, TrackerServer } from '../../origin/tracker-server.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
 import { TrackerClient } from '../../peer-node/tracker-client.ts';
 import { ManualClock } from '../../shared/clock.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
@@ -38,7 +39,8 @@ class Swarm {
   readonly clock = new ManualClock(1_000_000);
   readonly members = new SwarmMembers();
   /** The origin's segment frames, as a replica holds them. */
-  readonly frames = [segmentFrame(segment(1)), segmentFrame(segment(2))];
+  readonly signer = generateSigner();
+  readonly frames = [segmentFrame(this.signer.sign(segment(1))), segmentFrame(this.signer.sign(segment(2)))];
   readonly trackers = new Map<string, TrackerServer>();
   /** Replicas that died: they tell the swarm nothing more. */
   readonly dead = new Set<string>();
@@ -60,7 +62,17 @@ class Swarm {
         },
       };
       const config = originConfig({ peersPerList: 4, announceIntervalMs: 1000, peerTimeoutMs: 5000 });
-      const tracker = new TrackerServer({ config, clock: this.clock, rng: seededRng(name.length), log: silent, metrics: createOriginMetrics(), probe: async () => ({ ok: true }), share, onPeerLeft: () => {} });
+      const tracker = new TrackerServer({
+        config,
+        clock: this.clock,
+        rng: seededRng(name.length),
+        log: silent,
+        metrics: createOriginMetrics(),
+        originKey: this.signer.publicKeyBase64,
+        probe: async () => ({ ok: true }),
+        share,
+        onPeerLeft: () => {},
+      });
       tracker.start();
       this.trackers.set(name, tracker);
     }
@@ -130,7 +142,8 @@ describe('tracker replicas sharing one swarm', () => {
     assert.deepEqual(a.seen.peers.sort(), ['bb', 'ccc']);
     assert.deepEqual(b.seen.welcomes[0]?.peers.map((p) => p.peerId), ['a']);
     assert.deepEqual(c.seen.welcomes[0]?.peers.map((p) => p.peerId).sort(), ['a', 'bb']);
-    assert.deepEqual(c.seen.welcomes[0]?.segments.map((x) => x.seq), [1, 2]);
+    assert.deepEqual(c.seen.welcomes[0]?.segments.map((x) => x.segment.seq), [1, 2]);
+    assert.equal(c.seen.welcomes[0]?.originKey, s.signer.publicKeyBase64);
     assert.equal(s.members.get('bb')?.replica, 'B');
     for (const x of [a, b, c]) x.client.close();
   });
