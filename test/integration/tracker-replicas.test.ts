@@ -180,4 +180,12 @@ describe('three tracker replicas on one redis, twelve peers spread over them', (
       assert.equal(e.failed, 0, `${p.peerId} was refused segments`);
     });
   });
+
+  test("the replicas relayed the origin's signed announcements untouched: no peer refused one", () => {
+    assert.deepEqual(
+      peers.map((p) => p.counters.badAnnouncements),
+      peers.map(() => 0),
+    );
+    assert.ok(peers.every((p) => p.counters.p2pBytes > 0));
+  });
 });
