@@ -9,6 +9,7 @@ import { AnnouncementSigner, DEFAULT_CHANNEL } from '../shared/announcement-sign
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
+import { segmentFrame } from '../shared/tracker-protocol.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
@@ -33,7 +34,6 @@ import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
 import { createRedisLink } from './redis-link.ts';
 import { RedisOrigin } from './redis-origin.ts';
-import { segmentFrame } from '../shared/tracker-protocol.ts';
 import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
