@@ -18,7 +18,7 @@ void runMain('origin', async () => {
   await origin.start();
   const lines = [
     `origin: playlist  ${origin.url}/live/index.m3u8`,
-    `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
+    config.redis ? `origin: tracker   replicas sharing the swarm through redis (npm run tracker -- --redis …)` : `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
     `origin: metrics   ${origin.url}/metrics`,
   ];
   if (origin.signingKeySource === 'generated') lines.push(`origin: origin key ${origin.originKey} (made for this run; pass --signing-key FILE to keep one across restarts)`);

@@ -6,8 +6,10 @@ import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
 import { AnnouncementSigner, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
+import { segmentFrame } from '../shared/tracker-protocol.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
@@ -30,6 +32,8 @@ import { Egress } from './egress.ts';
 import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
+import { createRedisLink } from './redis-link.ts';
+import { RedisOrigin } from './redis-origin.ts';
 import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
@@ -104,18 +108,34 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
 
+  // With --redis the swarm is the tracker replicas' (tracker-replica.ts): this origin publishes and seeds through Redis.
+  const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
+  const redis = redisLink
+    ? new RedisOrigin({
+        link: redisLink,
+        channel: DEFAULT_CHANNEL,
+        config: { streamId: config.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments, originKey: signer.publicKeyBase64 },
+        clock,
+        log: log.child({ component: 'redis' }),
+        metrics,
+        onPeerGone: (peerId) => seeding.reseed(peerId),
+      })
+    : null;
+  const swarmSize = () => redis?.size ?? tracker.registry.size;
+
   const receiver = new IngestReceiver((s) => {
     const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
     const publishedMs = performance.now();
     metrics.segmentsPublished.inc();
     metrics.windowSegments.set(window.size);
     metrics.windowBytes.set(window.bytes);
-    const audience = stored.info.size * tracker.registry.size;
+    const audience = stored.info.size * swarmSize();
     measured.audienceBytes += audience;
     metrics.audienceBytes.inc(audience);
     metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    tracker.announce(stored.signed);
+    if (redis) redis.publishSegment(segmentFrame(stored.signed));
+    else tracker.announce(stored.signed);
     const announcedMs = performance.now();
     seeding.seed(stored);
     events.emit('segmentPublished', {
@@ -127,7 +147,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const egress = new Egress(config.egressKbps, clock);
   const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
-  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress });
+  const seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress, clock, countEgress });
 
   const ingest = new IngestSupervisor({
     settings: config,
@@ -224,7 +244,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = (redis ?? tracker).fetchClass(typeof token === 'string' ? token : null);
     egress.send(
       cls,
       body.byteLength,
@@ -238,7 +258,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state, originKey: signer.publicKeyBase64 });
+    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: swarmSize(), ingest: ingest.state, originKey: signer.publicKeyBase64 });
   });
 
   // They list every viewer's address: operators only.
@@ -265,7 +285,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
-    if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
+    if (path === '/tracker' && redis) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
+    else if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -286,6 +307,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     offloadRatio: () => offloadRatio(measured),
     events,
     async start() {
+      if (redisLink && redis) {
+        await redisLink.connect();
+        await redis.start();
+      }
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
       tracker.start();
@@ -300,6 +325,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         dashboard.close();
         egress.close();
         await tracker.close();
+        redis?.close();
+        await redisLink?.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         if (ingestServer?.listening) {
