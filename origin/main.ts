@@ -18,9 +18,11 @@ void runMain('origin', async () => {
   await origin.start();
   const lines = [
     `origin: playlist  ${origin.url}/live/index.m3u8`,
-    `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
+    config.redis ? `origin: tracker   replicas sharing the swarm through redis (npm run tracker -- --redis …)` : `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
     `origin: metrics   ${origin.url}/metrics`,
   ];
+  if (origin.signingKeySource === 'generated') lines.push(`origin: origin key ${origin.originKey} (made for this run; pass --signing-key FILE to keep one across restarts)`);
+  else lines.push(`origin: origin key ${origin.originKey} (${origin.signingKeySource === 'created' ? 'new key written to' : 'from'} ${config.signingKey})`);
   if (!config.streamKey) lines.push(`origin: stream key ${origin.streamKey} (generated; pass --stream-key or STREAM_KEY to choose one)`);
   if (config.source.startsWith('rtmp')) lines.push(`origin: publish with OBS to ${config.source}`);
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -5,8 +5,11 @@ import { performance } from 'node:perf_hooks';
 import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
+import { AnnouncementSigner, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
+import { segmentFrame } from '../shared/tracker-protocol.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
@@ -30,6 +33,9 @@ import { spareBudgetBytesPerSec } from './spare-budget.ts';
 import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
+import { createRedisLink } from './redis-link.ts';
+import { RedisOrigin } from './redis-origin.ts';
+import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
   log: Logger;
@@ -37,12 +43,18 @@ export interface OriginDeps {
   rng?: Rng;
   /** How the tracker checks a joined peer's address (default: dial it over ws, reachability-probe.ts). */
   probe?: Probe;
+  /** Signs the announcements (default: with the key of --signing-key, or a new one). */
+  signer?: AnnouncementSigner;
 }
 
 export interface Origin {
   readonly url: string;
   readonly port: number;
   readonly streamKey: string;
+  /** The public key peers verify announcements with, 32 bytes in base64 (what --origin-key takes). */
+  readonly originKey: string;
+  /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
+  readonly signingKeySource: SigningKeySource | 'given';
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
@@ -71,7 +83,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const metrics = createOriginMetrics();
   // Numbering starts at the clock's seconds, so a restarted origin (at most one
   // segment a second) never reuses a number a peer still holds for other bytes.
-  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
+  const loaded = deps.signer ? null : loadSigningKey(config.signingKey);
+  const signer = deps.signer ?? new AnnouncementSigner((loaded as NonNullable<typeof loaded>).key, DEFAULT_CHANNEL);
+  const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
   const events: OriginEvents = new EventEmitter();
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
@@ -88,11 +102,27 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     rng,
     log: log.child({ component: 'tracker' }),
     metrics,
-    window: () => window.announcements(),
+    window: () => window.signedAnnouncements(),
+    originKey: signer.publicKeyBase64,
     // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
     probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
     onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
+
+  // With --redis the swarm is the tracker replicas' (tracker-replica.ts): this origin publishes and seeds through Redis.
+  const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
+  const redis = redisLink
+    ? new RedisOrigin({
+        link: redisLink,
+        channel: DEFAULT_CHANNEL,
+        config: { streamId: config.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments, originKey: signer.publicKeyBase64 },
+        clock,
+        log: log.child({ component: 'redis' }),
+        metrics,
+        onPeerGone: (peerId) => seeding.reseed(peerId),
+      })
+    : null;
+  const swarmSize = () => redis?.size ?? tracker.registry.size;
 
   const receiver = new IngestReceiver((s) => {
     const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
@@ -100,12 +130,13 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics.segmentsPublished.inc();
     metrics.windowSegments.set(window.size);
     metrics.windowBytes.set(window.bytes);
-    const audience = stored.info.size * tracker.registry.size;
+    const audience = stored.info.size * swarmSize();
     measured.audienceBytes += audience;
     metrics.audienceBytes.inc(audience);
     metrics.offloadRatio.set(offloadRatio(measured));
     log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    tracker.announce(stored.info);
+    if (redis) redis.publishSegment(segmentFrame(stored.signed));
+    else tracker.announce(stored.signed);
     const announcedMs = performance.now();
     seeding.seed(stored);
     events.emit('segmentPublished', {
@@ -117,7 +148,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const egress = new Egress(config.egressKbps, clock, () => spareBudgetBytesPerSec(config.spareEgressPercent, window.announcements()));
   const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
 
-  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress });
+  const seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress, clock, countEgress });
 
   const ingest = new IngestSupervisor({
     settings: config,
@@ -216,7 +247,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = (redis ?? tracker).fetchClass(typeof token === 'string' ? token : null);
     const refused = egress.send(
       cls,
       body.byteLength,
@@ -235,7 +266,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
+    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: swarmSize(), ingest: ingest.state, originKey: signer.publicKeyBase64 });
   });
 
   // They list every viewer's address: operators only.
@@ -262,7 +293,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0];
-    if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
+    if (path === '/tracker' && redis) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
+    else if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -274,6 +306,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return port;
     },
     streamKey,
+    originKey: signer.publicKeyBase64,
+    signingKeySource: loaded?.source ?? 'given',
     window,
     tracker,
     ingest,
@@ -281,6 +315,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     offloadRatio: () => offloadRatio(measured),
     events,
     async start() {
+      if (redisLink && redis) {
+        await redisLink.connect();
+        await redis.start();
+      }
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
       tracker.start();
@@ -295,6 +333,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         dashboard.close();
         egress.close();
         await tracker.close();
+        redis?.close();
+        await redisLink?.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         if (ingestServer?.listening) {

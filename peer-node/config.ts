@@ -11,13 +11,21 @@ export const EDGE_URL_PATTERN = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\
 
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
-  tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// or wss:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
+  tracker: {
+    kind: 'string',
+    default: 'ws://127.0.0.1:8080/tracker',
+    pattern: /^wss?:\/\/[^\s,]+\/tracker$/,
+    patternHelp: 'ws:// or wss:// URLs ending in /tracker',
+    list: true,
+    help: "the origin's tracker, or tracker replicas sharing its swarm (comma-separated or repeated: on losing one the node joins another)",
+    env: 'TRACKER_URL',
+  },
   edge: {
     kind: 'optional-string',
     default: null,
     pattern: EDGE_URL_PATTERN,
     patternHelp: 'an http(s) URL of a host (and port, and path prefix) with no trailing slash, query or credentials',
-    help: "HTTP base of fallback fetches: the origin, or a cache in front of it (nginx: deploy/nginx/, a CDN); the tracker stays --tracker (default: the tracker's host)",
+    help: "HTTP base of fallback fetches: the origin, or a cache in front of it (nginx: deploy/nginx/, a CDN); the tracker stays --tracker (default: the first tracker's host; give it with tracker replicas)",
     env: 'EDGE_URL',
   },
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
@@ -25,6 +33,12 @@ export const peerFlags = {
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
   open: { kind: 'bool', default: false, help: 'open the player page in the default browser once the node is up ($BROWSER when set)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
+  originKey: {
+    kind: 'optional-string',
+    default: null,
+    help: "the origin's public key that signs segment announcements: 32 bytes in base64 (as the origin prints it) or a PEM public key file (default: the first tracker welcome's, pinned for the node's life)",
+    env: 'ORIGIN_KEY',
+  },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },
@@ -69,6 +83,11 @@ export type PeerConfig = ConfigOf<typeof peerFlags>;
 
 export function parsePeerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): PeerConfig | null {
   return parseConfig(peerFlags, argv, env);
+}
+
+/** The tracker URLs of --tracker, in the order given. */
+export function trackerUrls(config: Pick<PeerConfig, 'tracker'>): string[] {
+  return config.tracker.split(',');
 }
 
 export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {

@@ -9,10 +9,11 @@ import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { normaliseAddress } from './address.ts';
-import type { PeerConfig } from './config.ts';
+import { type PeerConfig, trackerUrls } from './config.ts';
 import { createHttpApi } from './http-api.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { OriginFetcher, httpOriginRange } from './origin-fetch.ts';
+import { loadOriginKey } from './origin-key.ts';
 import { createPeerCore } from './peer-core.ts';
 import type { SegmentStore } from './segment-store.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -45,9 +46,12 @@ const DIAL_TIMEOUT_MS = 3000;
 export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
   const clock = deps.clock ?? systemClock;
   const tls = loadTls(config);
+  const originKey = loadOriginKey(config.originKey);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
-  const originBase = config.edge ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const trackers = trackerUrls(config);
+  const originBase = config.edge ?? (trackers[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
   let port = config.port;
   let closed: Promise<void> | null = null;
   /** Sockets still connecting, so close() can end them. */
@@ -56,8 +60,9 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const core = createPeerCore(config, {
     peerId,
     clock,
-    rng: deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid)),
+    rng,
     log,
+    originKey,
     advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
     dial,
     trackerSend: (msg) => tracker.send(msg),
@@ -69,7 +74,8 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
   const originFetcher = new OriginFetcher(originHttp.range, core.shaper, clock);
 
   const tracker = new TrackerClient({
-    url: config.tracker,
+    url: trackers,
+    rng,
     tlsClient: tls.client,
     clock,
     log,

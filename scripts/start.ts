@@ -29,7 +29,7 @@ void runMain('demo', async () => {
     process.stdout.write(`${helpText(commandName('npm start --'), demoFlags)}\n`);
     return null;
   }
-  const base = originConfig({ port: demo.port, streamKey: demo.streamKey });
+  const base = originConfig({ port: demo.port, streamKey: demo.streamKey, signingKey: process.env.SIGNING_KEY ?? null });
   const missing = checkFfmpeg(base.ffmpegPath);
   if (missing) throw new Error(missing);
   const log = createLogger('demo', demo.logLevel);
@@ -51,6 +51,7 @@ void runMain('demo', async () => {
     `origin metrics   ${origin.url}/metrics`,
     ...peers.map((p, i) => `${`peer ${i + 1} ${staticDir ? 'player' : 'playlist'}`.padEnd(16)} ${p.url}/${staticDir ? '' : 'live.m3u8'}`),
     `stream key       ${origin.streamKey}`,
+    `origin key       ${origin.originKey}  (for other peers: --origin-key)`,
     'Ctrl-C stops everything.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -226,9 +226,9 @@ describe('origin with a live ffmpeg test source', () => {
     if (welcome.type !== 'welcome') return;
     assert.ok(welcome.segments.length >= 3);
     assert.equal(welcome.pieceSize, 16 * 1024);
-    const lastSeq = welcome.segments.at(-1)?.seq ?? -1;
+    const lastSeq = welcome.segments.at(-1)?.segment.seq ?? -1;
     const pushed = await waitFor('a pushed segment', () => c.received.find((m) => m.type === 'segment'));
-    assert.equal(pushed.type === 'segment' && pushed.segment.seq, lastSeq + 1);
+    assert.equal(pushed.type === 'segment' && pushed.announcement.segment.seq, lastSeq + 1);
     await waitFor('a seeded piece', () => c.received.find((m) => m.type === 'seed'));
     assert.deepEqual([...c.framing].sort(), ['binary seed', 'binary segment', 'text welcome']);
 
