@@ -35,6 +35,9 @@ export function spareBudgetBytesPerSec(percent: number, window: readonly { size:
   return ms > 0 ? (10 * percent * bytes) / ms : 0;
 }
 
+/** Admitted, and the budget's new state; or refused, and for how long the asker should leave the origin alone. */
+export type SpareVerdict = { admit: true; paidUntilMs: number } | { admit: false; retryAfterS: number };
+
 /**
  * `paidUntilMs` is when the budget will have paid for every byte admitted so
  * far (a virtual-time token bucket: it cannot run ahead of now by more than
@@ -43,8 +46,6 @@ export function spareBudgetBytesPerSec(percent: number, window: readonly { size:
  * can never fit; over time admitted bytes stay within the rate plus one burst
  * and one fetch. The rate is read at each fetch, so it follows the stream's.
  */
-export type SpareVerdict = { admit: true; paidUntilMs: number } | { admit: false; retryAfterS: number };
-
 export function admitSpare(paidUntilMs: number, bytes: number, budgetBytesPerSec: number, nowMs: number): SpareVerdict {
   if (!(budgetBytesPerSec > 0)) return { admit: false, retryAfterS: MAX_RETRY_AFTER_S };
   const owedMs = paidUntilMs - nowMs;
