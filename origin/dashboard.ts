@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import express, { type Request, type Response, Router } from 'express';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { OriginConfig } from './config.ts';
-import type { DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
+import type { DashboardChannel, DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
 import { DASHBOARD_DIST_DIR } from './dashboard/dist-dir.ts';
 import type { OriginEvents } from './events.ts';
 import { type OriginMetrics, counterTotal } from './metrics.ts';
@@ -96,10 +96,12 @@ export interface DashboardDeps {
   metrics: OriginMetrics;
   /** Segments are counted as they are published, from the dashboard's creation until close(). */
   events: OriginEvents;
-  /** The tracker's joined peers. */
+  /** Every channel's tracker's joined peers. */
   peers: () => Iterable<PeerRecord>;
-  /** Offload since start as the origin measures it (offload.ts), as the origin_offload_ratio gauge has it. */
+  /** Offload since start as the origin measures it (offload.ts), over all channels. */
   offloadRatio: () => number;
+  /** Each channel's own figures (none: an origin of one stream, whose totals say it all). */
+  channels?: () => DashboardChannel[];
   /** The bundled page, or null to serve only the API. */
   distDir?: string | null;
 }
@@ -224,6 +226,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         rateWindowMs,
         historyMs: HISTORY_MS,
         totals: await totals(),
+        channels: deps.channels?.() ?? [],
         series: points.toArray().filter((p) => p.tMs > sinceMs),
         peers: rows,
         peerCount: count,

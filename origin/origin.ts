@@ -1,10 +1,10 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
+import { DEFAULT_CHANNEL } from '../shared/channel.ts';
 import { listen } from '../shared/listen.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
@@ -13,19 +13,18 @@ import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
-import type { OriginConfig } from './config.ts';
+import { Channel } from './channel.ts';
+import { type OriginConfig, originChannels } from './config.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { sendCounted } from './counted-send.ts';
-import { IngestReceiver } from './ingest-receiver.ts';
-import { IngestSupervisor } from './ingest-supervisor.ts';
+import type { IngestSupervisor } from './ingest-supervisor.ts';
 import type { OriginEvents } from './events.ts';
-import { LiveWindow } from './live-window.ts';
-import { createOriginMetrics } from './metrics.ts';
+import type { LiveWindow } from './live-window.ts';
+import { type OriginMetrics, createOriginMetrics } from './metrics.ts';
 import { createDashboard } from './dashboard.ts';
-import { TrackerServer } from './tracker-server.ts';
+import type { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
-import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
 
@@ -40,23 +39,20 @@ export interface OriginDeps {
 export interface Origin {
   readonly url: string;
   readonly port: number;
+  /** Every channel, the default one (`main`) first. */
+  readonly channels: ReadonlyMap<string, Channel>;
+  /** The default channel's parts, as an origin of one stream had them. */
   readonly streamKey: string;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
-  readonly metrics: ReturnType<typeof createOriginMetrics>;
-  /** Offload as the origin measures it (offload.ts): the origin_offload_ratio gauge. */
+  readonly metrics: OriginMetrics;
+  /** Offload as the origin measures it (offload.ts), over all its channels; each channel's is its origin_offload_ratio gauge. */
   offloadRatio(): number;
-  /** `segmentPublished` for every segment, once it is in the window, announced and seeded. */
+  /** `segmentPublished` for every segment of the default channel, once it is in the window, announced and seeded. */
   readonly events: OriginEvents;
   start(): Promise<void>;
   close(): Promise<void>;
-}
-
-function keyMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
@@ -65,103 +61,99 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const log = deps.log;
   const tls = loadTls(config);
   const scheme = tls.server ? 'https' : 'http';
-  const streamKey = config.streamKey ?? randomBytes(18).toString('base64url');
   const metrics = createOriginMetrics();
-  // Numbering starts at the clock's seconds, so a restarted origin (at most one
-  // segment a second) never reuses a number a peer still holds for other bytes.
-  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
-  const events: OriginEvents = new EventEmitter();
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   let closed: Promise<void> | null = null;
-  const measured: OffloadTotals = { egressBytes: 0, audienceBytes: 0 };
-  function countEgress(bytes: number): void {
-    measured.egressBytes += bytes;
-    metrics.offloadRatio.set(offloadRatio(measured));
-  }
+  // One uplink: every channel's seeds go before every channel's fallbacks.
+  const egress = new Egress(config.egressKbps, clock);
 
-  const tracker = new TrackerServer({
+  const channels = new Map<string, Channel>();
+  for (const spec of originChannels(config)) {
+    channels.set(
+      spec.name,
+      new Channel({
+        spec,
+        config,
+        clock,
+        rng,
+        log: log.child({ channel: spec.name }),
+        metrics,
+        egress,
+        // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
+        probe: (streamId) => deps.probe ?? createReachabilityProbe({ clock, streamId, wsOptions: tls.client }),
+        ingestBase: (channel, run) =>
+          (ingestServer ? `http://127.0.0.1:${ingestPort}` : `http://${ingestHost}:${port}`) +
+          (channel.name === DEFAULT_CHANNEL ? `/ingest/${channel.streamKey}/${run}/` : `/ingest/${channel.name}/${channel.streamKey}/${run}/`),
+      }),
+    );
+  }
+  const main = channels.get(DEFAULT_CHANNEL) as Channel;
+  const totals = (): OffloadTotals =>
+    [...channels.values()].reduce((t, c) => ({ egressBytes: t.egressBytes + c.measured.egressBytes, audienceBytes: t.audienceBytes + c.measured.audienceBytes }), {
+      egressBytes: 0,
+      audienceBytes: 0,
+    });
+  // The dashboard's figures are the whole origin's, with a line per channel.
+  const allEvents: OriginEvents = new EventEmitter();
+  for (const c of channels.values()) c.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
+  const dashboard = createDashboard({
     config,
     clock,
-    rng,
-    log: log.child({ component: 'tracker' }),
     metrics,
-    window: () => window.announcements(),
-    // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
-    probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
-    onPeerLeft: (peerId) => seeding.reseed(peerId),
+    events: allEvents,
+    peers: function* () {
+      for (const c of channels.values()) yield* c.tracker.registry.all();
+    },
+    offloadRatio: () => offloadRatio(totals()),
+    channels: () =>
+      [...channels.values()].map((c) => ({
+        name: c.name,
+        streamId: c.streamId,
+        playlistPath: `${c.livePath}/index.m3u8`,
+        peers: c.tracker.registry.size,
+        segments: c.window.published,
+        egressBytes: c.measured.egressBytes,
+        audienceBytes: c.measured.audienceBytes,
+        offloadRatio: c.offloadRatio(),
+      })),
   });
 
-  const receiver = new IngestReceiver((s) => {
-    const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
-    const publishedMs = performance.now();
-    metrics.segmentsPublished.inc();
-    metrics.windowSegments.set(window.size);
-    metrics.windowBytes.set(window.bytes);
-    const audience = stored.info.size * tracker.registry.size;
-    measured.audienceBytes += audience;
-    metrics.audienceBytes.inc(audience);
-    metrics.offloadRatio.set(offloadRatio(measured));
-    log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    tracker.announce(stored.info);
-    const announcedMs = performance.now();
-    seeding.seed(stored);
-    events.emit('segmentPublished', {
-      segment: stored,
-      timing: { segmentPutEndMs: s.segmentPutEndMs, playlistPutMs: s.playlistPutMs, publishedMs, announcedMs },
-    });
-  });
-
-  const egress = new Egress(config.egressKbps, clock);
-  const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
-
-  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress });
-
-  const ingest = new IngestSupervisor({
-    settings: config,
-    ingestBase: (run) => (ingestServer ? `http://127.0.0.1:${ingestPort}` : `http://${ingestHost}:${port}`) + `/ingest/${streamKey}/${run}/`,
-    clock,
-    log: log.child({ component: 'ingest' }),
-    maxBackoffMs: config.restartMaxBackoffMs,
-    onRestart: () => metrics.ingestRestarts.inc(),
-  });
-
+  function ingestPut(channel: Channel | undefined, req: Request, res: Response, next: NextFunction): void {
+    const key = String(req.params.key);
+    if (!channel || !channel.keyMatches(key)) {
+      // A channel that does not exist is refused like a wrong key: the route tells nothing more than the pages do.
+      if (channel) channel.metrics.ingestRejected.inc({ reason: 'bad-key' });
+      log.warn({ ip: req.socket.remoteAddress, channel: channel?.name ?? null }, 'ingest refused: wrong stream key');
+      res.status(403).send('wrong stream key\n');
+      return;
+    }
+    res.locals.channel = channel;
+    next();
+  }
+  function ingestBody(req: Request, res: Response): void {
+    const channel = res.locals.channel as Channel;
+    const run = String(req.params.run);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(run) || !Buffer.isBuffer(req.body)) {
+      channel.metrics.ingestRejected.inc({ reason: 'bad-request' });
+      res.status(400).send('bad ingest request\n');
+      return;
+    }
+    const result = channel.put(run, String(req.params.file), req.body, performance.now());
+    if (result.status === 'rejected') {
+      channel.metrics.ingestRejected.inc({ reason: 'bad-file' });
+      res.status(400).send(`${result.reason}\n`);
+      return;
+    }
+    res.status(201).end();
+  }
+  const rawBody = express.raw({ type: () => true, limit: MAX_SEGMENT_BYTES });
   const ingestRoutes = express.Router();
-  ingestRoutes.put(
-    '/ingest/:key/:run/:file',
-    (req: Request, res: Response, next) => {
-      if (!keyMatches(String(req.params.key), streamKey)) {
-        metrics.ingestRejected.inc({ reason: 'bad-key' });
-        log.warn({ ip: req.socket.remoteAddress }, 'ingest refused: wrong stream key');
-        res.status(403).send('wrong stream key\n');
-        return;
-      }
-      next();
-    },
-    express.raw({ type: () => true, limit: MAX_SEGMENT_BYTES }),
-    (req: Request, res: Response) => {
-      const run = String(req.params.run);
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(run) || !Buffer.isBuffer(req.body)) {
-        metrics.ingestRejected.inc({ reason: 'bad-request' });
-        res.status(400).send('bad ingest request\n');
-        return;
-      }
-      const result = receiver.put(run, String(req.params.file), req.body, performance.now());
-      if (result.status === 'rejected') {
-        metrics.ingestRejected.inc({ reason: 'bad-file' });
-        res.status(400).send(`${result.reason}\n`);
-        return;
-      }
-      res.status(201).end();
-    },
-  );
+  ingestRoutes.put('/ingest/:key/:run/:file', (req, res, next) => ingestPut(main, req, res, next), rawBody, ingestBody);
+  ingestRoutes.put('/ingest/:channel/:key/:run/:file', (req, res, next) => ingestPut(channels.get(String(req.params.channel)), req, res, next), rawBody, ingestBody);
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  if (!tls.server) app.use(ingestRoutes);
-
-  app.get('/live/index.m3u8', (_req, res) => {
+  function playlist(channel: Channel, res: Response): void {
+    const { window } = channel;
     const listed = window.latest(config.playlistSegments).map((s) => s.info);
     if (listed.length === 0) {
       res.status(503).set('Retry-After', '1').send('stream not started yet\n');
@@ -169,11 +161,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     const text = renderLivePlaylist(listed, window.discontinuities.sequenceFor(window.announcements(), listed));
     res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' }).send(text);
-  });
+  }
 
-  app.get('/live/:file', (req, res) => {
+  function segment(channel: Channel, req: Request, res: Response): void {
     const seq = parseSegmentFileName(String(req.params.file));
-    const found = seq === null ? ({ state: 'unknown' } as const) : window.lookup(seq);
+    const found = seq === null ? ({ state: 'unknown' } as const) : channel.window.lookup(seq);
     if (found.state === 'unknown') {
       res.status(404).send('no such segment\n');
       return;
@@ -197,21 +189,52 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return;
     }
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = tracker.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = channel.tracker.fetchClass(typeof token === 'string' ? token : null);
     egress.send(
       cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          metrics.httpSegmentBytes.inc({ class: cls }, bytes);
-          countEgress(bytes);
+          channel.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
+          channel.countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,
     );
+  }
+
+  /** The channel a `/live/<c>/…` path names, or a 404. */
+  function named(req: Request, res: Response): Channel | null {
+    const channel = channels.get(String(req.params.channel));
+    if (!channel) res.status(404).send('no such channel\n');
+    return channel ?? null;
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  if (!tls.server) app.use(ingestRoutes);
+
+  app.get('/live/index.m3u8', (_req, res) => playlist(main, res));
+  app.get('/live/:file', (req, res) => segment(main, req, res));
+  // The default channel is also at /live/main/, so every channel can be reached the same way.
+  app.get('/live/:channel/index.m3u8', (req, res) => {
+    const channel = named(req, res);
+    if (channel) playlist(channel, res);
+  });
+  app.get('/live/:channel/:file', (req, res) => {
+    const channel = named(req, res);
+    if (channel) segment(channel, req, res);
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: tracker.registry.size, ingest: ingest.state });
+    res.json({
+      status: 'ok',
+      streamId: config.streamId,
+      segments: main.window.size,
+      peers: main.tracker.registry.size,
+      ingest: main.ingest.state,
+      channels: [...channels.values()].map((c) => ({ name: c.name, streamId: c.streamId, segments: c.window.size, peers: c.tracker.registry.size, ingest: c.ingest.state })),
+    });
   });
 
   // They list every viewer's address: operators only.
@@ -237,8 +260,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const m = /^\/tracker(?:\/([^/]+))?$/.exec(path);
+    const channel = m ? channels.get(m[1] ?? DEFAULT_CHANNEL) : undefined;
+    if (channel) channel.tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -249,28 +274,29 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     get port() {
       return port;
     },
-    streamKey,
-    window,
-    tracker,
-    ingest,
+    channels,
+    streamKey: main.streamKey,
+    window: main.window,
+    tracker: main.tracker,
+    ingest: main.ingest,
     metrics,
-    offloadRatio: () => offloadRatio(measured),
-    events,
+    offloadRatio: () => offloadRatio(totals()),
+    events: main.events,
     async start() {
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
-      tracker.start();
+      for (const c of channels.values()) c.tracker.start();
       dashboard.start();
-      ingest.start();
+      for (const c of channels.values()) c.ingest.start();
     },
     close() {
       closed ??= (async () => {
         // Before ingest stops: a peer welcomed now would join a stream that is ending.
-        tracker.stopAccepting();
-        await ingest.close();
+        for (const c of channels.values()) c.tracker.stopAccepting();
+        await Promise.all([...channels.values()].map((c) => c.ingest.close()));
         dashboard.close();
         egress.close();
-        await tracker.close();
+        await Promise.all([...channels.values()].map((c) => c.tracker.close()));
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         if (ingestServer?.listening) {

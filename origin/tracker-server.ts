@@ -19,7 +19,7 @@ import { TokenBucket } from '../shared/token-bucket.ts';
 import { type TrackerToPeer, decodePeerToTracker, encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
 import { type FetchClass, fetchClass } from './egress-class.ts';
-import type { OriginMetrics } from './metrics.ts';
+import type { TrackerMetrics } from './metrics.ts';
 import { clientAddress, peerWireUrl } from './peer-address.ts';
 import { PeerRegistry, type PeerRecord } from './peer-registry.ts';
 import { creditReport } from './peer-stats.ts';
@@ -61,7 +61,7 @@ export interface TrackerDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
-  metrics: OriginMetrics;
+  metrics: TrackerMetrics;
   window: () => SegmentAnnouncement[];
   /** Dials a joined peer's address to check it answers as that peer (reachability-probe.ts). */
   probe: Probe;

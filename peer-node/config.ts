@@ -1,5 +1,7 @@
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
-import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { CHANNEL_NAME_HELP, CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL, channelStreamId } from '../shared/channel.ts';
+import { ConfigError, type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { MAX_ID_LENGTH } from '../shared/limits.ts';
 
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
@@ -9,7 +11,14 @@ export const peerFlags = {
   port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
-  streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
+  channel: {
+    kind: 'string',
+    default: DEFAULT_CHANNEL,
+    pattern: CHANNEL_NAME_PATTERN,
+    patternHelp: CHANNEL_NAME_HELP,
+    help: "the origin's live channel to watch: its tracker is --tracker/<channel> and its segments /live/<channel>/ (the default channel's are --tracker and /live/)",
+  },
+  streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: "the origin's --stream-id (a channel's stream id is made from it)" },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },
   latencyMs: { kind: 'int', default: 0, min: 0, max: 10_000, help: 'emulated one-way latency added to everything this node sends and to origin fetches' },
@@ -52,7 +61,11 @@ export const peerFlags = {
 export type PeerConfig = ConfigOf<typeof peerFlags>;
 
 export function parsePeerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): PeerConfig | null {
-  return parseConfig(peerFlags, argv, env);
+  const config = parseConfig(peerFlags, argv, env);
+  if (config && channelStreamId(config.streamId, config.channel).length > MAX_ID_LENGTH) {
+    throw new ConfigError(`--channel ${config.channel}: its stream id "${channelStreamId(config.streamId, config.channel)}" is over ${MAX_ID_LENGTH} characters: shorten --stream-id`);
+  }
+  return config;
 }
 
 export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
+import { channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import { listen } from '../shared/listen.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
@@ -42,7 +43,9 @@ export interface PeerNode {
 
 const DIAL_TIMEOUT_MS = 3000;
 
-export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
+export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode {
+  // The channel's stream id is what its tracker welcomes and its peers' handshakes name.
+  const config: PeerConfig = { ...given, streamId: channelStreamId(given.streamId, given.channel) };
   const clock = deps.clock ?? systemClock;
   const tls = loadTls(config);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
@@ -65,11 +68,11 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     fetchOrigin: (seq, piece, segmentSize, pieceSize, fetchToken, done) => originFetcher.piece(seq, piece, segmentSize, pieceSize, fetchToken, done),
   });
   const { swarm, store, counters } = core;
-  const originHttp = httpOriginRange(originBase, tls.client);
+  const originHttp = httpOriginRange(originBase, tls.client, channelLivePath(config.channel));
   const originFetcher = new OriginFetcher(originHttp.range, core.shaper, clock);
 
   const tracker = new TrackerClient({
-    url: config.tracker,
+    url: config.tracker.replace(/\/tracker$/, channelTrackerPath(config.channel)),
     tlsClient: tls.client,
     clock,
     log,

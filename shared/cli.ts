@@ -20,17 +20,21 @@ export type FlagSpec =
   | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternHelp?: string })
   | (Base & { kind: 'optional-string'; default: null; pattern?: RegExp; patternHelp?: string })
   | (Base & { kind: 'choice'; default: string; choices: readonly string[] })
-  | (Base & { kind: 'bool'; default: boolean });
+  | (Base & { kind: 'bool'; default: boolean })
+  /** Repeatable: every occurrence, in order (no env). */
+  | (Base & { kind: 'list'; default: readonly string[]; pattern?: RegExp; patternHelp?: string });
 
 type ValueOf<S extends FlagSpec> = S extends { kind: 'int' }
   ? number
   : S extends { kind: 'bool' }
     ? boolean
-    : S extends { kind: 'optional-string' }
-      ? string | null
-      : S extends { kind: 'choice'; choices: readonly (infer C)[] }
-        ? C
-        : string;
+    : S extends { kind: 'list' }
+      ? readonly string[]
+      : S extends { kind: 'optional-string' }
+        ? string | null
+        : S extends { kind: 'choice'; choices: readonly (infer C)[] }
+          ? C
+          : string;
 
 export type ConfigOf<T extends Record<string, FlagSpec>> = { readonly [K in keyof T]: ValueOf<T[K]> };
 
@@ -42,7 +46,7 @@ export function helpText(program: string, specs: Record<string, FlagSpec>): stri
   const lines = [`Usage: ${program} [flags]`, ''];
   for (const [name, s] of Object.entries(specs)) {
     const flag = s.kind === 'bool' ? `--${kebab(name)}` : `--${kebab(name)} <${s.kind === 'choice' ? s.choices.join('|') : s.kind === 'int' ? 'n' : 'value'}>`;
-    const def = s.default === null || s.default === '' ? '' : ` (default ${String(s.default)})`;
+    const def = s.default === null || s.default === '' || s.kind === 'list' ? (s.kind === 'list' ? ' (repeatable)' : '') : ` (default ${String(s.default)})`;
     const env = s.env ? ` [env ${s.env}]` : '';
     lines.push(`  ${flag.padEnd(44)} ${s.help}${def}${env}`);
   }
@@ -56,9 +60,9 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ConfigOf<T> | null {
-  const options: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
-  for (const [name, s] of Object.entries(specs)) options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
-  let values: Record<string, string | boolean | undefined>;
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
+  for (const [name, s] of Object.entries(specs)) options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string', multiple: s.kind === 'list' };
+  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
   } catch (e) {
@@ -68,8 +72,20 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
   const out: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(specs)) {
     const flag = `--${kebab(name)}`;
+    if (s.kind === 'list') {
+      const given = values[kebab(name)];
+      const list = Array.isArray(given) ? given.map(String) : [...s.default];
+      for (const item of list) {
+        if (item === '' || (s.pattern && !s.pattern.test(item))) {
+          const got = s.secret ? `${item.length} characters` : JSON.stringify(item);
+          throw new ConfigError(`${flag} must be ${s.patternHelp ?? 'a non-empty string'}, got ${got}`);
+        }
+      }
+      out[name] = Object.freeze(list);
+      continue;
+    }
     const raw = values[kebab(name)] ?? (s.env ? env[s.env] : undefined);
-    if (raw === undefined) {
+    if (raw === undefined || Array.isArray(raw)) {
       out[name] = s.default;
       continue;
     }
