@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
+import { DEFAULT_CHANNEL, channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { ChannelSpec, OriginConfig } from './config.ts';
@@ -96,7 +96,7 @@ export class Channel {
       });
     });
     this.ingest = new IngestSupervisor({
-      settings: { ...config, source: spec.source },
+      settings: { ...config, source: spec.source, label: spec.name === DEFAULT_CHANNEL ? undefined : spec.name },
       ingestBase: (run) => deps.ingestBase(this, run),
       clock,
       log: log.child({ component: 'ingest' }),
