@@ -41,6 +41,8 @@ export class Channel {
   readonly name: string;
   readonly streamId: string;
   readonly streamKey: string;
+  /** Where its pictures come from: as --source takes (origin/config.ts). */
+  readonly source: string;
   readonly livePath: string;
   readonly trackerPath: string;
   readonly metrics: ChannelMetrics;
@@ -59,6 +61,7 @@ export class Channel {
     this.name = spec.name;
     this.streamId = channelStreamId(config.streamId, spec.name);
     this.streamKey = spec.streamKey ?? randomBytes(18).toString('base64url');
+    this.source = spec.source;
     this.livePath = channelLivePath(spec.name);
     this.trackerPath = channelTrackerPath(spec.name);
     const metrics = (this.metrics = channelMetrics(deps.metrics, spec.name));

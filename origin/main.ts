@@ -1,3 +1,4 @@
+import { DEFAULT_CHANNEL } from '../shared/channel.ts';
 import { helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
@@ -16,13 +17,19 @@ void runMain('origin', async () => {
   const log = createLogger('origin', config.logLevel);
   const origin = createOrigin(config, { log });
   await origin.start();
-  const lines = [
-    `origin: playlist  ${origin.url}/live/index.m3u8`,
-    `origin: tracker   ${origin.url.replace(/^http/, 'ws')}/tracker`,
-    `origin: metrics   ${origin.url}/metrics`,
-  ];
-  if (!config.streamKey) lines.push(`origin: stream key ${origin.streamKey} (generated; pass --stream-key or STREAM_KEY to choose one)`);
-  if (config.source.startsWith('rtmp')) lines.push(`origin: publish with OBS to ${config.source}`);
+  const ws = origin.url.replace(/^http/, 'ws');
+  const lines: string[] = [];
+  const keyed = new Set([...(config.streamKey ? [DEFAULT_CHANNEL] : []), ...config.channelKey.map((k) => k.slice(0, k.indexOf('=')))]);
+  for (const c of origin.channels.values()) {
+    const tag = origin.channels.size > 1 ? `channel ${c.name}: ` : '';
+    lines.push(`origin: ${tag}playlist  ${origin.url}${c.livePath}/index.m3u8`, `origin: ${tag}tracker   ${ws}${c.trackerPath}`);
+    if (!keyed.has(c.name)) {
+      const how = c.name === DEFAULT_CHANNEL ? 'pass --stream-key or STREAM_KEY' : `pass --channel-key ${c.name}=<key>`;
+      lines.push(`origin: ${tag}stream key ${c.streamKey} (generated; ${how} to choose one)`);
+    }
+    if (c.source.startsWith('rtmp')) lines.push(`origin: ${tag}publish with OBS to ${c.source}`);
+  }
+  lines.push(`origin: metrics   ${origin.url}/metrics`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return { close: () => origin.close(), log };
 });
