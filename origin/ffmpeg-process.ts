@@ -109,7 +109,8 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, clock: Clock,
   cmd.on('stderr', (line: string) => {
     onStderr(line);
     if (listening && refused === null && !stopping && /Unexpected stream|App field don't match/.test(line)) {
-      refused = `publisher refused: ${line.replace(/^\[rtmp @ \w+\] /, '').trim()}`;
+      // ffmpeg's line ends with the key it expected: the channel's secret stays out of the log.
+      refused = `publisher refused: ${line.replace(/^\[rtmp @ \w+\] /, '').replace(/, expecting .*/, '').trim()}`;
       cmd.kill('SIGKILL');
     }
   });

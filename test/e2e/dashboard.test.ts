@@ -116,6 +116,8 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       return stats && stats.updates > 0 ? stats : undefined;
     }, 20_000, 200);
     assert.equal(s.lastError, null);
+    assert.deepEqual(s.channels, ['main']);
+    assert.equal(await page.locator('#channels-card').isHidden(), true, 'an origin of one channel shows no channel table');
   });
 
   test('the charts draw live samples, and keep adding them', { timeout: 90_000 }, async (t) => {
