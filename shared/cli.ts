@@ -22,7 +22,7 @@ export type FlagSpec =
   | (Base & { kind: 'choice'; default: string; choices: readonly string[] })
   | (Base & { kind: 'bool'; default: boolean })
   /** Repeatable: every occurrence, in order (no env). */
-  | (Base & { kind: 'list'; default: readonly string[]; pattern?: RegExp; patternHelp?: string });
+  | (Base & { kind: 'list'; default: readonly string[] });
 
 type ValueOf<S extends FlagSpec> = S extends { kind: 'int' }
   ? number
@@ -46,7 +46,7 @@ export function helpText(program: string, specs: Record<string, FlagSpec>): stri
   const lines = [`Usage: ${program} [flags]`, ''];
   for (const [name, s] of Object.entries(specs)) {
     const flag = s.kind === 'bool' ? `--${kebab(name)}` : `--${kebab(name)} <${s.kind === 'choice' ? s.choices.join('|') : s.kind === 'int' ? 'n' : 'value'}>`;
-    const def = s.default === null || s.default === '' || s.kind === 'list' ? (s.kind === 'list' ? ' (repeatable)' : '') : ` (default ${String(s.default)})`;
+    const def = s.kind === 'list' ? ' (repeatable)' : s.default === null || s.default === '' ? '' : ` (default ${String(s.default)})`;
     const env = s.env ? ` [env ${s.env}]` : '';
     lines.push(`  ${flag.padEnd(44)} ${s.help}${def}${env}`);
   }
@@ -75,12 +75,7 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
     if (s.kind === 'list') {
       const given = values[kebab(name)];
       const list = Array.isArray(given) ? given.map(String) : [...s.default];
-      for (const item of list) {
-        if (item === '' || (s.pattern && !s.pattern.test(item))) {
-          const got = s.secret ? `${item.length} characters` : JSON.stringify(item);
-          throw new ConfigError(`${flag} must be ${s.patternHelp ?? 'a non-empty string'}, got ${got}`);
-        }
-      }
+      if (list.includes('')) throw new ConfigError(`${flag} must be a non-empty string, got ""`);
       out[name] = Object.freeze(list);
       continue;
     }
