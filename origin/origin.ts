@@ -103,7 +103,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     metrics,
     events: allEvents,
     peers: function* () {
-      for (const c of channels.values()) yield* c.tracker.registry.all();
+      for (const c of channels.values()) for (const record of c.tracker.registry.all()) yield { channel: c.name, record };
     },
     offloadRatio: () => offloadRatio(totals()),
     channels: () =>

@@ -35,6 +35,8 @@ export interface DashboardPoint {
 
 /** One row of the per-peer table: the tracker's record of a joined peer. */
 export interface DashboardPeer {
+  /** The channel whose swarm it joined. */
+  channel: string;
   peerId: string;
   /** Where other peers would reach it (its connection's address, the port it gave), or null if it gave none. */
   url: string | null;

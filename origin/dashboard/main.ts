@@ -166,6 +166,7 @@ const REACHABILITY_TEXT: Record<DashboardPeer['reachability'], string> = { probi
 function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.peerId = p.peerId;
+  tr.dataset.channel = p.channel;
   const id = cell(p.peerId, null, 'peer-id');
   id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps} kbit/s`;
   const since = cell(`${clockTime(p.joinedAtMs)} `, p.joinedAtMs);
@@ -183,6 +184,7 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   reach.dataset.stat = 'reachability';
   reach.dataset.state = p.reachability;
   tr.append(
+    cell(p.channel, null, 'channel-col'),
     id,
     reach,
     c('neighbours', count(p.neighbours), p.neighbours),
@@ -224,6 +226,7 @@ function renderChannels(snap: DashboardSnapshot): void {
 }
 
 function renderPeers(snap: DashboardSnapshot): void {
+  must<HTMLTableElement>('#peers').classList.toggle('one-channel', snap.channels.length < 2);
   const body = must<HTMLTableSectionElement>('#peers tbody');
   body.replaceChildren(...snap.peers.map((p) => peerRow(p, snap.nowMs)));
   must<HTMLElement>('#peers-empty').hidden = snap.peers.length > 0;

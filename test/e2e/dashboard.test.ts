@@ -223,10 +223,12 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       assert.ok(api.peers.some((p) => p.peerId === id), `${id} not in /api/dashboard`);
     }
     const texts = await page.locator('#peers tbody tr').first().locator('td').allTextContents();
-    assert.equal(texts.length, 10);
-    assert.equal(texts[1], 'yes', 'an honest peer is reachable');
-    assert.match(texts[3] ?? '', /bit\/s$/);
-    assert.match(texts[9] ?? '', /^\d\d:\d\d:\d\d \(.+\)$/);
+    assert.equal(texts.length, 11);
+    assert.equal(texts[0], 'main', 'the channel it watches, shown since the origin has two');
+    assert.equal(await page.locator('#peers th.channel-col').isVisible(), true);
+    assert.equal(texts[2], 'yes', 'an honest peer is reachable');
+    assert.match(texts[4] ?? '', /bit\/s$/);
+    assert.match(texts[10] ?? '', /^\d\d:\d\d:\d\d \(.+\)$/);
     const snapshot = JSON.stringify([...first]);
     const changed = await waitFor('the table numbers to change', async () => {
       const now = await tableValues(page);
