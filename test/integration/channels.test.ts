@@ -5,6 +5,8 @@
  * segment it holds is one its channel published, and a peer of one channel
  * is refused by the other's tracker and peers. Each channel's playlist lists
  * segments that verify, and the metrics say which channel each figure is.
+ * `sports` also has a free-rider, which the origin never seeds: what its
+ * neighbours do not give it, it fetches from `/live/sports/`.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -24,6 +26,7 @@ const PEERS_PER_CHANNEL = 2;
 
 describe('several live channels from one origin', () => {
   let origin: Origin;
+  let rider: PeerNode;
   const peers = new Map<string, PeerNode[]>();
   /** Every segment each channel published, by SHA-256. */
   const published = new Map<string, Set<string>>(CHANNELS.map((c) => [c, new Set<string>()]));
@@ -39,6 +42,8 @@ describe('several live channels from one origin', () => {
       for (let i = 0; i < PEERS_PER_CHANNEL; i++) list.push(await startTestPeer(origin, { channel: c, peerId: `${c}-${i}` }));
       peers.set(c, list);
     }
+    rider = await startTestPeer(origin, { channel: 'sports', peerId: 'sports-rider', uploadKbps: 0 });
+    peers.get('sports')?.push(rider);
   });
 
   after(async () => {
@@ -67,9 +72,23 @@ describe('several live channels from one origin', () => {
       assert.equal(p.counters.hashFailures, 0, 'no piece that failed its hash: none came from the other channel');
     }
     // Its tracker lists a channel's peers only to that channel's peers.
-    assert.deepEqual([...(origin.channels.get('sports')?.tracker.registry.all() ?? [])].map((r) => r.peerId).sort(), ['sports-0', 'sports-1']);
+    assert.deepEqual([...(origin.channels.get('sports')?.tracker.registry.all() ?? [])].map((r) => r.peerId).sort(), ['sports-0', 'sports-1', 'sports-rider']);
     assert.deepEqual([...origin.tracker.registry.all()].map((r) => r.peerId).sort(), ['main-0', 'main-1']);
     t.diagnostic(`segments held: ${all.map(({ c, p }) => `${c} ${p.store.all().filter((e) => e.complete).length}`).join(', ')}`);
+  });
+
+  test("a named channel's peers fall back to its own HTTP path", { timeout: 60_000 }, async () => {
+    const sports = origin.channels.get('sports');
+    assert.ok(sports);
+    // Never seeded, and its neighbours give a free-rider little: the rest came over HTTP, from /live/sports/.
+    await waitFor('the free-rider to have fetched from the origin', () => rider.counters.originBytes - rider.counters.seedBytes > 0, 45_000, 200);
+    assert.equal(rider.counters.seedBytes, 0);
+    const complete = rider.store.all().filter((e) => e.complete);
+    assert.ok(complete.length > 0);
+    for (const e of complete) assert.ok(published.get('sports')?.has(e.info.sha256), 'the free-rider holds a segment sports never published');
+    const text = await (await fetch(`${origin.url}/metrics`)).text();
+    const spare = Number(/^origin_http_segment_bytes_total\{channel="sports",class="spare"\} (\S+)$/m.exec(text)?.[1]);
+    assert.ok(spare > 0, `sports' spare-class HTTP bytes ${spare}`);
   });
 
   test("each channel's playlist lists segments that verify against its own announcements", { timeout: 60_000 }, async () => {
@@ -142,13 +161,13 @@ describe('several live channels from one origin', () => {
     const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
     for (const c of CHANNELS) {
       assert.ok(value(`origin_segments_published_total{channel="${c}"}`) >= 3, `${c} segments`);
-      assert.equal(value(`origin_peers{channel="${c}"}`), PEERS_PER_CHANNEL, `${c} peers`);
+      assert.equal(value(`origin_peers{channel="${c}"}`), peers.get(c)?.length, `${c} peers`);
       const ratio = value(`origin_offload_ratio{channel="${c}"}`);
       assert.ok(ratio >= 0 && ratio <= 1, `${c} offload ${ratio}`);
       assert.ok(value(`origin_audience_segment_bytes_total{channel="${c}"}`) > 0, `${c} audience`);
     }
     const health = (await (await fetch(`${origin.url}/healthz`)).json()) as { channels: { name: string; peers: number }[] };
-    assert.deepEqual(health.channels.map((c) => [c.name, c.peers]), [['main', 2], ['sports', 2]]);
+    assert.deepEqual(health.channels.map((c) => [c.name, c.peers]), [['main', 2], ['sports', 3]]);
     const dash = (await (await fetch(`${origin.url}/api/dashboard`)).json()) as { channels: { name: string; playlistPath: string; offloadRatio: number }[] };
     assert.deepEqual(dash.channels.map((c) => [c.name, c.playlistPath]), [['main', '/live/index.m3u8'], ['sports', '/live/sports/index.m3u8']]);
   });
