@@ -242,7 +242,8 @@ function render(): void {
   renderCharts(snap);
   renderChannels(snap);
   renderPeers(snap);
-  must<HTMLElement>('#meta').textContent = `stream ${snap.streamId} · origin up ${duration(snap.nowMs - snap.startedAtMs)} · updated ${clockTime(snap.nowMs)}`;
+  const channels = snap.channels.length > 1 ? ` · ${snap.channels.length} channels` : '';
+  must<HTMLElement>('#meta').textContent = `stream ${snap.streamId}${channels} · origin up ${duration(snap.nowMs - snap.startedAtMs)} · updated ${clockTime(snap.nowMs)}`;
   if (!latest) setStatus('waiting', 'Waiting for samples');
   else if (snap.nowMs - latest.tMs > STALE_AFTER_MS) setStatus('waiting', 'Samples stopped');
   else setStatus('live', `Live · ${snap.peerCount} ${snap.peerCount === 1 ? 'peer' : 'peers'}`);
