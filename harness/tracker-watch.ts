@@ -62,8 +62,8 @@ export class TrackerWatch {
       // Announcements come as binary frames, the welcome as text; ws hands over a whole message as one Buffer.
       const m = decodeTrackerToPeer(isBinary ? (data as Buffer) : data.toString());
       if (!m.ok) return;
-      const list = m.value.type === 'welcome' ? m.value.segments : m.value.type === 'segment' ? [m.value.segment] : [];
-      for (const s of list) this.bySeq.set(s.seq, s);
+      const list = m.value.type === 'welcome' ? m.value.segments : m.value.type === 'segment' ? [m.value.announcement] : [];
+      for (const { segment: s } of list) this.bySeq.set(s.seq, s);
       while (this.bySeq.size > this.keep) this.bySeq.delete(this.bySeq.keys().next().value as number);
     });
     ws.on('close', () => {

@@ -1,7 +1,8 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
+import { AnnouncementSigner } from '../shared/announcement-signature.ts';
 import { DEFAULT_CHANNEL, channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Rng } from '../shared/rng.ts';
@@ -20,6 +21,8 @@ import { TrackerServer } from './tracker-server.ts';
 export interface ChannelDeps {
   spec: ChannelSpec;
   config: OriginConfig;
+  /** The origin's Ed25519 key (origin/signing-key.ts): it signs every channel's announcements, each under its channel's name. */
+  signingKey: KeyObject;
   clock: Clock;
   rng: Rng;
   log: Logger;
@@ -46,6 +49,7 @@ export class Channel {
   readonly livePath: string;
   readonly trackerPath: string;
   readonly metrics: ChannelMetrics;
+  readonly signer: AnnouncementSigner;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
@@ -67,14 +71,16 @@ export class Channel {
     const metrics = (this.metrics = channelMetrics(deps.metrics, spec.name));
     // Numbering starts at the clock's seconds, so a restarted origin (at most one
     // segment a second) never reuses a number a peer still holds for other bytes.
-    const window = (this.window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000)));
+    const signer = (this.signer = new AnnouncementSigner(deps.signingKey, spec.name));
+    const window = (this.window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000)));
     const tracker = (this.tracker = new TrackerServer({
       config: { ...config, streamId: this.streamId },
       clock,
       rng: deps.rng,
       log: log.child({ component: 'tracker' }),
       metrics,
-      window: () => window.announcements(),
+      window: () => window.signedAnnouncements(),
+      originKey: signer.publicKeyBase64,
       probe: deps.probe(this.streamId),
       onPeerLeft: (peerId) => this.seeding.reseed(peerId),
     }));
@@ -90,7 +96,7 @@ export class Channel {
       metrics.audienceBytes.inc(audience);
       metrics.offloadRatio.set(offloadRatio(this.measured));
       log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-      tracker.announce(stored.info);
+      tracker.announce(stored.signed);
       const announcedMs = performance.now();
       this.seeding.seed(stored);
       this.events.emit('segmentPublished', {

@@ -63,6 +63,12 @@ export const originFlags = {
   seedCopies: { kind: 'int', default: 1, min: 0, max: 8, help: 'peers the origin pushes each new piece to (0 = no seeding: peers fetch everything over HTTP)' },
   egressKbps: { kind: 'int', default: 0, min: 0, max: 100_000_000, help: 'emulated origin egress limit for segment bytes, HTTP and seeding (0 = unlimited)' },
   restartMaxBackoffMs: { kind: 'int', default: 8000, min: 100, max: 600_000, help: 'longest wait before restarting a failed ingest' },
+  signingKey: {
+    kind: 'optional-string',
+    default: null,
+    help: 'PEM PKCS#8 Ed25519 private key the origin signs segment announcements with; created there if the file does not exist (without the flag: a new key each start)',
+    env: 'SIGNING_KEY',
+  },
   tlsCert: { kind: 'optional-string', default: null, help: 'PEM certificate (chain) to serve https and wss with; needs --tls-key' },
   tlsKey: { kind: 'optional-string', default: null, help: 'PEM private key of --tls-cert' },
   ca: { kind: 'optional-string', default: null, help: "PEM file of a private CA to trust, besides the system's, when dialling peers" },

@@ -1,9 +1,13 @@
+import type { AnnouncementSigner } from '../shared/announcement-signature.ts';
 import { hashPieces, sha256Hex } from '../shared/hashing.ts';
 import { DiscontinuityCounter } from '../shared/playlist.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
+import type { SignedAnnouncement } from '../shared/tracker-protocol.ts';
 
 export interface StoredSegment {
   info: SegmentAnnouncement;
+  /** `info` as signed once, at publication: the tracker sends these bytes as they are. */
+  signed: SignedAnnouncement;
   data: Buffer;
 }
 
@@ -22,6 +26,7 @@ export class LiveWindow {
   constructor(
     private readonly capacity: number,
     private readonly pieceSize: number,
+    private readonly signer: Pick<AnnouncementSigner, 'sign'>,
     private readonly firstSeq = 0,
   ) {
     this.nextSeq = firstSeq;
@@ -37,7 +42,7 @@ export class LiveWindow {
       publishedAtMs: nowMs,
       discontinuity,
     };
-    const segment = { info, data };
+    const segment = { info, signed: this.signer.sign(info), data };
     this.segments.push(segment);
     while (this.segments.length > this.capacity) {
       const dropped = this.segments.shift();
@@ -61,6 +66,11 @@ export class LiveWindow {
 
   announcements(): SegmentAnnouncement[] {
     return this.segments.map((s) => s.info);
+  }
+
+  /** The window as the tracker welcomes a peer with it. */
+  signedAnnouncements(): SignedAnnouncement[] {
+    return this.segments.map((s) => s.signed);
   }
 
   /** Segments published since the window was made, those it has dropped included. */

@@ -1,5 +1,5 @@
 import { DEFAULT_CHANNEL } from '../shared/channel.ts';
-import { helpText } from '../shared/cli.ts';
+import { commandName, helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
 import { originFlags, parseOriginConfig } from './config.ts';
@@ -9,7 +9,7 @@ import { createOrigin } from './origin.ts';
 void runMain('origin', async () => {
   const config = parseOriginConfig(process.argv.slice(2), process.env);
   if (!config) {
-    process.stdout.write(`${helpText('npm run origin --', originFlags)}\n`);
+    process.stdout.write(`${helpText(commandName('npm run origin --'), originFlags)}\n`);
     return null;
   }
   const missing = checkFfmpeg(config.ffmpegPath);
@@ -30,6 +30,8 @@ void runMain('origin', async () => {
     if (c.source.startsWith('rtmp')) lines.push(`origin: ${tag}publish with OBS to ${c.source}`);
   }
   lines.push(`origin: metrics   ${origin.url}/metrics`);
+  if (origin.signingKeySource === 'generated') lines.push(`origin: origin key ${origin.originKey} (made for this run; pass --signing-key FILE to keep one across restarts)`);
+  else lines.push(`origin: origin key ${origin.originKey} (${origin.signingKeySource === 'created' ? 'new key written to' : 'from'} ${config.signingKey})`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return { close: () => origin.close(), log };
 });

@@ -35,6 +35,13 @@ export function createOriginMetrics() {
       labelNames: ['channel', 'class'] as const,
       registers: r,
     }),
+    // Behind a cache (deploy/nginx/) this is what reaches the origin: one 200 per segment, whatever the audience.
+    httpSegmentRequests: new Counter({
+      name: 'origin_http_segment_requests_total',
+      help: 'HTTP requests for segments (GET and HEAD) the origin answered, by status code',
+      labelNames: ['channel', 'status'] as const,
+      registers: r,
+    }),
     seedBytes: new Counter({ name: 'origin_seed_bytes_total', help: 'Segment bytes the origin pushed into the swarm over tracker connections', labelNames: ch, registers: r }),
     peerP2pBytes: new Counter({ name: 'origin_peer_p2p_bytes_total', help: 'Segment bytes peers report having received from other peers (self-reported, clamped)', labelNames: ch, registers: r }),
     peerOriginBytes: new Counter({ name: 'origin_peer_origin_bytes_total', help: 'Segment bytes peers report having received from the origin (self-reported, clamped)', labelNames: ch, registers: r }),
@@ -68,7 +75,7 @@ export function createOriginMetrics() {
 
 export type OriginMetrics = ReturnType<typeof createOriginMetrics>;
 
-type Labels<L extends string> = Partial<Record<L, string>>;
+type Labels<L extends string> = Partial<Record<L, string | number>>;
 interface Inc {
   inc(value?: number): void;
 }
@@ -98,6 +105,7 @@ export interface TrackerMetrics {
 export interface ChannelMetrics extends TrackerMetrics {
   readonly channel: string;
   httpSegmentBytes: IncBy<'class'>;
+  httpSegmentRequests: IncBy<'status'>;
   audienceBytes: Inc;
   offloadRatio: SetTo;
   segmentsPublished: Inc;
@@ -121,6 +129,7 @@ export function channelMetrics(m: OriginMetrics, channel: string): ChannelMetric
   return {
     channel,
     httpSegmentBytes: incBy(m.httpSegmentBytes),
+    httpSegmentRequests: incBy(m.httpSegmentRequests),
     seedBytes: inc(m.seedBytes),
     peerP2pBytes: inc(m.peerP2pBytes),
     peerOriginBytes: inc(m.peerOriginBytes),

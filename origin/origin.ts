@@ -13,6 +13,7 @@ import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
+import { ifRangeAllows, negativeCacheControl, playlistCacheControl, playlistEtag, segmentCacheControl, segmentEtag } from './cache-headers.ts';
 import { Channel } from './channel.ts';
 import { type OriginConfig, originChannels } from './config.ts';
 import { httpErrorHandler } from './http-errors.ts';
@@ -27,6 +28,7 @@ import type { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
+import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
   log: Logger;
@@ -41,6 +43,10 @@ export interface Origin {
   readonly port: number;
   /** Every channel, the default one (`main`) first. */
   readonly channels: ReadonlyMap<string, Channel>;
+  /** The public key peers verify announcements with, 32 bytes in base64 (what --origin-key takes): one key signs every channel's. */
+  readonly originKey: string;
+  /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
+  readonly signingKeySource: SigningKeySource;
   /** The default channel's parts, as an origin of one stream had them. */
   readonly streamKey: string;
   readonly window: LiveWindow;
@@ -67,6 +73,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   let closed: Promise<void> | null = null;
   // One uplink: every channel's seeds go before every channel's fallbacks.
   const egress = new Egress(config.egressKbps, clock);
+  // One key: each channel's signatures name the channel (shared/announcement-signature.ts), so none replays into another.
+  const signing = loadSigningKey(config.signingKey);
 
   const channels = new Map<string, Channel>();
   for (const spec of originChannels(config)) {
@@ -75,6 +83,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       new Channel({
         spec,
         config,
+        signingKey: signing.key,
         clock,
         rng,
         log: log.child({ channel: spec.name }),
@@ -152,31 +161,45 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   ingestRoutes.put('/ingest/:key/:run/:file', (req, res, next) => ingestPut(main, req, res, next), rawBody, ingestBody);
   ingestRoutes.put('/ingest/:channel/:key/:run/:file', (req, res, next) => ingestPut(channels.get(String(req.params.channel)), req, res, next), rawBody, ingestBody);
 
-  function playlist(channel: Channel, res: Response): void {
+  function playlist(channel: Channel, req: Request, res: Response): void {
     const { window } = channel;
     const listed = window.latest(config.playlistSegments).map((s) => s.info);
     if (listed.length === 0) {
-      res.status(503).set('Retry-After', '1').send('stream not started yet\n');
+      res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet\n');
       return;
     }
     const text = renderLivePlaylist(listed, window.discontinuities.sequenceFor(window.announcements(), listed));
-    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' }).send(text);
+    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
+    if (req.fresh) res.status(304).end();
+    else res.send(text);
   }
 
   function segment(channel: Channel, req: Request, res: Response): void {
+    const answered = (status: number) => channel.metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
     const found = seq === null ? ({ state: 'unknown' } as const) : channel.window.lookup(seq);
-    if (found.state === 'unknown') {
-      res.status(404).send('no such segment\n');
+    if (found.state !== 'live') {
+      const status = found.state === 'unknown' ? 404 : 410;
+      answered(status);
+      res.status(status).set('Cache-Control', negativeCacheControl()).send(status === 404 ? 'no such segment\n' : 'segment left the live window\n');
       return;
     }
-    if (found.state === 'gone') {
-      res.status(410).send('segment left the live window\n');
+    const { data, info } = found.segment;
+    const etag = segmentEtag(info);
+    res.set({
+      'Content-Type': 'video/mp2t',
+      'Accept-Ranges': 'bytes',
+      'Cache-Control': segmentCacheControl(config),
+      ETag: etag,
+      'Last-Modified': new Date(info.publishedAtMs).toUTCString(),
+    });
+    if (req.fresh) {
+      answered(304);
+      res.status(304).end();
       return;
     }
-    const data = found.segment.data;
-    const range = parseRange(req.headers.range, data.byteLength);
-    res.set({ 'Content-Type': 'video/mp2t', 'Accept-Ranges': 'bytes', 'Cache-Control': 'public, max-age=60, immutable' });
+    const range = ifRangeAllows(req.get('if-range'), etag, info.publishedAtMs) ? parseRange(req.headers.range, data.byteLength) : ({ kind: 'full' } as const);
+    answered(range.kind === 'full' ? 200 : range.kind === 'partial' ? 206 : 416);
     if (range.kind === 'unsatisfiable') {
       res.status(416).set('Content-Range', `bytes */${data.byteLength}`).end();
       return;
@@ -188,6 +211,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       res.send(body);
       return;
     }
+    // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
     const { cls } = channel.tracker.fetchClass(typeof token === 'string' ? token : null);
     egress.send(
@@ -214,12 +238,12 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   app.set('etag', false);
   if (!tls.server) app.use(ingestRoutes);
 
-  app.get('/live/index.m3u8', (_req, res) => playlist(main, res));
+  app.get('/live/index.m3u8', (req, res) => playlist(main, req, res));
   app.get('/live/:file', (req, res) => segment(main, req, res));
   // The default channel is also at /live/main/, so every channel can be reached the same way.
   app.get('/live/:channel/index.m3u8', (req, res) => {
     const channel = named(req, res);
-    if (channel) playlist(channel, res);
+    if (channel) playlist(channel, req, res);
   });
   app.get('/live/:channel/:file', (req, res) => {
     const channel = named(req, res);
@@ -233,6 +257,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       segments: main.window.size,
       peers: main.tracker.registry.size,
       ingest: main.ingest.state,
+      originKey: main.signer.publicKeyBase64,
       channels: [...channels.values()].map((c) => ({ name: c.name, streamId: c.streamId, segments: c.window.size, peers: c.tracker.registry.size, ingest: c.ingest.state })),
     });
   });
@@ -275,6 +300,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       return port;
     },
     channels,
+    originKey: main.signer.publicKeyBase64,
+    signingKeySource: signing.source,
     streamKey: main.streamKey,
     window: main.window,
     tracker: main.tracker,

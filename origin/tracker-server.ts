@@ -14,9 +14,8 @@ import {
 } from '../shared/limits.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import type { Rng } from '../shared/rng.ts';
-import type { SegmentAnnouncement } from '../shared/segment.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
-import { type TrackerToPeer, decodePeerToTracker, encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
+import { type SignedAnnouncement, type TrackerToPeer, decodePeerToTracker, encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
 import { type FetchClass, fetchClass } from './egress-class.ts';
 import type { TrackerMetrics } from './metrics.ts';
@@ -62,7 +61,10 @@ export interface TrackerDeps {
   rng: Rng;
   log: Logger;
   metrics: TrackerMetrics;
-  window: () => SegmentAnnouncement[];
+  /** The live window's announcements, as the origin signed them. */
+  window: () => SignedAnnouncement[];
+  /** The origin's public key, told to every peer in its welcome (shared/announcement-signature.ts). */
+  originKey: string;
   /** Dials a joined peer's address to check it answers as that peer (reachability-probe.ts). */
   probe: Probe;
   /** A joined peer left the swarm (closed, timed out or was dropped). */
@@ -134,9 +136,9 @@ export class TrackerServer {
     return this.accept(transport, address, admitted.release);
   }
 
-  /** Pushes a new segment's announcement to every joined peer: encoded once, the same frame for all. */
-  announce(segment: SegmentAnnouncement): void {
-    const frame = encodeTrackerToPeer({ type: 'segment', segment });
+  /** Pushes a new segment's signed announcement to every joined peer: the origin's bytes, framed once, the same frame for all. */
+  announce(announcement: SignedAnnouncement): void {
+    const frame = encodeTrackerToPeer({ type: 'segment', announcement });
     for (const c of this.conns.values()) this.sendFrame(c, 'segment', frame);
   }
 
@@ -305,6 +307,7 @@ export class TrackerServer {
           segments: this.deps.window(),
           peers: listed,
           fetchToken,
+          originKey: this.deps.originKey,
         });
         const missing = this.deps.config.peersPerList - listed.length;
         if (missing > 0) this.shortListed.set(conn, { missing, untilMs: now + LATE_LISTING_MS });

@@ -3,13 +3,29 @@ import { CHANNEL_NAME_HELP, CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL, channelStream
 import { ConfigError, type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 import { MAX_ID_LENGTH } from '../shared/limits.ts';
 
+/**
+ * `<base>/live/seg-<n>.ts` is fetched, so the base is a scheme, a host (name,
+ * IPv4 or [IPv6]), an optional port and an optional path prefix (a CDN may serve
+ * the origin under one); no userinfo, whose password would show in logs, and no
+ * query or fragment, which the segment path could not follow.
+ */
+export const EDGE_URL_PATTERN = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?(?:\/[A-Za-z0-9._~%!$&'()*+,;=:@-]+)*$/;
+
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
   tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// or wss:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
-  origin: { kind: 'optional-string', default: null, pattern: /^https?:\/\/\S+$/, patternHelp: 'an http(s) URL', help: 'origin HTTP base for fallback fetches (default: derived from --tracker)' },
+  edge: {
+    kind: 'optional-string',
+    default: null,
+    pattern: EDGE_URL_PATTERN,
+    patternHelp: 'an http(s) URL of a host (and port, and path prefix) with no trailing slash, query or credentials',
+    help: "HTTP base of fallback fetches: the origin, or a cache in front of it (nginx: deploy/nginx/, a CDN); the tracker stays --tracker (default: the tracker's host)",
+    env: 'EDGE_URL',
+  },
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
   port: { kind: 'int', default: 0, min: 0, max: 65535, help: 'port for the player and for other peers (0 = any free port)', env: 'PEER_PORT' },
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
+  open: { kind: 'bool', default: false, help: 'open the player page in the default browser once the node is up ($BROWSER when set)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
   channel: {
     kind: 'string',
@@ -17,6 +33,12 @@ export const peerFlags = {
     pattern: CHANNEL_NAME_PATTERN,
     patternHelp: CHANNEL_NAME_HELP,
     help: "the origin's live channel to watch: its tracker is --tracker/<channel> and its segments /live/<channel>/ (the default channel's are --tracker and /live/)",
+  },
+  originKey: {
+    kind: 'optional-string',
+    default: null,
+    help: "the origin's public key that signs segment announcements: 32 bytes in base64 (as the origin prints it) or a PEM public key file (default: the first tracker welcome's, pinned for the node's life)",
+    env: 'ORIGIN_KEY',
   },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: "the origin's --stream-id (a channel's stream id is made from it)" },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },

@@ -1,15 +1,16 @@
 import { existsSync } from 'node:fs';
-import { helpText } from '../shared/cli.ts';
+import { commandName, helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
 import { parsePeerConfig, peerFlags } from './config.ts';
 import { createPeerNode } from './node.ts';
+import { openBrowser } from './open-browser.ts';
 import { PLAYER_DIR } from './player-dir.ts';
 
 void runMain('peer', async () => {
   const config = parsePeerConfig(process.argv.slice(2), process.env);
   if (!config) {
-    process.stdout.write(`${helpText('npm run peer --', peerFlags)}\n`);
+    process.stdout.write(`${helpText(commandName('npm run peer --'), peerFlags)}\n`);
     return null;
   }
   const log = createLogger('peer', config.logLevel);
@@ -18,5 +19,6 @@ void runMain('peer', async () => {
   process.stdout.write(
     [`peer ${node.peerId}: player   ${node.url}/`, `peer ${node.peerId}: playlist ${node.url}/live.m3u8`, `peer ${node.peerId}: metrics  ${node.url}/metrics`].join('\n') + '\n',
   );
+  if (config.open) void openBrowser(`${node.url}/`, log);
   return { close: () => node.close(), log };
 });

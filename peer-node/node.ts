@@ -14,6 +14,7 @@ import type { PeerConfig } from './config.ts';
 import { createHttpApi } from './http-api.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { OriginFetcher, httpOriginRange } from './origin-fetch.ts';
+import { loadOriginKey } from './origin-key.ts';
 import { createPeerCore } from './peer-core.ts';
 import type { SegmentStore } from './segment-store.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -48,9 +49,10 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   const config: PeerConfig = { ...given, streamId: channelStreamId(given.streamId, given.channel) };
   const clock = deps.clock ?? systemClock;
   const tls = loadTls(config);
+  const originKey = loadOriginKey(config.originKey);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
-  const originBase = config.origin ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const originBase = config.edge ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
   let port = config.port;
   let closed: Promise<void> | null = null;
   /** Sockets still connecting, so close() can end them. */
@@ -61,6 +63,8 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     clock,
     rng: deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid)),
     log,
+    channel: config.channel,
+    originKey,
     advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
     dial,
     trackerSend: (msg) => tracker.send(msg),

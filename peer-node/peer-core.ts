@@ -1,4 +1,6 @@
+import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
+import { DEFAULT_CHANNEL } from '../shared/channel.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import {
   DEFAULT_PIECE_SIZE,
@@ -9,8 +11,9 @@ import {
 import type { PlayerReport } from '../shared/player-api.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
-import type { PeerAddress, PeerStats, PeerToTracker, TrackerToPeer } from '../shared/tracker-protocol.ts';
+import type { PeerAddress, PeerStats, PeerToTracker, SignedAnnouncement, TrackerToPeer } from '../shared/tracker-protocol.ts';
 import { hostOf } from './address.ts';
+import { AnnouncementTrust } from './announcement-trust.ts';
 import type { PeerConfig } from './config.ts';
 import { type Link, LinkShaper, type ShaperConfig } from './link.ts';
 import { segmentsToList } from './listing.ts';
@@ -31,6 +34,10 @@ export interface PeerCoreDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
+  /** The origin's public key (--origin-key); null: pinned from the first welcome. */
+  originKey?: KeyObject | null;
+  /** The channel whose announcements this node takes: signatures name it (shared/announcement-signature.ts). */
+  channel?: string;
   /** The URL other peers dial to reach this node, as told to the tracker. */
   advertisedUrl(): string;
   /**
@@ -67,7 +74,7 @@ export interface PeerCore {
 
   joinMessage(): PeerToTracker;
   onWelcome(w: Welcome): void;
-  onSegment(s: SegmentAnnouncement): void;
+  onSegment(a: SignedAnnouncement): void;
   onPeers(peers: readonly PeerAddress[]): void;
   onSeed(seq: number, piece: number, data: Uint8Array): void;
 
@@ -102,6 +109,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
   const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE, clock);
   const shaper = new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
+  const trust = new AnnouncementTrust(deps.channel ?? DEFAULT_CHANNEL, deps.originKey ?? null, log, counters);
   const timers: TimerHandle[] = [];
   let lastGetPeersMs = -Infinity;
   let announceTimer: TimerHandle | null = null;
@@ -333,12 +341,17 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       fetchToken = w.fetchToken;
       neighbourhood.learn(w.peers);
       welcomedAtMs ??= clock.nowMs();
-      announce(w.segments, (s) => w.originTimeMs - s.publishedAtMs);
+      trust.offered(w.originKey);
+      // Checked before the store sees a hash: the store takes pieces only of segments it was told of.
+      const segments = w.segments.filter((a) => trust.verified(a)).map((a) => a.segment);
+      announce(segments, (s) => w.originTimeMs - s.publishedAtMs);
       announceTimer?.cancel();
       announceTimer = clock.setInterval(() => deps.trackerSend({ type: 'announce', stats: stats() }), w.announceIntervalMs);
       maintain();
     },
-    onSegment: (s) => announce([s]),
+    onSegment(a) {
+      if (trust.verified(a)) announce([a.segment]);
+    },
     onPeers(peers) {
       neighbourhood.learn(peers);
       maintain();

@@ -20,6 +20,8 @@ export interface SwarmCounters {
   trackerBytesOut: number;
   stalls: number;
   stallMs: number;
+  /** Segment announcements dropped because the origin's key did not sign them (announcement-trust.ts). */
+  badAnnouncements: number;
 }
 
 export function newCounters(): SwarmCounters {
@@ -40,6 +42,7 @@ export function newCounters(): SwarmCounters {
     trackerBytesOut: 0,
     stalls: 0,
     stallMs: 0,
+    badAnnouncements: 0,
   };
 }
 

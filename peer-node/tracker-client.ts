@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
-import type { SegmentAnnouncement } from '../shared/segment.ts';
 import {
   type PeerAddress,
   type PeerToTracker,
+  type SignedAnnouncement,
   type TrackerToPeer,
   decodeTrackerToPeer,
   encodePeerToTracker,
@@ -24,7 +24,7 @@ export interface TrackerClientDeps {
   counters: SwarmCounters;
   joinMessage(): PeerToTracker;
   onWelcome(w: Extract<TrackerToPeer, { type: 'welcome' }>): void;
-  onSegment(s: SegmentAnnouncement): void;
+  onSegment(a: SignedAnnouncement): void;
   onPeers(peers: PeerAddress[]): void;
   onSeed(seq: number, piece: number, data: Uint8Array): void;
 }
@@ -111,7 +111,7 @@ export class TrackerClient {
         this.deps.onWelcome(msg);
         return;
       case 'segment':
-        this.deps.onSegment(msg.segment);
+        this.deps.onSegment(msg.announcement);
         return;
       case 'seed':
         this.deps.onSeed(msg.seq, msg.piece, msg.data);

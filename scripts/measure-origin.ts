@@ -102,7 +102,7 @@ async function main(): Promise<void> {
         if (!m.ok) return reject(new Error(`bad tracker message: ${m.error.message}`));
         if (m.value.type === 'welcome') resolve(clearTimeout(timer));
         if (m.value.type === 'error') reject(new Error(`tracker refused: ${m.value.code} ${m.value.message}`));
-        const sample = m.value.type === 'segment' ? samples.get(m.value.segment.seq) : undefined;
+        const sample = m.value.type === 'segment' ? samples.get(m.value.announcement.segment.seq) : undefined;
         if (sample && sample.arrivedAt === null) sample.arrivedAt = at;
       });
     });

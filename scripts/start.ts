@@ -4,44 +4,48 @@
  * ffmpeg included.
  */
 import { existsSync } from 'node:fs';
-import { originConfig } from '../origin/config.ts';
+import { originConfig, originFlags } from '../origin/config.ts';
 import { DASHBOARD_DIST_DIR } from '../origin/dashboard/dist-dir.ts';
 import { checkFfmpeg } from '../origin/ffmpeg-process.ts';
 import { type Origin, createOrigin } from '../origin/origin.ts';
 import { peerConfig } from '../peer-node/config.ts';
 import { PLAYER_DIR } from '../peer-node/player-dir.ts';
 import { type PeerNode, createPeerNode } from '../peer-node/node.ts';
-import { type FlagSpec, helpText, parseConfig } from '../shared/cli.ts';
+import { type FlagSpec, commandName, helpText, parseConfig } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
 
-const PEERS = Number(process.env.DEMO_PEERS ?? 3);
-const STATUS_EVERY_MS = 5000;
 const demoFlags = {
+  port: originFlags.port,
+  peers: { kind: 'int', default: 3, min: 1, max: 50, help: 'peer nodes to start (per channel)', env: 'DEMO_PEERS' },
   channels: { kind: 'int', default: 1, min: 1, max: 8, help: 'live channels to serve: main, then ch2, ch3, … each on the test pattern with its own peers' },
+  streamKey: originFlags.streamKey,
+  logLevel: originFlags.logLevel,
 } as const satisfies Record<string, FlagSpec>;
+const STATUS_EVERY_MS = 5000;
 
-void runMain('start', async () => {
-  const demo = parseConfig(demoFlags, process.argv.slice(2), {});
+void runMain('demo', async () => {
+  const demo = parseConfig(demoFlags, process.argv.slice(2), process.env);
   if (!demo) {
-    process.stdout.write(`${helpText('npm start --', demoFlags)}\n`);
+    process.stdout.write(`${helpText(commandName('npm start --'), demoFlags)}\n`);
     return null;
   }
   const named = Array.from({ length: demo.channels - 1 }, (_, i) => `ch${i + 2}`);
   const base = originConfig({
-    port: Number(process.env.ORIGIN_PORT ?? 8080),
-    streamKey: process.env.STREAM_KEY ?? null,
+    port: demo.port,
+    streamKey: demo.streamKey,
+    signingKey: process.env.SIGNING_KEY ?? null,
     channel: named.map((c) => `${c}=testsrc`),
   });
   const missing = checkFfmpeg(base.ffmpegPath);
   if (missing) throw new Error(missing);
-  const log = createLogger('demo', process.env.LOG_LEVEL ?? 'warn');
+  const log = createLogger('demo', demo.logLevel);
   const origin: Origin = createOrigin(base, { log: log.child({ program: 'origin' }) });
   await origin.start();
   const peers: { channel: string; node: PeerNode }[] = [];
   const staticDir = existsSync(PLAYER_DIR) ? PLAYER_DIR : null;
   for (const channel of origin.channels.keys()) {
-    for (let i = 0; i < PEERS; i++) {
+    for (let i = 0; i < demo.peers; i++) {
       const node = createPeerNode(peerConfig({ tracker: `${origin.url.replace(/^http/, 'ws')}/tracker`, channel, port: 0, maxNeighboursPerAddress: 0 }), {
         log: log.child({ program: 'peer', channel }),
         staticDir,
@@ -57,6 +61,7 @@ void runMain('start', async () => {
     `origin metrics   ${origin.url}/metrics`,
     ...peers.map((p, i) => `${`peer ${i + 1} ${several ? `${p.channel} ` : ''}${staticDir ? 'player' : 'playlist'}`.padEnd(16)} ${p.node.url}/${staticDir ? '' : 'live.m3u8'}`),
     ...[...origin.channels.values()].map((c) => `${several ? `${c.name} key` : 'stream key'}`.padEnd(16) + ` ${c.streamKey}`),
+    `origin key       ${origin.originKey}  (for other peers: --origin-key)`,
     'Ctrl-C stops everything.',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

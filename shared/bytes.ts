@@ -84,6 +84,14 @@ export class Reader {
     this.pos = this.buf.byteLength;
     return b;
   }
+  /** Bytes read so far. */
+  get offset(): number {
+    return this.pos;
+  }
+  /** The bytes read since `offset`, as a view (not a copy). */
+  since(offset: number): Uint8Array {
+    return this.buf.subarray(offset, this.pos);
+  }
   get remaining(): number {
     return this.buf.byteLength - this.pos;
   }

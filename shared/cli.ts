@@ -42,6 +42,18 @@ function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
+let invokedAs: string | null = null;
+
+/** Called by the `p2p-live` command before it runs one of its programs, so that program's --help names what was typed. */
+export function setCommandName(name: string): void {
+  invokedAs = name;
+}
+
+/** The command that started this program: `p2p-live <command>`, or else its npm script (`npm run origin --`). */
+export function commandName(npmScript: string): string {
+  return invokedAs ?? npmScript;
+}
+
 export function helpText(program: string, specs: Record<string, FlagSpec>): string {
   const lines = [`Usage: ${program} [flags]`, ''];
   for (const [name, s] of Object.entries(specs)) {

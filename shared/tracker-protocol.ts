@@ -63,6 +63,24 @@ export type PeerToTracker =
   | { type: 'get-peers'; max: number }
   | { type: 'leave' };
 
+/** An Ed25519 signature's length. */
+export const SIGNATURE_BYTES = 64;
+/** An Ed25519 public key: 32 raw bytes in standard base64, as the welcome carries it and --origin-key takes it. */
+export const ORIGIN_KEY_PATTERN = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+
+/**
+ * An announcement as the origin signed it (shared/announcement-signature.ts):
+ * `record` is the segment record exactly as the origin encoded it, the bytes
+ * its `signature` covers; `segment` is that record decoded. Whatever relays it
+ * (tracker, replicas) passes `record` and `signature` on untouched.
+ */
+export interface SignedAnnouncement {
+  segment: SegmentAnnouncement;
+  record: Uint8Array;
+  /** Ed25519, 64 bytes. */
+  signature: Uint8Array;
+}
+
 export type TrackerToPeer =
   | {
       type: 'welcome';
@@ -73,12 +91,14 @@ export type TrackerToPeer =
       announceIntervalMs: number;
       /** The origin's clock when it sent this: peers age the window's segments by it, whatever their own clock says. */
       originTimeMs: number;
-      segments: SegmentAnnouncement[];
+      segments: SignedAnnouncement[];
       peers: PeerAddress[];
       /** Sent with this peer's origin fetches for as long as this connection lasts (shared/fetch-token.ts). */
       fetchToken: string;
+      /** The origin's Ed25519 public key, 32 raw bytes in base64: what a peer given no --origin-key pins. */
+      originKey: string;
     }
-  | { type: 'segment'; segment: SegmentAnnouncement }
+  | { type: 'segment'; announcement: SignedAnnouncement }
   /** The origin seeding one piece into the swarm through this peer. */
   | { type: 'seed'; seq: number; piece: number; data: Uint8Array }
   | { type: 'peers'; peers: PeerAddress[] }
@@ -102,11 +122,10 @@ export function encodePeerToTracker(msg: PeerToTracker): string {
 export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
   switch (msg.type) {
     case 'welcome':
-      return JSON.stringify({ ...msg, segments: msg.segments.map((s) => base64url(segmentRecord(s))) });
+      return JSON.stringify({ ...msg, segments: msg.segments.map((a) => base64url(signedRecord(a))) });
     case 'segment': {
-      const w = new Writer(1 + segmentRecordBytes(msg.segment)).u8(KIND.segment);
-      writeSegmentRecord(w, msg.segment);
-      return w.done();
+      const a = msg.announcement;
+      return new Writer(1 + a.record.byteLength + a.signature.byteLength).u8(KIND.segment).bytes(a.record).bytes(a.signature).done();
     }
     case 'seed':
       return new Writer(SEED_HEADER_BYTES + msg.data.byteLength).u8(KIND.seed).u32(msg.seq).u16(msg.piece).bytes(msg.data).done();
@@ -211,6 +230,7 @@ export function decodeTrackerToPeer(frame: string | Uint8Array): Decoded<Tracker
           segments: arr(m, 'segments', MAX_WINDOW_SEGMENTS).map(readWindowSegment),
           peers: readPeers(m),
           fetchToken: str(m, 'fetchToken', FETCH_TOKEN_PATTERN, FETCH_TOKEN_CHARS),
+          originKey: str(m, 'originKey', ORIGIN_KEY_PATTERN, 44),
         };
       });
     case 'peers':
@@ -235,11 +255,13 @@ const HASH_BYTES = 32;
 /** A segment record without its piece hashes: seq, durationMs, size, publishedAtMs, flags, sha256, piece count. */
 const SEGMENT_RECORD_FIXED_BYTES = 4 + 2 + 4 + 6 + 1 + HASH_BYTES + 2;
 const MAX_SEGMENT_RECORD_BYTES = SEGMENT_RECORD_FIXED_BYTES + HASH_BYTES * MAX_PIECES_PER_SEGMENT;
+/** A segment record followed by the origin's signature of it: what a segment frame and a welcome's window carry. */
+const MAX_SIGNED_RECORD_BYTES = MAX_SEGMENT_RECORD_BYTES + SIGNATURE_BYTES;
 /** Largest binary frame the tracker sends: a seed frame of the largest piece (a segment frame is far smaller). */
 const MAX_BINARY_FRAME_BYTES = SEED_HEADER_BYTES + MAX_PIECE_SIZE;
 const FLAG_DISCONTINUITY = 0x01;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
-const MAX_RECORD_BASE64_CHARS = Math.ceil((MAX_SEGMENT_RECORD_BYTES * 4) / 3);
+const MAX_RECORD_BASE64_CHARS = Math.ceil((MAX_SIGNED_RECORD_BYTES * 4) / 3);
 
 const asBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 const base64url = (b: Uint8Array) => asBuffer(b).toString('base64url');
@@ -260,10 +282,29 @@ function writeSegmentRecord(w: Writer, s: SegmentAnnouncement): void {
   for (const h of s.pieceHashes) w.bytes(Buffer.from(h, 'base64url'));
 }
 
-function segmentRecord(s: SegmentAnnouncement): Uint8Array {
+/** The segment record of `s`: the bytes the origin signs (shared/announcement-signature.ts). */
+export function encodeSegmentRecord(s: SegmentAnnouncement): Uint8Array {
   const w = new Writer(segmentRecordBytes(s));
   writeSegmentRecord(w, s);
   return w.done();
+}
+
+/** A signed announcement as one byte string, record then signature: how it travels in a welcome, or through a relay. */
+export function signedRecord(a: SignedAnnouncement): Uint8Array {
+  return new Writer(a.record.byteLength + a.signature.byteLength).bytes(a.record).bytes(a.signature).done();
+}
+
+/**
+ * Reads a segment record and the signature after it. `record` is a view of
+ * exactly the bytes read, so a verifier checks the signature against what was
+ * sent, never against a re-encoding of what was understood.
+ */
+function readSignedRecord(r: Reader): SignedAnnouncement {
+  const start = r.offset;
+  const segment = readSegmentRecord(r);
+  const record = r.since(start);
+  const signature = r.bytes(SIGNATURE_BYTES);
+  return { segment, record, signature };
 }
 
 function ranged(v: number, min: number, max: number, name: string): number {
@@ -287,18 +328,19 @@ function readSegmentRecord(r: Reader): SegmentAnnouncement {
   return { seq, durationMs, size, sha256, pieceHashes, publishedAtMs, discontinuity: flags === FLAG_DISCONTINUITY };
 }
 
-/** One segment of a welcome's window: a segment record in unpadded base64url, of exactly one spelling. */
-function readWindowSegment(v: unknown): SegmentAnnouncement {
+/** One segment of a welcome's window: a signed segment record in unpadded base64url, of exactly one spelling. */
+function readWindowSegment(v: unknown): SignedAnnouncement {
   if (typeof v !== 'string' || v.length > MAX_RECORD_BASE64_CHARS || !BASE64URL.test(v)) {
-    throw new FieldError('segments must be base64url segment records');
+    throw new FieldError('segments must be base64url signed segment records');
   }
-  const bytes = Buffer.from(v, 'base64url');
+  const decoded = Buffer.from(v, 'base64url');
   // Node ignores stray trailing bits and a dangling last character; a second spelling of the same record is refused.
-  if (bytes.toString('base64url') !== v) throw new FieldError('segment record is not canonical base64url');
-  const r = new Reader(bytes);
-  let s: SegmentAnnouncement;
+  if (decoded.toString('base64url') !== v) throw new FieldError('segment record is not canonical base64url');
+  // Plain bytes, as a binary frame's record is: a signed announcement is the same value whichever way it came.
+  const r = new Reader(new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength));
+  let s: SignedAnnouncement;
   try {
-    s = readSegmentRecord(r);
+    s = readSignedRecord(r);
   } catch (e) {
     if (e instanceof Truncated) throw new FieldError('segment record truncated');
     throw e;
@@ -321,8 +363,8 @@ function decodeBinary(frame: Uint8Array): Decoded<TrackerToPeer> {
       if (data.byteLength === 0) return fail('ERR_MALFORMED', 'seed frame without a piece');
       msg = { type: 'seed', seq, piece, data };
     } else if (kind === KIND.segment) {
-      if (frame.byteLength > 1 + MAX_SEGMENT_RECORD_BYTES) return fail('ERR_TOO_LARGE', `segment frame of ${frame.byteLength} bytes`);
-      msg = { type: 'segment', segment: readSegmentRecord(r) };
+      if (frame.byteLength > 1 + MAX_SIGNED_RECORD_BYTES) return fail('ERR_TOO_LARGE', `segment frame of ${frame.byteLength} bytes`);
+      msg = { type: 'segment', announcement: readSignedRecord(r) };
     } else {
       return fail('ERR_UNKNOWN_TYPE', `unknown binary frame kind ${kind}`);
     }

@@ -21,6 +21,7 @@ import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.
 import { TrackerClient } from '../../peer-node/tracker-client.ts';
 import { memoryTrackerConnect } from '../../harness/memory-tracker.ts';
 import type { PlaybackResult } from '../../harness/playout.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { seededRng } from '../../shared/rng.ts';
 import type { RunRecord, ViewerRecord } from '../bench/figures.ts';
@@ -91,7 +92,9 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const plan = o.plan;
   const rng = seededRng(o.seed);
   const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000 });
-  const window = new LiveWindow(config.windowSegments, config.pieceSize, Math.floor(clock.nowMs() / 1000));
+  // Signed once per segment, as the origin does; every viewer verifies with the key its welcome names.
+  const signer = generateSigner();
+  const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
   const egress = new Egress(config.egressKbps, clock);
   let originEgressBytes = 0;
   const viewers = new Map<string, Viewer>();
@@ -108,7 +111,8 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     rng: seededRng(o.seed ^ 0x5eed),
     log,
     metrics: createOriginMetrics(),
-    window: () => window.announcements(),
+    window: () => window.signedAnnouncements(),
+    originKey: signer.publicKeyBase64,
     probe,
     onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
@@ -123,7 +127,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     const data = segmentContent(segmentBytes(o.stream, segmentIndex++), contentRng);
     const stored = window.publish(data, o.stream.segmentMs, false, clock.nowMs());
     published.set(stored.info.seq, { sha256: stored.info.sha256, size: stored.info.size, atMs: stored.info.publishedAtMs });
-    tracker.announce(stored.info);
+    tracker.announce(stored.signed);
     seeding.seed(stored);
   };
   clock.setInterval(publish, o.stream.segmentMs);
@@ -221,7 +225,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       connect: memoryTrackerConnect(clock, 0, tracker, address),
       joinMessage: () => core.joinMessage(),
       onWelcome: (w) => core.onWelcome(w),
-      onSegment: (s) => core.onSegment(s),
+      onSegment: (a) => core.onSegment(a),
       onPeers: (peers) => core.onPeers(peers),
       onSeed: (seq, piece, data) => core.onSeed(seq, piece, data),
     });

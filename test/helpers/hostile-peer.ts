@@ -130,13 +130,13 @@ export class HostilePeer {
           this.seedPiecesWithheld++;
         } else if (m.type === 'welcome') {
           this.pieceSize = m.pieceSize;
-          for (const s of m.segments) this.learnSegment(s);
+          for (const a of m.segments) this.learnSegment(a.segment);
           this.learnPeers(m.peers);
           this.announceTimer = setInterval(() => this.sendAnnounce(), ANNOUNCE_EVERY_MS);
           resolve();
         } else if (m.type === 'segment') {
-          this.learnSegment(m.segment);
-          this.claimEverywhere(m.segment);
+          this.learnSegment(m.announcement.segment);
+          this.claimEverywhere(m.announcement.segment);
         } else if (m.type === 'peers') {
           this.learnPeers(m.peers);
         }

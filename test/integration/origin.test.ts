@@ -138,6 +138,55 @@ describe('origin with a live ffmpeg test source', () => {
     }
   });
 
+  test('tells caches how long to keep each answer, and answers their revalidations with 304', async () => {
+    const seq = origin.window.announcements().at(-1)?.seq ?? 0;
+    const found = origin.window.lookup(seq);
+    assert.equal(found.state, 'live');
+    if (found.state !== 'live') return;
+    const { data, info } = found.segment;
+    const url = `${origin.url}/live/seg-${seq}.ts`;
+    const requests = async () => Object.fromEntries((await origin.metrics.httpSegmentRequests.get()).values.map((v) => [String(v.labels.status), v.value]));
+    const before = await requests();
+    const seg = await fetch(url);
+    await seg.arrayBuffer();
+    // windowSegments 4 of 1 s: kept twice that.
+    assert.equal(seg.headers.get('cache-control'), 'public, max-age=8, immutable');
+    assert.equal(seg.headers.get('etag'), `"${info.sha256}"`);
+    assert.equal(seg.headers.get('last-modified'), new Date(info.publishedAtMs).toUTCString());
+    const sent = await counterTotal(origin.metrics.httpSegmentBytes);
+    // As a cache revalidates. (fetch would add `Cache-Control: no-cache` to a conditional request without one: a reload, which no 304 answers.)
+    const revalidate = { 'Cache-Control': 'max-age=0' };
+    const notModified = await fetch(url, { headers: { ...revalidate, 'If-None-Match': `"${info.sha256}"` } });
+    assert.equal(notModified.status, 304);
+    assert.equal(await counterTotal(origin.metrics.httpSegmentBytes), sent, 'a 304 sends no segment bytes');
+    // A client holding other bytes than these gets all of these, not a range of them.
+    const otherBytes = await fetch(url, { headers: { Range: 'bytes=0-99', 'If-Range': '"another"' } });
+    assert.equal(otherBytes.status, 200);
+    assert.equal((await otherBytes.arrayBuffer()).byteLength, data.byteLength);
+    const sameBytes = await fetch(url, { headers: { Range: 'bytes=0-99', 'If-Range': `"${info.sha256}"` } });
+    assert.equal(sameBytes.status, 206);
+    await sameBytes.arrayBuffer();
+    const after = await requests();
+    for (const [status, n] of [['200', 2], ['206', 1], ['304', 1]] as const) assert.equal((after[status] ?? 0) - (before[status] ?? 0), n, `status ${status}`);
+
+    const playlist = await fetch(`${origin.url}/live/index.m3u8`);
+    const text = await playlist.text();
+    assert.equal(playlist.headers.get('cache-control'), 'public, max-age=1');
+    const etag = playlist.headers.get('etag');
+    assert.ok(etag);
+    const again = await fetch(`${origin.url}/live/index.m3u8`, { headers: { ...revalidate, 'If-None-Match': etag } });
+    // 304 while the list is the same, the new list once a segment has been published in between.
+    if (again.status === 200) assert.notEqual(await again.text(), text);
+    else assert.equal(again.status, 304);
+
+    for (const path of [`/live/seg-${seq + 1_000_000}.ts`, '/live/seg-0.ts']) {
+      const res = await fetch(`${origin.url}${path}`);
+      assert.ok(res.status === 404 || res.status === 410, path);
+      assert.equal(res.headers.get('cache-control'), 'public, max-age=1', path);
+      await res.arrayBuffer();
+    }
+  });
+
   test('counts the segment bytes it sends: none for a HEAD, only the range for a Range', async () => {
     const seq = origin.window.announcements().at(-1)?.seq ?? 0;
     const found = origin.window.lookup(seq);
@@ -176,9 +225,9 @@ describe('origin with a live ffmpeg test source', () => {
     if (welcome.type !== 'welcome') return;
     assert.ok(welcome.segments.length >= 3);
     assert.equal(welcome.pieceSize, 16 * 1024);
-    const lastSeq = welcome.segments.at(-1)?.seq ?? -1;
+    const lastSeq = welcome.segments.at(-1)?.segment.seq ?? -1;
     const pushed = await waitFor('a pushed segment', () => c.received.find((m) => m.type === 'segment'));
-    assert.equal(pushed.type === 'segment' && pushed.segment.seq, lastSeq + 1);
+    assert.equal(pushed.type === 'segment' && pushed.announcement.segment.seq, lastSeq + 1);
     await waitFor('a seeded piece', () => c.received.find((m) => m.type === 'seed'));
     assert.deepEqual([...c.framing].sort(), ['binary seed', 'binary segment', 'text welcome']);
 

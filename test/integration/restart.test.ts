@@ -13,7 +13,9 @@
  * restart it would play at the live edge with nothing in hand).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Server, createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,7 +26,9 @@ import { decodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const ORIGIN_FLAGS = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300'];
+/** The origin's signing key, made by its first run and read by the second: peers pin it on first use and refuse any other. */
+const KEY_DIR = mkdtempSync(join(tmpdir(), 'p2p-restart-'));
+const ORIGIN_FLAGS = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '300', '--signing-key', join(KEY_DIR, 'origin-key.pem')];
 const PEER_FLAGS = ['--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20'];
 const PEER_IDS = ['p0', 'p1', 'p2'];
 /** How long the origin stays down; meanwhile a stand-in tracker on its port records reconnection attempts. */
@@ -218,6 +222,7 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     known?.close();
     await Promise.all([...everyPeer, ...everyOrigin].map((p) => stopProcess(p)));
     for (const p of [...everyPeer, ...everyOrigin]) assert.ok(!isAlive(p.child.pid as number), `pid ${p.child.pid} left running`);
+    rmSync(KEY_DIR, { recursive: true, force: true });
   });
 
   test('the origin killed and restarted on its port: peers play on from the swarm, rejoin with backoff, and play the new stream', (t) => {

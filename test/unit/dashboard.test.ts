@@ -5,6 +5,7 @@ import { HISTORY_MS, type Reading, Ring, SAMPLE_EVERY_MS, createDashboard, trail
 import { chartGeometry, integerTop, niceCeil } from '../../origin/dashboard/chart.ts';
 import type { OriginEvents } from '../../origin/events.ts';
 import { LiveWindow } from '../../origin/live-window.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import type { PeerRecord } from '../../origin/peer-registry.ts';
 import { ZERO_STATS } from '../../origin/peer-stats.ts';
@@ -62,7 +63,7 @@ describe('dashboard sampler', () => {
     const clock = new ManualClock(1_000_000);
     const metrics = createOriginMetrics();
     const events: OriginEvents = new EventEmitter();
-    const window = new LiveWindow(4, 16 * 1024);
+    const window = new LiveWindow(4, 16 * 1024, generateSigner());
     const publish = (bytes: number) => {
       const segment = window.publish(Buffer.alloc(bytes), 1000, false, clock.nowMs());
       events.emit('segmentPublished', { segment, timing: { segmentPutEndMs: 0, playlistPutMs: 0, publishedMs: 0, announcedMs: 0 } });

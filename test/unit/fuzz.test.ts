@@ -45,8 +45,12 @@ import {
   type PeerToTracker,
   type TrackerToPeer,
   decodePeerToTracker,
+  ORIGIN_KEY_PATTERN,
+  SIGNATURE_BYTES,
+  type SignedAnnouncement,
   decodeTrackerToPeer,
   encodePeerToTracker,
+  encodeSegmentRecord,
   encodeTrackerToPeer,
 } from '../../shared/tracker-protocol.ts';
 import { PIECE_HEADER_BYTES, type PieceRef, type WireMessage, bitsetBytes, decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
@@ -528,7 +532,12 @@ function randomSegmentFrame(rng: Rng): TrackerToPeer {
     else if (field === 1) segment.size = pick(rng, [0, MAX_SEGMENT_BYTES + 1]);
     else segment.pieceHashes = chance(rng, 0.5) ? [] : new Array(MAX_PIECES_PER_SEGMENT + 1).fill(randomHash(rng));
   }
-  return { type: 'segment', segment };
+  return { type: 'segment', announcement: randomlySigned(rng, segment) };
+}
+
+/** An announcement with a random signature: the decoder checks its length, a peer its value. */
+function randomlySigned(rng: Rng, segment: SegmentAnnouncement): SignedAnnouncement {
+  return { segment, record: encodeSegmentRecord(segment), signature: randomBytes(rng, SIGNATURE_BYTES) };
 }
 
 const randomTrackerFrame = (rng: Rng): TrackerToPeer => (chance(rng, 0.5) ? randomSeedPiece(rng) : randomSegmentFrame(rng));
@@ -664,9 +673,10 @@ function randomTrackerToPeer(rng: Rng): TrackerToPeer {
         pieceSize: between(rng, MIN_PIECE_SIZE, MAX_PIECE_SIZE),
         announceIntervalMs: between(rng, 100, 600_000),
         originTimeMs: randomCounter(rng),
-        segments: Array.from({ length: chance(rng, 0.001) ? MAX_WINDOW_SEGMENTS : skewed(rng, 6) }, () => randomSegment(rng)),
+        segments: Array.from({ length: chance(rng, 0.001) ? MAX_WINDOW_SEGMENTS : skewed(rng, 6) }, () => randomlySigned(rng, randomSegment(rng))),
         peers: randomPeers(rng),
         fetchToken: randomString(rng, B64URL_CHARS, FETCH_TOKEN_CHARS),
+        originKey: Buffer.from(randomBytes(rng, 32)).toString('base64'),
       };
     case 1:
       return { type: 'peers', peers: randomPeers(rng) };
@@ -916,6 +926,13 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
     for (const h of s.pieceHashes) check(typeof h === 'string' && B64URL_HASH.test(h), 'piece hash', what);
     check(typeof s.discontinuity === 'boolean', 'discontinuity', what);
   };
+  const signed = (a: SignedAnnouncement) => {
+    keys(a, ['segment', 'record', 'signature']);
+    segment(a.segment);
+    check(a.record instanceof Uint8Array && a.record.byteLength === 51 + 32 * a.segment.pieceHashes.length, 'record length', what);
+    check(a.signature instanceof Uint8Array && a.signature.byteLength === SIGNATURE_BYTES, 'signature length', what);
+    check(sameBytes(a.record, encodeSegmentRecord(a.segment)), 'the record is not the encoding of the segment it decoded as', what);
+  };
   const peers = (ps: { peerId: string; url: string }[]) => {
     check(Array.isArray(ps) && ps.length <= MAX_PEERS_PER_LIST, 'peer count', what);
     for (const p of ps) {
@@ -925,20 +942,21 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
   };
   switch (v.type) {
     case 'welcome':
-      keys(v, ['type', 'version', 'streamId', 'peerId', 'pieceSize', 'announceIntervalMs', 'originTimeMs', 'segments', 'peers', 'fetchToken']);
+      keys(v, ['type', 'version', 'streamId', 'peerId', 'pieceSize', 'announceIntervalMs', 'originTimeMs', 'segments', 'peers', 'fetchToken', 'originKey']);
       check(v.version === PROTOCOL_VERSION, 'welcome version', what);
       check(ID.test(v.streamId) && ID.test(v.peerId), 'welcome ids', what);
       int(v.pieceSize, MIN_PIECE_SIZE, MAX_PIECE_SIZE, 'pieceSize');
       int(v.announceIntervalMs, 100, 600_000, 'announceIntervalMs');
       int(v.originTimeMs, 0, MAX_COUNTER_VALUE, 'originTimeMs');
       check(Array.isArray(v.segments) && v.segments.length <= MAX_WINDOW_SEGMENTS, 'segment count', what);
-      v.segments.forEach(segment);
+      v.segments.forEach(signed);
       peers(v.peers);
       check(FETCH_TOKEN_PATTERN.test(v.fetchToken), 'fetchToken', what);
+      check(ORIGIN_KEY_PATTERN.test(v.originKey), 'originKey', what);
       break;
     case 'segment':
-      keys(v, ['type', 'segment']);
-      segment(v.segment);
+      keys(v, ['type', 'announcement']);
+      signed(v.announcement);
       break;
     case 'seed':
       keys(v, ['type', 'seq', 'piece', 'data']);

@@ -8,11 +8,12 @@ import { fileURLToPath } from 'node:url';
  * The architecture as an import graph: three programs over one protocol,
  * `shared/` for what the server programs both speak, `web/` for what the two
  * browser pages share, `harness/` for what tests and scripts share to drive
- * the programs from outside. Read from the sources themselves, type-only imports
+ * the programs from outside, `bin/` for the p2p-live command that runs them
+ * and the build of its package. Read from the sources themselves, type-only imports
  * included (a type from another program is a dependency on it all the same).
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const AREAS = ['origin', 'peer-node', 'player', 'shared', 'web', 'harness', 'scripts', 'test'] as const;
+const AREAS = ['origin', 'peer-node', 'player', 'shared', 'web', 'harness', 'scripts', 'bin', 'test'] as const;
 const SCANNED = AREAS.filter((a) => a !== 'test');
 
 /** Static imports and re-exports (`import … from`, `export … from`, `import '…'`) and dynamic `import('…')`. */
@@ -88,6 +89,8 @@ describe('the import graph keeps the architecture', () => {
     { from: 'shared', mustNotImport: ['origin', 'peer-node', 'player'] },
     { from: 'web', mustNotImport: ['origin', 'peer-node', 'player'] },
     { from: 'harness', mustNotImport: ['player', 'web', 'scripts', 'test'] },
+    // The p2p-live command loads each program by its entry module's path at run time (bin/commands.ts); it imports shared/ and the page builders only.
+    { from: 'bin', mustNotImport: ['peer-node', 'harness', 'scripts', 'test'] },
   ];
   for (const rule of RULES) {
     test(`nothing in ${rule.from}/ imports ${rule.mustNotImport.map((a) => `${a}/`).join(' or ')}`, () => {
@@ -107,6 +110,17 @@ describe('the import graph keeps the architecture', () => {
     );
     assert.deepEqual(sockets, []);
     assert.deepEqual(runtimePackagesOf("import { WebSocket } from 'ws';\nimport type { Server } from 'node:http';"), ['ws']);
+  });
+
+  test('no program imports bin/: the command that runs them is not a dependency of theirs', () => {
+    assert.deepEqual(
+      crossing(
+        edges,
+        SCANNED.filter((a) => a !== 'bin'),
+        ['bin'],
+      ),
+      [],
+    );
   });
 
   test('nothing outside test/ imports from test/', () => {

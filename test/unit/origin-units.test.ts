@@ -5,6 +5,7 @@ import { parseRange } from '../../origin/http-range.ts';
 import { IngestReceiver, type IngestedSegment, parseIngestPlaylist } from '../../origin/ingest-receiver.ts';
 import { restartDelayMs } from '../../origin/ingest-supervisor.ts';
 import { LiveWindow } from '../../origin/live-window.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import { ConfigError } from '../../shared/cli.ts';
 import { renderLivePlaylist } from '../../shared/playlist.ts';
 
@@ -98,7 +99,7 @@ describe('ingest', () => {
 
 describe('live window', () => {
   test('stays bounded, numbers keep increasing, evicted segments are gone', () => {
-    const w = new LiveWindow(3, 4);
+    const w = new LiveWindow(3, 4, generateSigner());
     for (let i = 0; i < 10; i++) w.publish(Buffer.from(`segment-${i}`), 1000, i === 5, 1000 * i);
     assert.equal(w.size, 3);
     assert.equal(w.published, 10, 'dropped segments still count as published');
@@ -112,7 +113,7 @@ describe('live window', () => {
   });
 
   test('renders discontinuities and the discontinuity sequence', () => {
-    const w = new LiveWindow(5, 1024);
+    const w = new LiveWindow(5, 1024, generateSigner());
     w.publish(Buffer.from('a'), 1000, false, 10_000);
     w.publish(Buffer.from('b'), 980, true, 11_000);
     const text = renderLivePlaylist(w.announcements(), 0);

@@ -5,6 +5,7 @@ import { LiveWindow, type StoredSegment } from '../../origin/live-window.ts';
 import { type PeerConfig, peerConfig } from '../../peer-node/config.ts';
 import { memoryLinkPair } from '../../peer-node/memory-link.ts';
 import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
@@ -30,7 +31,8 @@ const tokenOf = (peerId: string) => `token-of-${peerId}`.padEnd(22, '_');
 
 class World {
   readonly clock = new ManualClock(START_MS);
-  readonly origin = new LiveWindow(100, PIECE);
+  readonly signer = generateSigner();
+  readonly origin = new LiveWindow(100, PIECE, this.signer);
   readonly cores: PeerCore[] = [];
   readonly dials: { from: string; to: string }[] = [];
   readonly fetches: { by: string; seq: number; piece: number; fetchToken: string | null }[] = [];
@@ -66,9 +68,10 @@ class World {
       pieceSize: PIECE,
       announceIntervalMs: 5000,
       originTimeMs: clock.nowMs(),
-      segments: this.origin.announcements(),
+      segments: this.origin.signedAnnouncements(),
       peers: this.cores.map((c): PeerAddress => ({ peerId: c.peerId, url: `mem://${c.peerId}` })),
       fetchToken: tokenOf(peerId),
+      originKey: this.signer.publicKeyBase64,
     });
     this.cores.push(core);
     return core;
@@ -90,7 +93,7 @@ class World {
       const rng = seededRng(this.origin.published + 1);
       const data = Buffer.from(Array.from({ length: SEGMENT_BYTES }, () => Math.floor(rng() * 256)));
       const segment = this.origin.publish(data, 1000, false, this.clock.nowMs());
-      for (const c of this.cores) c.onSegment(segment.info);
+      for (const c of this.cores) c.onSegment(segment.signed);
       if (seed && !withheld(n)) {
         segment.info.pieceHashes.forEach((_, i) => {
           const { start, end } = pieceRange(segment.info.size, PIECE, i);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { LiveWindow, type StoredSegment } from '../../origin/live-window.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import { type PeerConfig, peerConfig } from '../../peer-node/config.ts';
 import { LinkShaper } from '../../peer-node/link.ts';
 import { type MemoryLink, memoryLinkPair } from '../../peer-node/memory-link.ts';
@@ -41,7 +42,7 @@ class Net {
   readonly clock = new ManualClock(START_MS);
   readonly nodes: Node[] = [];
   /** The origin's window: it makes each segment's announcement and its piece hashes. */
-  readonly origin = new LiveWindow(100, PIECE);
+  readonly origin = new LiveWindow(100, PIECE, generateSigner());
   readonly published: StoredSegment[] = [];
 
   constructor(private readonly rngSeed: number) {}

@@ -6,6 +6,7 @@ import { originConfig } from '../../origin/config.ts';
 import { Egress } from '../../origin/egress.ts';
 import { UPLOAD_PROOF_MS } from '../../origin/egress-class.ts';
 import { LiveWindow, type StoredSegment } from '../../origin/live-window.ts';
+import { generateSigner, verifyAnnouncement } from '../../shared/announcement-signature.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
 import { OriginSeeding } from '../../origin/seeding.ts';
 import type { TrackerConn } from '../../origin/tracker-conn.ts';
@@ -55,7 +56,8 @@ interface Raw {
 
 class Rig {
   readonly clock = new ManualClock(START_MS);
-  readonly window = new LiveWindow(10, PIECE);
+  readonly signer = generateSigner();
+  readonly window = new LiveWindow(10, PIECE, this.signer);
   readonly left: string[] = [];
   readonly tracker: TrackerServer;
   readonly seeding: OriginSeeding;
@@ -68,7 +70,8 @@ class Rig {
       rng: seededRng(1),
       log: silent,
       metrics: createOriginMetrics(),
-      window: () => this.window.announcements(),
+      window: () => this.window.signedAnnouncements(),
+      originKey: this.signer.publicKeyBase64,
       probe: async () => ({ ok: true }),
       onPeerLeft: (peerId) => {
         this.left.push(peerId);
@@ -101,7 +104,7 @@ class Rig {
         announcing?.cancel();
         announcing = this.clock.setInterval(() => p.client.send({ type: 'announce', stats: ZERO_STATS }), w.announceIntervalMs);
       },
-      onSegment: (s) => p.segments.push(s.seq),
+      onSegment: (a) => p.segments.push(a.segment.seq),
       onPeers: (peers) => p.peers.push(...peers.map((x) => x.peerId)),
       onSeed: (seq, piece, data) => p.seeds.push({ seq, piece, data }),
     });
@@ -135,7 +138,7 @@ class Rig {
   publish(bytes: number): StoredSegment {
     const data = Buffer.alloc(bytes, this.window.published + 1);
     const stored = this.window.publish(data, 1000, false, this.clock.nowMs());
-    this.tracker.announce(stored.info);
+    this.tracker.announce(stored.signed);
     this.seeding.seed(stored);
     return stored;
   }
@@ -162,7 +165,7 @@ describe('the tracker over in-memory connections', () => {
     const b = rig.peer('b', '10.0.0.2');
     await rig.run(200);
     assert.equal(a.welcomes.length, 1);
-    assert.deepEqual(a.welcomes[0]?.segments.map((s) => s.seq), [0, 1]);
+    assert.deepEqual(a.welcomes[0]?.segments.map((s) => s.segment.seq), [0, 1]);
     assert.deepEqual(a.welcomes[0]?.peers, []);
     assert.deepEqual(b.welcomes[0]?.peers, [{ peerId: 'a', url: 'ws://10.0.0.1:7000/peer' }]);
     // a was welcomed with a short list, so it hears of b once b's probe passes.
@@ -191,6 +194,30 @@ describe('the tracker over in-memory connections', () => {
     rig.publish(PIECE);
     await rig.run(2 * LATENCY_MS);
     assert.deepEqual(r.framing, ['text welcome', 'binary segment', 'binary seed']);
+  });
+
+  test("the origin's signed bytes reach the peer untouched, in the welcome's window and in each pushed announcement, with its key", async () => {
+    const rig = new Rig();
+    const early = rig.publish(PIECE * 2);
+    const r = rig.raw();
+    await rig.run(2 * LATENCY_MS);
+    joined(r, 'checker');
+    await rig.run(2 * LATENCY_MS);
+    const late = rig.publish(PIECE);
+    await rig.run(2 * LATENCY_MS);
+    const welcome = r.received.find((m) => m.type === 'welcome');
+    const pushed = r.received.find((m) => m.type === 'segment');
+    assert.ok(welcome?.type === 'welcome' && pushed?.type === 'segment');
+    assert.equal(welcome.originKey, rig.signer.publicKeyBase64);
+    for (const [got, sent] of [
+      [welcome.segments[0], early.signed],
+      [pushed.announcement, late.signed],
+    ] as const) {
+      assert.ok(got);
+      assert.deepEqual(got.record, sent.record, 'the record as the origin encoded it');
+      assert.deepEqual(got.signature, sent.signature, "the origin's signature, not another");
+      assert.equal(verifyAnnouncement(rig.signer.publicKey, 'main', got), true);
+    }
   });
 
   test('each welcome carries a token of its own, and a fallback fetch is classed by the peer its token names', async () => {

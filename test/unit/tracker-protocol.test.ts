@@ -15,6 +15,7 @@ import {
   PROTOCOL_VERSION,
 } from '../../shared/limits.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
+import { generateSigner } from '../../shared/announcement-signature.ts';
 import {
   type PeerStats,
   type PeerToTracker,
@@ -23,6 +24,7 @@ import {
   decodeTrackerToPeer,
   encodePeerToTracker,
   encodeTrackerToPeer,
+  signedRecord,
 } from '../../shared/tracker-protocol.ts';
 
 const HASH = sha256Base64Url(new Uint8Array([1, 2, 3]));
@@ -41,6 +43,10 @@ function segment(more: Partial<SegmentAnnouncement> = {}): SegmentAnnouncement {
   };
 }
 
+const signer = generateSigner();
+const signed = (s: SegmentAnnouncement) => signer.sign(s);
+const KEY = signer.publicKeyBase64;
+
 const stats: PeerStats = { p2pBytes: 1, originBytes: 2, uploadedBytes: 3, stalls: 4, stallMs: 5, neighbours: 6, hashFailures: 7 };
 const peer = (i: number) => ({ peerId: `peer-${i}`, url: `ws://10.0.0.${i % 250}:${4000 + i}/peer` });
 
@@ -50,8 +56,8 @@ function binary(msg: TrackerToPeer): Uint8Array {
   assert.ok(f instanceof Uint8Array, `${msg.type} is sent as a binary frame`);
   return f;
 }
-/** A segment record as a welcome carries it: the segment frame without its kind byte, in base64url. */
-const record = (s: SegmentAnnouncement) => Buffer.from(binary({ type: 'segment', segment: s }).subarray(1)).toString('base64url');
+/** A signed segment record as a welcome carries it: the segment frame without its kind byte, in base64url. */
+const record = (s: SegmentAnnouncement) => Buffer.from(binary({ type: 'segment', announcement: signed(s) }).subarray(1)).toString('base64url');
 
 const join = (more: Record<string, unknown> = {}) =>
   JSON.stringify({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', url: 'ws://127.0.0.1:4001/peer', uploadKbps: 5000, ...more });
@@ -70,6 +76,7 @@ const welcome = (more: Record<string, unknown> = {}) =>
     segments: [record(segment())],
     peers: [peer(1)],
     fetchToken: TOKEN,
+    originKey: KEY,
     ...more,
   });
 
@@ -100,11 +107,11 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
   const rows: { name: string; msg: TrackerToPeer }[] = [
     {
       name: 'welcome',
-      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 1_700_000_000_500, segments: [segment()], peers: [peer(1), peer(2)], fetchToken: TOKEN },
+      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 1_700_000_000_500, segments: [signed(segment())], peers: [peer(1), peer(2)], fetchToken: TOKEN, originKey: KEY },
     },
     {
       name: 'welcome, empty window and no peers, smallest piece size',
-      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 1024, announceIntervalMs: 100, originTimeMs: 0, segments: [], peers: [], fetchToken: '-'.repeat(22) },
+      msg: { type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 1024, announceIntervalMs: 100, originTimeMs: 0, segments: [], peers: [], fetchToken: '-'.repeat(22), originKey: KEY },
     },
     {
       name: 'welcome, full window and full peer list, largest piece size',
@@ -116,27 +123,30 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
         pieceSize: MAX_PIECE_SIZE,
         announceIntervalMs: 600_000,
         originTimeMs: MAX_COUNTER_VALUE,
-        segments: Array.from({ length: MAX_WINDOW_SEGMENTS }, (_, i) => segment({ seq: i, discontinuity: i % 100 === 0 })),
+        segments: Array.from({ length: MAX_WINDOW_SEGMENTS }, (_, i) => signed(segment({ seq: i, discontinuity: i % 100 === 0 }))),
         peers: Array.from({ length: MAX_PEERS_PER_LIST }, (_, i) => peer(i)),
         fetchToken: TOKEN,
+        originKey: KEY,
       },
     },
-    { name: 'segment', msg: { type: 'segment', segment: segment() } },
+    { name: 'segment', msg: { type: 'segment', announcement: signed(segment()) } },
     {
       name: 'segment, extreme bounds',
       msg: {
         type: 'segment',
-        segment: segment({
-          seq: 2 ** 32 - 1,
-          durationMs: 60_000,
-          size: MAX_SEGMENT_BYTES,
-          pieceHashes: new Array(MAX_PIECES_PER_SEGMENT).fill(HASH),
-          publishedAtMs: 2 ** 48 - 1,
-          discontinuity: true,
-        }),
+        announcement: signed(
+          segment({
+            seq: 2 ** 32 - 1,
+            durationMs: 60_000,
+            size: MAX_SEGMENT_BYTES,
+            pieceHashes: new Array(MAX_PIECES_PER_SEGMENT).fill(HASH),
+            publishedAtMs: 2 ** 48 - 1,
+            discontinuity: true,
+          }),
+        ),
       },
     },
-    { name: 'segment, smallest', msg: { type: 'segment', segment: segment({ seq: 0, durationMs: 1, size: 1, pieceHashes: [HASH], publishedAtMs: 0 }) } },
+    { name: 'segment, smallest', msg: { type: 'segment', announcement: signed(segment({ seq: 0, durationMs: 1, size: 1, pieceHashes: [HASH], publishedAtMs: 0 })) } },
     { name: 'seed, smallest', msg: { type: 'seed', seq: 0, piece: 0, data: new Uint8Array([7]) } },
     { name: 'seed, largest', msg: { type: 'seed', seq: 2 ** 32 - 1, piece: MAX_PIECES_PER_SEGMENT - 1, data: new Uint8Array(MAX_PIECE_SIZE).fill(3) } },
     { name: 'peers', msg: { type: 'peers', peers: [peer(3)] } },
@@ -309,6 +319,12 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'welcome fetchToken one character short (fewer than 128 bits)', text: welcome({ fetchToken: TOKEN.slice(1) }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome fetchToken one character long', text: welcome({ fetchToken: `${TOKEN}A` }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome fetchToken with base64 padding', text: welcome({ fetchToken: `${TOKEN.slice(2)}==` }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome originKey missing', text: welcome({ originKey: undefined }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome originKey 31 bytes', text: welcome({ originKey: Buffer.alloc(31, 7).toString('base64') }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome originKey 33 bytes', text: welcome({ originKey: Buffer.alloc(33, 7).toString('base64') }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome originKey in base64url', text: welcome({ originKey: Buffer.alloc(32, 0xfb).toString('base64url') }), code: 'ERR_BAD_FIELD' },
+    { name: 'welcome originKey of 32 zero bytes', text: welcome({ originKey: `${'A'.repeat(43)}=` }), code: 'ok' },
+    { name: 'welcome originKey with stray trailing bits (a second spelling of the same bytes)', text: welcome({ originKey: `${'A'.repeat(42)}B=` }), code: 'ERR_BAD_FIELD' },
     { name: 'welcome fetchToken that could not go in a header', text: welcome({ fetchToken: `${TOKEN.slice(1)}\n` }), code: 'ERR_BAD_FIELD' },
 
     // a segment announcement is a binary frame now; as JSON it is no message at all
@@ -408,33 +424,38 @@ describe('binary frames: seeded pieces', () => {
 });
 
 describe('binary frames: segment announcements', () => {
-  const frame = (more: Partial<SegmentAnnouncement> = {}) => binary({ type: 'segment', segment: segment(more) });
+  const frame = (more: Partial<SegmentAnnouncement> = {}) => binary({ type: 'segment', announcement: signed(segment(more)) });
 
-  test('layout: u8 kind 2 | u32 seq | u16 durationMs | u32 size | u48 publishedAtMs | u8 flags | sha256 | u16 count | hashes', () => {
+  test('layout: u8 kind 2 | u32 seq | u16 durationMs | u32 size | u48 publishedAtMs | u8 flags | sha256 | u16 count | hashes | signature', () => {
     const s = segment({ seq: 0x01020304, durationMs: 0x0506, size: 0x0708090a, publishedAtMs: 0x0b0c_0d0e0f10, discontinuity: true, pieceHashes: [HASH] });
-    const f = binary({ type: 'segment', segment: s });
+    const a = signed(s);
+    const f = binary({ type: 'segment', announcement: a });
     assert.deepEqual(f.subarray(0, 18), new Uint8Array([2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 1]));
     assert.equal(Buffer.from(f.subarray(18, 50)).toString('hex'), HEX);
     assert.deepEqual(f.subarray(50, 52), new Uint8Array([0, 1]));
-    assert.equal(Buffer.from(f.subarray(52)).toString('base64url'), HASH);
-    assert.equal(f.byteLength, 52 + 32);
+    assert.equal(Buffer.from(f.subarray(52, 84)).toString('base64url'), HASH);
+    assert.deepEqual(f.subarray(1, 84), a.record, 'the record is the bytes the origin signed');
+    assert.deepEqual(f.subarray(84), a.signature);
+    assert.equal(f.byteLength, 52 + 32 + 64);
   });
 
-  test('a 12-piece announcement: 436 bytes instead of the 775 of JSON with base64url hashes', () => {
-    // 12 pieces of 16 KiB: a 1 s segment at 1.5 Mbit/s. 416 of the 436 bytes are the hashes, whole segment's and pieces'.
+  test('a 12-piece announcement: 500 bytes, signature included, where JSON with base64url hashes and no signature took 775', () => {
+    // 12 pieces of 16 KiB: a 1 s segment at 1.5 Mbit/s. 416 of the 436 bytes before the signature are the hashes, whole segment's and pieces'.
     const s = segment({ seq: 1_764_572_400, size: 187_500, publishedAtMs: 1_764_572_400_123, pieceHashes: new Array(12).fill(HASH) });
-    const f = binary({ type: 'segment', segment: s });
-    assert.equal(f.byteLength, 52 + 12 * 32);
-    assert.ok(f.byteLength <= 440);
+    const f = binary({ type: 'segment', announcement: signed(s) });
+    assert.equal(f.byteLength, 52 + 12 * 32 + 64);
+    assert.ok(f.byteLength <= 504);
     // What protocol version 1, JSON with base64url hashes, spelled the same segment in.
     assert.equal(JSON.stringify({ type: 'segment', segment: s }).length, 775);
   });
 
   test('the welcome carries the very record a segment frame does', () => {
-    const s = segment({ discontinuity: true });
-    const w = encodeTrackerToPeer({ type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 5, segments: [s], peers: [], fetchToken: TOKEN });
+    const a = signed(segment({ discontinuity: true }));
+    const w = encodeTrackerToPeer({ type: 'welcome', version: PROTOCOL_VERSION, streamId: 'live', peerId: 'p1', pieceSize: 16384, announceIntervalMs: 2000, originTimeMs: 5, segments: [a], peers: [], fetchToken: TOKEN, originKey: KEY });
     assert.equal(typeof w, 'string');
-    assert.deepEqual((JSON.parse(w as string) as { segments: unknown }).segments, [record(s)]);
+    const sent = binary({ type: 'segment', announcement: a }).subarray(1);
+    assert.deepEqual((JSON.parse(w as string) as { segments: unknown }).segments, [Buffer.from(sent).toString('base64url')]);
+    assert.deepEqual(signedRecord(a), sent);
   });
 
   test('every truncation of a valid frame is ERR_MALFORMED', () => {
@@ -486,13 +507,15 @@ describe('binary frames: segment announcements', () => {
     const d = decodeTrackerToPeer(f);
     assert.ok(d.ok, d.ok ? '' : d.error.message);
     assert.ok(d.value.type === 'segment');
-    assert.deepEqual([d.value.segment.durationMs, d.value.segment.size, d.value.segment.publishedAtMs], [60_000, MAX_SEGMENT_BYTES, 2 ** 48 - 1]);
+    const got = d.value.announcement.segment;
+    assert.deepEqual([got.durationMs, got.size, got.publishedAtMs], [60_000, MAX_SEGMENT_BYTES, 2 ** 48 - 1]);
   });
 
   test('the decoded announcement is a plain object of exactly its fields', () => {
     const d = decodeTrackerToPeer(frame());
     assert.ok(d.ok && d.value.type === 'segment');
-    assert.equal(Object.getPrototypeOf(d.value.segment), Object.prototype);
-    assert.deepEqual(Object.keys(d.value.segment).sort(), ['discontinuity', 'durationMs', 'pieceHashes', 'publishedAtMs', 'seq', 'sha256', 'size']);
+    assert.equal(Object.getPrototypeOf(d.value.announcement.segment), Object.prototype);
+    assert.deepEqual(Object.keys(d.value.announcement).sort(), ['record', 'segment', 'signature']);
+    assert.deepEqual(Object.keys(d.value.announcement.segment).sort(), ['discontinuity', 'durationMs', 'pieceHashes', 'publishedAtMs', 'seq', 'sha256', 'size']);
   });
 });

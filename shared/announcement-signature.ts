@@ -1,0 +1,80 @@
+/**
+ * Signed segment announcements. The origin signs each segment record with its
+ * Ed25519 key; a peer checks the signature with the origin's public key before
+ * it trusts any hash in the record, so whatever carries announcements between
+ * them (the tracker, a replica, a proxy) cannot make it accept other bytes.
+ *
+ * What is signed is `DOMAIN · 0x00 · channel · 0x00 · record`, where record is
+ * the segment record exactly as it travels (shared/tracker-protocol.ts): the
+ * prefix keeps the key's signatures from meaning anything in another protocol,
+ * and the channel keeps one channel's announcements from being replayed into
+ * another's swarm. Neither the domain nor a channel name holds a zero byte, so
+ * the message splits one way only.
+ */
+import { type KeyObject, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL } from './channel.ts';
+import type { SegmentAnnouncement } from './segment.ts';
+import { ORIGIN_KEY_PATTERN, SIGNATURE_BYTES, type SignedAnnouncement, encodeSegmentRecord } from './tracker-protocol.ts';
+
+export const ANNOUNCE_DOMAIN = 'p2p-live/announce/v1';
+
+const DOMAIN_BYTES = Buffer.from(`${ANNOUNCE_DOMAIN}\0`, 'latin1');
+
+/** The exact bytes a signature over `record` in `channel` covers. */
+export function signedMessage(channel: string, record: Uint8Array): Buffer {
+  if (!CHANNEL_NAME_PATTERN.test(channel)) throw new Error(`channel name ${JSON.stringify(channel)} must match ${CHANNEL_NAME_PATTERN}`);
+  return Buffer.concat([DOMAIN_BYTES, Buffer.from(`${channel}\0`, 'latin1'), record]);
+}
+
+function assertEd25519(key: KeyObject, type: 'private' | 'public', what: string): void {
+  if (key.type !== type || key.asymmetricKeyType !== 'ed25519') {
+    throw new Error(`${what} must be an Ed25519 ${type} key (got ${key.asymmetricKeyType ?? 'a secret'} ${key.type} key)`);
+  }
+}
+
+/** The origin's side: signs each announcement of one channel with its private key. */
+export class AnnouncementSigner {
+  readonly publicKey: KeyObject;
+  /** The public key as peers are given it (`--origin-key`, the welcome's `originKey`). */
+  readonly publicKeyBase64: string;
+
+  constructor(
+    private readonly privateKey: KeyObject,
+    readonly channel: string,
+  ) {
+    assertEd25519(privateKey, 'private', 'the signing key');
+    signedMessage(channel, new Uint8Array(0));
+    this.publicKey = createPublicKey(privateKey);
+    this.publicKeyBase64 = publicKeyToBase64(this.publicKey);
+  }
+
+  sign(segment: SegmentAnnouncement): SignedAnnouncement {
+    const record = encodeSegmentRecord(segment);
+    const signature = sign(null, signedMessage(this.channel, record), this.privateKey);
+    return { segment, record, signature: new Uint8Array(signature.buffer, signature.byteOffset, signature.byteLength) };
+  }
+}
+
+/** A signer with a fresh key: an origin given no --signing-key, the simulator, tests. */
+export function generateSigner(channel: string = DEFAULT_CHANNEL): AnnouncementSigner {
+  return new AnnouncementSigner(generateKeyPairSync('ed25519').privateKey, channel);
+}
+
+/** True only if `a.signature` is `key`'s signature of `a.record` in `channel`. */
+export function verifyAnnouncement(key: KeyObject, channel: string, a: SignedAnnouncement): boolean {
+  if (a.signature.byteLength !== SIGNATURE_BYTES) return false;
+  return verify(null, signedMessage(channel, a.record), key, a.signature);
+}
+
+/** 32 raw bytes in standard base64. */
+export function publicKeyToBase64(key: KeyObject): string {
+  assertEd25519(key, 'public', 'an origin key');
+  const jwk = key.export({ format: 'jwk' });
+  return Buffer.from(jwk.x as string, 'base64url').toString('base64');
+}
+
+/** The public key of 32 raw bytes in standard base64; throws on anything else. */
+export function publicKeyFromBase64(text: string): KeyObject {
+  if (!ORIGIN_KEY_PATTERN.test(text)) throw new Error('an origin key is 32 bytes in base64 (44 characters ending in =)');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(text, 'base64').toString('base64url') }, format: 'jwk' });
+}
