@@ -6,7 +6,9 @@ import { AnnouncementSigner } from '../shared/announcement-signature.ts';
 import { DEFAULT_CHANNEL, channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Rng } from '../shared/rng.ts';
+import { segmentFrame } from '../shared/tracker-protocol.ts';
 import type { ChannelSpec, OriginConfig } from './config.ts';
+import type { FetchClass } from './egress-class.ts';
 import type { Egress } from './egress.ts';
 import type { OriginEvents } from './events.ts';
 import { IngestReceiver, type PutResult } from './ingest-receiver.ts';
@@ -15,6 +17,8 @@ import { LiveWindow } from './live-window.ts';
 import { type ChannelMetrics, type OriginMetrics, channelMetrics } from './metrics.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import type { Probe } from './reachability-probe.ts';
+import type { RedisLink } from './redis-link.ts';
+import { RedisOrigin } from './redis-origin.ts';
 import { OriginSeeding } from './seeding.ts';
 import { TrackerServer } from './tracker-server.ts';
 
@@ -31,6 +35,8 @@ export interface ChannelDeps {
   egress: Egress;
   /** How the channel's tracker checks a joined peer's address, given the stream id its peers answer with. */
   probe: (streamId: string) => Probe;
+  /** With --redis: the swarm is the tracker replicas' (tracker-replica.ts), and the channel publishes and seeds through Redis. */
+  redisLink: RedisLink | null;
   /** Base URL ffmpeg PUTs a run's files to. */
   ingestBase(channel: Channel, runId: string): string;
 }
@@ -52,6 +58,8 @@ export class Channel {
   readonly signer: AnnouncementSigner;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
+  /** Null unless --redis. */
+  readonly redis: RedisOrigin | null;
   readonly ingest: IngestSupervisor;
   /** `segmentPublished` for every segment of this channel, once it is in the window, announced and seeded. */
   readonly events: OriginEvents = new EventEmitter();
@@ -84,19 +92,31 @@ export class Channel {
       probe: deps.probe(this.streamId),
       onPeerLeft: (peerId) => this.seeding.reseed(peerId),
     }));
-    this.seeding = new OriginSeeding({ config, window, tracker, egress: deps.egress, clock, countEgress: (bytes) => this.countEgress(bytes) });
+    const redis = (this.redis = deps.redisLink
+      ? new RedisOrigin({
+          link: deps.redisLink,
+          channel: spec.name,
+          config: { streamId: this.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments, originKey: signer.publicKeyBase64 },
+          clock,
+          log: log.child({ component: 'redis' }),
+          metrics,
+          onPeerGone: (peerId) => this.seeding.reseed(peerId),
+        })
+      : null);
+    this.seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress: deps.egress, clock, countEgress: (bytes) => this.countEgress(bytes) });
     this.receiver = new IngestReceiver((s) => {
       const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
       const publishedMs = performance.now();
       metrics.segmentsPublished.inc();
       metrics.windowSegments.set(window.size);
       metrics.windowBytes.set(window.bytes);
-      const audience = stored.info.size * tracker.registry.size;
+      const audience = stored.info.size * this.swarmSize();
       this.measured.audienceBytes += audience;
       metrics.audienceBytes.inc(audience);
       metrics.offloadRatio.set(offloadRatio(this.measured));
       log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-      tracker.announce(stored.signed);
+      if (redis) redis.publishSegment(segmentFrame(stored.signed));
+      else tracker.announce(stored.signed);
       const announcedMs = performance.now();
       this.seeding.seed(stored);
       this.events.emit('segmentPublished', {
@@ -112,6 +132,16 @@ export class Channel {
       maxBackoffMs: config.restartMaxBackoffMs,
       onRestart: () => metrics.ingestRestarts.inc(),
     });
+  }
+
+  /** Peers joined to the channel's swarm: at this origin's tracker, or at the replicas. */
+  swarmSize(): number {
+    return this.redis?.size ?? this.tracker.registry.size;
+  }
+
+  /** The egress class of an HTTP segment fetch that carried `token` (or none), judged against the whole swarm. */
+  fetchClass(token: string | null): FetchClass {
+    return (this.redis ?? this.tracker).fetchClass(token);
   }
 
   /** Bytes of this channel's segments that left the origin's uplink. */

@@ -81,6 +81,15 @@ export const originFlags = {
     env: 'ADMIN_TOKEN',
     secret: true,
   },
+  redis: {
+    kind: 'optional-string',
+    default: null,
+    pattern: /^rediss?:\/\/\S+$/,
+    patternHelp: 'a redis:// or rediss:// URL',
+    help: 'share the swarm with tracker replicas (npm run tracker) through this Redis: segments and seeds go there, peers join the replicas',
+    env: 'REDIS_URL',
+    secret: true,
+  },
   logLevel: { kind: 'choice', default: 'warn', choices: ['silent', 'error', 'warn', 'info', 'debug'], help: 'log verbosity', env: 'LOG_LEVEL' },
 } as const satisfies Record<string, FlagSpec>;
 

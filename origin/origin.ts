@@ -4,8 +4,9 @@ import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
-import { DEFAULT_CHANNEL } from '../shared/channel.ts';
+import { DEFAULT_CHANNEL, channelOfTrackerPath } from '../shared/channel.ts';
 import { listen } from '../shared/listen.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
@@ -28,6 +29,7 @@ import type { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
+import { createRedisLink } from './redis-link.ts';
 import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
@@ -75,6 +77,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const egress = new Egress(config.egressKbps, clock);
   // One key: each channel's signatures name the channel (shared/announcement-signature.ts), so none replays into another.
   const signing = loadSigningKey(config.signingKey);
+  // One connection for every channel's keys (redis-schema.ts names them by channel).
+  const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
 
   const channels = new Map<string, Channel>();
   for (const spec of originChannels(config)) {
@@ -89,6 +93,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         log: log.child({ channel: spec.name }),
         metrics,
         egress,
+        redisLink,
         // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
         probe: (streamId) => deps.probe ?? createReachabilityProbe({ clock, streamId, wsOptions: tls.client }),
         ingestBase: (channel, run) =>
@@ -120,7 +125,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         name: c.name,
         streamId: c.streamId,
         playlistPath: `${c.livePath}/index.m3u8`,
-        peers: c.tracker.registry.size,
+        peers: c.swarmSize(),
         segments: c.window.published,
         egressBytes: c.measured.egressBytes,
         audienceBytes: c.measured.audienceBytes,
@@ -213,7 +218,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = channel.tracker.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = channel.fetchClass(typeof token === 'string' ? token : null);
     egress.send(
       cls,
       body.byteLength,
@@ -255,10 +260,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       status: 'ok',
       streamId: config.streamId,
       segments: main.window.size,
-      peers: main.tracker.registry.size,
+      peers: main.swarmSize(),
       ingest: main.ingest.state,
       originKey: main.signer.publicKeyBase64,
-      channels: [...channels.values()].map((c) => ({ name: c.name, streamId: c.streamId, segments: c.window.size, peers: c.tracker.registry.size, ingest: c.ingest.state })),
+      channels: [...channels.values()].map((c) => ({ name: c.name, streamId: c.streamId, segments: c.window.size, peers: c.swarmSize(), ingest: c.ingest.state })),
     });
   });
 
@@ -286,9 +291,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0] ?? '';
-    const m = /^\/tracker(?:\/([^/]+))?$/.exec(path);
-    const channel = m ? channels.get(m[1] ?? DEFAULT_CHANNEL) : undefined;
-    if (channel) channel.tracker.handleUpgrade(req, socket, head);
+    const name = channelOfTrackerPath(path);
+    const channel = name === null ? undefined : channels.get(name);
+    if (channel && redisLink) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
+    else if (channel) channel.tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -310,6 +316,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     offloadRatio: () => offloadRatio(totals()),
     events: main.events,
     async start() {
+      if (redisLink) {
+        await redisLink.connect();
+        for (const c of channels.values()) await c.redis?.start();
+      }
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
       for (const c of channels.values()) c.tracker.start();
@@ -324,6 +334,8 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         dashboard.close();
         egress.close();
         await Promise.all([...channels.values()].map((c) => c.tracker.close()));
+        for (const c of channels.values()) c.redis?.close();
+        await redisLink?.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         if (ingestServer?.listening) {

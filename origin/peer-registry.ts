@@ -1,6 +1,7 @@
 import type { Rng } from '../shared/rng.ts';
 import type { PeerAddress, PeerStats } from '../shared/tracker-protocol.ts';
 import { ZERO_STATS } from './peer-stats.ts';
+import { SampleSet } from './sample-set.ts';
 
 /**
  * Whether other peers may be told to dial a peer: `probing` until the
@@ -28,13 +29,12 @@ export interface PeerRecord {
 
 /**
  * The tracker's view of the swarm: plain records, no sockets. Reachable peers
- * are also kept in an array with an index map, so a random sample costs
- * O(k) for k peers drawn, whatever the swarm's size.
+ * are also kept in a SampleSet, so a random sample costs O(k) for k peers
+ * drawn, whatever the swarm's size.
  */
 export class PeerRegistry {
   private readonly peers = new Map<string, PeerRecord>();
-  private readonly listed: PeerRecord[] = [];
-  private readonly listedIndex = new Map<string, number>();
+  private readonly listed = new SampleSet<PeerRecord>();
   private readonly byToken = new Map<string, PeerRecord>();
 
   get size(): number {
@@ -42,7 +42,7 @@ export class PeerRegistry {
   }
 
   get reachableCount(): number {
-    return this.listed.length;
+    return this.listed.size;
   }
 
   has(peerId: string): boolean {
@@ -85,47 +85,19 @@ export class PeerRegistry {
     const rec = this.peers.get(peerId);
     if (!rec || rec.reachability !== 'probing') return;
     rec.reachability = reachable ? 'reachable' : 'unreachable';
-    if (!reachable) return;
-    this.listedIndex.set(peerId, this.listed.length);
-    this.listed.push(rec);
+    if (reachable) this.listed.set(rec);
   }
 
   remove(peerId: string): void {
     const rec = this.peers.get(peerId);
     if (rec) this.byToken.delete(rec.fetchToken);
     this.peers.delete(peerId);
-    const i = this.listedIndex.get(peerId);
-    if (i === undefined) return;
-    this.listedIndex.delete(peerId);
-    const last = this.listed.pop() as PeerRecord;
-    if (i < this.listed.length) {
-      this.listed[i] = last;
-      this.listedIndex.set(last.peerId, i);
-    }
+    this.listed.delete(peerId);
   }
 
-  /**
-   * Up to `max` distinct reachable peers other than `exclude`, in random
-   * order: a partial Fisher–Yates over the listed array, with the swaps kept
-   * in a map so nothing of size N is touched. `exclude`, if listed, is
-   * treated as if moved to the end, out of the drawn range.
-   */
+  /** Up to `max` distinct reachable peers other than `exclude`, in random order. */
   sample(exclude: string, max: number, rng: Rng): PeerAddress[] {
-    const n = this.listed.length;
-    const self = this.listedIndex.get(exclude);
-    const pool = self === undefined ? n : n - 1;
-    const k = Math.min(max, pool);
-    const swapped = new Map<number, number>();
-    const at = (i: number) => swapped.get(i) ?? (i === self ? n - 1 : i);
-    const out: PeerAddress[] = [];
-    for (let i = 0; i < k; i++) {
-      const j = i + Math.floor(rng() * (pool - i));
-      const picked = at(j);
-      swapped.set(j, at(i));
-      const rec = this.listed[picked] as PeerRecord;
-      out.push({ peerId: rec.peerId, url: rec.url as string });
-    }
-    return out;
+    return this.listed.sample(exclude, max, rng).map((rec) => ({ peerId: rec.peerId, url: rec.url as string }));
   }
 
   /** Peers not heard from since `cutoffMs`. */

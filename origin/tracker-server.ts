@@ -15,7 +15,15 @@ import {
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import type { Rng } from '../shared/rng.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
-import { type SignedAnnouncement, type TrackerToPeer, decodePeerToTracker, encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
+import {
+  type PeerAddress,
+  type SignedAnnouncement,
+  type TrackerToPeer,
+  decodePeerToTracker,
+  encodeTrackerToPeer,
+  encodeWelcome,
+  segmentFrame,
+} from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
 import { type FetchClass, fetchClass } from './egress-class.ts';
 import type { TrackerMetrics } from './metrics.ts';
@@ -55,14 +63,29 @@ export type TrackerConfig = Pick<
   'streamId' | 'pieceSize' | 'peersPerList' | 'announceIntervalMs' | 'peerTimeoutMs' | 'maxPeers' | 'trustProxyHeader'
 >;
 
-export interface TrackerDeps {
+/**
+ * What tracker replicas of one swarm share (tracker-replica.ts, over Redis).
+ * Without one, this tracker's own peers are the whole swarm.
+ */
+export interface SwarmShare {
+  /** The window as the origin's segment frames, oldest first, relayed untouched. */
+  windowFrames(): readonly Uint8Array[];
+  /** Up to `max` listed peers of the whole swarm, whichever replica they joined, other than `exclude`. */
+  sample(exclude: string, max: number, rng: Rng): PeerAddress[];
+  /** True if another replica holds a peer with this id that `resume` (its last fetch token) does not prove to be. */
+  takenElsewhere(peerId: string, resume: string | null): boolean;
+  /** One of this tracker's peers joined, was probed, or was first credited with uploading. */
+  publish(peer: PeerRecord): void;
+  /** One of this tracker's peers left. */
+  left(peer: PeerRecord): void;
+}
+
+interface TrackerBaseDeps {
   config: TrackerConfig;
   clock: Clock;
   rng: Rng;
   log: Logger;
   metrics: TrackerMetrics;
-  /** The live window's announcements, as the origin signed them. */
-  window: () => SignedAnnouncement[];
   /** The origin's public key, told to every peer in its welcome (shared/announcement-signature.ts). */
   originKey: string;
   /** Dials a joined peer's address to check it answers as that peer (reachability-probe.ts). */
@@ -70,6 +93,16 @@ export interface TrackerDeps {
   /** A joined peer left the swarm (closed, timed out or was dropped). */
   onPeerLeft(peerId: string): void;
 }
+
+/** A tracker on its own is given the origin's window; a replica gets window and swarm from its share. */
+export type TrackerDeps = TrackerBaseDeps & (
+  | {
+      /** The live window's announcements, as the origin signed them. */
+      window: () => SignedAnnouncement[];
+      share?: undefined;
+    }
+  | { share: SwarmShare; window?: undefined }
+);
 
 /**
  * The tracker: peers join, learn the window and each other, and report their
@@ -138,8 +171,15 @@ export class TrackerServer {
 
   /** Pushes a new segment's signed announcement to every joined peer: the origin's bytes, framed once, the same frame for all. */
   announce(announcement: SignedAnnouncement): void {
-    const frame = encodeTrackerToPeer({ type: 'segment', announcement });
-    for (const c of this.conns.values()) this.sendFrame(c, 'segment', frame);
+    this.announceFrame(segmentFrame(announcement));
+  }
+
+  /** Pushes a segment frame (segmentFrame) to every joined peer as it is: a replica relaying the origin's bytes. */
+  announceFrame(frame: Uint8Array): void {
+    let sent = 0;
+    for (const c of this.conns.values()) if (this.write(c, frame)) sent++;
+    // Counted once for all: a labelled counter's inc per peer is a measurable share of the broadcast (npm run bench:tracker).
+    this.deps.metrics.trackerMessages.inc({ type: 'segment', direction: 'out' }, sent);
   }
 
   /** Sends one piece of a segment to one peer (the origin seeding the swarm). Returns false if it could not. */
@@ -149,6 +189,23 @@ export class TrackerServer {
     c.transport.send(encodeTrackerToPeer({ type: 'seed', seq, piece, data }));
     this.deps.metrics.seedBytes.inc(data.byteLength);
     return true;
+  }
+
+  /**
+   * Sends a seed frame the origin made (its piece is `pieceBytes` long) to one
+   * peer as it is, if that peer can take it now without queueing: a replica
+   * delivering the origin's seeding. Returns false if it could not.
+   */
+  seedFrame(peerId: string, frame: Uint8Array, pieceBytes: number): boolean {
+    if (!this.canSeed(peerId)) return false;
+    (this.conns.get(peerId) as Conn).transport.send(frame);
+    this.deps.metrics.seedBytes.inc(pieceBytes);
+    return true;
+  }
+
+  /** A peer of another replica became listable: those welcomed with a short list lately hear of it. */
+  listedElsewhere(peer: PeerAddress): void {
+    this.tellShortListed(peer);
   }
 
   /** Joined peers and their declared upload capacity, for the seeder. */
@@ -282,7 +339,9 @@ export class TrackerServer {
         if (!this.accepting) return this.reject(conn, 'SHUTTING_DOWN', 'origin shutting down', 1001);
         if (msg.streamId !== this.deps.config.streamId) return this.reject(conn, 'UNKNOWN_STREAM', `no stream ${msg.streamId}`);
         // A live peer keeps its id: a second join with it is refused, so nobody can evict another peer by claiming its id.
-        if (this.registry.has(msg.peerId)) return this.reject(conn, 'PEER_ID_TAKEN', 'peer id in use');
+        if (this.registry.has(msg.peerId) || this.deps.share?.takenElsewhere(msg.peerId, msg.resume ?? null)) {
+          return this.reject(conn, 'PEER_ID_TAKEN', 'peer id in use');
+        }
         if (this.registry.size >= this.deps.config.maxPeers) return this.reject(conn, 'SWARM_FULL', 'tracker is full');
         conn.joinTimer?.cancel();
         conn.joinTimer = null;
@@ -295,8 +354,8 @@ export class TrackerServer {
         this.conns.set(msg.peerId, conn);
         this.deps.metrics.peers.set(this.registry.size);
         // Welcomed at once: the probe decides only whether others are told of it, not whether it may watch.
-        const listed = this.registry.sample(msg.peerId, this.deps.config.peersPerList, this.deps.rng);
-        this.send(conn, {
+        const listed = this.sample(msg.peerId, this.deps.config.peersPerList);
+        const welcome = {
           type: 'welcome',
           version: msg.version,
           streamId: this.deps.config.streamId,
@@ -304,11 +363,14 @@ export class TrackerServer {
           pieceSize: this.deps.config.pieceSize,
           announceIntervalMs: this.deps.config.announceIntervalMs,
           originTimeMs: now,
-          segments: this.deps.window(),
           peers: listed,
           fetchToken,
           originKey: this.deps.originKey,
-        });
+        } as const;
+        const share = this.deps.share;
+        if (share) this.sendFrame(conn, 'welcome', encodeWelcome(welcome, share.windowFrames()));
+        else this.send(conn, { ...welcome, segments: this.deps.window() });
+        share?.publish(peer);
         const missing = this.deps.config.peersPerList - listed.length;
         if (missing > 0) this.shortListed.set(conn, { missing, untilMs: now + LATE_LISTING_MS });
         if (peer.reachability === 'probing') this.probes.add(peer);
@@ -318,7 +380,10 @@ export class TrackerServer {
         if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'announce before join');
         const p = conn.peer;
         const { growth, credited } = creditReport(p.stats, p.reported, msg.stats, now - p.reportedAtMs);
+        const firstUpload = p.stats.uploadedBytes === 0 && credited.uploadedBytes > 0;
         p.stats = credited;
+        // The origin judges its fetches by whether it uploads (egress-class.ts): other processes hear of it once.
+        if (firstUpload) this.deps.share?.publish(p);
         p.reported = msg.stats;
         p.reportedAtMs = now;
         const m = this.deps.metrics;
@@ -331,7 +396,7 @@ export class TrackerServer {
       }
       case 'get-peers':
         if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'get-peers before join');
-        this.send(conn, { type: 'peers', peers: this.registry.sample(conn.peer.peerId, msg.max, this.deps.rng) });
+        this.send(conn, { type: 'peers', peers: this.sample(conn.peer.peerId, msg.max) });
         return;
       case 'leave':
         conn.transport.close(1000, 'bye');
@@ -339,18 +404,27 @@ export class TrackerServer {
     }
   }
 
+  private sample(exclude: string, max: number): PeerAddress[] {
+    return this.deps.share ? this.deps.share.sample(exclude, max, this.deps.rng) : this.registry.sample(exclude, max, this.deps.rng);
+  }
+
   private send(conn: Conn, msg: TrackerToPeer): void {
     this.sendFrame(conn, msg.type, encodeTrackerToPeer(msg));
   }
 
   private sendFrame(conn: Conn, type: string, frame: string | Uint8Array): void {
-    if (!conn.transport.open) return;
+    if (this.write(conn, frame)) this.deps.metrics.trackerMessages.inc({ type, direction: 'out' });
+  }
+
+  /** Sends unless the connection is closing or too far behind (then dropped); says whether it sent. */
+  private write(conn: Conn, frame: string | Uint8Array): boolean {
+    if (!conn.transport.open) return false;
     if (conn.transport.bufferedAmount > MAX_BUFFERED_BYTES) {
       conn.transport.terminate();
-      return;
+      return false;
     }
     conn.transport.send(frame);
-    this.deps.metrics.trackerMessages.inc({ type, direction: 'out' });
+    return true;
   }
 
   private reject(conn: Conn, code: string, message: string, closeCode = 1008): void {
@@ -371,19 +445,20 @@ export class TrackerServer {
     if (this.registry.get(peer.peerId) !== peer) return;
     this.registry.settle(peer.peerId, result.ok);
     this.deps.metrics.reachablePeers.set(this.registry.reachableCount);
-    if (result.ok) this.tellShortListed(peer);
+    this.deps.share?.publish(peer);
+    if (result.ok) this.tellShortListed({ peerId: peer.peerId, url: peer.url as string });
   }
 
-  /** Unasked `peers` with the newly listed peer, to those welcomed with a short list lately. */
-  private tellShortListed(peer: PeerRecord): void {
+  /** Unasked `peers` with the newly listed peer, to those welcomed with a short list lately (but itself). */
+  private tellShortListed(listed: PeerAddress): void {
     const now = this.deps.clock.nowMs();
-    const frame = encodeTrackerToPeer({ type: 'peers', peers: [{ peerId: peer.peerId, url: peer.url as string }] });
+    const frame = encodeTrackerToPeer({ type: 'peers', peers: [listed] });
     for (const [c, wanted] of this.shortListed) {
       if (now > wanted.untilMs) {
         this.shortListed.delete(c);
         continue;
       }
-      if (c.peer === peer) continue;
+      if (c.peer?.peerId === listed.peerId) continue;
       this.sendFrame(c, 'peers', frame);
       if (--wanted.missing === 0) this.shortListed.delete(c);
     }
@@ -395,6 +470,7 @@ export class TrackerServer {
     this.registry.remove(peer.peerId);
     this.deps.metrics.peers.set(this.registry.size);
     this.deps.metrics.reachablePeers.set(this.registry.reachableCount);
+    this.deps.share?.left(peer);
     this.deps.onPeerLeft(peer.peerId);
   }
 

@@ -38,11 +38,15 @@ function wsTrackerConn(ws: WebSocket): TrackerConn {
 /**
  * The one place the tracker meets the `ws` package: it upgrades requests to
  * tracker connections, and pings every connection at `heartbeatMs` so that a
- * peer which is alive but quiet between announces is seen by its pong.
+ * peer which is alive but quiet between announces is seen by its pong; one
+ * that sent a message since the last beat was seen by it, and is not pinged
+ * (with 10,000 peers announcing every 2 s, that is most pings, and their pongs).
  */
 export class WsTrackerEdge {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: TimerHandle;
+  /** Connections that sent a message since the last heartbeat. */
+  private readonly heard = new WeakSet<WebSocket>();
 
   constructor(
     clock: Clock,
@@ -52,7 +56,11 @@ export class WsTrackerEdge {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_TRACKER_INBOUND_BYTES, WebSocket: TrackerWebSocket });
     this.wss.on('error', (err) => log.error({ err }, 'tracker server error'));
     this.heartbeat = clock.setInterval(() => {
-      for (const ws of this.wss.clients) if (ws.readyState === WebSocket.OPEN) ws.ping();
+      for (const ws of this.wss.clients) {
+        // A connection that sent a frame since the last beat has shown it is there: a ping would be one more write for nothing.
+        if (this.heard.delete(ws)) continue;
+        if (ws.readyState === WebSocket.OPEN) ws.ping();
+      }
     }, heartbeatMs);
   }
 
@@ -63,6 +71,7 @@ export class WsTrackerEdge {
       ws.on('error', (err) => this.log.debug({ err: err.message }, 'tracker socket error'));
       ws.on('pong', () => events.onAlive());
       ws.on('message', (data, isBinary) => {
+        this.heard.add(ws);
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
         events.onMessage(isBinary ? new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength) : buf.toString('utf8'));
       });

@@ -13,13 +13,21 @@ export const EDGE_URL_PATTERN = /^https?:\/\/(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\
 
 /** Every peer-node setting, its default and its bounds. */
 export const peerFlags = {
-  tracker: { kind: 'string', default: 'ws://127.0.0.1:8080/tracker', pattern: /^wss?:\/\/\S+\/tracker$/, patternHelp: 'a ws:// or wss:// URL ending in /tracker', help: "the origin's tracker", env: 'TRACKER_URL' },
+  tracker: {
+    kind: 'string',
+    default: 'ws://127.0.0.1:8080/tracker',
+    pattern: /^wss?:\/\/[^\s,]+\/tracker$/,
+    patternHelp: 'ws:// or wss:// URLs ending in /tracker',
+    list: true,
+    help: "the origin's tracker, or tracker replicas sharing its swarm (comma-separated or repeated: on losing one the node joins another)",
+    env: 'TRACKER_URL',
+  },
   edge: {
     kind: 'optional-string',
     default: null,
     pattern: EDGE_URL_PATTERN,
     patternHelp: 'an http(s) URL of a host (and port, and path prefix) with no trailing slash, query or credentials',
-    help: "HTTP base of fallback fetches: the origin, or a cache in front of it (nginx: deploy/nginx/, a CDN); the tracker stays --tracker (default: the tracker's host)",
+    help: "HTTP base of fallback fetches: the origin, or a cache in front of it (nginx: deploy/nginx/, a CDN); the tracker stays --tracker (default: the first tracker's host; give it with tracker replicas)",
     env: 'EDGE_URL',
   },
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (player HTTP and peer WebSocket)', env: 'PEER_HOST' },
@@ -88,6 +96,11 @@ export function parsePeerConfig(argv: readonly string[], env: Readonly<Record<st
     throw new ConfigError(`--channel ${config.channel}: its stream id "${channelStreamId(config.streamId, config.channel)}" is over ${MAX_ID_LENGTH} characters: shorten --stream-id`);
   }
   return config;
+}
+
+/** The tracker URLs of --tracker, in the order given. */
+export function trackerUrls(config: Pick<PeerConfig, 'tracker'>): string[] {
+  return config.tracker.split(',');
 }
 
 export function peerConfig(overrides: Partial<PeerConfig> = {}): PeerConfig {

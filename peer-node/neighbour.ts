@@ -46,6 +46,8 @@ export class Neighbour {
   /** Requests of ours it let time out since it last delivered a piece. */
   requestTimeouts = 0;
   roundDownloadedBytes = 0;
+  /** Piece bytes it gave us since we connected, requested or pushed. */
+  downloadedBytes = 0;
   /** While it holds our optimistic slot: the share of our upload it may use; null otherwise. */
   trialShare: TokenBucket | null = null;
   /**
@@ -112,6 +114,7 @@ export class Neighbour {
     }
     this.lastArrivalMs = nowMs;
     this.roundDownloadedBytes += bytes;
+    this.downloadedBytes += bytes;
     this.lastPieceAtMs = nowMs;
     this.requestTimeouts = 0;
   }
@@ -119,6 +122,7 @@ export class Neighbour {
   /** A piece it pushed to us unasked, and we kept: it counts toward tit-for-tat as a requested one does. */
   recordPush(bytes: number, nowMs: number): void {
     this.roundDownloadedBytes += bytes;
+    this.downloadedBytes += bytes;
     this.lastPieceAtMs = nowMs;
   }
 

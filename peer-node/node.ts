@@ -10,7 +10,7 @@ import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { normaliseAddress } from './address.ts';
-import type { PeerConfig } from './config.ts';
+import { type PeerConfig, trackerUrls } from './config.ts';
 import { createHttpApi } from './http-api.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { OriginFetcher, httpOriginRange } from './origin-fetch.ts';
@@ -52,7 +52,10 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   const originKey = loadOriginKey(config.originKey);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
-  const originBase = config.edge ?? config.tracker.replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  // Each tracker (the origin's, or a replica) serves the channel at its own path.
+  const trackers = trackerUrls(config).map((url) => url.replace(/\/tracker$/, channelTrackerPath(config.channel)));
+  const originBase = config.edge ?? (trackerUrls(config)[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
   let port = config.port;
   let closed: Promise<void> | null = null;
   /** Sockets still connecting, so close() can end them. */
@@ -61,7 +64,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   const core = createPeerCore(config, {
     peerId,
     clock,
-    rng: deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid)),
+    rng,
     log,
     channel: config.channel,
     originKey,
@@ -76,7 +79,8 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   const originFetcher = new OriginFetcher(originHttp.range, core.shaper, clock);
 
   const tracker = new TrackerClient({
-    url: config.tracker.replace(/\/tracker$/, channelTrackerPath(config.channel)),
+    url: trackers,
+    rng,
     tlsClient: tls.client,
     clock,
     log,

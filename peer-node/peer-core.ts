@@ -335,6 +335,8 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       peerId,
       url: deps.advertisedUrl(),
       uploadKbps: config.uploadKbps < 0 ? UNLIMITED_KBPS : config.uploadKbps,
+      // Proves a rejoin is this peer, so another tracker replica takes it over from one that died.
+      ...(fetchToken === null ? {} : { resume: fetchToken }),
     }),
     onWelcome(w) {
       store.setPieceSize(w.pieceSize);

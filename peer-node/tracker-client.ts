@@ -9,12 +9,17 @@ import {
   encodePeerToTracker,
 } from '../shared/tracker-protocol.ts';
 import { type TlsSetup, untrustedCertificate } from '../shared/tls.ts';
+import type { Rng } from '../shared/rng.ts';
+import { nextTracker } from './policy/tracker-failover.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
 import type { TrackerConnect, TrackerSocket } from './tracker-socket.ts';
 import { wsTrackerConnect } from './ws-tracker-socket.ts';
 
 export interface TrackerClientDeps {
-  url: string;
+  /** The tracker, or several replicas of it: the first is dialled first (tracker-failover.ts). */
+  url: string | readonly string[];
+  /** Jitter for reconnection waits and the choice of the next tracker; none if absent (the simulator). */
+  rng?: Rng;
   /** Options for a wss:// tracker (a private CA to trust), when `connect` is the default. */
   tlsClient?: TlsSetup['client'];
   /** How to reach the tracker; over ws unless given (the simulator connects in memory). */
@@ -29,17 +34,16 @@ export interface TrackerClientDeps {
   onSeed(seq: number, piece: number, data: Uint8Array): void;
 }
 
-export function reconnectDelayMs(attempt: number): number {
-  return Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
-}
-
 /**
  * The node's link to the origin's tracker. If the origin goes away the client
  * reconnects with backoff while the swarm keeps trading with the neighbours it
- * already has.
+ * already has; given several tracker replicas, it reconnects to another one.
  */
 export class TrackerClient {
   private readonly dial: TrackerConnect;
+  private readonly urls: readonly string[];
+  /** Index in `urls` of the tracker dialled last. */
+  private current = 0;
   private socket: TrackerSocket | null = null;
   private attempt = 0;
   private timer: TimerHandle | null = null;
@@ -48,6 +52,8 @@ export class TrackerClient {
 
   constructor(private readonly deps: TrackerClientDeps) {
     this.dial = deps.connect ?? wsTrackerConnect(deps.tlsClient);
+    this.urls = typeof deps.url === 'string' ? [deps.url] : deps.url;
+    if (this.urls.length === 0) throw new Error('no tracker URL');
   }
 
   start(): void {
@@ -74,11 +80,12 @@ export class TrackerClient {
 
   private connect(): void {
     if (this.closed) return;
-    const socket: TrackerSocket = this.dial(this.deps.url, {
+    const url = this.urls[this.current] as string;
+    const socket: TrackerSocket = this.dial(url, {
       onError: (err) => {
         // An untrusted certificate does not heal by retrying: the operator must hear of it.
         const untrusted = untrustedCertificate(err);
-        if (untrusted) this.deps.log.error({ url: this.deps.url, code: untrusted.code }, `tracker TLS certificate not trusted (${untrusted.code}): ${untrusted.hint}`);
+        if (untrusted) this.deps.log.error({ url, code: untrusted.code }, `tracker TLS certificate not trusted (${untrusted.code}): ${untrusted.hint}`);
         else this.deps.log.debug({ err: err.message }, 'tracker socket error');
       },
       onOpen: () => this.send(this.deps.joinMessage()),
@@ -88,9 +95,10 @@ export class TrackerClient {
         this.socket = null;
         this.joined = false;
         if (this.closed) return;
-        const delay = reconnectDelayMs(this.attempt++);
-        this.deps.log.info({ code, reason, retryInMs: delay }, 'tracker connection lost');
-        this.timer = this.deps.clock.setTimeout(() => this.connect(), delay);
+        const next = nextTracker(this.urls.length, this.current, this.attempt++, this.deps.rng ?? null);
+        this.current = next.index;
+        this.deps.log.info({ url, code, reason, retryInMs: next.delayMs, next: this.urls[next.index] }, 'tracker connection lost');
+        this.timer = this.deps.clock.setTimeout(() => this.connect(), next.delayMs);
       },
     });
     this.socket = socket;

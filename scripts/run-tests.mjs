@@ -28,7 +28,7 @@ const CONCURRENCY = 2;
  * memory line, in real time, with little margin: another file's ffmpeg and
  * peers on the same two cores would blur what they measure.
  */
-const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak'].map((name) => join('test', 'integration', `${name}.test.ts`)));
+const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak', 'tracker-replicas'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 
 function list(dir) {

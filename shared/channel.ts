@@ -23,6 +23,13 @@ export function channelTrackerPath(channel: string): string {
   return channel === DEFAULT_CHANNEL ? '/tracker' : `/tracker/${channel}`;
 }
 
+/** The channel a tracker upgrade's path names (`/tracker` is the default channel), or null for any other path. */
+export function channelOfTrackerPath(path: string): string | null {
+  if (path === '/tracker') return DEFAULT_CHANNEL;
+  const m = /^\/tracker\/([^/]+)$/.exec(path);
+  return m && CHANNEL_NAME_PATTERN.test(m[1] as string) ? (m[1] as string) : null;
+}
+
 /**
  * The stream id a channel's peers join with and name in their handshakes: the
  * default channel's is the origin's stream id (as before channels), a named

@@ -17,7 +17,8 @@ interface Base {
 }
 export type FlagSpec =
   | (Base & { kind: 'int'; default: number; min: number; max: number })
-  | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternHelp?: string })
+  /** `list`: the flag may be repeated and each value may be a comma-separated list; each item must match `pattern`, and the value is the items joined by commas. */
+  | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternHelp?: string; list?: boolean })
   | (Base & { kind: 'optional-string'; default: null; pattern?: RegExp; patternHelp?: string })
   | (Base & { kind: 'choice'; default: string; choices: readonly string[] })
   | (Base & { kind: 'bool'; default: boolean })
@@ -73,7 +74,9 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
   env: Readonly<Record<string, string | undefined>>,
 ): ConfigOf<T> | null {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
-  for (const [name, s] of Object.entries(specs)) options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string', multiple: s.kind === 'list' };
+  for (const [name, s] of Object.entries(specs)) {
+    options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string', multiple: s.kind === 'list' || (s.kind === 'string' && s.list === true) };
+  }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
@@ -91,8 +94,9 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
       out[name] = Object.freeze(list);
       continue;
     }
-    const raw = values[kebab(name)] ?? (s.env ? env[s.env] : undefined);
-    if (raw === undefined || Array.isArray(raw)) {
+    const given = values[kebab(name)];
+    const raw = Array.isArray(given) ? given.join(',') : (given ?? (s.env ? env[s.env] : undefined));
+    if (raw === undefined) {
       out[name] = s.default;
       continue;
     }
@@ -115,13 +119,16 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
         out[name] = raw;
         break;
       case 'string':
-      case 'optional-string':
-        if (typeof raw !== 'string' || raw === '' || (s.pattern && !s.pattern.test(raw))) {
+      case 'optional-string': {
+        const list = s.kind === 'string' && s.list === true;
+        const items = list && typeof raw === 'string' ? raw.split(',').map((x) => x.trim()) : [raw];
+        if (items.some((item) => typeof item !== 'string' || item === '' || (s.pattern && !s.pattern.test(item)))) {
           const got = s.secret && typeof raw === 'string' ? `${raw.length} characters` : JSON.stringify(raw);
-          throw new ConfigError(`${flag} must be ${s.patternHelp ?? 'a non-empty string'}, got ${got}`);
+          throw new ConfigError(`${flag} must be ${list ? 'a comma-separated list of ' : ''}${s.patternHelp ?? 'a non-empty string'}, got ${got}`);
         }
-        out[name] = raw;
+        out[name] = items.join(',');
         break;
+      }
     }
   }
   return Object.freeze(out) as ConfigOf<T>;

@@ -58,6 +58,12 @@ export type PeerToTracker =
       url: string | null;
       /** Declared upload capacity; 0 means the origin must not seed through this peer. */
       uploadKbps: number;
+      /**
+       * The fetch token of this peer's previous welcome, on a rejoin: it proves
+       * the id is its own, so a tracker replica may take the peer over from
+       * another replica that still lists it (a replica that died).
+       */
+      resume?: string;
     }
   | { type: 'announce'; stats: PeerStats }
   | { type: 'get-peers'; max: number }
@@ -80,6 +86,8 @@ export interface SignedAnnouncement {
   /** Ed25519, 64 bytes. */
   signature: Uint8Array;
 }
+
+export type Welcome = Extract<TrackerToPeer, { type: 'welcome' }>;
 
 export type TrackerToPeer =
   | {
@@ -122,11 +130,9 @@ export function encodePeerToTracker(msg: PeerToTracker): string {
 export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
   switch (msg.type) {
     case 'welcome':
-      return JSON.stringify({ ...msg, segments: msg.segments.map((a) => base64url(signedRecord(a))) });
-    case 'segment': {
-      const a = msg.announcement;
-      return new Writer(1 + a.record.byteLength + a.signature.byteLength).u8(KIND.segment).bytes(a.record).bytes(a.signature).done();
-    }
+      return encodeWelcome(msg, msg.segments.map(segmentFrame));
+    case 'segment':
+      return segmentFrame(msg.announcement);
     case 'seed':
       return new Writer(SEED_HEADER_BYTES + msg.data.byteLength).u8(KIND.seed).u32(msg.seq).u16(msg.piece).bytes(msg.data).done();
     case 'peers':
@@ -135,6 +141,25 @@ export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
     default:
       return assertNever(msg);
   }
+}
+
+/**
+ * A signed announcement's binary frame, the bytes every peer is pushed: made
+ * once by the origin (the kind byte, its record, its signature), and relayed
+ * as they are by the tracker, Redis and the tracker replicas.
+ */
+export function segmentFrame(a: SignedAnnouncement): Uint8Array {
+  return new Writer(1 + a.record.byteLength + a.signature.byteLength).u8(KIND.segment).bytes(a.record).bytes(a.signature).done();
+}
+
+/**
+ * A welcome whose window is given as segment frames (segmentFrame): each goes
+ * into the welcome as the signed record it carries (signedRecord), byte for
+ * byte, so a tracker replica relays the origin's announcements without
+ * decoding and re-encoding them.
+ */
+export function encodeWelcome(msg: Omit<Welcome, 'segments'>, frames: readonly Uint8Array[]): string {
+  return JSON.stringify({ ...msg, segments: frames.map((f) => base64url(f.subarray(1))) });
 }
 
 function parseJson(text: string): Decoded<Obj> {
@@ -181,6 +206,7 @@ export function decodePeerToTracker(text: string): Decoded<PeerToTracker> {
           peerId: id(m, 'peerId'),
           url: m.url === null ? null : wsUrl(m, 'url'),
           uploadKbps: int(m, 'uploadKbps', 0, 100_000_000),
+          ...(m.resume === undefined ? {} : { resume: str(m, 'resume', FETCH_TOKEN_PATTERN, FETCH_TOKEN_CHARS) }),
         };
       });
     case 'announce':
