@@ -251,6 +251,8 @@ describe('docker-compose.yml', () => {
       assert.ok(url.port === '' || url.port === '6379', `${name}: redis listens on 6379, not ${url.port}`);
     }
     assert.deepEqual(arr(obj(service('redis').healthcheck, 'redis healthcheck').test, 'test'), ['CMD', 'redis-cli', 'ping']);
+    // It has no password: published, anyone who reaches the host could announce to every peer.
+    assert.equal(service('redis').ports, undefined, 'redis is published');
     const ids = servicesRunning('tracker').map((n) => flagValue(programRun(n).args, '--replica-id'));
     assert.equal(new Set(ids).size, ids.length, `replica ids ${ids.join(', ')} are not distinct`);
   });
