@@ -29,6 +29,7 @@ export type SwarmConfig = Pick<
   | 'relay'
   | 'choker'
   | 'urgentWindowMs'
+  | 'rescueWindowMs'
   | 'holdBackSegments'
   | 'maxInFlightPerPeer'
   | 'maxInFlightTotal'
@@ -893,6 +894,8 @@ export class Swarm {
       {
         mode: this.deps.config.picker,
         urgentWindowMs: this.deps.config.urgentWindowMs,
+        // Until the player plays, every moment waited is startup delay: no piece is left to the swarm then.
+        rescueWindowMs: this.player ? this.deps.config.rescueWindowMs : this.deps.config.urgentWindowMs,
         maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
         maxInFlightTotal: this.deps.config.maxInFlightTotal,
         maxOriginInFlight: this.deps.config.maxOriginInFlight,
