@@ -63,6 +63,7 @@ export const peerFlags = {
   relay: { kind: 'choice', default: 'push', choices: ['push', 'pull'], help: 'how fresh pieces travel: pushed to unchoked neighbours that lack them while our upload is idle, or only pulled (have, request, piece per hop)' },
   choker: { kind: 'choice', default: 'tit-for-tat', choices: ['tit-for-tat', 'all-unchoked'], help: 'choking policy' },
   urgentWindowMs: { kind: 'int', default: 1200, min: 0, max: 60_000, help: 'a piece due within this is urgent (fetched from whoever delivers in time, the origin last)' },
+  rescueWindowMs: { kind: 'int', default: 600, min: 0, max: 60_000, help: 'a piece no neighbour can send us is fetched from the origin only once due within this: until then it is likely still on its way through the swarm' },
   holdBackSegments: { kind: 'int', default: 3, min: 1, max: 30, help: 'segments the player stays behind live until it reports its position' },
   maxInFlightPerPeer: { kind: 'int', default: 6, min: 1, max: 64, help: 'pipelined requests per neighbour' },
   maxInFlightTotal: { kind: 'int', default: 48, min: 1, max: 1024, help: 'pipelined requests over all neighbours' },
