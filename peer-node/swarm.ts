@@ -894,8 +894,7 @@ export class Swarm {
       {
         mode: this.deps.config.picker,
         urgentWindowMs: this.deps.config.urgentWindowMs,
-        // Until the player plays, every moment waited is startup delay: no piece is left to the swarm then.
-        rescueWindowMs: this.player ? this.deps.config.rescueWindowMs : this.deps.config.urgentWindowMs,
+        rescueWindowMs: this.deps.config.rescueWindowMs,
         maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
         maxInFlightTotal: this.deps.config.maxInFlightTotal,
         maxOriginInFlight: this.deps.config.maxOriginInFlight,
