@@ -26,6 +26,9 @@ COPY --from=pack /tmp/p2p-live.tgz /tmp/p2p-live.tgz
 RUN npm install --global --offline --no-audit --no-fund /tmp/p2p-live.tgz \
  && rm /tmp/p2p-live.tgz \
  && npm cache clean --force
+# For the origin's --signing-key: a named volume mounted here starts as this directory, owned by node
+# (docker-compose.yml keeps the key there, so an origin restart does not change the key peers pinned).
+RUN mkdir -p /var/lib/p2p-live && chown node:node /var/lib/p2p-live
 # In a container, loopback would be unreachable from anywhere else; `-p` decides what is published.
 ENV ORIGIN_HOST=0.0.0.0 PEER_HOST=0.0.0.0
 USER node

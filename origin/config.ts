@@ -1,6 +1,12 @@
-import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { existsSync } from 'node:fs';
+import { ConfigError, type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { CHANNEL_NAME_HELP, DEFAULT_CHANNEL, channelNameError, channelStreamId } from '../shared/channel.ts';
+import { MAX_ID_LENGTH } from '../shared/limits.ts';
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { DEFAULT_PIECE_SIZE, MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
+
+const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
+const STREAM_KEY_HELP = '8-128 of [A-Za-z0-9_-]';
 
 /** Every origin setting, its default and its bounds: the single source of truth for the origin's config. */
 export const originFlags = {
@@ -10,6 +16,17 @@ export const originFlags = {
     kind: 'string',
     default: 'testsrc',
     help: 'testsrc, a media file (looped as a live stream), or an ffmpeg input URL such as rtmp://0.0.0.0:1935/live/<stream-key>',
+  },
+  channel: {
+    kind: 'list',
+    default: [],
+    help: `another live channel, name=source (name: ${CHANNEL_NAME_HELP}; source as for --source), served at /live/<name>/ with its tracker at /tracker/<name>; --source is the default channel "${DEFAULT_CHANNEL}"`,
+  },
+  channelKey: {
+    kind: 'list',
+    default: [],
+    help: 'name=key: the stream key of a --channel (as --stream-key is the default channel\'s; generated and printed when not given)',
+    secret: true,
   },
   copy: { kind: 'bool', default: false, help: 'pass H.264/AAC input through without re-encoding (-c copy)' },
   segmentSeconds: { kind: 'int', default: 1, min: 1, max: 10, help: 'segment duration in seconds (a keyframe starts each segment)' },
@@ -25,8 +42,8 @@ export const originFlags = {
   streamKey: {
     kind: 'optional-string',
     default: null,
-    pattern: /^[A-Za-z0-9_-]{8,128}$/,
-    patternHelp: '8-128 of [A-Za-z0-9_-]',
+    pattern: STREAM_KEY_PATTERN,
+    patternHelp: STREAM_KEY_HELP,
     help: 'secret that authorises publishing (generated and printed when not given)',
     env: 'STREAM_KEY',
     secret: true,
@@ -86,7 +103,83 @@ export const originFlags = {
 export type OriginConfig = ConfigOf<typeof originFlags>;
 
 export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): OriginConfig | null {
-  return parseConfig(originFlags, argv, env);
+  const config = parseConfig(originFlags, argv, env);
+  if (config) originChannels(config);
+  return config;
+}
+
+/** One live channel of an origin: the default one from --source and --stream-key, the others from --channel and --channel-key. */
+export interface ChannelSpec {
+  name: string;
+  source: string;
+  /** Null: generated when the origin starts. */
+  streamKey: string | null;
+}
+
+/** `name=value` split at the first `=`. */
+function pair(flag: string, item: string, what: string): [string, string] {
+  const at = item.indexOf('=');
+  if (at < 0) throw new ConfigError(`${flag} must be name=${what}, got ${flag === '--channel-key' ? `${item.length} characters without "="` : JSON.stringify(item)}`);
+  const name = item.slice(0, at);
+  const nameError = channelNameError(name);
+  if (nameError) throw new ConfigError(`${flag}: ${nameError}`);
+  if (name === DEFAULT_CHANNEL) {
+    throw new ConfigError(`${flag}: "${DEFAULT_CHANNEL}" is the default channel: set its ${flag === '--channel' ? 'source with --source' : 'key with --stream-key'}`);
+  }
+  return [name, item.slice(at + 1)];
+}
+
+/** The port an rtmp://<this machine> source has ffmpeg listen on; null for any other source. */
+function rtmpListenPort(source: string): number | null {
+  const m = /^rtmp(s?):\/\/(?:0\.0\.0\.0|127\.0\.0\.1|localhost|\[::\])(?::(\d+))?[/]/i.exec(source);
+  if (!m) return null;
+  return m[2] !== undefined ? Number(m[2]) : m[1] ? 443 : 1935;
+}
+
+function sourceError(source: string): string | null {
+  if (source === '') return 'an empty source';
+  if (source === 'testsrc' || /^[a-z][a-z0-9+.-]*:\/\//i.test(source)) return null;
+  return existsSync(source) ? null : `no such file ${JSON.stringify(source)} (a source is testsrc, a media file or an ffmpeg input URL)`;
+}
+
+/**
+ * The origin's channels, the default one first, from a parsed config; throws
+ * ConfigError on a bad or repeated name, a bad source, a key for no channel,
+ * or two channels whose RTMP listeners would take the same port.
+ */
+export function originChannels(config: Pick<OriginConfig, 'source' | 'streamKey' | 'channel' | 'channelKey' | 'streamId'>): ChannelSpec[] {
+  const channels: ChannelSpec[] = [{ name: DEFAULT_CHANNEL, source: config.source, streamKey: config.streamKey }];
+  for (const item of config.channel) {
+    const [name, source] = pair('--channel', item, 'source');
+    if (channels.some((c) => c.name === name)) throw new ConfigError(`--channel: channel "${name}" given twice`);
+    const bad = sourceError(source);
+    if (bad) throw new ConfigError(`--channel ${name}: ${bad}`);
+    if (channelStreamId(config.streamId, name).length > MAX_ID_LENGTH) {
+      throw new ConfigError(`--channel ${name}: its stream id "${channelStreamId(config.streamId, name)}" is over ${MAX_ID_LENGTH} characters: shorten --stream-id or the name`);
+    }
+    channels.push({ name, source, streamKey: null });
+  }
+  const keyed = new Set<string>();
+  for (const item of config.channelKey) {
+    const [name, key] = pair('--channel-key', item, 'key');
+    const channel = channels.find((c) => c.name === name);
+    if (!channel) throw new ConfigError(`--channel-key: no --channel "${name}"`);
+    if (keyed.has(name)) throw new ConfigError(`--channel-key: channel "${name}" given twice`);
+    if (!STREAM_KEY_PATTERN.test(key)) throw new ConfigError(`--channel-key ${name}: the key must be ${STREAM_KEY_HELP}, got ${key.length} characters`);
+    keyed.add(name);
+    channel.streamKey = key;
+  }
+  const keys = channels.map((c) => c.streamKey).filter((k) => k !== null);
+  if (new Set(keys).size !== keys.length) throw new ConfigError('--channel-key: two channels have the same stream key: each channel needs its own');
+  const ports = new Map<number, string>();
+  for (const c of channels) {
+    const port = rtmpListenPort(c.source);
+    if (port === null) continue;
+    const other = ports.get(port);
+    if (other) throw new ConfigError(`--channel ${c.name}: its RTMP listener would take port ${port}, as channel "${other}"'s does: give each RTMP channel its own port`);
+    ports.set(port, c.name);
+  }
+  return channels;
 }
 
 /** A config with defaults and overrides, for tests and the demo launcher. */

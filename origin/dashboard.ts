@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import express, { type Request, type Response, Router } from 'express';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { OriginConfig } from './config.ts';
-import type { DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
+import type { DashboardChannel, DashboardPeer, DashboardPoint, DashboardSnapshot, DashboardTotals } from './dashboard/api.ts';
 import { DASHBOARD_DIST_DIR } from './dashboard/dist-dir.ts';
 import type { OriginEvents } from './events.ts';
 import { type OriginMetrics, counterTotal } from './metrics.ts';
@@ -90,16 +90,24 @@ function trim(history: Reading[], nowMs: number, windowMs: number): void {
   while (history.length > 2 && (history[1] as Reading).tMs <= nowMs - windowMs) history.shift();
 }
 
+/** A joined peer and the channel whose tracker it joined: peer ids are unique within a channel only. */
+export interface ChannelPeer {
+  channel: string;
+  record: PeerRecord;
+}
+
 export interface DashboardDeps {
   config: Pick<OriginConfig, 'streamId' | 'announceIntervalMs'>;
   clock: Clock;
   metrics: OriginMetrics;
   /** Segments are counted as they are published, from the dashboard's creation until close(). */
   events: OriginEvents;
-  /** The tracker's joined peers. */
-  peers: () => Iterable<PeerRecord>;
-  /** Offload since start as the origin measures it (offload.ts), as the origin_offload_ratio gauge has it. */
+  /** Every channel's tracker's joined peers, each with its channel's name. */
+  peers: () => Iterable<ChannelPeer>;
+  /** Offload since start as the origin measures it (offload.ts), over all channels. */
   offloadRatio: () => number;
+  /** Each channel's own figures (none: an origin of one stream, whose totals say it all). */
+  channels?: () => DashboardChannel[];
   /** The bundled page, or null to serve only the API. */
   distDir?: string | null;
 }
@@ -148,11 +156,12 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
     trim(readings, tMs, rateWindowMs);
     let peerCount = 0;
     const seen = new Set<string>();
-    for (const p of deps.peers()) {
+    for (const { channel, record: p } of deps.peers()) {
       peerCount++;
-      seen.add(p.peerId);
-      let h = peerReadings.get(p.peerId);
-      if (!h) peerReadings.set(p.peerId, (h = []));
+      const key = `${channel}/${p.peerId}`;
+      seen.add(key);
+      let h = peerReadings.get(key);
+      if (!h) peerReadings.set(key, (h = []));
       h.push({ tMs, values: { p2p: p.stats.p2pBytes, origin: p.stats.originBytes, uploaded: p.stats.uploadedBytes } });
       trim(h, tMs, rateWindowMs);
     }
@@ -178,10 +187,13 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
   }
 
   function peerRows(): { rows: DashboardPeer[]; count: number; reachable: number; unreachable: number } {
-    const all = [...deps.peers()].sort((a, b) => a.joinedAtMs - b.joinedAtMs || (a.peerId < b.peerId ? -1 : 1));
-    const rows = all.slice(0, MAX_PEER_ROWS).map((p): DashboardPeer => {
-      const rates = trailingRates(peerReadings.get(p.peerId) ?? [], rateWindowMs);
+    const all = [...deps.peers()].sort(
+      ({ channel: ca, record: a }, { channel: cb, record: b }) => a.joinedAtMs - b.joinedAtMs || (ca < cb ? -1 : ca > cb ? 1 : a.peerId < b.peerId ? -1 : 1),
+    );
+    const rows = all.slice(0, MAX_PEER_ROWS).map(({ channel, record: p }): DashboardPeer => {
+      const rates = trailingRates(peerReadings.get(`${channel}/${p.peerId}`) ?? [], rateWindowMs);
       return {
+        channel,
         peerId: p.peerId,
         url: p.url,
         reachability: p.reachability,
@@ -200,8 +212,8 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         lastSeenMs: p.lastSeenMs,
       };
     });
-    const reachable = all.filter((p) => p.reachability === 'reachable').length;
-    const unreachable = all.filter((p) => p.reachability === 'unreachable').length;
+    const reachable = all.filter((p) => p.record.reachability === 'reachable').length;
+    const unreachable = all.filter((p) => p.record.reachability === 'unreachable').length;
     return { rows, count: all.length, reachable, unreachable };
   }
 
@@ -224,6 +236,7 @@ export function createDashboard(deps: DashboardDeps): Dashboard {
         rateWindowMs,
         historyMs: HISTORY_MS,
         totals: await totals(),
+        channels: deps.channels?.() ?? [],
         series: points.toArray().filter((p) => p.tMs > sinceMs),
         peers: rows,
         peerCount: count,

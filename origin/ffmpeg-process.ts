@@ -14,7 +14,10 @@ import type { OriginConfig } from './config.ts';
 export type IngestSettings = Pick<
   OriginConfig,
   'source' | 'copy' | 'segmentSeconds' | 'width' | 'height' | 'fps' | 'videoKbps' | 'audioKbps' | 'ffmpegPath'
->;
+> & {
+  /** Written on the test pattern: a named channel's (shared/channel.ts), so its pictures, and bytes, are its own. */
+  label?: string;
+};
 
 export interface FfmpegRun {
   readonly pid: number | undefined;
@@ -38,8 +41,10 @@ export function checkFfmpeg(ffmpegPath: string): string | null {
 function inputArgs(s: IngestSettings): { input: string; options: string[] } {
   if (s.source === 'testsrc') {
     const clock = String.raw`drawtext=text='%{localtime\:%H\\\:%M\\\:%S}':fontsize=${Math.round(s.height / 8)}:fontcolor=white:box=1:boxcolor=black@0.6:x=(w-tw)/2:y=h-th-20`;
+    // Channel names are [a-z0-9-]: nothing drawtext would read as syntax.
+    const label = s.label ? `,drawtext=text='${s.label}':fontsize=${Math.round(s.height / 8)}:fontcolor=yellow:box=1:boxcolor=black@0.6:x=20:y=20` : '';
     return {
-      input: `testsrc2=size=${s.width}x${s.height}:rate=${s.fps},${clock}`,
+      input: `testsrc2=size=${s.width}x${s.height}:rate=${s.fps},${clock}${label}`,
       options: ['-re', '-f', 'lavfi'],
     };
   }
@@ -104,7 +109,8 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, clock: Clock,
   cmd.on('stderr', (line: string) => {
     onStderr(line);
     if (listening && refused === null && !stopping && /Unexpected stream|App field don't match/.test(line)) {
-      refused = `publisher refused: ${line.replace(/^\[rtmp @ \w+\] /, '').trim()}`;
+      // ffmpeg's line ends with the key it expected: the channel's secret stays out of the log.
+      refused = `publisher refused: ${line.replace(/^\[rtmp @ \w+\] /, '').replace(/, expecting .*/, '').trim()}`;
       cmd.kill('SIGKILL');
     }
   });

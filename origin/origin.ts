@@ -1,40 +1,36 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import express, { type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
-import { AnnouncementSigner, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
-import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
+import { DEFAULT_CHANNEL, channelOfTrackerPath } from '../shared/channel.ts';
 import { listen } from '../shared/listen.ts';
+import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
-import { segmentFrame } from '../shared/tracker-protocol.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
-import type { OriginConfig } from './config.ts';
 import { ifRangeAllows, negativeCacheControl, playlistCacheControl, playlistEtag, segmentCacheControl, segmentEtag } from './cache-headers.ts';
+import { Channel } from './channel.ts';
+import { type OriginConfig, originChannels } from './config.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { sendCounted } from './counted-send.ts';
-import { IngestReceiver } from './ingest-receiver.ts';
-import { IngestSupervisor } from './ingest-supervisor.ts';
+import type { IngestSupervisor } from './ingest-supervisor.ts';
 import type { OriginEvents } from './events.ts';
-import { LiveWindow } from './live-window.ts';
-import { createOriginMetrics } from './metrics.ts';
+import type { LiveWindow } from './live-window.ts';
+import { type OriginMetrics, createOriginMetrics } from './metrics.ts';
 import { createDashboard } from './dashboard.ts';
-import { TrackerServer } from './tracker-server.ts';
+import type { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
 import { spareBudgetBytesPerSec } from './spare-budget.ts';
-import { OriginSeeding } from './seeding.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
 import { type Probe, createReachabilityProbe } from './reachability-probe.ts';
 import { createRedisLink } from './redis-link.ts';
-import { RedisOrigin } from './redis-origin.ts';
 import { type SigningKeySource, loadSigningKey } from './signing-key.ts';
 
 export interface OriginDeps {
@@ -43,34 +39,29 @@ export interface OriginDeps {
   rng?: Rng;
   /** How the tracker checks a joined peer's address (default: dial it over ws, reachability-probe.ts). */
   probe?: Probe;
-  /** Signs the announcements (default: with the key of --signing-key, or a new one). */
-  signer?: AnnouncementSigner;
 }
 
 export interface Origin {
   readonly url: string;
   readonly port: number;
-  readonly streamKey: string;
-  /** The public key peers verify announcements with, 32 bytes in base64 (what --origin-key takes). */
+  /** Every channel, the default one (`main`) first. */
+  readonly channels: ReadonlyMap<string, Channel>;
+  /** The public key peers verify announcements with, 32 bytes in base64 (what --origin-key takes): one key signs every channel's. */
   readonly originKey: string;
   /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
-  readonly signingKeySource: SigningKeySource | 'given';
+  readonly signingKeySource: SigningKeySource;
+  /** The default channel's parts, as an origin of one stream had them. */
+  readonly streamKey: string;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
   readonly ingest: IngestSupervisor;
-  readonly metrics: ReturnType<typeof createOriginMetrics>;
-  /** Offload as the origin measures it (offload.ts): the origin_offload_ratio gauge. */
+  readonly metrics: OriginMetrics;
+  /** Offload as the origin measures it (offload.ts), over all its channels; each channel's is its origin_offload_ratio gauge. */
   offloadRatio(): number;
-  /** `segmentPublished` for every segment, once it is in the window, announced and seeded. */
+  /** `segmentPublished` for every segment of the default channel, once it is in the window, announced and seeded. */
   readonly events: OriginEvents;
   start(): Promise<void>;
   close(): Promise<void>;
-}
-
-function keyMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
@@ -79,122 +70,108 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const log = deps.log;
   const tls = loadTls(config);
   const scheme = tls.server ? 'https' : 'http';
-  const streamKey = config.streamKey ?? randomBytes(18).toString('base64url');
   const metrics = createOriginMetrics();
-  // Numbering starts at the clock's seconds, so a restarted origin (at most one
-  // segment a second) never reuses a number a peer still holds for other bytes.
-  const loaded = deps.signer ? null : loadSigningKey(config.signingKey);
-  const signer = deps.signer ?? new AnnouncementSigner((loaded as NonNullable<typeof loaded>).key, DEFAULT_CHANNEL);
-  const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
-  const events: OriginEvents = new EventEmitter();
   let port = config.port;
   const ingestHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   let closed: Promise<void> | null = null;
-  const measured: OffloadTotals = { egressBytes: 0, audienceBytes: 0 };
-  function countEgress(bytes: number): void {
-    measured.egressBytes += bytes;
-    metrics.offloadRatio.set(offloadRatio(measured));
-  }
+  // One uplink: every channel's seeds go before every channel's fallbacks; the free-riders of every channel share
+  // one budget, that share of every channel's stream (spare-budget.ts).
+  const egress = new Egress(config.egressKbps, clock, () =>
+    [...channels.values()].reduce((n, c) => n + spareBudgetBytesPerSec(config.spareEgressPercent, c.window.announcements()), 0),
+  );
+  // One key: each channel's signatures name the channel (shared/announcement-signature.ts), so none replays into another.
+  const signing = loadSigningKey(config.signingKey);
+  // One connection for every channel's keys (redis-schema.ts names them by channel).
+  const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
 
-  const tracker = new TrackerServer({
+  const channels = new Map<string, Channel>();
+  for (const spec of originChannels(config)) {
+    channels.set(
+      spec.name,
+      new Channel({
+        spec,
+        config,
+        signingKey: signing.key,
+        clock,
+        rng,
+        log: log.child({ channel: spec.name }),
+        metrics,
+        egress,
+        redisLink,
+        // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
+        probe: (streamId) => deps.probe ?? createReachabilityProbe({ clock, streamId, wsOptions: tls.client }),
+        ingestBase: (channel, run) =>
+          (ingestServer ? `http://127.0.0.1:${ingestPort}` : `http://${ingestHost}:${port}`) +
+          (channel.name === DEFAULT_CHANNEL ? `/ingest/${channel.streamKey}/${run}/` : `/ingest/${channel.name}/${channel.streamKey}/${run}/`),
+      }),
+    );
+  }
+  const main = channels.get(DEFAULT_CHANNEL) as Channel;
+  const totals = (): OffloadTotals =>
+    [...channels.values()].reduce((t, c) => ({ egressBytes: t.egressBytes + c.measured.egressBytes, audienceBytes: t.audienceBytes + c.measured.audienceBytes }), {
+      egressBytes: 0,
+      audienceBytes: 0,
+    });
+  // The dashboard's figures are the whole origin's, with a line per channel.
+  const allEvents: OriginEvents = new EventEmitter();
+  for (const c of channels.values()) c.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
+  const dashboard = createDashboard({
     config,
     clock,
-    rng,
-    log: log.child({ component: 'tracker' }),
     metrics,
-    window: () => window.signedAnnouncements(),
-    originKey: signer.publicKeyBase64,
-    // wss:// peers are checked with the origin's --ca, as it trusts everything else it dials.
-    probe: deps.probe ?? createReachabilityProbe({ clock, streamId: config.streamId, wsOptions: tls.client }),
-    onPeerLeft: (peerId) => seeding.reseed(peerId),
+    events: allEvents,
+    peers: function* () {
+      for (const c of channels.values()) for (const record of c.tracker.registry.all()) yield { channel: c.name, record };
+    },
+    offloadRatio: () => offloadRatio(totals()),
+    channels: () =>
+      [...channels.values()].map((c) => ({
+        name: c.name,
+        streamId: c.streamId,
+        playlistPath: `${c.livePath}/index.m3u8`,
+        peers: c.swarmSize(),
+        segments: c.window.published,
+        egressBytes: c.measured.egressBytes,
+        audienceBytes: c.measured.audienceBytes,
+        offloadRatio: c.offloadRatio(),
+      })),
   });
 
-  // With --redis the swarm is the tracker replicas' (tracker-replica.ts): this origin publishes and seeds through Redis.
-  const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
-  const redis = redisLink
-    ? new RedisOrigin({
-        link: redisLink,
-        channel: DEFAULT_CHANNEL,
-        config: { streamId: config.streamId, pieceSize: config.pieceSize, windowSegments: config.windowSegments, originKey: signer.publicKeyBase64 },
-        clock,
-        log: log.child({ component: 'redis' }),
-        metrics,
-        onPeerGone: (peerId) => seeding.reseed(peerId),
-      })
-    : null;
-  const swarmSize = () => redis?.size ?? tracker.registry.size;
-
-  const receiver = new IngestReceiver((s) => {
-    const stored = window.publish(s.data, s.durationMs, s.discontinuity, clock.nowMs());
-    const publishedMs = performance.now();
-    metrics.segmentsPublished.inc();
-    metrics.windowSegments.set(window.size);
-    metrics.windowBytes.set(window.bytes);
-    const audience = stored.info.size * swarmSize();
-    measured.audienceBytes += audience;
-    metrics.audienceBytes.inc(audience);
-    metrics.offloadRatio.set(offloadRatio(measured));
-    log.debug({ seq: stored.info.seq, bytes: stored.info.size, durationMs: stored.info.durationMs }, 'segment published');
-    if (redis) redis.publishSegment(segmentFrame(stored.signed));
-    else tracker.announce(stored.signed);
-    const announcedMs = performance.now();
-    seeding.seed(stored);
-    events.emit('segmentPublished', {
-      segment: stored,
-      timing: { segmentPutEndMs: s.segmentPutEndMs, playlistPutMs: s.playlistPutMs, publishedMs, announcedMs },
-    });
-  });
-
-  const egress = new Egress(config.egressKbps, clock, () => spareBudgetBytesPerSec(config.spareEgressPercent, window.announcements()));
-  const dashboard = createDashboard({ config, clock, metrics, events, peers: () => tracker.registry.all(), offloadRatio: () => offloadRatio(measured) });
-
-  const seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress, clock, countEgress });
-
-  const ingest = new IngestSupervisor({
-    settings: config,
-    ingestBase: (run) => (ingestServer ? `http://127.0.0.1:${ingestPort}` : `http://${ingestHost}:${port}`) + `/ingest/${streamKey}/${run}/`,
-    clock,
-    log: log.child({ component: 'ingest' }),
-    maxBackoffMs: config.restartMaxBackoffMs,
-    onRestart: () => metrics.ingestRestarts.inc(),
-  });
-
+  function ingestPut(channel: Channel | undefined, req: Request, res: Response, next: NextFunction): void {
+    const key = String(req.params.key);
+    if (!channel || !channel.keyMatches(key)) {
+      // A channel that does not exist is refused like a wrong key: the route tells nothing more than the pages do.
+      if (channel) channel.metrics.ingestRejected.inc({ reason: 'bad-key' });
+      log.warn({ ip: req.socket.remoteAddress, channel: channel?.name ?? null }, 'ingest refused: wrong stream key');
+      res.status(403).send('wrong stream key\n');
+      return;
+    }
+    res.locals.channel = channel;
+    next();
+  }
+  function ingestBody(req: Request, res: Response): void {
+    const channel = res.locals.channel as Channel;
+    const run = String(req.params.run);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(run) || !Buffer.isBuffer(req.body)) {
+      channel.metrics.ingestRejected.inc({ reason: 'bad-request' });
+      res.status(400).send('bad ingest request\n');
+      return;
+    }
+    const result = channel.put(run, String(req.params.file), req.body, performance.now());
+    if (result.status === 'rejected') {
+      channel.metrics.ingestRejected.inc({ reason: 'bad-file' });
+      res.status(400).send(`${result.reason}\n`);
+      return;
+    }
+    res.status(201).end();
+  }
+  const rawBody = express.raw({ type: () => true, limit: MAX_SEGMENT_BYTES });
   const ingestRoutes = express.Router();
-  ingestRoutes.put(
-    '/ingest/:key/:run/:file',
-    (req: Request, res: Response, next) => {
-      if (!keyMatches(String(req.params.key), streamKey)) {
-        metrics.ingestRejected.inc({ reason: 'bad-key' });
-        log.warn({ ip: req.socket.remoteAddress }, 'ingest refused: wrong stream key');
-        res.status(403).send('wrong stream key\n');
-        return;
-      }
-      next();
-    },
-    express.raw({ type: () => true, limit: MAX_SEGMENT_BYTES }),
-    (req: Request, res: Response) => {
-      const run = String(req.params.run);
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(run) || !Buffer.isBuffer(req.body)) {
-        metrics.ingestRejected.inc({ reason: 'bad-request' });
-        res.status(400).send('bad ingest request\n');
-        return;
-      }
-      const result = receiver.put(run, String(req.params.file), req.body, performance.now());
-      if (result.status === 'rejected') {
-        metrics.ingestRejected.inc({ reason: 'bad-file' });
-        res.status(400).send(`${result.reason}\n`);
-        return;
-      }
-      res.status(201).end();
-    },
-  );
+  ingestRoutes.put('/ingest/:key/:run/:file', (req, res, next) => ingestPut(main, req, res, next), rawBody, ingestBody);
+  ingestRoutes.put('/ingest/:channel/:key/:run/:file', (req, res, next) => ingestPut(channels.get(String(req.params.channel)), req, res, next), rawBody, ingestBody);
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  if (!tls.server) app.use(ingestRoutes);
-
-  app.get('/live/index.m3u8', (req, res) => {
+  function playlist(channel: Channel, req: Request, res: Response): void {
+    const { window } = channel;
     const listed = window.latest(config.playlistSegments).map((s) => s.info);
     if (listed.length === 0) {
       res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet\n');
@@ -204,12 +181,12 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
     if (req.fresh) res.status(304).end();
     else res.send(text);
-  });
+  }
 
-  app.get('/live/:file', (req, res) => {
-    const answered = (status: number) => metrics.httpSegmentRequests.inc({ status: String(status) });
+  function segment(channel: Channel, req: Request, res: Response): void {
+    const answered = (status: number) => channel.metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
-    const found = seq === null ? ({ state: 'unknown' } as const) : window.lookup(seq);
+    const found = seq === null ? ({ state: 'unknown' } as const) : channel.window.lookup(seq);
     if (found.state !== 'live') {
       const status = found.state === 'unknown' ? 404 : 410;
       answered(status);
@@ -247,14 +224,14 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = (redis ?? tracker).fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = channel.fetchClass(typeof token === 'string' ? token : null);
     const refused = egress.send(
       cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          metrics.httpSegmentBytes.inc({ class: cls }, bytes);
-          countEgress(bytes);
+          channel.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
+          channel.countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,
     );
@@ -263,10 +240,42 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     answered(429);
     for (const h of ['Content-Type', 'Accept-Ranges', 'ETag', 'Last-Modified', 'Content-Range']) res.removeHeader(h);
     res.status(429).set({ 'Retry-After': String(refused.retryAfterS), 'Cache-Control': 'no-store' }).send('over the origin\'s budget for peers that upload nothing: ask neighbours\n');
+  }
+
+  /** The channel a `/live/<c>/…` path names, or a 404. */
+  function named(req: Request, res: Response): Channel | null {
+    const channel = channels.get(String(req.params.channel));
+    if (!channel) res.status(404).send('no such channel\n');
+    return channel ?? null;
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  if (!tls.server) app.use(ingestRoutes);
+
+  app.get('/live/index.m3u8', (req, res) => playlist(main, req, res));
+  app.get('/live/:file', (req, res) => segment(main, req, res));
+  // The default channel is also at /live/main/, so every channel can be reached the same way.
+  app.get('/live/:channel/index.m3u8', (req, res) => {
+    const channel = named(req, res);
+    if (channel) playlist(channel, req, res);
+  });
+  app.get('/live/:channel/:file', (req, res) => {
+    const channel = named(req, res);
+    if (channel) segment(channel, req, res);
   });
 
   app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', streamId: config.streamId, segments: window.size, peers: swarmSize(), ingest: ingest.state, originKey: signer.publicKeyBase64 });
+    res.json({
+      status: 'ok',
+      streamId: config.streamId,
+      segments: main.window.size,
+      peers: main.swarmSize(),
+      ingest: main.ingest.state,
+      originKey: main.signer.publicKeyBase64,
+      channels: [...channels.values()].map((c) => ({ name: c.name, streamId: c.streamId, segments: c.window.size, peers: c.swarmSize(), ingest: c.ingest.state })),
+    });
   });
 
   // They list every viewer's address: operators only.
@@ -292,9 +301,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/tracker' && redis) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
-    else if (path === '/tracker') tracker.handleUpgrade(req, socket, head);
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    const name = channelOfTrackerPath(path);
+    const channel = name === null ? undefined : channels.get(name);
+    if (channel && redisLink) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
+    else if (channel) channel.tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -305,35 +316,36 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     get port() {
       return port;
     },
-    streamKey,
-    originKey: signer.publicKeyBase64,
-    signingKeySource: loaded?.source ?? 'given',
-    window,
-    tracker,
-    ingest,
+    channels,
+    originKey: main.signer.publicKeyBase64,
+    signingKeySource: signing.source,
+    streamKey: main.streamKey,
+    window: main.window,
+    tracker: main.tracker,
+    ingest: main.ingest,
     metrics,
-    offloadRatio: () => offloadRatio(measured),
-    events,
+    offloadRatio: () => offloadRatio(totals()),
+    events: main.events,
     async start() {
-      if (redisLink && redis) {
+      if (redisLink) {
         await redisLink.connect();
-        await redis.start();
+        for (const c of channels.values()) await c.redis?.start();
       }
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
-      tracker.start();
+      for (const c of channels.values()) c.tracker.start();
       dashboard.start();
-      ingest.start();
+      for (const c of channels.values()) c.ingest.start();
     },
     close() {
       closed ??= (async () => {
         // Before ingest stops: a peer welcomed now would join a stream that is ending.
-        tracker.stopAccepting();
-        await ingest.close();
+        for (const c of channels.values()) c.tracker.stopAccepting();
+        await Promise.all([...channels.values()].map((c) => c.ingest.close()));
         dashboard.close();
         egress.close();
-        await tracker.close();
-        redis?.close();
+        await Promise.all([...channels.values()].map((c) => c.tracker.close()));
+        for (const c of channels.values()) c.redis?.close();
         await redisLink?.close();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));

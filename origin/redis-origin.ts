@@ -11,7 +11,7 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { encodeTrackerToPeer } from '../shared/tracker-protocol.ts';
 import { type FetchClass, fetchClass } from './egress-class.ts';
 import { MembersSync } from './members-sync.ts';
-import type { OriginMetrics } from './metrics.ts';
+import type { TrackerMetrics } from './metrics.ts';
 import { CHANNELS_KEY, type ChannelConfig, type ChannelKeys, channelKeys, encodeSeedMessage } from './redis-schema.ts';
 import type { RedisLink } from './redis-link.ts';
 import type { SeedCandidate } from './seeder.ts';
@@ -25,7 +25,7 @@ export interface RedisOriginDeps {
   config: ChannelConfig;
   clock: Clock;
   log: Logger;
-  metrics: OriginMetrics;
+  metrics: Pick<TrackerMetrics, 'seedBytes'>;
   /** A member left or moved to another replica: what it was seeded lately goes to others (seeding.ts). */
   onPeerGone(peerId: string): void;
 }

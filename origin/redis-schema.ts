@@ -5,7 +5,7 @@
  * protocol's own frames. Segment and seed frames are the tracker protocol's
  * bytes as the origin made them; replicas relay them untouched.
  */
-import { CHANNEL_PATTERN } from '../shared/announcement-signature.ts';
+import { CHANNEL_NAME_PATTERN } from '../shared/channel.ts';
 import { MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
 import { ORIGIN_KEY_PATTERN } from '../shared/tracker-protocol.ts';
 import { FieldError, id, int, isObj, str } from '../shared/validate.ts';
@@ -32,7 +32,7 @@ export interface ChannelKeys {
 }
 
 export function channelKeys(channel: string): ChannelKeys {
-  if (!CHANNEL_PATTERN.test(channel)) throw new Error(`bad channel name ${JSON.stringify(channel)}`);
+  if (!CHANNEL_NAME_PATTERN.test(channel)) throw new Error(`bad channel name ${JSON.stringify(channel)}`);
   const p = `p2p-live:${channel}:`;
   return {
     config: `${p}config`,

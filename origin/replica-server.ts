@@ -15,7 +15,7 @@ import { createWebServer, loadTls } from '../shared/tls.ts';
 import { createOriginMetrics } from './metrics.ts';
 import { createReachabilityProbe } from './reachability-probe.ts';
 import { createRedisLink } from './redis-link.ts';
-import { CHANNEL_PATTERN, DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
+import { CHANNEL_NAME_PATTERN, channelOfTrackerPath } from '../shared/channel.ts';
 import { CHANNELS_KEY, channelKeys, decodeChannelConfig } from './redis-schema.ts';
 import type { TrackerReplicaConfig } from './tracker-config.ts';
 import { ChannelReplica } from './tracker-replica.ts';
@@ -33,12 +33,6 @@ export interface ReplicaServer {
   close(): Promise<void>;
 }
 
-/** The channel a tracker upgrade's path names: /tracker is the default channel. */
-export function channelOfPath(path: string): string | null {
-  if (path === '/tracker') return DEFAULT_CHANNEL;
-  const m = /^\/tracker\/([^/]+)$/.exec(path);
-  return m && CHANNEL_PATTERN.test(m[1] as string) ? (m[1] as string) : null;
-}
 
 export function createReplicaServer(config: TrackerReplicaConfig, deps: { log: Logger; clock?: Clock }): ReplicaServer {
   const clock = deps.clock ?? systemClock;
@@ -88,7 +82,7 @@ export function createReplicaServer(config: TrackerReplicaConfig, deps: { log: L
     if (!link.ready) return;
     try {
       const names = await link.cmd.sMembers(CHANNELS_KEY);
-      for (const n of names) if (CHANNEL_PATTERN.test(String(n))) await openChannel(String(n));
+      for (const n of names) if (CHANNEL_NAME_PATTERN.test(String(n))) await openChannel(String(n));
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'channel lookup failed');
     }
@@ -109,7 +103,7 @@ export function createReplicaServer(config: TrackerReplicaConfig, deps: { log: L
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const name = channelOfPath((req.url ?? '').split('?')[0] ?? '');
+    const name = channelOfTrackerPath((req.url ?? '').split('?')[0] ?? '');
     const replica = name === null ? undefined : channels.get(name);
     if (replica) replica.tracker.handleUpgrade(req, socket, head);
     else if (name !== null) refuseUpgrade(socket, `UNKNOWN_CHANNEL: no origin has registered channel ${name} in redis yet`);

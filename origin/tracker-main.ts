@@ -1,4 +1,4 @@
-import { helpText } from '../shared/cli.ts';
+import { commandName, helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
 import { createReplicaServer } from './replica-server.ts';
@@ -7,7 +7,7 @@ import { parseTrackerConfig, trackerFlags } from './tracker-config.ts';
 void runMain('tracker', async () => {
   const config = parseTrackerConfig(process.argv.slice(2), process.env);
   if (!config) {
-    process.stdout.write(`${helpText('npm run tracker --', trackerFlags)}\n`);
+    process.stdout.write(`${helpText(commandName('npm run tracker --'), trackerFlags)}\n`);
     return null;
   }
   const log = createLogger('tracker', config.logLevel);

@@ -26,7 +26,7 @@ import {
 } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
 import { type FetchClass, fetchClass } from './egress-class.ts';
-import type { OriginMetrics } from './metrics.ts';
+import type { TrackerMetrics } from './metrics.ts';
 import { clientAddress, peerWireUrl } from './peer-address.ts';
 import { PeerRegistry, type PeerRecord } from './peer-registry.ts';
 import { creditReport } from './peer-stats.ts';
@@ -85,7 +85,7 @@ interface TrackerBaseDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
-  metrics: OriginMetrics;
+  metrics: TrackerMetrics;
   /** The origin's public key, told to every peer in its welcome (shared/announcement-signature.ts). */
   originKey: string;
   /** Dials a joined peer's address to check it answers as that peer (reachability-probe.ts). */

@@ -1,5 +1,7 @@
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
-import { type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { CHANNEL_NAME_HELP, CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL, channelStreamId } from '../shared/channel.ts';
+import { ConfigError, type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
+import { MAX_ID_LENGTH } from '../shared/limits.ts';
 
 /**
  * `<base>/live/seg-<n>.ts` is fetched, so the base is a scheme, a host (name,
@@ -33,13 +35,20 @@ export const peerFlags = {
   advertiseHost: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9.:[\]-]{1,253}$/, patternHelp: 'a host name or address', help: 'host other peers use to reach this node (default: --host, or 127.0.0.1)' },
   open: { kind: 'bool', default: false, help: 'open the player page in the default browser once the node is up ($BROWSER when set)' },
   peerId: { kind: 'optional-string', default: null, pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'this node\'s id (random when not given)' },
+  channel: {
+    kind: 'string',
+    default: DEFAULT_CHANNEL,
+    pattern: CHANNEL_NAME_PATTERN,
+    patternHelp: CHANNEL_NAME_HELP,
+    help: "the origin's live channel to watch: its tracker is --tracker/<channel> and its segments /live/<channel>/ (the default channel's are --tracker and /live/)",
+  },
   originKey: {
     kind: 'optional-string',
     default: null,
     help: "the origin's public key that signs segment announcements: 32 bytes in base64 (as the origin prints it) or a PEM public key file (default: the first tracker welcome's, pinned for the node's life)",
     env: 'ORIGIN_KEY',
   },
-  streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream to join' },
+  streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: "the origin's --stream-id (a channel's stream id is made from it)" },
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },
   latencyMs: { kind: 'int', default: 0, min: 0, max: 10_000, help: 'emulated one-way latency added to everything this node sends and to origin fetches' },
@@ -54,6 +63,7 @@ export const peerFlags = {
   relay: { kind: 'choice', default: 'push', choices: ['push', 'pull'], help: 'how fresh pieces travel: pushed to unchoked neighbours that lack them while our upload is idle, or only pulled (have, request, piece per hop)' },
   choker: { kind: 'choice', default: 'tit-for-tat', choices: ['tit-for-tat', 'all-unchoked'], help: 'choking policy' },
   urgentWindowMs: { kind: 'int', default: 1200, min: 0, max: 60_000, help: 'a piece due within this is urgent (fetched from whoever delivers in time, the origin last)' },
+  rescueWindowMs: { kind: 'int', default: 600, min: 0, max: 60_000, help: 'a piece no neighbour can send us is fetched from the origin only once due within this: until then it is likely still on its way through the swarm' },
   holdBackSegments: { kind: 'int', default: 3, min: 1, max: 30, help: 'segments the player stays behind live until it reports its position' },
   maxInFlightPerPeer: { kind: 'int', default: 6, min: 1, max: 64, help: 'pipelined requests per neighbour' },
   maxInFlightTotal: { kind: 'int', default: 48, min: 1, max: 1024, help: 'pipelined requests over all neighbours' },
@@ -82,7 +92,11 @@ export const peerFlags = {
 export type PeerConfig = ConfigOf<typeof peerFlags>;
 
 export function parsePeerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): PeerConfig | null {
-  return parseConfig(peerFlags, argv, env);
+  const config = parseConfig(peerFlags, argv, env);
+  if (config && channelStreamId(config.streamId, config.channel).length > MAX_ID_LENGTH) {
+    throw new ConfigError(`--channel ${config.channel}: its stream id "${channelStreamId(config.streamId, config.channel)}" is over ${MAX_ID_LENGTH} characters: shorten --stream-id`);
+  }
+  return config;
 }
 
 /** The tracker URLs of --tracker, in the order given. */

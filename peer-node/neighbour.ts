@@ -21,6 +21,17 @@ export class Neighbour {
   handshaken = false;
   amChoking = true;
   amInterested = false;
+  /** Counts the pieces it came to hold: our interest in it can only grow when this does. */
+  hasVersion = 0;
+  /**
+   * Our last interest verdict and what it rested on: a piece we lacked and it
+   * held, or, when not interested, the versions it saw (swarm.ts updateInterest).
+   */
+  interest: { witness: { seq: number; piece: number } | null; hasVersion: number; wantedVersion: number } = {
+    witness: null,
+    hasVersion: -1,
+    wantedVersion: -1,
+  };
   peerChoking = true;
   peerInterested = false;
   everUnchokedUs = false;
@@ -97,7 +108,9 @@ export class Neighbour {
   markHas(seq: number, piece: number, pieceCount: number): void {
     let bits = this.has.get(seq);
     if (!bits) this.has.set(seq, (bits = new Array<boolean>(pieceCount).fill(false)));
-    if (piece < bits.length) bits[piece] = true;
+    if (piece >= bits.length || bits[piece] === true) return;
+    bits[piece] = true;
+    this.hasVersion++;
   }
 
   /**

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
+import { channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import { listen } from '../shared/listen.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
@@ -43,14 +44,17 @@ export interface PeerNode {
 
 const DIAL_TIMEOUT_MS = 3000;
 
-export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode {
+export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode {
+  // The channel's stream id is what its tracker welcomes and its peers' handshakes name.
+  const config: PeerConfig = { ...given, streamId: channelStreamId(given.streamId, given.channel) };
   const clock = deps.clock ?? systemClock;
   const tls = loadTls(config);
   const originKey = loadOriginKey(config.originKey);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
-  const trackers = trackerUrls(config);
-  const originBase = config.edge ?? (trackers[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  // Each tracker (the origin's, or a replica) serves the channel at its own path.
+  const trackers = trackerUrls(config).map((url) => url.replace(/\/tracker$/, channelTrackerPath(config.channel)));
+  const originBase = config.edge ?? (trackerUrls(config)[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
   const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
   let port = config.port;
   let closed: Promise<void> | null = null;
@@ -62,6 +66,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     clock,
     rng,
     log,
+    channel: config.channel,
     originKey,
     advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
     dial,
@@ -70,7 +75,7 @@ export function createPeerNode(config: PeerConfig, deps: PeerNodeDeps): PeerNode
     fetchOrigin: (seq, piece, segmentSize, pieceSize, fetchToken, done) => originFetcher.piece(seq, piece, segmentSize, pieceSize, fetchToken, done),
   });
   const { swarm, store, counters } = core;
-  const originHttp = httpOriginRange(originBase, tls.client);
+  const originHttp = httpOriginRange(originBase, tls.client, channelLivePath(config.channel));
   const originFetcher = new OriginFetcher(originHttp.range, core.shaper, clock);
 
   const tracker = new TrackerClient({

@@ -80,9 +80,9 @@ export class OriginFetcher {
  * asked for, else null; never reads more than asked for. node:http(s) rather
  * than the global fetch, whose TLS cannot be given a private CA; one
  * keep-alive agent, so fallbacks reuse their connections. `close` lets idle
- * sockets go and fails a fetch in flight.
+ * sockets go and fails a fetch in flight. `livePath` is the channel's (shared/channel.ts).
  */
-export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client']): { range: OriginRange; close(): void } {
+export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'], livePath = '/live'): { range: OriginRange; close(): void } {
   const secure = originBase.startsWith('https:');
   const agent = secure ? new HttpsAgent({ keepAlive: true, ...tlsClient }) : new HttpAgent({ keepAlive: true });
   const get = secure ? httpsGet : httpGet;
@@ -94,7 +94,7 @@ export function httpOriginRange(originBase: string, tlsClient: TlsSetup['client'
       settled = true;
       done(body, refusedForMs);
     };
-    const url = `${originBase}/live/${segmentFileName(seq)}`;
+    const url = `${originBase}${livePath}/${segmentFileName(seq)}`;
     // The token rides in a header of the one request: knowing whose fetch it is costs the origin no round trip.
     const headers: Record<string, string> = { Range: `bytes=${start}-${end - 1}` };
     if (fetchToken !== null) headers[FETCH_TOKEN_HEADER] = fetchToken;

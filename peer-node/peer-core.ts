@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DEFAULT_CHANNEL } from '../shared/announcement-signature.ts';
+import { DEFAULT_CHANNEL } from '../shared/channel.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import {
   DEFAULT_PIECE_SIZE,

@@ -29,6 +29,7 @@ export type SwarmConfig = Pick<
   | 'relay'
   | 'choker'
   | 'urgentWindowMs'
+  | 'rescueWindowMs'
   | 'holdBackSegments'
   | 'maxInFlightPerPeer'
   | 'maxInFlightTotal'
@@ -64,7 +65,7 @@ export interface SwarmDeps {
 }
 
 const TICK_MS = 100;
-const PICK_MIN_GAP_MS = 10;
+const PICK_MIN_GAP_MS = 25;
 /**
  * Haves wait this long to be batched. Each relay hop waits for it, so it adds
  * straight to the lag behind live; pieces arriving together still share a frame.
@@ -127,6 +128,8 @@ export class Swarm {
   private prunedBelow: number | null = null;
   /** The segments the last plan wanted pieces of: a have of one of their missing pieces makes us interested without a plan. */
   private readonly wantedSeqs = new Set<number>();
+  /** Grows whenever a segment joins wantedSeqs: a neighbour's lack of interest to us is rechecked then. */
+  private wantedVersion = 0;
   /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
   private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
   /** Requests accepted and not yet sent, in arrival order; ones cancelled or choked since are skipped when met. */
@@ -830,7 +833,7 @@ export class Swarm {
     const peers = this.handshaken();
     // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
     if (!entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
-      this.wantedSeqs.clear();
+      this.setWanted([]);
       this.updateInterest(peers, []);
       return;
     }
@@ -860,8 +863,7 @@ export class Swarm {
         inFlight: [],
       });
     }
-    this.wantedSeqs.clear();
-    for (const seg of segments) this.wantedSeqs.add(seg.seq);
+    this.setWanted(segments);
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
     if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
@@ -892,6 +894,7 @@ export class Swarm {
       {
         mode: this.deps.config.picker,
         urgentWindowMs: this.deps.config.urgentWindowMs,
+        rescueWindowMs: this.deps.config.rescueWindowMs,
         maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
         maxInFlightTotal: this.deps.config.maxInFlightTotal,
         maxOriginInFlight: this.deps.config.maxOriginInFlight,
@@ -944,27 +947,49 @@ export class Swarm {
     return out;
   }
 
+  private setWanted(segments: readonly PickerSegment[]): void {
+    if (segments.some((s) => !this.wantedSeqs.has(s.seq))) this.wantedVersion++;
+    this.wantedSeqs.clear();
+    for (const seg of segments) this.wantedSeqs.add(seg.seq);
+  }
+
+  /**
+   * Interested in a neighbour that holds a wanted piece we lack. Most plans
+   * change no verdict, so each is rechecked only when it may have changed: an
+   * interest while the piece it rests on is still wanted, lacked and held
+   * stands; a lack of interest stands until the neighbour holds more or more
+   * is wanted (our holdings only grow, which never makes it interesting).
+   */
   private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
-    // The pieces we lack, found once rather than once per neighbour.
-    const missing: { seq: number; pieces: number[] }[] = [];
-    for (const s of segments) {
-      const pieces: number[] = [];
-      for (let i = 0; i < s.pieceCount; i++) if (s.have[i] !== true) pieces.push(i);
-      if (pieces.length > 0) missing.push({ seq: s.seq, pieces });
-    }
+    const bySeq = (seq: number) => segments.find((s) => s.seq === seq);
+    let missing: { seq: number; pieces: number[] }[] | null = null;
     for (const n of peers) {
-      let interested = false;
-      for (let k = 0; k < missing.length && !interested; k++) {
+      const v = n.interest;
+      if (n.amInterested && v.witness) {
+        const w = v.witness;
+        if (bySeq(w.seq)?.have[w.piece] === false && n.holds(w.seq, w.piece)) continue;
+      } else if (!n.amInterested && v.hasVersion === n.hasVersion && v.wantedVersion === this.wantedVersion) continue;
+      // The pieces we lack, found once per plan rather than once per neighbour.
+      missing ??= segments.flatMap((s) => {
+        const pieces: number[] = [];
+        for (let i = 0; i < s.pieceCount; i++) if (s.have[i] !== true) pieces.push(i);
+        return pieces.length > 0 ? [{ seq: s.seq, pieces }] : [];
+      });
+      // Searched from the newest piece back: pieces come roughly in order, so the last one we lack stays lacked longest.
+      let witness: { seq: number; piece: number } | null = null;
+      for (let k = missing.length - 1; k >= 0 && !witness; k--) {
         const m = missing[k] as (typeof missing)[number];
         const bits = n.has.get(m.seq);
         if (bits === undefined) continue;
-        for (const i of m.pieces) {
+        for (let j = m.pieces.length - 1; j >= 0; j--) {
+          const i = m.pieces[j] as number;
           if (bits[i] !== true) continue;
-          interested = true;
+          witness = { seq: m.seq, piece: i };
           break;
         }
       }
-      this.setInterested(n, interested);
+      n.interest = { witness, hasVersion: n.hasVersion, wantedVersion: this.wantedVersion };
+      this.setInterested(n, witness !== null);
     }
   }
 

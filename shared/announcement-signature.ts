@@ -12,19 +12,17 @@
  * the message splits one way only.
  */
 import { type KeyObject, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL } from './channel.ts';
 import type { SegmentAnnouncement } from './segment.ts';
 import { ORIGIN_KEY_PATTERN, SIGNATURE_BYTES, type SignedAnnouncement, encodeSegmentRecord } from './tracker-protocol.ts';
 
 export const ANNOUNCE_DOMAIN = 'p2p-live/announce/v1';
-/** The one channel there is until an origin serves several: its announcements are signed under this name. */
-export const DEFAULT_CHANNEL = 'main';
-export const CHANNEL_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 const DOMAIN_BYTES = Buffer.from(`${ANNOUNCE_DOMAIN}\0`, 'latin1');
 
 /** The exact bytes a signature over `record` in `channel` covers. */
 export function signedMessage(channel: string, record: Uint8Array): Buffer {
-  if (!CHANNEL_PATTERN.test(channel)) throw new Error(`channel name ${JSON.stringify(channel)} must match ${CHANNEL_PATTERN}`);
+  if (!CHANNEL_NAME_PATTERN.test(channel)) throw new Error(`channel name ${JSON.stringify(channel)} must match ${CHANNEL_NAME_PATTERN}`);
   return Buffer.concat([DOMAIN_BYTES, Buffer.from(`${channel}\0`, 'latin1'), record]);
 }
 

@@ -21,17 +21,21 @@ export type FlagSpec =
   | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternHelp?: string; list?: boolean })
   | (Base & { kind: 'optional-string'; default: null; pattern?: RegExp; patternHelp?: string })
   | (Base & { kind: 'choice'; default: string; choices: readonly string[] })
-  | (Base & { kind: 'bool'; default: boolean });
+  | (Base & { kind: 'bool'; default: boolean })
+  /** Repeatable: every occurrence, in order (no env). */
+  | (Base & { kind: 'list'; default: readonly string[] });
 
 type ValueOf<S extends FlagSpec> = S extends { kind: 'int' }
   ? number
   : S extends { kind: 'bool' }
     ? boolean
-    : S extends { kind: 'optional-string' }
-      ? string | null
-      : S extends { kind: 'choice'; choices: readonly (infer C)[] }
-        ? C
-        : string;
+    : S extends { kind: 'list' }
+      ? readonly string[]
+      : S extends { kind: 'optional-string' }
+        ? string | null
+        : S extends { kind: 'choice'; choices: readonly (infer C)[] }
+          ? C
+          : string;
 
 export type ConfigOf<T extends Record<string, FlagSpec>> = { readonly [K in keyof T]: ValueOf<T[K]> };
 
@@ -55,7 +59,7 @@ export function helpText(program: string, specs: Record<string, FlagSpec>): stri
   const lines = [`Usage: ${program} [flags]`, ''];
   for (const [name, s] of Object.entries(specs)) {
     const flag = s.kind === 'bool' ? `--${kebab(name)}` : `--${kebab(name)} <${s.kind === 'choice' ? s.choices.join('|') : s.kind === 'int' ? 'n' : 'value'}>`;
-    const def = s.default === null || s.default === '' ? '' : ` (default ${String(s.default)})`;
+    const def = s.kind === 'list' ? ' (repeatable)' : s.default === null || s.default === '' ? '' : ` (default ${String(s.default)})`;
     const env = s.env ? ` [env ${s.env}]` : '';
     lines.push(`  ${flag.padEnd(44)} ${s.help}${def}${env}`);
   }
@@ -70,7 +74,9 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
   env: Readonly<Record<string, string | undefined>>,
 ): ConfigOf<T> | null {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { help: { type: 'boolean' } };
-  for (const [name, s] of Object.entries(specs)) options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string', multiple: s.kind === 'string' && s.list === true };
+  for (const [name, s] of Object.entries(specs)) {
+    options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string', multiple: s.kind === 'list' || (s.kind === 'string' && s.list === true) };
+  }
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
     ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
@@ -81,6 +87,13 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
   const out: Record<string, unknown> = {};
   for (const [name, s] of Object.entries(specs)) {
     const flag = `--${kebab(name)}`;
+    if (s.kind === 'list') {
+      const given = values[kebab(name)];
+      const list = Array.isArray(given) ? given.map(String) : [...s.default];
+      if (list.includes('')) throw new ConfigError(`${flag} must be a non-empty string, got ""`);
+      out[name] = Object.freeze(list);
+      continue;
+    }
     const given = values[kebab(name)];
     const raw = Array.isArray(given) ? given.join(',') : (given ?? (s.env ? env[s.env] : undefined));
     if (raw === undefined) {

@@ -35,6 +35,8 @@ export interface DashboardPoint {
 
 /** One row of the per-peer table: the tracker's record of a joined peer. */
 export interface DashboardPeer {
+  /** The channel whose swarm it joined. */
+  channel: string;
   peerId: string;
   /** Where other peers would reach it (its connection's address, the port it gave), or null if it gave none. */
   url: string | null;
@@ -71,6 +73,21 @@ export interface DashboardTotals {
   hashFailures: number;
 }
 
+/** One live channel of the origin, as measured since it started. */
+export interface DashboardChannel {
+  name: string;
+  streamId: string;
+  /** Where its HLS playlist is on the origin. */
+  playlistPath: string;
+  peers: number;
+  segments: number;
+  /** Its segment bytes the origin sent, over HTTP and seeded. */
+  egressBytes: number;
+  audienceBytes: number;
+  /** 1 − egressBytes / audienceBytes within [0, 1] (its origin_offload_ratio gauge). */
+  offloadRatio: number;
+}
+
 export interface DashboardSnapshot {
   nowMs: number;
   startedAtMs: number;
@@ -79,7 +96,9 @@ export interface DashboardSnapshot {
   rateWindowMs: number;
   /** How far back the series reaches at most. */
   historyMs: number;
+  /** Over all channels. */
   totals: DashboardTotals;
+  channels: DashboardChannel[];
   /** Samples newer than the request's `since` (all held when it has none), oldest first. */
   series: DashboardPoint[];
   /** Joined peers, longest connected first; at most `maxPeerRows` of `peerCount`. */

@@ -5,7 +5,7 @@
  * clock (its `nowMs`), so a browser whose clock is off still sees "now".
  */
 import { bitRate, bytes, clockTime, count, duration, percent } from '../../web/format.ts';
-import type { DashboardPeer, DashboardPoint, DashboardSnapshot } from './api.ts';
+import type { DashboardChannel, DashboardPeer, DashboardPoint, DashboardSnapshot } from './api.ts';
 import { type ChartData, drawChart } from './chart.ts';
 
 const POLL_EVERY_MS = 1000;
@@ -20,6 +20,7 @@ export interface DashboardDebugStats {
   lastError: string | null;
   points: number;
   peers: string[];
+  channels: string[];
 }
 
 declare global {
@@ -165,6 +166,7 @@ const REACHABILITY_TEXT: Record<DashboardPeer['reachability'], string> = { probi
 function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   const tr = document.createElement('tr');
   tr.dataset.peerId = p.peerId;
+  tr.dataset.channel = p.channel;
   const id = cell(p.peerId, null, 'peer-id');
   id.title = `${p.url ?? 'gave no address (dials out only)'} · declared upload ${p.uploadKbps} kbit/s`;
   const since = cell(`${clockTime(p.joinedAtMs)} `, p.joinedAtMs);
@@ -182,6 +184,7 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   reach.dataset.stat = 'reachability';
   reach.dataset.state = p.reachability;
   tr.append(
+    cell(p.channel, null, 'channel-col'),
     id,
     reach,
     c('neighbours', count(p.neighbours), p.neighbours),
@@ -196,7 +199,34 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   return tr;
 }
 
+function channelRow(c: DashboardChannel): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  tr.dataset.channel = c.name;
+  const stat = (name: string, td: HTMLTableCellElement) => {
+    td.dataset.stat = name;
+    return td;
+  };
+  tr.append(
+    cell(c.name, null, 'peer-id'),
+    cell(c.playlistPath, null),
+    stat('channel-peers', cell(count(c.peers), c.peers, 'num')),
+    stat('channel-segments', cell(count(c.segments), c.segments, 'num')),
+    stat('channel-offload', cell(c.audienceBytes > 0 ? percent(c.offloadRatio) : '–', c.offloadRatio, 'num')),
+    stat('channel-egress', cell(bytes(c.egressBytes), c.egressBytes, 'num')),
+    stat('channel-audience', cell(bytes(c.audienceBytes), c.audienceBytes, 'num')),
+  );
+  return tr;
+}
+
+/** One row per channel; an origin of one channel has its figures in the cards already, so the table stays hidden. */
+function renderChannels(snap: DashboardSnapshot): void {
+  must<HTMLElement>('#channels-card').hidden = snap.channels.length < 2;
+  must<HTMLTableSectionElement>('#channels tbody').replaceChildren(...snap.channels.map(channelRow));
+  must<HTMLElement>('#channel-count').textContent = `(${snap.channels.length})`;
+}
+
 function renderPeers(snap: DashboardSnapshot): void {
+  must<HTMLTableElement>('#peers').classList.toggle('one-channel', snap.channels.length < 2);
   const body = must<HTMLTableSectionElement>('#peers tbody');
   body.replaceChildren(...snap.peers.map((p) => peerRow(p, snap.nowMs)));
   must<HTMLElement>('#peers-empty').hidden = snap.peers.length > 0;
@@ -210,8 +240,10 @@ function render(): void {
   const latest = state.points.at(-1);
   renderCards(snap, latest);
   renderCharts(snap);
+  renderChannels(snap);
   renderPeers(snap);
-  must<HTMLElement>('#meta').textContent = `stream ${snap.streamId} · origin up ${duration(snap.nowMs - snap.startedAtMs)} · updated ${clockTime(snap.nowMs)}`;
+  const channels = snap.channels.length > 1 ? ` · ${snap.channels.length} channels` : '';
+  must<HTMLElement>('#meta').textContent = `stream ${snap.streamId}${channels} · origin up ${duration(snap.nowMs - snap.startedAtMs)} · updated ${clockTime(snap.nowMs)}`;
   if (!latest) setStatus('waiting', 'Waiting for samples');
   else if (snap.nowMs - latest.tMs > STALE_AFTER_MS) setStatus('waiting', 'Samples stopped');
   else setStatus('live', `Live · ${snap.peerCount} ${snap.peerCount === 1 ? 'peer' : 'peers'}`);
@@ -272,6 +304,7 @@ window.__dashboard = {
     lastError: state.lastError,
     points: state.points.length,
     peers: state.last?.peers.map((p) => p.peerId) ?? [],
+    channels: state.last?.channels.map((c) => c.name) ?? [],
   }),
 };
 

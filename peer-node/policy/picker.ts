@@ -63,6 +63,8 @@ export interface PickerSnapshot {
 export interface PickerOptions {
   mode: PickerMode;
   urgentWindowMs: number;
+  /** An urgent piece no neighbour can send goes to the origin only once due within this. */
+  rescueWindowMs: number;
   maxInFlightPerPeer: number;
   maxInFlightTotal: number;
   maxOriginInFlight: number;
@@ -191,6 +193,8 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
       }
       const best = bestPeer(seg.seq, piece, bytes);
       if (best && best.eta <= seg.deadlineMs) push(seg.seq, piece, best.i, 'urgent-peer');
+      // No neighbour can send it yet: at the live edge it is most likely on its way to one, so the origin is asked only when time runs short.
+      else if (!best && seg.deadlineMs - nowMs > o.rescueWindowMs) continue;
       else if (originHasRoom()) push(seg.seq, piece, null, 'urgent-origin');
       // Late beats never: with the origin off or full, the fastest neighbour still gets it.
       else if (best) push(seg.seq, piece, best.i, 'urgent-peer');

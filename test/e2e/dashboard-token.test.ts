@@ -58,6 +58,10 @@ describe('the dashboard behind an admin token, in Chromium', { skip: existsSync(
       return s && s.updates >= 3 ? s : undefined;
     }, 30_000, 250);
     assert.equal(stats.failures, 0, `failed polls, last: ${stats.lastError}`);
+    // An origin of one channel: no channel table, no channel column.
+    assert.deepEqual(stats.channels, ['main']);
+    assert.equal(await page.locator('#channels-card').isHidden(), true);
+    assert.equal(await page.locator('#peers th.channel-col').isHidden(), true);
     const cookies = await (context as BrowserContext).cookies(base);
     const cookie = cookies.find((c) => c.name === ADMIN_COOKIE);
     assert.ok(cookie, 'no admin cookie');

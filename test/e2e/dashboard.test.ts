@@ -24,6 +24,8 @@ import { waitFor } from '../helpers/wait.ts';
  * browser): a real origin on ffmpeg's test pattern, two peer nodes each
  * watched by the playback model of the benchmarks (real HTTP traffic, no
  * browser needed for it), and the page at `/dashboard` charting it live.
+ * The origin has a second channel, `news`, with no viewer: the page lists
+ * both channels with each one's own figures.
  */
 const PEER_IDS = ['viewer-a', 'viewer-b'];
 const SCREENSHOT = '/tmp/dashboard-e2e.png';
@@ -75,7 +77,7 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
 
   before(async () => {
     await ensureDashboardBuilt();
-    origin = await startTestOrigin();
+    origin = await startTestOrigin({ channel: ['news=testsrc'] });
     const sha = originSha(origin);
     for (const [i, peerId] of PEER_IDS.entries()) {
       const peer = await startTestPeer(origin, { peerId, seed: i + 1 });
@@ -116,6 +118,21 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       return stats && stats.updates > 0 ? stats : undefined;
     }, 20_000, 200);
     assert.equal(s.lastError, null);
+    assert.deepEqual(s.channels, ['main', 'news']);
+  });
+
+  test("the channels table shows each channel's peers, segments and offload", { timeout: 60_000 }, async () => {
+    const o = origin as Origin;
+    const row = (name: string, stat: string) => page.locator(`#channels tr[data-channel="${name}"] td[data-stat="${stat}"]`).getAttribute('data-value').then(Number);
+    assert.equal(await page.locator('#channels-card').isVisible(), true);
+    await waitFor('main with 2 peers and news with none', async () => (await row('main', 'channel-peers')) === 2 && (await row('news', 'channel-peers')) === 0, 20_000, 250);
+    await waitFor('segments of both channels', async () => (await row('main', 'channel-segments')) > 0 && (await row('news', 'channel-segments')) > 0, 20_000, 250);
+    const main = o.channels.get('main');
+    assert.ok(main);
+    await waitFor("main's offload equal to what the origin measures for main", async () => (await row('main', 'channel-offload')) === main.offloadRatio(), 30_000, 100);
+    assert.equal(await row('news', 'channel-audience'), 0, 'news has no audience');
+    assert.equal(await page.locator('#channels tr[data-channel="news"] td[data-stat="channel-offload"]').textContent(), '–');
+    assert.deepEqual(await page.locator('#channels tbody tr td:nth-child(2)').allTextContents(), ['/live/index.m3u8', '/live/news/index.m3u8']);
   });
 
   test('the charts draw live samples, and keep adding them', { timeout: 90_000 }, async (t) => {
@@ -152,7 +169,8 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
 
   test('the cards show what the origin counts, and they move', { timeout: 60_000 }, async (t) => {
     const o = origin as Origin;
-    const metric = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values[0]?.value ?? 0;
+    // Over both channels, as the cards are.
+    const metric = async (c: { get(): Promise<{ values: { value: number }[] }> }) => (await c.get()).values.reduce((n, v) => n + v.value, 0);
     await waitFor('2 peers in the card', async () => (await statValue(page, 'peers')) === 2, 20_000, 250);
     // The page polls once a second and peers report every 2 s: the card and the counter agree between two reports.
     for (const [stat, counter] of [
@@ -205,10 +223,12 @@ describe('the origin dashboard in Chromium', { skip: existsSync(CHROMIUM) ? fals
       assert.ok(api.peers.some((p) => p.peerId === id), `${id} not in /api/dashboard`);
     }
     const texts = await page.locator('#peers tbody tr').first().locator('td').allTextContents();
-    assert.equal(texts.length, 10);
-    assert.equal(texts[1], 'yes', 'an honest peer is reachable');
-    assert.match(texts[3] ?? '', /bit\/s$/);
-    assert.match(texts[9] ?? '', /^\d\d:\d\d:\d\d \(.+\)$/);
+    assert.equal(texts.length, 11);
+    assert.equal(texts[0], 'main', 'the channel it watches, shown since the origin has two');
+    assert.equal(await page.locator('#peers th.channel-col').isVisible(), true);
+    assert.equal(texts[2], 'yes', 'an honest peer is reachable');
+    assert.match(texts[4] ?? '', /bit\/s$/);
+    assert.match(texts[10] ?? '', /^\d\d:\d\d:\d\d \(.+\)$/);
     const snapshot = JSON.stringify([...first]);
     const changed = await waitFor('the table numbers to change', async () => {
       const now = await tableValues(page);

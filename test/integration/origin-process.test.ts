@@ -20,6 +20,8 @@ describe('origin as a program', () => {
       [['--segment-seconds', '0'], /--segment-seconds must be an integer from 1/],
       [['--log-level', 'loud'], /--log-level must be one of/],
       [['--no-such-flag'], /Unknown option '--no-such-flag'/],
+      [['--channel', 'Sports=testsrc'], /--channel: channel name must be/],
+      [['--channel', 'sports=/nonexistent.mp4'], /--channel sports: no such file/],
     ] as const) {
       const p = startScript('origin/main.ts', [...args]);
       const { code } = await p.exited;
@@ -34,6 +36,21 @@ describe('origin as a program', () => {
     assert.equal((await p.exited).code, 0);
     assert.match(p.stdout(), /--segment-seconds/);
     assert.match(p.stdout(), /--stream-key/);
+  });
+
+  test('--channel adds a channel: each is printed with its paths and key, and plays', async () => {
+    const p = startScript('origin/main.ts', ['--port', '0', ...LIGHT, '--channel', 'sports=testsrc', '--channel-key', 'sports=sports-key-0123']);
+    try {
+      const [, main] = await waitForOutput(p, /channel main: playlist\s+(http\S+)/);
+      const [, sports] = await waitForOutput(p, /channel sports: playlist\s+(http\S+)/);
+      assert.match(sports as string, /\/live\/sports\/index\.m3u8$/);
+      assert.match(p.stdout(), /channel sports: tracker\s+ws:\S+\/tracker\/sports/);
+      assert.match(p.stdout(), /channel main: stream key \S+ \(generated/);
+      assert.doesNotMatch(p.stdout(), /sports-key-0123/, 'a key given is not printed');
+      for (const url of [main, sports]) await waitFor(`a segment at ${url}`, async () => (await fetch(url as string)).status === 200, 20_000);
+    } finally {
+      await stopProcess(p);
+    }
   });
 
   test('SIGTERM stops ffmpeg and exits 0; SIGKILL of the origin takes ffmpeg with it', async () => {

@@ -351,7 +351,7 @@ describe('origin with a live ffmpeg test source', () => {
     const res = await fetch(`${origin.url}/ingest/wrong-key-123/r1/s0.ts`, { method: 'PUT', body: 'x' });
     assert.equal(res.status, 403);
     const metrics = await (await fetch(`${origin.url}/metrics`)).text();
-    assert.match(metrics, /origin_ingest_rejected_total\{reason="bad-key"\} 1/);
+    assert.match(metrics, /origin_ingest_rejected_total\{channel="main",reason="bad-key"\} 1/);
   });
 
   test('error pages are one line with a stable code, never a stack; the log says why, at its level, without the stream key', async () => {
@@ -379,7 +379,11 @@ describe('origin with a live ffmpeg test source', () => {
     const read = async () => {
       const text = await (await fetch(`${origin.url}/metrics`)).text();
       const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-      return { published: value('origin_segments_published_total'), bytes: value('origin_http_segment_bytes_total\\{class="http"\\}'), text };
+      return {
+        published: value('origin_segments_published_total\\{channel="main"\\}'),
+        bytes: value('origin_http_segment_bytes_total\\{channel="main",class="http"\\}'),
+        text,
+      };
     };
     const first = await read();
     assert.match(first.text, /process_cpu_seconds_total/);

@@ -165,6 +165,10 @@ describe('a real Prometheus scraping a real origin and peer node', { skip: missi
     };
     const segments = await one('origin_segments_published_total');
     assert.ok(segments > 0, `origin_segments_published_total ${segments}`);
+    // Each channel's series carry its name: the Grafana dashboard's channel picker lists the label's values.
+    assert.equal((await query('origin_segments_published_total'))[0]?.metric.channel, 'main');
+    const labels = (await (await fetch(`${api}/api/v1/label/channel/values`, { signal: AbortSignal.timeout(5000) })).json()) as { data: string[] };
+    assert.deepEqual(labels.data, ['main']);
     const peers = await one('origin_peers');
     assert.ok(peers >= 1, `origin_peers ${peers}`);
     const offload = await one('origin_offload_ratio');

@@ -311,7 +311,7 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     assert.deepEqual(seqs, seqs.map((_, i) => (seqs[0] as number) + i), 'numbering continues: no gap, no reuse');
     assert.equal(resumed.seq, before + 1, 'the first new segment follows the last old one');
     const metrics = await (await fetch(`${originUrl}/metrics`)).text();
-    assert.match(metrics, /^origin_ingest_restarts_total 1$/m);
+    assert.match(metrics, /^origin_ingest_restarts_total\{channel="main"\} 1$/m);
 
     // Each peer marks the restart for its player, and each player goes on past it without a failure.
     for (const x of peers) {

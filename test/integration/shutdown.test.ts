@@ -102,7 +102,7 @@ async function tcpRefused(port: number): Promise<boolean> {
 
 async function leavesCounted(originUrl: string): Promise<number> {
   const text = await (await fetch(`${originUrl}/metrics`)).text();
-  const m = /^origin_tracker_messages_total\{type="leave",direction="in"\} (\d+)$/m.exec(text);
+  const m = /^origin_tracker_messages_total\{channel="main",type="leave",direction="in"\} (\d+)$/m.exec(text);
   return m ? Number(m[1]) : 0;
 }
 

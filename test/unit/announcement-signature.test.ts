@@ -11,13 +11,13 @@ import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
 import {
   ANNOUNCE_DOMAIN,
   AnnouncementSigner,
-  DEFAULT_CHANNEL,
   generateSigner,
   publicKeyFromBase64,
   publicKeyToBase64,
   signedMessage,
   verifyAnnouncement,
 } from '../../shared/announcement-signature.ts';
+import { DEFAULT_CHANNEL } from '../../shared/channel.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { hashPieces, sha256Hex } from '../../shared/hashing.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';

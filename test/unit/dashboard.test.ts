@@ -75,7 +75,7 @@ describe('dashboard sampler', () => {
       clock,
       metrics,
       events,
-      peers: () => peers,
+      peers: () => peers.map((record) => ({ channel: 'main', record })),
       offloadRatio: () => ratio,
       distDir: null,
     });
@@ -148,6 +148,36 @@ describe('dashboard sampler', () => {
     assert.equal(snap.series.length, HISTORY_MS / SAMPLE_EVERY_MS);
     assert.deepEqual(snap.peers, []);
     assert.equal(snap.peerCount, 0);
+  });
+
+  test('peers of two channels with the same id are two rows, each with its own rates and channel', async () => {
+    const clock = new ManualClock(1_000_000);
+    const a = peer('same', 1_000_000);
+    const b = peer('same', 1_000_000);
+    const dash = createDashboard({
+      config: { streamId: 'live', announceIntervalMs: 2000 },
+      clock,
+      metrics: createOriginMetrics(),
+      events: new EventEmitter(),
+      peers: () => [
+        { channel: 'news', record: b },
+        { channel: 'main', record: a },
+      ],
+      offloadRatio: () => 0,
+      channels: () => [],
+      distDir: null,
+    });
+    await dash.sample();
+    clock.advance(4000);
+    a.stats = { ...a.stats, p2pBytes: 4000 };
+    b.stats = { ...b.stats, p2pBytes: 40_000 };
+    await dash.sample();
+    const snap = await dash.snapshot();
+    assert.deepEqual(snap.peers.map((p) => [p.channel, p.peerId, p.p2pBps]), [
+      ['main', 'same', 1000],
+      ['news', 'same', 10_000],
+    ]);
+    assert.equal(snap.peerCount, 2);
   });
 
   test('timer samples once a second from start until close; close stops counting segments', async () => {

@@ -36,6 +36,7 @@ const slow = { rateBytesPerSec: 1000, latencyMs: 50 };
 const options = (more: Partial<PickerOptions> = {}): PickerOptions => ({
   mode: 'rarest-deadline',
   urgentWindowMs: 1000,
+  rescueWindowMs: 1000,
   maxInFlightPerPeer: 8,
   maxInFlightTotal: 64,
   maxOriginInFlight: 4,
@@ -178,6 +179,21 @@ describe('planRequests', () => {
     {
       name: 'urgent piece goes to the origin when all who have it choke us',
       got: () => plan([seg(1, '0', 800)], [peer('A', { 1: '1' }, { ...fast, chokedUs: true })]),
+      want: ['1:0@origin/urgent-origin'],
+    },
+    {
+      name: 'urgent piece nobody has, due beyond the rescue window: left to the swarm a while longer',
+      got: () => plan([seg(1, '0', 800)], [peer('A', { 2: '1' })], { rescueWindowMs: 500 }),
+      want: [],
+    },
+    {
+      name: 'urgent piece nobody has, due within the rescue window: from the origin',
+      got: () => plan([seg(1, '0', 400)], [peer('A', { 2: '1' })], { rescueWindowMs: 500 }),
+      want: ['1:0@origin/urgent-origin'],
+    },
+    {
+      name: 'urgent piece a neighbour has but cannot send in time: from the origin at once, rescue window or not',
+      got: () => plan([seg(1, '0', 800)], [peer('A', { 1: '1' }, slow)], { rescueWindowMs: 500 }),
       want: ['1:0@origin/urgent-origin'],
     },
     {

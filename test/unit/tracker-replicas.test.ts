@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { channelOfPath } from '../../origin/replica-server.ts';
 import { channelKeys, decodeMemberEvent, decodeSeedMessage, encodeMemberEvent, encodeSeedMessage } from '../../origin/redis-schema.ts';
 import { redisReconnectDelayMs, redisWhere } from '../../origin/redis-link.ts';
+import { channelOfTrackerPath } from '../../shared/channel.ts';
 import { initialSeederState, planSeeding } from '../../origin/seeder.ts';
 import { type Member, SwarmMembers, decodeMember, encodeMember, hashToken } from '../../origin/swarm-members.ts';
 import { parsePeerConfig, trackerUrls } from '../../peer-node/config.ts';
@@ -136,10 +136,10 @@ describe('what goes through redis', () => {
     for (const name of [k.config, k.window, k.segments, k.members, k.memberInfo, k.memberEvents, k.seeds('r0')]) assert.match(name, /^p2p-live:main:/);
     assert.equal(channelKeys('news-2').segments, 'p2p-live:news-2:segments');
     assert.throws(() => channelKeys('Main'), /bad channel name/);
-    assert.equal(channelOfPath('/tracker'), 'main');
-    assert.equal(channelOfPath('/tracker/news-2'), 'news-2');
-    assert.equal(channelOfPath('/tracker/../x'), null);
-    assert.equal(channelOfPath('/tracker/'), null);
+    assert.equal(channelOfTrackerPath('/tracker'), 'main');
+    assert.equal(channelOfTrackerPath('/tracker/news-2'), 'news-2');
+    assert.equal(channelOfTrackerPath('/tracker/../x'), null);
+    assert.equal(channelOfTrackerPath('/tracker/'), null);
   });
 
   test("a welcome built from the origin's segment frames is the welcome the origin itself would send, its signed records untouched", () => {
