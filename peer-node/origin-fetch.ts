@@ -54,17 +54,19 @@ export class OriginFetcher {
     private readonly clock: Clock,
   ) {}
 
-  piece(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null) => void): void {
+  /** `done` gets the piece's bytes, or null and, if the origin refused, until when it asked to be left alone. */
+  piece(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null, refusedUntilMs?: number) => void): void {
     const { start, end } = pieceRange(segmentSize, pieceSize, piece);
     const startedAt = this.clock.nowMs();
     if (startedAt < this.refusedUntilMs) {
-      this.clock.setTimeout(() => done(null), Math.min(REFUSED_ANSWER_MS, this.refusedUntilMs - startedAt));
+      this.clock.setTimeout(() => done(null, this.refusedUntilMs), Math.min(REFUSED_ANSWER_MS, this.refusedUntilMs - startedAt));
       return;
     }
     this.range(seq, start, end, fetchToken, (body, refusedForMs) => {
       if (refusedForMs !== undefined) {
         const until = this.clock.nowMs() + Math.min(MAX_REFUSAL_MS, Math.max(0, refusedForMs));
         this.refusedUntilMs = Math.max(this.refusedUntilMs, until);
+        return done(null, this.refusedUntilMs);
       }
       if (!body) return done(null);
       // The emulated link: what the transport took is subtracted from what the link would have taken.

@@ -52,7 +52,7 @@ export interface PeerCoreDeps {
    * Fetches one piece of a segment from the origin, carrying `fetchToken`
    * (null before the first welcome); `done` gets its bytes, or null on failure.
    */
-  fetchOrigin(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null) => void): void;
+  fetchOrigin(seq: number, piece: number, segmentSize: number, pieceSize: number, fetchToken: string | null, done: (data: Uint8Array | null, refusedUntilMs?: number) => void): void;
 }
 
 /**

@@ -55,9 +55,10 @@ export interface SwarmDeps {
   /**
    * Fetches one piece from the origin; `done` gets its bytes, or null on
    * failure, at once or later. A callback, not a promise, so a simulator on a
-   * manual clock decides exactly when it lands.
+   * manual clock decides exactly when it lands. A refusal (the origin's spare
+   * budget) says until when the origin asked to be left alone.
    */
-  fetchFromOrigin(seq: number, piece: number, done: (data: Uint8Array | null) => void): void;
+  fetchFromOrigin(seq: number, piece: number, done: (data: Uint8Array | null, refusedUntilMs?: number) => void): void;
   /** A neighbour was banned (it sent bad pieces): never connect to it again. */
   onBan(peerId: string): void;
   isBanned(peerId: string): boolean;
@@ -130,6 +131,8 @@ export class Swarm {
   private readonly wantedSeqs = new Set<number>();
   /** Grows whenever a segment joins wantedSeqs: a neighbour's lack of interest to us is rechecked then. */
   private wantedVersion = 0;
+  /** The origin refused a fetch and asked to be left alone until then. */
+  private originRefusedUntilMs = Number.NEGATIVE_INFINITY;
   /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
   private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
   /** Requests accepted and not yet sent, in arrival order; ones cancelled or choked since are skipped when met. */
@@ -899,7 +902,8 @@ export class Swarm {
         maxInFlightTotal: this.deps.config.maxInFlightTotal,
         maxOriginInFlight: this.deps.config.maxOriginInFlight,
         pieceSize,
-        originEnabled: this.deps.config.maxOriginInFlight > 0,
+        // A refusing origin is no rescue: an urgent piece goes to the fastest neighbour, late, rather than waiting on it.
+        originEnabled: this.deps.config.maxOriginInFlight > 0 && now >= this.originRefusedUntilMs,
       },
       this.deps.rng,
     );
@@ -1005,9 +1009,15 @@ export class Swarm {
       if (this.originInFlight.has(key)) return;
       this.originInFlight.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
       this.deps.counters.originRequests++;
-      this.deps.fetchFromOrigin(r.seq, r.piece, (data) => {
+      this.deps.fetchFromOrigin(r.seq, r.piece, (data, refusedUntilMs) => {
         this.originInFlight.delete(key);
-        if (this.closed || !data) return;
+        if (this.closed) return;
+        if (refusedUntilMs !== undefined) {
+          this.originRefusedUntilMs = Math.max(this.originRefusedUntilMs, refusedUntilMs);
+          // What it awaited from the origin goes to neighbours now.
+          this.schedulePick();
+        }
+        if (!data) return;
         const result = this.deps.store.putPiece(r.seq, r.piece, data, this.deps.clock.nowMs());
         if (result === 'stored') {
           this.deps.counters.originBytes += data.byteLength;
