@@ -49,7 +49,7 @@ const CACHE_DIR = fileURLToPath(new URL('../.cache/', import.meta.url));
 function gauges(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
-    const m = /^(nodejs_heap_size_used_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes|nodejs_heap_space_size_used_bytes|nodejs_heap_space_size_total_bytes)(?:\{space="(\w+)"\})? (\S+)$/.exec(line);
+    const m = /^(nodejs_heap_size_used_bytes|nodejs_heap_size_total_bytes|nodejs_external_memory_bytes|nodejs_array_buffers_bytes|nodejs_heap_space_size_used_bytes|nodejs_heap_space_size_total_bytes)(?:\{space="(\w+)"\})? (\S+)$/.exec(line);
     if (m) out.set(m[2] ? `${m[1]}:${m[2]}` : (m[1] as string), Number(m[3]));
   }
   return out;
@@ -79,6 +79,7 @@ function describe(s: Sample): string {
     `code ${mb('nodejs_heap_space_size_total_bytes:code')}`,
     `lo ${mb('nodejs_heap_space_size_total_bytes:large_object')}`,
     `external ${mb('nodejs_external_memory_bytes')}`,
+    `arrayBuffers ${mb('nodejs_array_buffers_bytes')}`,
   ].join('  ');
 }
 
