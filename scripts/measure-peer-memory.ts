@@ -28,6 +28,7 @@ const flags = {
   seconds: { kind: 'int', default: 40, min: 5, max: 3600, help: 'how long the measured processes run before the last sample' },
   processes: { kind: 'int', default: 2, min: 1, max: 10, help: 'peer-node processes to measure' },
   neighbours: { kind: 'int', default: 8, min: 0, max: 60, help: 'peer nodes in this process that form the swarm around them' },
+  bundle: { kind: 'optional-string', default: null, help: 'peer bundle to measure (default: dist/peer.mjs, built when stale), e.g. one built from another commit' },
   nodeFlags: { kind: 'string', default: '', help: 'extra node flags for the measured processes (space-separated)' },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary', env: 'FFMPEG_PATH' },
 } as const satisfies Record<string, FlagSpec>;
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
   if (!o) return void process.stdout.write(`${helpText('npm run measure:peer-memory --', flags)}\n`);
   const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   const clipPath = await ensureClip({ seconds: 120, segmentSeconds: 1, videoKbps: STREAM_KBPS - 128, audioKbps: 128, ffmpegPath: o.ffmpegPath, cacheDir: CACHE_DIR });
-  const bundle = await ensurePeerBundle();
+  const bundle = o.bundle ?? (await ensurePeerBundle());
   const origin = createOrigin(originConfig({ port: 0, source: clipPath, copy: true, segmentSeconds: 1, seedCopies: 1, egressKbps: 3 * STREAM_KBPS }), {
     log: pino({ level: 'silent' }),
   });
