@@ -17,20 +17,27 @@ export interface SweepProbes {
 /**
  * Every piece the store keeps lives for the whole window, so the young
  * generation promotes its buffer, and once the window moves on only a full
- * collection frees it. V8 starts one for old-generation objects, not for the
- * memory behind them (that waits for 64 MB of it), so a relaying peer's dead
- * pieces, ~200 KB/s, pile up in malloc between V8's own collections and the
- * process keeps the high-water mark as resident memory. A full collection of
- * the peer's small heap takes a few milliseconds; this asks for one whenever
- * ArrayBuffers have grown SWEEP_SLACK_BYTES past what the last one left,
- * bounding dead piece memory whatever the stream's rate.
+ * collection frees it. V8 starts one as old-generation objects grow, but lets
+ * the memory behind ArrayBuffers grow by 64 MB (V8 11's soft limit) before it
+ * does so for them, so a relaying peer's dead pieces, ~200 KB/s, pile up in
+ * malloc between V8's own collections and the process keeps the high-water
+ * mark as resident memory. A full collection of the peer's small heap takes
+ * a few milliseconds; this asks for one whenever ArrayBuffers have grown
+ * SWEEP_SLACK_BYTES past what the last one left, bounding dead piece memory
+ * whatever the stream's rate.
  */
 export function startBufferSweeper(clock: Clock, probes: SweepProbes = processProbes()): TimerHandle {
-  let live = probes.arrayBuffers();
+  let live: number | null = probes.arrayBuffers();
   return clock.setInterval(() => {
-    if (probes.arrayBuffers() - live < SWEEP_SLACK_BYTES) return;
+    const now = probes.arrayBuffers();
+    // V8 frees the memory of the buffers a collection found dead on a thread of its own, after it: what it left is read a check later.
+    if (live === null) {
+      live = now;
+      return;
+    }
+    if (now - live < SWEEP_SLACK_BYTES) return;
     probes.collect();
-    live = probes.arrayBuffers();
+    live = null;
   }, SWEEP_CHECK_MS);
 }
 
