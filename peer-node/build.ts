@@ -5,7 +5,7 @@
  * dependencies are bundled too, as in the package (bin/build.ts): an imported
  * package would load before any of the bundle's own code runs, and the
  * peer's first module must set the heap up before anything allocates much
- * (see small-heap.ts). Run by `npm run build:peer` and before `npm run peer`.
+ * (see shared/small-heap.ts). Run by `npm run build:peer` and before `npm run peer`.
  */
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build } from 'esbuild';

@@ -1,4 +1,4 @@
-import './small-heap.ts';
+import '../shared/small-heap.ts';
 import { existsSync } from 'node:fs';
 import { commandName, helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
