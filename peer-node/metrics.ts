@@ -1,5 +1,60 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { getHeapSpaceStatistics } from 'node:v8';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { SwarmCounters } from './swarm-counters.ts';
+
+/**
+ * The process figures an operator of a viewer's node reads, under
+ * prom-client's default names, taken at scrape time only. prom-client's
+ * default set also watches the event loop with a 10 ms timer and every
+ * collection through a performance observer: work on every tick and every
+ * scavenge (many, with the small nursery of shared/small-heap.ts) for figures no one
+ * reads on a viewer's machine.
+ */
+function processMetrics(r: Registry[]): void {
+  new Gauge({
+    name: 'process_resident_memory_bytes',
+    help: 'Resident memory size in bytes.',
+    registers: r,
+    collect() {
+      this.set(process.memoryUsage.rss());
+    },
+  });
+  new Counter({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds.',
+    registers: r,
+    collect() {
+      const { user, system } = process.cpuUsage();
+      this.reset();
+      this.inc((user + system) / 1e6);
+    },
+  });
+  const memory = (name: string, help: string, key: 'heapUsed' | 'heapTotal' | 'external' | 'arrayBuffers') =>
+    new Gauge({
+      name,
+      help,
+      registers: r,
+      collect() {
+        this.set(process.memoryUsage()[key]);
+      },
+    });
+  memory('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', 'heapUsed');
+  memory('nodejs_heap_size_total_bytes', 'Process heap size from Node.js in bytes.', 'heapTotal');
+  memory('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', 'external');
+  memory('nodejs_array_buffers_bytes', 'Memory of ArrayBuffers and SharedArrayBuffers, in external memory, in bytes.', 'arrayBuffers');
+  const spaces = (name: string, help: string, key: 'space_size' | 'space_used_size') =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['space'],
+      registers: r,
+      collect() {
+        for (const s of getHeapSpaceStatistics()) this.set({ space: s.space_name.replace(/_space$/, '') }, s[key]);
+      },
+    });
+  spaces('nodejs_heap_space_size_total_bytes', 'Process heap space size total from Node.js in bytes.', 'space_size');
+  spaces('nodejs_heap_space_size_used_bytes', 'Process heap space size used from Node.js in bytes.', 'space_used_size');
+}
 
 /**
  * The peer node's Prometheus metrics. Counters are read from the swarm's plain
@@ -7,8 +62,8 @@ import type { SwarmCounters } from './swarm-counters.ts';
  */
 export function createPeerMetrics(counters: SwarmCounters, gauges: () => { neighbours: number; unchoked: number; interested: number; segments: number }) {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
   const r = [registry];
+  processMetrics(r);
   const fromCounter = (name: string, help: string, key: keyof SwarmCounters) =>
     new Counter({
       name,
