@@ -10,13 +10,11 @@ export interface Command {
   /** Path from the repository root. */
   readonly entry: string;
   readonly summary: string;
-  /** Loaded after shared/small-heap.ts: a program every viewer runs, whose resident memory counts. */
-  readonly smallHeap?: boolean;
 }
 
 export const COMMANDS: readonly Command[] = [
   { name: 'origin', entry: 'origin/main.ts', summary: 'the origin: ingest (ffmpeg), live window, HLS, built-in tracker, seeding, metrics' },
-  { name: 'peer', entry: 'peer-node/main.ts', summary: 'one peer node: joins a swarm and serves the player page (--open opens it in a browser)', smallHeap: true },
+  { name: 'peer', entry: 'peer-node/main.ts', summary: 'one peer node: joins a swarm and serves the player page (--open opens it in a browser)' },
   { name: 'tracker', entry: 'origin/tracker-main.ts', summary: 'a tracker replica sharing its swarm with others over Redis' },
   { name: 'demo', entry: 'scripts/start.ts', summary: 'an origin on a test pattern and a few peer nodes in one process' },
 ];

@@ -51,8 +51,6 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
     setCommandName(`p2p-live ${command.name}`);
     // The programs read their flags from process.argv, as under their npm scripts.
     process.argv.splice(2, process.argv.length - 2, ...rest);
-    // Before the program's modules load: in the package they come in chunks shared with other programs, which load before its own first line.
-    if (command.smallHeap) await import('../shared/small-heap.ts');
     await import(module.href);
   }
 }

@@ -2,10 +2,8 @@
  * Bundles the peer node into dist/peer.mjs (git-ignored) so that `npm run
  * peer` runs plain JavaScript on node: tsx's loader runs in a thread of its
  * own and would add ~40 MB to every viewer's peer process. Its npm
- * dependencies are bundled too, as in the package (bin/build.ts): an imported
- * package would load before any of the bundle's own code runs, and the
- * peer's first module must set the heap up before anything allocates much
- * (see shared/small-heap.ts). Run by `npm run build:peer` and before `npm run peer`.
+ * dependencies are bundled too, as in the package (bin/build.ts). Run by
+ * `npm run build:peer` and before `npm run peer`.
  */
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build } from 'esbuild';

@@ -1,4 +1,3 @@
-import '../shared/small-heap.ts';
 import { existsSync } from 'node:fs';
 import { commandName, helpText } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';

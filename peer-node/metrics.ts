@@ -7,7 +7,7 @@ import type { SwarmCounters } from './swarm-counters.ts';
  * prom-client's default names, taken at scrape time only. prom-client's
  * default set also watches the event loop with a 10 ms timer and every
  * collection through a performance observer: work on every tick and every
- * scavenge (many, with the small nursery of shared/small-heap.ts) for figures no one
+ * scavenge for figures no one
  * reads on a viewer's machine.
  */
 function processMetrics(r: Registry[]): void {
