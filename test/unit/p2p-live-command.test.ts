@@ -47,10 +47,4 @@ describe('the p2p-live command, from the sources', () => {
     assert.equal(bad.code, 2);
     assert.equal(bad.stderr, 'peer: --port must be an integer from 0 to 65535, got "eighty" (see --help)\n');
   });
-
-  test('a command whose entry module is missing says so, in one line', { skip: existsSync(join(ROOT, 'origin/tracker-main.ts')) && 'the tracker is here' }, async () => {
-    const e = await failure(p2pLive('tracker', '--port', '0'));
-    assert.equal(e.code, 1);
-    assert.equal(e.stderr, 'p2p-live tracker: not available in this build (no origin/tracker-main.ts)\n');
-  });
 });
