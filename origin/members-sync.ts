@@ -89,9 +89,11 @@ export class MembersSync {
       const now = this.clock.nowMs();
       await this.link.cmd.eval(EXPIRE_SCRIPT, { keys: [this.keys.members, this.keys.memberInfo], arguments: [String(now)] });
       const [live, info] = await Promise.all([this.link.cmd.zRangeByScore(this.keys.members, now, '+inf'), this.link.cmd.hGetAll(this.keys.memberInfo)]);
+      // Keyed by peer ids, which come from peers: a Map, so an id like `constructor` finds nothing of Object's.
+      const infoById = new Map(Object.entries(info as Record<string, string>));
       const seen = new Set<string>();
       for (const peerId of live) {
-        const text = (info as Record<string, string>)[peerId];
+        const text = infoById.get(peerId);
         if (text === undefined || touched.has(peerId)) continue;
         try {
           const m = decodeMember(text);
