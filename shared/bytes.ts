@@ -5,24 +5,30 @@
  */
 export class Writer {
   private buf: Uint8Array;
-  private view: DataView;
   private pos = 0;
+  // Bytes are set one by one, not through a DataView: a DataView needs the
+  // array's ArrayBuffer, which moves a small frame's bytes off V8's heap, and
+  // most frames (haves, requests) are small.
   constructor(size: number) {
     this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
   }
   u8(v: number): this {
-    this.view.setUint8(this.pos, v);
-    this.pos += 1;
+    this.buf[this.pos++] = v;
     return this;
   }
   u16(v: number): this {
-    this.view.setUint16(this.pos, v);
+    const b = this.buf;
+    b[this.pos] = v >>> 8;
+    b[this.pos + 1] = v;
     this.pos += 2;
     return this;
   }
   u32(v: number): this {
-    this.view.setUint32(this.pos, v);
+    const b = this.buf;
+    b[this.pos] = v >>> 24;
+    b[this.pos + 1] = v >>> 16;
+    b[this.pos + 2] = v >>> 8;
+    b[this.pos + 3] = v;
     this.pos += 4;
     return this;
   }
@@ -36,35 +42,37 @@ export class Writer {
     return this;
   }
   done(): Uint8Array {
-    return this.buf.subarray(0, this.pos);
+    return this.pos === this.buf.byteLength ? this.buf : this.buf.subarray(0, this.pos);
   }
 }
 
 export class Truncated extends Error {}
 
 export class Reader {
-  private view: DataView;
   private pos = 0;
-  constructor(private buf: Uint8Array) {
-    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
+  // Read byte by byte, not through a DataView, for the same reason as Writer.
+  constructor(private buf: Uint8Array) {}
   /** Throws unless `n` more bytes are there; a count read from the frame is checked with it before anything is allocated for it. */
   need(n: number): void {
     if (this.pos + n > this.buf.byteLength) throw new Truncated();
   }
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.pos++);
+    return this.buf[this.pos++] as number;
   }
   u16(): number {
     this.need(2);
-    const v = this.view.getUint16(this.pos);
+    const b = this.buf;
+    const v = ((b[this.pos] as number) << 8) | (b[this.pos + 1] as number);
     this.pos += 2;
     return v;
   }
   u32(): number {
     this.need(4);
-    const v = this.view.getUint32(this.pos);
+    const b = this.buf;
+    const p = this.pos;
+    // Unsigned: the top byte times 2^24 rather than shifted, which would make it negative.
+    const v = (b[p] as number) * 0x1000000 + (((b[p + 1] as number) << 16) | ((b[p + 2] as number) << 8) | (b[p + 3] as number));
     this.pos += 4;
     return v;
   }
