@@ -1,7 +1,8 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
-import { publicKeyFromBase64, publicKeyToBase64, verifyAnnouncement } from '../shared/announcement-signature.ts';
+import { publicKeyFromBase64, publicKeyToBase64 } from '../shared/announcement-signature.ts';
 import type { SignedAnnouncement } from '../shared/tracker-protocol.ts';
+import { type Verifier, directVerifier } from '../shared/verifier.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
 
 /**
@@ -19,6 +20,7 @@ export class AnnouncementTrust {
     configured: KeyObject | null,
     private readonly log: Logger,
     private readonly counters: SwarmCounters,
+    private readonly verifier: Verifier = directVerifier,
   ) {
     this.pinned = configured;
   }
@@ -47,7 +49,7 @@ export class AnnouncementTrust {
 
   /** True if `a` is the origin's; otherwise counted and logged, and nothing in it may be used. */
   verified(a: SignedAnnouncement): boolean {
-    if (this.pinned !== null && verifyAnnouncement(this.pinned, this.channel, a)) return true;
+    if (this.pinned !== null && this.verifier.announcement(this.pinned, this.channel, a)) return true;
     this.counters.badAnnouncements++;
     this.log.warn(
       { seq: a.segment.seq, channel: this.channel, reason: this.pinned === null ? 'no origin key pinned yet' : 'not signed by the pinned origin key' },

@@ -12,6 +12,7 @@ import type { PlayerReport } from '../shared/player-api.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
 import type { PeerAddress, PeerStats, PeerToTracker, SignedAnnouncement, TrackerToPeer } from '../shared/tracker-protocol.ts';
+import type { Verifier } from '../shared/verifier.ts';
 import { hostOf } from './address.ts';
 import { AnnouncementTrust } from './announcement-trust.ts';
 import type { PeerConfig } from './config.ts';
@@ -38,6 +39,8 @@ export interface PeerCoreDeps {
   originKey?: KeyObject | null;
   /** The channel whose announcements this node takes: signatures name it (shared/announcement-signature.ts). */
   channel?: string;
+  /** Hash and signature checks (default: made here, each time). */
+  verifier?: Verifier;
   /** The URL other peers dial to reach this node, as told to the tracker. */
   advertisedUrl(): string;
   /**
@@ -106,10 +109,10 @@ const READY_WAIT_MS = 1000;
 export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): PeerCore {
   const { peerId, clock, rng, log } = deps;
   const counters = newCounters();
-  const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE, clock);
+  const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE, clock, deps.verifier);
   const shaper = new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
-  const trust = new AnnouncementTrust(deps.channel ?? DEFAULT_CHANNEL, deps.originKey ?? null, log, counters);
+  const trust = new AnnouncementTrust(deps.channel ?? DEFAULT_CHANNEL, deps.originKey ?? null, log, counters, deps.verifier);
   const timers: TimerHandle[] = [];
   let lastGetPeersMs = -Infinity;
   let announceTimer: TimerHandle | null = null;

@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { pieceMatches } from '../shared/hashing.ts';
 import { type SegmentAnnouncement, pieceCount, pieceRange } from '../shared/segment.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
+import { type Verifier, directVerifier } from '../shared/verifier.ts';
 import { PIECE_HEADER_BYTES, encodeWire } from '../shared/wire-protocol.ts';
 
 export interface StoredEntry {
@@ -54,6 +53,7 @@ export class SegmentStore {
     private readonly capacity: number,
     private pieceSizeBytes: number,
     private readonly clock: Clock = systemClock,
+    private readonly verifier: Verifier = directVerifier,
   ) {}
 
   /** Calls `listener` after every announcement and every stored piece, until the returned function is called. */
@@ -166,7 +166,7 @@ export class SegmentStore {
     if (e.pieces[piece]) return 'duplicate';
     const { start, end } = pieceRange(e.info.size, this.pieceSizeBytes, piece);
     const expected = e.info.pieceHashes[piece];
-    if (data.byteLength !== end - start || expected === undefined || !pieceMatches(data, expected)) return 'bad-hash';
+    if (data.byteLength !== end - start || expected === undefined || !this.verifier.piece(data, expected)) return 'bad-hash';
     const own = frame !== undefined && frame.byteOffset === 0 && frame.buffer.byteLength === frame.byteLength && frame.byteLength === PIECE_HEADER_BYTES + data.byteLength;
     const kept = own ? frame : encodeWire({ type: 'piece', seq, piece, data });
     e.frames[piece] = kept;
@@ -197,10 +197,8 @@ export class SegmentStore {
   }
 
   private assemble(e: StoredEntry, nowMs: number): void {
-    const hash = createHash('sha256');
-    for (const p of e.pieces as Uint8Array[]) hash.update(p);
     // Every piece matched its hash, so this can only fail if the origin announced inconsistent hashes.
-    if (hash.digest('hex') !== e.info.sha256) {
+    if (!this.verifier.segment(e.info, e.pieces as Uint8Array[])) {
       e.pieces.fill(null);
       e.frames.fill(null);
       e.held = 0;

@@ -28,6 +28,7 @@ import { seededRng } from '../../shared/rng.ts';
 import type { RunRecord, ViewerRecord } from '../bench/figures.ts';
 import type { PeerPlan, ScenarioPlan } from '../bench/scenarios.ts';
 import { SimPlayer } from './player.ts';
+import { sharedVerifier } from './shared-verifier.ts';
 import { originSource, peerSource } from './sources.ts';
 import { type StreamShape, segmentBytes, segmentContent } from './stream.ts';
 
@@ -102,6 +103,8 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   let originEgressBytes = 0;
   const viewers = new Map<string, Viewer>();
   const byUrl = new Map<string, Viewer>();
+  // Every viewer checks the same shared bytes and signatures: each check is made once for all of them.
+  const verifier = sharedVerifier();
 
   const probe = (url: string, peerId: string): Promise<ProbeResult> => {
     const v = byUrl.get(url);
@@ -215,6 +218,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       clock,
       rng: seededRng(o.seed + index),
       log,
+      verifier,
       advertisedUrl: () => url,
       dial: (remoteId, remoteUrl) => {
         if (self) dial(self, remoteId, remoteUrl);
