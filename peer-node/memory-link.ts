@@ -26,9 +26,7 @@ const dueByClock = new WeakMap<Clock, Map<number, (() => void)[]>>();
  * together, in order, on one timer rather than a timer each: a whole swarm's
  * frames were most of a simulation's events.
  */
-function deliverLater(clock: Clock, ms: number, fn: () => void): void {
-  let due = dueByClock.get(clock);
-  if (!due) dueByClock.set(clock, (due = new Map()));
+function deliverLater(clock: Clock, due: Map<number, (() => void)[]>, ms: number, fn: () => void): void {
   const at = clock.nowMs() + ms;
   const batch = due.get(at);
   if (batch) {
@@ -37,9 +35,8 @@ function deliverLater(clock: Clock, ms: number, fn: () => void): void {
   }
   const fresh = [fn];
   due.set(at, fresh);
-  const pending = due;
   clock.setTimeout(() => {
-    pending.delete(at);
+    due.delete(at);
     for (const f of fresh) f();
   }, ms);
 }
@@ -60,11 +57,17 @@ export class MemoryLink implements Link {
   /** Frames sent here that the far end has not taken, because it stopped reading. */
   private held: { frame: Uint8Array; done: ((sent: boolean) => void) | undefined }[] = [];
   private heldBytes = 0;
+  /** Its clock's deliveries waiting by due time, found once rather than per frame. */
+  private readonly due: Map<number, (() => void)[]>;
 
   constructor(
     private readonly clock: Clock,
     private readonly latencyMs: number,
-  ) {}
+  ) {
+    let due = dueByClock.get(clock);
+    if (!due) dueByClock.set(clock, (due = new Map()));
+    this.due = due;
+  }
 
   connect(far: MemoryLink): void {
     this.far = far;
@@ -78,7 +81,7 @@ export class MemoryLink implements Link {
       this.heldBytes += frame.byteLength;
       return;
     }
-    deliverLater(this.clock, this.latencyMs, () => {
+    deliverLater(this.clock, this.due, this.latencyMs, () => {
       if (!far.closed) far.messageCb?.(frame);
     });
     done?.(true);

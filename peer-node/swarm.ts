@@ -148,6 +148,8 @@ export class Swarm {
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
+  /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
+  private handshakenList: Neighbour[] | null = null;
 
   constructor(private readonly deps: SwarmDeps) {}
 
@@ -165,6 +167,7 @@ export class Swarm {
     this.holdOffTimer?.cancel();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
+    this.handshakenList = null;
   }
 
   /** Whether some neighbour has told us what it holds: enough to choose where to start. */
@@ -173,10 +176,12 @@ export class Swarm {
     return false;
   }
 
-  /** Connected, handshaken neighbours. */
-  handshaken(): Neighbour[] {
+  /** Connected, handshaken neighbours, in the order they connected; the array is shared, not to be changed. */
+  handshaken(): readonly Neighbour[] {
+    if (this.handshakenList) return this.handshakenList;
     const out: Neighbour[] = [];
     for (const n of this.neighbours) if (n.handshaken) out.push(n);
+    this.handshakenList = out;
     return out;
   }
 
@@ -299,6 +304,7 @@ export class Swarm {
 
   private drop(n: Neighbour): void {
     if (!this.neighbours.delete(n)) return;
+    if (n.handshaken) this.handshakenList = null;
     this.deps.onNeighboursChanged();
     this.schedulePick();
   }
@@ -389,6 +395,7 @@ export class Swarm {
         }
         n.peerId = msg.peerId;
         n.handshaken = true;
+        this.handshakenList = null;
         this.sendBitfield(n);
         if (this.deps.shaper.uploads) {
           const now = this.deps.clock.nowMs();
@@ -576,7 +583,10 @@ export class Swarm {
   private uploadOne(): boolean {
     const now = this.deps.clock.nowMs();
     // Requests cancelled, choked away or from neighbours gone since they were queued.
-    this.uploadQueue = this.uploadQueue.filter((q) => q.n.uploadWaiting.has(pieceKey(q.seq, q.piece)) && this.neighbours.has(q.n));
+    const queue = this.uploadQueue;
+    let kept = 0;
+    for (const q of queue) if (q.n.uploadWaiting.has(pieceKey(q.seq, q.piece)) && this.neighbours.has(q.n)) queue[kept++] = q;
+    queue.length = kept;
     const push = this.deps.config.relay === 'push';
     if (push) expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
     if (this.uploadQueue.length === 0 && this.fresh.length === 0) return false;
@@ -615,7 +625,7 @@ export class Swarm {
       queuedPieces: n.queuedPieces,
       givesBytes: n.roundDownloadedBytes,
       // A piece waiting for our upload is as good as held: it is on its way.
-      holds: (seq, piece) => n.holds(seq, piece) || n.uploadWaiting.has(pieceKey(seq, piece)),
+      holds: (seq, piece) => n.holds(seq, piece) || (n.uploadWaiting.size > 0 && n.uploadWaiting.has(pieceKey(seq, piece))),
       heldOf: (seq) => {
         let held = 0;
         for (const b of n.has.get(seq) ?? []) if (b) held++;
@@ -835,7 +845,13 @@ export class Swarm {
     if (!first || firstWanted === null) return;
     const peers = this.handshaken();
     // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
-    if (!entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
+    let anyWanted = false;
+    for (const e of entries) {
+      if (e.complete || e.info.seq < firstWanted) continue;
+      anyWanted = true;
+      break;
+    }
+    if (!anyWanted) {
       this.setWanted([]);
       this.updateInterest(peers, []);
       return;
@@ -965,13 +981,18 @@ export class Swarm {
    * is wanted (our holdings only grow, which never makes it interesting).
    */
   private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
-    const bySeq = (seq: number) => segments.find((s) => s.seq === seq);
     let missing: { seq: number; pieces: number[] }[] | null = null;
     for (const n of peers) {
       const v = n.interest;
       if (n.amInterested && v.witness) {
         const w = v.witness;
-        if (bySeq(w.seq)?.have[w.piece] === false && n.holds(w.seq, w.piece)) continue;
+        let lacked = false;
+        for (const seg of segments) {
+          if (seg.seq !== w.seq) continue;
+          lacked = seg.have[w.piece] === false;
+          break;
+        }
+        if (lacked && n.holds(w.seq, w.piece)) continue;
       } else if (!n.amInterested && v.hasVersion === n.hasVersion && v.wantedVersion === this.wantedVersion) continue;
       // The pieces we lack, found once per plan rather than once per neighbour.
       missing ??= segments.flatMap((s) => {

@@ -24,13 +24,20 @@ export const systemClock: Clock = {
   },
 };
 
-interface ManualTimer {
-  at: number;
+/** A timer is its own handle: a simulated swarm makes hundreds of thousands, and a handle apart would be two more objects each. */
+class ManualTimer implements TimerHandle {
   /** Order of scheduling: timers due at the same instant fire first-come first-served. */
-  order: number;
-  every: number | null;
-  fn: () => void;
-  cancelled: boolean;
+  order = 0;
+  cancelled = false;
+  constructor(
+    public at: number,
+    readonly every: number | null,
+    readonly fn: () => void,
+  ) {}
+
+  cancel(): void {
+    this.cancelled = true;
+  }
 }
 
 /**
@@ -54,12 +61,12 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    return this.add({ at: this.now + Math.max(0, ms), order: 0, every: null, fn, cancelled: false });
+    return this.add(new ManualTimer(this.now + Math.max(0, ms), null, fn));
   }
 
   setInterval(fn: () => void, ms: number): TimerHandle {
     const every = Math.max(1, ms);
-    return this.add({ at: this.now + every, order: 0, every, fn, cancelled: false });
+    return this.add(new ManualTimer(this.now + every, every, fn));
   }
 
   /** Moves time forward, firing due timers in order, those they schedule included. */
@@ -94,7 +101,7 @@ export class ManualClock implements Clock {
 
   private add(t: ManualTimer): TimerHandle {
     this.push(t);
-    return { cancel: () => void (t.cancelled = true) };
+    return t;
   }
 
   private push(t: ManualTimer): void {

@@ -133,17 +133,20 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   const latency = (p: PickerPeer) => (p.latencyMs > 0 ? p.latencyMs : DEFAULT_LATENCY_MS);
   const originHasRoom = () => o.originEnabled && originQueued < o.maxOriginInFlight;
 
-  /** The unchoked neighbour with room that would deliver the piece first: its index and estimated arrival. */
-  const bestPeer = (seq: number, piece: number, bytes: number): { i: number; eta: number } | null => {
-    if (peerTotal >= o.maxInFlightTotal) return null;
-    let best: { i: number; eta: number } | null = null;
+  /** The last bestPeer's estimated arrival: a number rather than an object per answer, as it runs for every piece. */
+  let bestEta = 0;
+  /** The unchoked neighbour with room that would deliver the piece first: its index (its estimated arrival in bestEta), or -1. */
+  const bestPeer = (seq: number, piece: number, bytes: number): number => {
+    if (peerTotal >= o.maxInFlightTotal) return -1;
+    let best = -1;
     for (const i of open) {
       const p = peers[i] as PickerPeer;
       const q = queued[i] as number;
       if (p.has.get(seq)?.[piece] !== true) continue;
       const eta = nowMs + latency(p) + (q + 1) * pieceMs(p, bytes);
-      if (!best || eta < best.eta || (eta === best.eta && (tieKey[i] as number) < (tieKey[best.i] as number))) {
-        best = { i, eta };
+      if (best < 0 || eta < bestEta || (eta === bestEta && (tieKey[i] as number) < (tieKey[best] as number))) {
+        best = i;
+        bestEta = eta;
       }
     }
     return best;
@@ -192,12 +195,12 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
         continue;
       }
       const best = bestPeer(seg.seq, piece, bytes);
-      if (best && best.eta <= seg.deadlineMs) push(seg.seq, piece, best.i, 'urgent-peer');
+      if (best >= 0 && bestEta <= seg.deadlineMs) push(seg.seq, piece, best, 'urgent-peer');
       // No neighbour can send it yet: at the live edge it is most likely on its way to one, so the origin is asked only when time runs short.
-      else if (!best && seg.deadlineMs - nowMs > o.rescueWindowMs) continue;
+      else if (best < 0 && seg.deadlineMs - nowMs > o.rescueWindowMs) continue;
       else if (originHasRoom()) push(seg.seq, piece, null, 'urgent-origin');
       // Late beats never: with the origin off or full, the fastest neighbour still gets it.
-      else if (best) push(seg.seq, piece, best.i, 'urgent-peer');
+      else if (best >= 0) push(seg.seq, piece, best, 'urgent-peer');
     }
   }
 
@@ -205,7 +208,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   // With no neighbour able to take a request, ranking the candidates would be wasted.
   const roomLeft = peerTotal < o.maxInFlightTotal && open.length > 0;
   const later = roomLeft ? s.segments.filter((seg) => !isUrgent(seg)) : [];
-  const avail = availability({ ...s, segments: later });
+  const avail = later.length > 0 ? availability({ ...s, segments: later }) : new Map<number, number[]>();
   const candidates: Candidate[] = [];
   for (const seg of later) {
     const flying = byPiece(seg);
@@ -220,7 +223,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   for (const c of candidates) {
     if (peerTotal >= o.maxInFlightTotal) break;
     const best = bestPeer(c.seg.seq, c.piece, c.bytes);
-    if (best) push(c.seg.seq, c.piece, best.i, REASON[o.mode]);
+    if (best >= 0) push(c.seg.seq, c.piece, best, REASON[o.mode]);
   }
   return plan;
 }
