@@ -618,20 +618,7 @@ export class Swarm {
 
   private relayView(n: Neighbour, now: number): RelayNeighbour {
     const share = this.uploadShare(n);
-    return {
-      unchoked: !n.amChoking,
-      interested: n.peerInterested,
-      blocked: n.uploadStalled || (share !== null && share.available(now) < this.deps.store.pieceSize),
-      queuedPieces: n.queuedPieces,
-      givesBytes: n.roundDownloadedBytes,
-      // A piece waiting for our upload is as good as held: it is on its way.
-      holds: (seq, piece) => n.holds(seq, piece) || (n.uploadWaiting.size > 0 && n.uploadWaiting.has(pieceKey(seq, piece))),
-      heldOf: (seq) => {
-        let held = 0;
-        for (const b of n.has.get(seq) ?? []) if (b) held++;
-        return held;
-      },
-    };
+    return new RelayView(n, n.uploadStalled || (share !== null && share.available(now) < this.deps.store.pieceSize));
   }
 
   /**
@@ -1116,5 +1103,40 @@ export class Swarm {
       this.setChoking(n, choke);
       if (newRound) n.roundDownloadedBytes = 0;
     }
+  }
+}
+
+/**
+ * A neighbour as the relay policy sees it. A class rather than an object of
+ * closures: the upload builds one per neighbour each time it has room.
+ */
+class RelayView implements RelayNeighbour {
+  readonly unchoked: boolean;
+  readonly interested: boolean;
+  readonly blocked: boolean;
+  readonly queuedPieces: number;
+  readonly givesBytes: number;
+
+  constructor(
+    private readonly n: Neighbour,
+    /** Not reading what we send, or out of its upload share. */
+    blocked: boolean,
+  ) {
+    this.unchoked = !n.amChoking;
+    this.interested = n.peerInterested;
+    this.blocked = blocked;
+    this.queuedPieces = n.queuedPieces;
+    this.givesBytes = n.roundDownloadedBytes;
+  }
+
+  /** A piece waiting for our upload is as good as held: it is on its way. */
+  holds(seq: number, piece: number): boolean {
+    return this.n.holds(seq, piece) || (this.n.uploadWaiting.size > 0 && this.n.uploadWaiting.has(pieceKey(seq, piece)));
+  }
+
+  heldOf(seq: number): number {
+    let held = 0;
+    for (const b of this.n.has.get(seq) ?? []) if (b) held++;
+    return held;
   }
 }
