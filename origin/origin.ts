@@ -119,9 +119,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       egressBytes: 0,
       audienceBytes: 0,
     });
-  // The dashboard's figures are the whole origin's, with a line per channel.
+  // The dashboard's figures are the whole origin's, with a line per channel and per rendition.
   const allEvents: OriginEvents = new EventEmitter();
-  for (const c of channels.values()) c.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
+  for (const s of swarms()) s.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
   const dashboard = createDashboard({
     config,
     clock,

@@ -144,6 +144,16 @@ describe('a bitrate ladder from one ffmpeg', () => {
         assert.ok(verifyAnnouncement(key, 'main/360p', a), 'signed under main/360p');
         assert.ok(!verifyAnnouncement(key, 'main/180p', a) && !verifyAnnouncement(key, 'main', a), 'and under no other name');
       }
+      // The dashboard counts it in its rendition, and lists it under that rendition's name.
+      const dashboard = (await (await fetch(`${origin.url}/api/dashboard`)).json()) as {
+        channels: { name: string; peers: number; renditions?: { name: string; peers: number; segments: number; offloadRatio: number }[] }[];
+        peers: { channel: string; peerId: string }[];
+      };
+      const renditions = dashboard.channels[0]?.renditions ?? [];
+      assert.deepEqual(renditions.map((r) => [r.name, r.peers]), [['360p', 1], ['180p', 0]]);
+      assert.ok(renditions.every((r) => r.segments > 0 && r.offloadRatio >= 0));
+      assert.equal(dashboard.channels[0]?.peers, 1);
+      assert.deepEqual(dashboard.peers.map((p) => [p.channel, p.peerId]), [['main/360p', 'own']]);
       await waitFor('the other rendition refused', () => other.received.some((m) => m.type === 'error'), 10_000);
       assert.deepEqual(
         other.received.map((m) => (m.type === 'error' ? m.code : m.type)),
