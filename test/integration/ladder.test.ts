@@ -25,9 +25,9 @@ import { trackerClient } from '../helpers/tracker-client.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
-const LADDER = '360p=640x360@600,180p=320x180@200';
+const LADDER = '240p=426x240@400,120p=214x120@150';
 const CONFIG = originConfig();
-const RUNGS = ['360p', '180p'] as const;
+const RUNGS = ['240p', '120p'] as const;
 
 async function probe(file: string, args: string[]): Promise<string> {
   const { stdout } = await run('ffprobe', ['-v', 'error', ...args, file]);
@@ -52,7 +52,7 @@ describe('a bitrate ladder from one ffmpeg', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ladder-'));
-    origin = await startTestOrigin({ ladder: LADDER, fps: 15, audioKbps: 64 });
+    origin = await startTestOrigin({ ladder: LADDER, fps: 15, audioKbps: 64, channel: ['sports=testsrc'], streamKey: 'ladder-key-0123' });
   });
 
   after(async () => {
@@ -132,17 +132,17 @@ describe('a bitrate ladder from one ffmpeg', () => {
   });
 
   test("a rung's tracker welcomes its rendition's peers with announcements signed under its name, and refuses another's", { timeout: 30_000 }, async () => {
-    const tracker = `${origin.url.replace(/^http/, 'ws')}/tracker/main/360p`;
-    const own = await trackerClient(tracker, { peerId: 'own', url: () => null, streamId: 'live_360p' });
-    const other = await trackerClient(tracker, { peerId: 'other', url: () => null, streamId: 'live_180p' });
+    const tracker = `${origin.url.replace(/^http/, 'ws')}/tracker/main/240p`;
+    const own = await trackerClient(tracker, { peerId: 'own', url: () => null, streamId: 'live_240p' });
+    const other = await trackerClient(tracker, { peerId: 'other', url: () => null, streamId: 'live_120p' });
     try {
       await own.welcomed();
       const welcome = own.received.find((m) => m.type === 'welcome');
       assert.ok(welcome?.type === 'welcome' && welcome.segments.length > 0, 'welcomed with the window');
       const key = publicKeyFromBase64(origin.originKey);
       for (const a of welcome.segments) {
-        assert.ok(verifyAnnouncement(key, 'main/360p', a), 'signed under main/360p');
-        assert.ok(!verifyAnnouncement(key, 'main/180p', a) && !verifyAnnouncement(key, 'main', a), 'and under no other name');
+        assert.ok(verifyAnnouncement(key, 'main/240p', a), 'signed under main/240p');
+        assert.ok(!verifyAnnouncement(key, 'main/120p', a) && !verifyAnnouncement(key, 'sports/240p', a) && !verifyAnnouncement(key, 'main', a), 'and under no other name');
       }
       // The dashboard counts it in its rendition, and lists it under that rendition's name.
       const dashboard = (await (await fetch(`${origin.url}/api/dashboard`)).json()) as {
@@ -150,10 +150,10 @@ describe('a bitrate ladder from one ffmpeg', () => {
         peers: { channel: string; peerId: string }[];
       };
       const renditions = dashboard.channels[0]?.renditions ?? [];
-      assert.deepEqual(renditions.map((r) => [r.name, r.peers]), [['360p', 1], ['180p', 0]]);
+      assert.deepEqual(renditions.map((r) => [r.name, r.peers]), [['240p', 1], ['120p', 0]]);
       assert.ok(renditions.every((r) => r.segments > 0 && r.offloadRatio >= 0));
       assert.equal(dashboard.channels[0]?.peers, 1);
-      assert.deepEqual(dashboard.peers.map((p) => [p.channel, p.peerId]), [['main/360p', 'own']]);
+      assert.deepEqual(dashboard.peers.map((p) => [p.channel, p.peerId]), [['main/240p', 'own']]);
       await waitFor('the other rendition refused', () => other.received.some((m) => m.type === 'error'), 10_000);
       assert.deepEqual(
         other.received.map((m) => (m.type === 'error' ? m.code : m.type)),
@@ -163,13 +163,36 @@ describe('a bitrate ladder from one ffmpeg', () => {
       await own.close();
       await other.close();
     }
+    // A named channel's rendition is at its own path, with its own stream id.
+    const sports = await trackerClient(`${origin.url.replace(/^http/, 'ws')}/tracker/sports/120p`, { peerId: 'fan', url: () => null, streamId: 'live_sports_120p' });
+    try {
+      await sports.welcomed();
+    } finally {
+      await sports.close();
+    }
     // The channel's own tracker path is no swarm when it is a ladder.
     const plain = new WebSocket(`${origin.url.replace(/^http/, 'ws')}/tracker`);
     await new Promise<void>((resolve) => plain.once('error', () => resolve()));
   });
 
+  test("a named channel is a ladder too, at its own paths, and its ingest takes its rungs' files only", { timeout: 30_000 }, async () => {
+    const sports = origin.channels.get('sports');
+    await waitFor('a segment in every sports rung', () => RUNGS.every((r) => (sports?.renditions.get(r)?.window.size ?? 0) > 0), 20_000, 100);
+    const variants = parseMasterPlaylist(await (await fetch(`${origin.url}/live/sports/master.m3u8`)).text());
+    assert.deepEqual(variants.map((v) => v.uri), RUNGS.map((r) => `${r}/index.m3u8`));
+    for (const r of RUNGS) {
+      const seq = sports?.renditions.get(r)?.window.announcements().at(-1)?.seq;
+      const res = await fetch(`${origin.url}/live/sports/${r}/seg-${seq}.ts`);
+      assert.equal(res.status, 200, `sports ${r}`);
+      await res.arrayBuffer();
+    }
+    const put = (file: string) => fetch(`${origin.url}/ingest/ladder-key-0123/r-test/${file}`, { method: 'PUT', body: 'x' });
+    for (const file of ['999p-s0.ts', 's0.ts', 'stream.m3u8']) assert.equal((await put(file)).status, 400, file);
+    assert.equal((await put('240p-s0.ts')).status, 201);
+  });
+
   test("the channel's plain paths and an unknown rendition answer 404; the metrics name each rendition", async () => {
-    for (const path of ['/live/index.m3u8', '/live/main/index.m3u8', '/live/main/999p/index.m3u8', '/live/main/999p/seg-1.ts', '/live/nope/360p/index.m3u8']) {
+    for (const path of ['/live/index.m3u8', '/live/main/index.m3u8', '/live/sports/seg-1.ts', '/live/main/999p/index.m3u8', '/live/main/999p/seg-1.ts', '/live/nope/240p/index.m3u8']) {
       const res = await fetch(`${origin.url}${path}`);
       assert.equal(res.status, 404, path);
       await res.text();
@@ -178,7 +201,10 @@ describe('a bitrate ladder from one ffmpeg', () => {
     for (const r of RUNGS) assert.match(metrics, new RegExp(`origin_segments_published_total\\{channel="main",rendition="${r}"\\} [1-9]`));
     assert.doesNotMatch(metrics, /origin_segments_published_total\{channel="main"\}/, 'no series for a plain stream the channel does not have');
     const health = (await (await fetch(`${origin.url}/healthz`)).json()) as { channels: { renditions?: { streamId: string }[] }[] };
-    assert.deepEqual(health.channels[0]?.renditions?.map((r) => r.streamId), ['live_360p', 'live_180p']);
+    assert.deepEqual(
+      health.channels.map((c) => c.renditions?.map((r) => r.streamId)),
+      [['live_240p', 'live_120p'], ['live_sports_240p', 'live_sports_120p']],
+    );
   });
 });
 
