@@ -284,11 +284,16 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   }
 
   function master(channel: Channel, req: Request, res: Response): void {
-    if (channel.variants.length === 0) {
+    const variants = channel.variants();
+    if (variants?.length === 0) {
       res.status(404).set('Cache-Control', negativeCacheControl()).send('no ladder: this origin runs without --ladder\n');
       return;
     }
-    const text = renderMasterPlaylist(channel.variants);
+    if (!variants) {
+      res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet: the copied source is read from its first segment\n');
+      return;
+    }
+    const text = renderMasterPlaylist(variants);
     res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
     if (req.fresh) res.status(304).end();
     else res.send(text);

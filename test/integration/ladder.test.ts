@@ -208,6 +208,54 @@ describe('a bitrate ladder from one ffmpeg', () => {
   });
 });
 
+describe('--copy --ladder: the source as it comes is the top rung', () => {
+  let origin: Origin;
+  let dir: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ladder-copy-'));
+    // A source as a broadcaster might send it: High profile, B-frames, a keyframe a second.
+    await run('ffmpeg', [
+      '-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=320x180:rate=15', '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000', '-t', '6',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-profile:v', 'high', '-g', '15', '-bf', '2', '-c:a', 'aac', '-b:a', '64k', join(dir, 'source.mp4'),
+    ]);
+    origin = await startTestOrigin({ source: join(dir, 'source.mp4'), copy: true, ladder: '180p=320x180@300,90p=160x90@100', fps: 15, audioKbps: 64 });
+  });
+
+  after(async () => {
+    await origin?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("the encoded rung's keyframes are the source's, and the master playlist names the source's own codecs and size", { timeout: 40_000 }, async () => {
+    const main = origin.channels.get('main');
+    const seqs = (r: string) => new Set(main?.renditions.get(r)?.window.announcements().map((s) => s.seq));
+    const common = () => [...seqs('180p')].filter((n) => seqs('90p').has(n));
+    await waitFor('three segments in both rungs', () => common().length >= 3, 30_000, 100);
+    const seq = common()[1] as number;
+    const files: Record<string, string> = {};
+    for (const r of ['180p', '90p']) {
+      const res = await fetch(`${origin.url}/live/main/${r}/seg-${seq}.ts`);
+      assert.equal(res.status, 200);
+      files[r] = join(dir, `${r}.ts`);
+      await writeFile(files[r] as string, Buffer.from(await res.arrayBuffer()));
+    }
+    const keyframes = await Promise.all(
+      ['180p', '90p'].map((r) => probe(files[r] as string, ['-select_streams', 'v:0', '-skip_frame', 'nokey', '-show_entries', 'frame=pts_time', '-of', 'csv=p=0'])),
+    );
+    assert.ok((keyframes[0] as string).length > 0);
+    assert.equal(keyframes[0], keyframes[1], 'keyframes at the same times in the copied and the encoded rung');
+    const variants = parseMasterPlaylist(await (await fetch(`${origin.url}/live/master.m3u8`)).text());
+    const [top, low] = variants;
+    const source = await avcCodecOf(files['180p'] as string);
+    assert.match(source, /^avc1\.64/, 'the top rung is the High-profile source, untouched');
+    assert.equal(top?.codecs, `${source},mp4a.40.2`);
+    assert.deepEqual([top?.width, top?.height], [320, 180]);
+    assert.equal(low?.codecs, `${await avcCodecOf(files['90p'] as string)},mp4a.40.2`);
+    assert.deepEqual([low?.width, low?.height], [160, 90]);
+  });
+});
+
 describe('an origin without --ladder', () => {
   test('has no master playlist', { timeout: 30_000 }, async () => {
     const origin = await startTestOrigin({ width: 160, height: 90, fps: 10, videoKbps: 100, audioKbps: 32 });

@@ -4,6 +4,7 @@ import { originLadder, parseOriginConfig } from '../../origin/config.ts';
 import { IngestReceiver, type IngestedSegment } from '../../origin/ingest-receiver.ts';
 import { LiveWindow } from '../../origin/live-window.ts';
 import { AlignedNumbering, renditionOfIngestFile } from '../../origin/rendition.ts';
+import { readSps, readTsCodecs } from '../../origin/ts-probe.ts';
 import { generateSigner, verifyAnnouncement } from '../../shared/announcement-signature.ts';
 import { ConfigError } from '../../shared/cli.ts';
 import { avcMainCodec, h264Level } from '../../shared/h264-level.ts';
@@ -68,11 +69,12 @@ describe('the --ladder spec', () => {
     assert.deepEqual(names(['--ladder', '360p=640x360@700,240p=426x240@300']), ['360p', '240p']);
     assert.deepEqual(names(['--ladder=240p=426x240@300']), ['240p']);
     assert.equal(names([]), null);
+    assert.deepEqual(names(['--ladder', '--copy']), ['720p', '480p', '360p'], 'with --copy the top rung is the source');
   });
 
   test('the origin refuses a bad ladder, and one it cannot publish with its other flags', () => {
     refused(['--ladder', '720p=1280x720'], /^--ladder: each rung/);
-    refused(['--ladder', '--copy'], /--copy is not supported/);
+    refused(['--ladder', '720p=1280x720@2500', '--copy'], /--copy needs two rungs at least/);
     refused(['--ladder', '--redis', 'redis://127.0.0.1:6379'], /--redis is not supported/);
     refused(['--ladder', '--channel', '720p=testsrc'], /may not be named like a rendition/);
     refused(['--ladder', '--stream-id', 'x'.repeat(60), '--channel', 'sports=testsrc'], /over \d+ characters/);
@@ -152,6 +154,16 @@ describe('H.264 levels and the master playlist', () => {
   test('a text that is no master playlist is refused', () => {
     assert.throws(() => parseMasterPlaylist('#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n'), /no #EXTM3U/);
     assert.throws(() => parseMasterPlaylist('#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=1x1\na.m3u8\n'), /bad EXT-X-STREAM-INF/);
+  });
+});
+
+describe("reading a copied source's codecs from its segment", () => {
+  test('bytes that are no MPEG-TS with an H.264 SPS read as nothing', () => {
+    assert.equal(readTsCodecs(Buffer.alloc(0)), null);
+    assert.equal(readTsCodecs(Buffer.alloc(188 * 4, 0x47)), null);
+    assert.equal(readTsCodecs(Buffer.from('not a transport stream at all')), null);
+    // An SPS cut short is no SPS: 0x67 header, Main, 3.1, then nothing.
+    assert.equal(readSps(Buffer.from([0x67, 0x4d, 0x40, 0x1f])), null);
   });
 });
 
