@@ -53,7 +53,7 @@ export interface Origin {
   readonly originKey: string;
   /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
   readonly signingKeySource: SigningKeySource;
-  /** The default channel's parts, as an origin of one stream had them. */
+  /** The default channel's parts, as an origin of one stream had them (with --ladder, its top rendition's). */
   readonly streamKey: string;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
@@ -204,10 +204,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     else res.send(text);
   }
 
-  function segment(channel: StreamSwarm, req: Request, res: Response): void {
-    const answered = (status: number) => channel.metrics.httpSegmentRequests.inc({ status: String(status) });
+  function segment(swarm: StreamSwarm, req: Request, res: Response): void {
+    const answered = (status: number) => swarm.metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
-    const found = seq === null ? ({ state: 'unknown' } as const) : channel.window.lookup(seq);
+    const found = seq === null ? ({ state: 'unknown' } as const) : swarm.window.lookup(seq);
     if (found.state !== 'live') {
       const status = found.state === 'unknown' ? 404 : 410;
       answered(status);
@@ -245,14 +245,14 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = channel.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = swarm.fetchClass(typeof token === 'string' ? token : null);
     const refused = egress.send(
       cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          channel.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
-          channel.countEgress(bytes);
+          swarm.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
+          swarm.countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,
     );

@@ -19,18 +19,27 @@ const TS_PACKET = 188;
 const STREAM_TYPE_H264 = 0x1b;
 const STREAM_TYPE_AAC_ADTS = 0x0f;
 
+/** The PID of the TS packet at `at`. */
+function pidAt(ts: Buffer, at: number): number {
+  return (((ts[at + 1] as number) & 0x1f) << 8) | (ts[at + 2] as number);
+}
+
+/** Where the payload of the TS packet at `at` starts (past its adaptation field), or null if it carries none. */
+function payloadAt(ts: Buffer, at: number): number | null {
+  const afc = ((ts[at + 3] as number) >> 4) & 3;
+  const off = afc & 2 ? at + 5 + (ts[at + 4] as number) : at + 4;
+  return afc & 1 && off < at + TS_PACKET ? off : null;
+}
+
 /** The payload of the first complete-enough PES of each PID asked for, TS packet headers removed. */
 function pesPayloads(ts: Buffer, pids: ReadonlySet<number>, maxBytes: number): Map<number, Buffer> {
   const parts = new Map<number, Buffer[]>();
   for (let at = 0; at + TS_PACKET <= ts.length; at += TS_PACKET) {
     if (ts[at] !== 0x47) return new Map();
-    const pid = (((ts[at + 1] as number) & 0x1f) << 8) | (ts[at + 2] as number);
-    if (!pids.has(pid)) continue;
+    const pid = pidAt(ts, at);
+    const off = payloadAt(ts, at);
+    if (!pids.has(pid) || off === null) continue;
     const start = ((ts[at + 1] as number) & 0x40) !== 0;
-    const afc = ((ts[at + 3] as number) >> 4) & 3;
-    let off = at + 4;
-    if (afc & 2) off += 1 + (ts[at + 4] as number);
-    if (!(afc & 1) || off >= at + TS_PACKET) continue;
     const list = parts.get(pid);
     if (!list) {
       if (start) parts.set(pid, [ts.subarray(off, at + TS_PACKET)]);
@@ -44,12 +53,10 @@ function pesPayloads(ts: Buffer, pids: ReadonlySet<number>, maxBytes: number): M
 /** A table section's body (PAT or PMT) from the first packet of `pid` that starts one. */
 function section(ts: Buffer, pid: number): Buffer | null {
   for (let at = 0; at + TS_PACKET <= ts.length; at += TS_PACKET) {
-    const p = (((ts[at + 1] as number) & 0x1f) << 8) | (ts[at + 2] as number);
-    if (ts[at] !== 0x47 || p !== pid || ((ts[at + 1] as number) & 0x40) === 0) continue;
-    const afc = ((ts[at + 3] as number) >> 4) & 3;
-    let off = at + 4;
-    if (afc & 2) off += 1 + (ts[at + 4] as number);
-    off += 1 + (ts[off] as number);
+    const payload = payloadAt(ts, at);
+    if (ts[at] !== 0x47 || pidAt(ts, at) !== pid || ((ts[at + 1] as number) & 0x40) === 0 || payload === null) continue;
+    // The pointer field, then the section.
+    const off = payload + 1 + (ts[payload] as number);
     const length = (((ts[off + 1] as number) & 0x0f) << 8) | (ts[off + 2] as number);
     return ts.subarray(off, Math.min(at + TS_PACKET, off + 3 + length));
   }
