@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { originLadder, parseOriginConfig } from '../../origin/config.ts';
 import { IngestReceiver, type IngestedSegment } from '../../origin/ingest-receiver.ts';
@@ -154,6 +155,25 @@ describe('H.264 levels and the master playlist', () => {
   test('a text that is no master playlist is refused', () => {
     assert.throws(() => parseMasterPlaylist('#EXT-X-STREAM-INF:BANDWIDTH=1\na.m3u8\n'), /no #EXTM3U/);
     assert.throws(() => parseMasterPlaylist('#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=1x1\na.m3u8\n'), /bad EXT-X-STREAM-INF/);
+  });
+});
+
+describe('the nginx edge (deploy/nginx/)', () => {
+  test("lets a ladder's paths through, and nothing that is not one", () => {
+    const template = readFileSync(new URL('../../deploy/nginx/p2p-live.conf.template', import.meta.url), 'utf8');
+    const location = (prefix: string) => {
+      const m = new RegExp(`location ~ "(\\^/${prefix}[^"]*)"`).exec(template);
+      assert.ok(m, `a location for /${prefix}`);
+      return new RegExp(m[1] as string);
+    };
+    const live = location('live');
+    const tracker = location('tracker');
+    for (const path of ['/live/master.m3u8', '/live/main/master.m3u8', '/live/main/720p/index.m3u8', '/live/sports/480p/seg-1796130149.ts', '/live/index.m3u8', '/live/sports/seg-1.ts']) {
+      assert.ok(live.test(path), path);
+    }
+    for (const path of ['/live/main/720p/master.m3u8', '/live/main/hd/index.m3u8', '/live/main/720p/x/seg-1.ts', '/live/main/720p/seg-x.ts']) assert.ok(!live.test(path), path);
+    for (const path of ['/tracker', '/tracker/main', '/tracker/main/720p']) assert.ok(tracker.test(path), path);
+    for (const path of ['/tracker/main/hd', '/tracker/main/720p/x']) assert.ok(!tracker.test(path), path);
   });
 });
 
