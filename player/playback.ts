@@ -22,6 +22,8 @@ export interface PlaybackCounters {
   recreations: number;
   /** Playlist probes that did not find a playing stream yet. */
   playlistRetries: number;
+  /** Rendition switches hls.js made (a ladder): the first level it picks is no switch. */
+  switches: number;
   lastError: string | null;
 }
 
@@ -57,6 +59,7 @@ export class Playback {
     recoveries: 0,
     recreations: 0,
     playlistRetries: 0,
+    switches: 0,
     lastError: null,
   };
   private current: Hls | null = null;
@@ -129,6 +132,12 @@ export class Playback {
       this.counters.fragmentsLoaded++;
       this.networkRecoveries = 0;
       if (this.phase === 'recovering' && hls === this.current) this.set('attached', '');
+    });
+    let level: number | null = null;
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+      if (level !== null && data.level !== level) this.counters.switches++;
+      level = data.level;
+      this.hooks.changed();
     });
     hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(hls, data));
     hls.loadSource(this.src);
