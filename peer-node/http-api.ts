@@ -5,7 +5,7 @@ import { type NodeStats, type PlayerReport, readReport } from '../shared/player-
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type SegmentAnnouncement, parseSegmentFileName } from '../shared/segment.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
-import { RENDITION_NAME } from './master-playlist.ts';
+import { RENDITION_NAME_PATTERN } from '../shared/rendition.ts';
 import { bytesDueBy, nextWriteInMs } from './policy/pacing.ts';
 import type { SegmentStore } from './segment-store.ts';
 
@@ -126,7 +126,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
 
   app.get('/live/:rendition/:file', async (req: Request, res: Response) => {
     const name = String(req.params.rendition);
-    await sendSegment(RENDITION_NAME.test(name) ? deps.rendition(name) : null, String(req.params.file), res);
+    await sendSegment(RENDITION_NAME_PATTERN.test(name) ? deps.rendition(name) : null, String(req.params.file), res);
   });
 
   app.post('/api/player', express.json({ limit: 1024 }), (req, res) => {

@@ -3,14 +3,15 @@ import { get as httpsGet } from 'node:https';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { TlsSetup } from '../shared/tls.ts';
-import { type Rung, parseMasterPlaylist } from './master-playlist.ts';
+import type { Variant } from '../shared/master-playlist.ts';
+import { readLadder } from './master-playlist.ts';
 import { reconnectDelayMs } from './policy/tracker-failover.ts';
 
 const PROBE_TIMEOUT_MS = 5000;
 /** A master playlist of MAX_RUNGS rungs is a few KB. */
 const MAX_MASTER_BYTES = 64 * 1024;
 
-type Answer = { kind: 'single' } | { kind: 'ladder'; rungs: Rung[] } | { kind: 'retry'; why: string };
+type Answer = { kind: 'single' } | { kind: 'ladder'; rungs: Variant[] } | { kind: 'retry'; why: string };
 
 function fetchMaster(url: string, tlsClient: TlsSetup['client']): Promise<Answer> {
   return new Promise((resolve) => {
@@ -36,7 +37,7 @@ function fetchMaster(url: string, tlsClient: TlsSetup['client']): Promise<Answer
       });
       res.on('error', (err) => resolve({ kind: 'retry', why: err.message }));
       res.on('end', () => {
-        const parsed = parseMasterPlaylist(Buffer.concat(chunks).toString('utf8'));
+        const parsed = readLadder(Buffer.concat(chunks).toString('utf8'));
         resolve(parsed.ok ? { kind: 'ladder', rungs: parsed.rungs } : { kind: 'retry', why: `bad master playlist: ${parsed.error}` });
       });
     });
@@ -50,7 +51,7 @@ function fetchMaster(url: string, tlsClient: TlsSetup['client']): Promise<Answer
  * While the origin is not up, or answers anything else, it asks again with
  * the tracker client's backoff. `cancel` stops it.
  */
-export function probeLadder(url: string, tlsClient: TlsSetup['client'], clock: Clock, log: Logger, done: (rungs: Rung[] | null) => void): { cancel(): void } {
+export function probeLadder(url: string, tlsClient: TlsSetup['client'], clock: Clock, log: Logger, done: (rungs: Variant[] | null) => void): { cancel(): void } {
   let cancelled = false;
   let timer: TimerHandle | null = null;
   let attempt = 0;

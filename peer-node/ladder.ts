@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.ts';
 import type { PlayerReport, RenditionStats } from '../shared/player-api.ts';
-import type { Rung } from './master-playlist.ts';
+import type { Variant } from '../shared/master-playlist.ts';
 import { DEFAULT_RENDITION_TIMING, type RenditionTiming, renditionRole } from './policy/renditions.ts';
 import type { StreamSession } from './stream-session.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
@@ -32,7 +32,7 @@ export class Ladder {
   private closed = false;
 
   constructor(
-    readonly rungs: readonly Rung[],
+    readonly rungs: readonly Variant[],
     private readonly open: (rendition: string) => StreamSession,
     private readonly clock: Clock,
     private readonly timing: RenditionTiming = DEFAULT_RENDITION_TIMING,

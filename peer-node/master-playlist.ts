@@ -1,51 +1,33 @@
-/** A rendition's name, as the origin's `--ladder` names it (`720p`): the contract's pattern. */
-export const RENDITION_NAME = /^[0-9]{2,4}p$/;
+import { type Variant, parseMasterPlaylist, renderMasterPlaylist } from '../shared/master-playlist.ts';
+import { LADDER_LIMITS, RENDITION_NAME_PATTERN } from '../shared/rendition.ts';
 
-/** One rung of the origin's master playlist, as the peer node serves it on. */
-export interface Rung {
-  name: string;
-  /** The `#EXT-X-STREAM-INF:` attribute list, exactly as the origin wrote it. */
-  attributes: string;
-  bandwidth: number;
-}
-
-/** The most rungs the node takes from one master playlist: more is no ladder the origin makes. */
-export const MAX_RUNGS = 16;
+/** The rungs of a master playlist the node takes, or what is wrong with it. */
+export type LadderReading = { ok: true; rungs: Variant[] } | { ok: false; error: string };
 
 /**
- * The rungs of the origin's master playlist, in its order (highest first),
- * or an error saying what is wrong with it. A rung is named by its `NAME`
- * attribute or else by its URI (`<r>/index.m3u8`); both must name the same
- * rendition, and every name must be a rendition name, so nothing from the
- * playlist reaches a path or a stream id unchecked.
+ * The origin's master playlist, checked before anything of it reaches a path,
+ * a stream id or the player's page: every rung a rendition name, its URI
+ * `<r>/index.m3u8`, no rung twice, attributes of plain characters.
  */
-export function parseMasterPlaylist(text: string): { ok: true; rungs: Rung[] } | { ok: false; error: string } {
-  const lines = text.split(/\r?\n/).map((l) => l.trim());
-  if (lines[0] !== '#EXTM3U') return { ok: false, error: 'not an M3U playlist' };
-  const rungs: Rung[] = [];
-  const names = new Set<string>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] as string;
-    if (!line.startsWith('#EXT-X-STREAM-INF:')) continue;
-    const attributes = line.slice('#EXT-X-STREAM-INF:'.length);
-    // Printable ASCII only: the line is served on as it is.
-    if (!/^[\x20-\x7e]+$/.test(attributes)) return { ok: false, error: `rung ${rungs.length + 1}: attributes not printable ASCII` };
-    let uri = '';
-    while (++i < lines.length && (uri = lines[i] as string) === '');
-    const fromUri = /^([^/]+)\/index\.m3u8$/.exec(uri)?.[1] ?? null;
-    const fromName = /(?:^|,)NAME="([^"]*)"/.exec(attributes)?.[1] ?? null;
-    const name = fromName ?? fromUri;
-    if (name === null || !RENDITION_NAME.test(name)) return { ok: false, error: `rung ${rungs.length + 1}: no rendition name (NAME or <r>/index.m3u8)` };
-    if (fromUri !== name) return { ok: false, error: `rung ${name}: its URI ${JSON.stringify(uri)} is not ${name}/index.m3u8` };
-    const bandwidth = Number(/(?:^|,)BANDWIDTH=(\d{1,10})(?:,|$)/.exec(attributes)?.[1] ?? Number.NaN);
-    if (!(bandwidth > 0)) return { ok: false, error: `rung ${name}: no BANDWIDTH` };
-    if (names.has(name)) return { ok: false, error: `rung ${name} twice` };
-    names.add(name);
-    rungs.push({ name, attributes, bandwidth });
-    if (rungs.length > MAX_RUNGS) return { ok: false, error: `more than ${MAX_RUNGS} rungs` };
+export function readLadder(text: string): LadderReading {
+  let variants: Variant[];
+  try {
+    variants = parseMasterPlaylist(text.replaceAll('\r\n', '\n'));
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
   }
-  if (rungs.length === 0) return { ok: false, error: 'no #EXT-X-STREAM-INF' };
-  return { ok: true, rungs };
+  if (variants.length === 0) return { ok: false, error: 'no #EXT-X-STREAM-INF' };
+  if (variants.length > LADDER_LIMITS.maxRungs) return { ok: false, error: `more than ${LADDER_LIMITS.maxRungs} rungs` };
+  const names = new Set<string>();
+  for (const v of variants) {
+    if (!RENDITION_NAME_PATTERN.test(v.name)) return { ok: false, error: `rung ${JSON.stringify(v.name)}: not a rendition name` };
+    if (v.uri !== `${v.name}/index.m3u8`) return { ok: false, error: `rung ${v.name}: its URI ${JSON.stringify(v.uri)} is not ${v.name}/index.m3u8` };
+    if (names.has(v.name)) return { ok: false, error: `rung ${v.name} twice` };
+    if (!/^[A-Za-z0-9.,]*$/.test(v.codecs)) return { ok: false, error: `rung ${v.name}: CODECS ${JSON.stringify(v.codecs)}` };
+    if (![v.averageBandwidth, v.width, v.height].every((n) => Number.isSafeInteger(n) && n >= 0)) return { ok: false, error: `rung ${v.name}: a bad number` };
+    names.add(v.name);
+  }
+  return { ok: true, rungs: variants };
 }
 
 /** The path of rendition `r`'s media playlist on the node, relative to `/`: where the master the node serves points. */
@@ -55,11 +37,9 @@ export function localRenditionPlaylist(r: string): string {
 
 /**
  * The master playlist the node serves its player at `/live.m3u8`: the
- * origin's rungs with their attributes unchanged, each pointing at the
- * node's own media playlist of that rendition.
+ * origin's rungs with the same attributes, each pointing at the node's own
+ * media playlist of that rendition.
  */
-export function renderLocalMaster(rungs: readonly Rung[]): string {
-  const lines = ['#EXTM3U', '#EXT-X-VERSION:3', '#EXT-X-INDEPENDENT-SEGMENTS'];
-  for (const r of rungs) lines.push(`#EXT-X-STREAM-INF:${r.attributes}`, localRenditionPlaylist(r.name));
-  return `${lines.join('\n')}\n`;
+export function renderLocalMaster(rungs: readonly Variant[]): string {
+  return renderMasterPlaylist(rungs.map((r) => ({ ...r, uri: localRenditionPlaylist(r.name) })));
 }

@@ -8,7 +8,9 @@ import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
 import { MAX_ID_LENGTH, MAX_PENDING_PEER_CONNECTIONS, MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS, MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
+import type { Variant } from '../shared/master-playlist.ts';
 import type { NodeStats } from '../shared/player-api.ts';
+import { masterPlaylistPath, renditionLivePath, renditionSignedName, renditionStreamId, renditionTrackerPath } from '../shared/rendition.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { normaliseAddress } from './address.ts';
 import { type PeerConfig, trackerUrls } from './config.ts';
@@ -17,7 +19,7 @@ import { Ladder } from './ladder.ts';
 import { probeLadder } from './ladder-probe.ts';
 import { LinkShaper } from './link.ts';
 import { routeInbound } from './link-router.ts';
-import { type Rung, renderLocalMaster } from './master-playlist.ts';
+import { renderLocalMaster } from './master-playlist.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { loadOriginKey } from './origin-key.ts';
 import { type DownloadSample, measuredBytesPerSec, paceBytesPerSec, recordSample } from './policy/pacing.ts';
@@ -107,10 +109,10 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
 
   function renditionPlace(r: string): StreamPlace {
     return {
-      streamId: `${config.streamId}_${r}`,
-      trackers: trackerBases.map((url) => url.replace(/\/tracker$/, `/tracker/${config.channel}/${r}`)),
-      livePath: `/live/${config.channel}/${r}`,
-      signedName: `${config.channel}/${r}`,
+      streamId: renditionStreamId(config.streamId, r),
+      trackers: trackerBases.map((url) => url.replace(/\/tracker$/, renditionTrackerPath(config.channel, r))),
+      livePath: renditionLivePath(config.channel, r),
+      signedName: renditionSignedName(config.channel, r),
     };
   }
 
@@ -120,7 +122,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   let probe: { cancel(): void } | null = null;
   let ladderTimer: TimerHandle | null = null;
 
-  function decide(rungs: Rung[] | null): void {
+  function decide(rungs: Variant[] | null): void {
     if (closed) return;
     const usable = (rungs ?? []).filter((r) => renditionPlace(r.name).streamId.length <= MAX_ID_LENGTH);
     if (rungs && usable.length < rungs.length) log.warn({ streamId: config.streamId }, 'renditions whose stream id would be too long are left out: shorten --stream-id');
@@ -321,7 +323,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     stats,
     async start() {
       port = await listen(server, config.port, config.host, log);
-      probe = probeLadder(`${originBase}/live/${config.channel}/master.m3u8`, tls.client, clock, log, decide);
+      probe = probeLadder(`${originBase}${masterPlaylistPath(config.channel)}`, tls.client, clock, log, decide);
     },
     close() {
       closed ??= (async () => {

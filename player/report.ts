@@ -1,4 +1,5 @@
 import { MAX_REPORT_OFFSET_MS, type PlayerReport } from '../shared/player-api.ts';
+import { RENDITION_NAME_PATTERN } from '../shared/rendition.ts';
 import type { PlayPosition } from './position.ts';
 import type { StallSnapshot } from './stalls.ts';
 
@@ -9,7 +10,7 @@ export function playerReport(position: PlayPosition, stalls: StallSnapshot, rend
     offsetMs: Math.min(MAX_REPORT_OFFSET_MS, Math.max(0, Math.floor(position.offsetMs))),
     stalls: stalls.stalls,
     stallMs: Math.max(0, Math.round(stalls.stallMs)),
-    ...(rendition !== null && /^[0-9]{2,4}p$/.test(rendition) ? { rendition } : {}),
+    ...(rendition !== null && RENDITION_NAME_PATTERN.test(rendition) ? { rendition } : {}),
   };
 }
 

@@ -4,11 +4,10 @@
  * `NodeStats` from `GET /api/stats`. Both sides import this, and the page
  * bundles it, so it and what it imports stay browser-safe (no node: imports).
  */
+import { RENDITION_NAME_PATTERN as RENDITION } from './rendition.ts';
 import type { PeerStats } from './tracker-protocol.ts';
 import { type Obj, int, isObj } from './validate.ts';
 
-/** A rendition's name in a report or in stats (the ladder's `720p`). */
-const RENDITION = /^[0-9]{2,4}p$/;
 
 /** The longest offset into a segment a report may give: no segment is that long. */
 export const MAX_REPORT_OFFSET_MS = 600_000;
