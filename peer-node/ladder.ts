@@ -56,12 +56,6 @@ export class Ladder {
     return j.session;
   }
 
-  /** The session of a rendition the node is in, by its swarm's stream id: where an inbound link goes. */
-  byStreamId(streamId: string): StreamSession | null {
-    for (const j of this.joined.values()) if (j.session.place.streamId === streamId) return j.session;
-    return null;
-  }
-
   /** The session the player asked for last, or null before it asked. */
   primary(): StreamSession | null {
     return this.primaryName === null ? null : (this.joined.get(this.primaryName)?.session ?? null);

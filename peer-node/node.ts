@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
@@ -7,7 +8,7 @@ import { listen } from '../shared/listen.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
-import { MAX_ID_LENGTH, MAX_PENDING_PEER_CONNECTIONS, MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS, MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
+import { MAX_ID_LENGTH, MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
 import type { Variant } from '../shared/master-playlist.ts';
 import type { NodeStats } from '../shared/player-api.ts';
 import { masterPlaylistPath, renditionLivePath, renditionSignedName, renditionStreamId, renditionTrackerPath } from '../shared/rendition.ts';
@@ -18,7 +19,6 @@ import { type HttpApiDeps, type Layout, type StreamView, createHttpApi } from '.
 import { Ladder } from './ladder.ts';
 import { probeLadder } from './ladder-probe.ts';
 import { LinkShaper } from './link.ts';
-import { routeInbound } from './link-router.ts';
 import { renderLocalMaster } from './master-playlist.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { loadOriginKey } from './origin-key.ts';
@@ -74,21 +74,29 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   let closed: Promise<void> | null = null;
   /** Sockets still connecting, so close() can end them. */
   const dialling = new Set<WebSocket>();
-  /** Inbound sockets of a ladder's node that have not named their rendition yet, and where each came from. */
-  const unrouted = new Map<WebSocket, string>();
   let samples: DownloadSample[] = [];
 
-  function open(place: StreamPlace): StreamSession {
+  /**
+   * A swarm of the node. The channel's is dialled at the node's port; each
+   * rendition's at a port of its own (`ownPort`), since the tracker lists
+   * every peer at `/peer` of the port it gave (origin/peer-address.ts), and
+   * the node must know whose handshake to send as a connection opens, before
+   * the other side says anything (the tracker's reachability probe says
+   * nothing at all).
+   */
+  function open(place: StreamPlace, ownPort: boolean): StreamSession {
+    const peerServer = ownPort ? createWebServer(tls, (_req, res) => res.writeHead(404).end(), log) : null;
+    let peerPort = 0;
     const session = createStreamSession(config, place, {
       peerId,
       clock,
       rng,
-      log: place.signedName === config.channel ? log : log.child({ stream: place.streamId }),
+      log: ownPort ? log.child({ stream: place.streamId }) : log,
       tls,
       originKey,
       originBase,
       shaper,
-      advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
+      advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${peerServer ? peerPort : port}/peer`,
       dialling,
     });
     // Every segment downloaded, in any swarm, measures the one access link.
@@ -96,7 +104,29 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       if (e.completedAtMs === null || e.firstPieceAtMs === null) return;
       samples = recordSample(samples, { bytes: e.info.size, ms: e.completedAtMs - e.firstPieceAtMs, atMs: e.completedAtMs });
     });
-    return session;
+    if (!peerServer) return session;
+    peerServer.on('clientError', (_err, socket) => socket.destroy());
+    peerServer.on('upgrade', (req, socket, head) => acceptPeer(session, req, socket, head));
+    let gone = false;
+    return {
+      ...session,
+      start() {
+        // The tracker is told the port, so it is joined once the port is open.
+        listen(peerServer, 0, config.host, log).then(
+          (p) => {
+            peerPort = p;
+            if (!gone) session.start();
+          },
+          (err: Error) => log.error({ err: err.message, stream: place.streamId }, 'cannot listen for the rendition\'s neighbours'),
+        );
+      },
+      close() {
+        gone = true;
+        session.close();
+        peerServer.closeAllConnections();
+        peerServer.close();
+      },
+    };
   }
 
   // Each tracker (the origin's, or a replica) serves the channel at its own path.
@@ -105,7 +135,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     trackers: trackerBases.map((url) => url.replace(/\/tracker$/, channelTrackerPath(config.channel))),
     livePath: channelLivePath(config.channel),
     signedName: config.channel,
-  });
+  }, false);
 
   function renditionPlace(r: string): StreamPlace {
     return {
@@ -130,7 +160,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       layout = { kind: 'single' };
       single.start();
     } else {
-      const ladder = new Ladder(usable, (r) => open(renditionPlace(r)), clock);
+      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock);
       layout = { kind: 'ladder', ladder, master: renderLocalMaster(usable) };
       ladderTimer = clock.setInterval(() => ladder.maintain(), LADDER_MAINTAIN_MS);
       log.info({ renditions: usable.map((r) => r.name) }, 'the channel is a ladder: one swarm per rendition');
@@ -199,7 +229,8 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   /** Segments reach a ladder's player at the rate the node's downloads do; one stream has no rung to choose, so is not paced. */
   function pace(): number | null {
     if (layout?.kind !== 'ladder') return null;
-    return paceBytesPerSec(config.downloadKbps > 0 ? (config.downloadKbps * 1000) / 8 : null, measuredBytesPerSec(samples, clock.nowMs()));
+    const neighbours = sessions().flatMap((s) => s.core.swarm.handshaken().map((n) => ({ rateBytesPerSec: n.rateBytesPerSec(s.core.store.pieceSize), lastPieceAtMs: n.lastPieceAtMs })));
+    return paceBytesPerSec(config.downloadKbps > 0 ? (config.downloadKbps * 1000) / 8 : null, measuredBytesPerSec(samples, neighbours, clock.nowMs()));
   }
 
   const registry = createPeerMetrics(counters, () => {
@@ -244,18 +275,30 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   wss.on('error', (err) => log.error({ err }, 'peer websocket server error'));
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
+    if (!layout) {
+      socket.on('error', () => socket.destroy());
+      refuseUpgrade(socket, 'not in the swarm yet');
+      return;
+    }
+    if (layout.kind === 'ladder') {
+      // Its renditions' neighbours dial their own ports.
+      socket.on('error', () => socket.destroy());
+      socket.destroy();
+      return;
+    }
+    acceptPeer(single, req, socket, head);
+  });
+
+  /** A neighbour's connection to `/peer` of a swarm of the node, let in if the swarm has room. */
+  function acceptPeer(session: StreamSession, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if ((req.url ?? '').split('?')[0] !== '/peer' || closed) {
       socket.destroy();
       return;
     }
+    const { core } = session;
     const address = normaliseAddress(req.socket.remoteAddress ?? '');
-    if (!layout) {
-      refuseUpgrade(socket, 'not in the swarm yet');
-      return;
-    }
-    if (layout.kind === 'ladder') return acceptForLadder(layout.ladder, req, socket, head, address);
-    const refused = single.core.refusal(address);
+    const refused = core.refusal(address);
     if (refused) {
       log.debug({ address, reason: refused }, 'peer connection refused');
       refuseUpgrade(socket, refused);
@@ -263,40 +306,12 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => log.debug({ err: err.message }, 'neighbour socket error'));
-      const late = single.core.refusal(address);
+      const late = core.refusal(address);
       if (late) {
         ws.close(1013, late);
         return;
       }
-      single.core.acceptInbound(wsLink(ws, clock), address);
-    });
-  });
-
-  /**
-   * A ladder's node is in several swarms on one socket: the connection goes
-   * to the rendition its handshake names, and that swarm's limits apply from
-   * then on. Until it names one, the node's own bounds on connections
-   * awaiting a handshake hold.
-   */
-  function acceptForLadder(ladder: Ladder, req: Parameters<WebSocketServer['handleUpgrade']>[0], socket: Parameters<WebSocketServer['handleUpgrade']>[1], head: Buffer, address: string): void {
-    let fromAddress = 0;
-    for (const a of unrouted.values()) if (a === address) fromAddress++;
-    if (unrouted.size >= MAX_PENDING_PEER_CONNECTIONS || fromAddress >= MAX_PENDING_PEER_CONNECTIONS_PER_ADDRESS) {
-      refuseUpgrade(socket, 'too many connections awaiting a handshake');
-      return;
-    }
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', (err) => log.debug({ err: err.message }, 'neighbour socket error'));
-      unrouted.set(ws, address);
-      ws.on('close', () => unrouted.delete(ws));
-      routeInbound(wsLink(ws, clock), clock, (streamId) => {
-        unrouted.delete(ws);
-        const session = ladder.byStreamId(streamId);
-        if (!session) return 'not in that swarm';
-        const refused = session.core.refusal(address);
-        if (refused) return refused;
-        return (link) => session.core.acceptInbound(link, address);
-      });
+      core.acceptInbound(wsLink(ws, clock), address);
     });
   }
 
@@ -333,7 +348,6 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
         if (layout?.kind === 'ladder') layout.ladder.close();
         for (const w of [...layoutWaiters]) w();
         for (const ws of dialling) ws.terminate();
-        for (const ws of unrouted.keys()) ws.terminate();
         wss.close();
         // Neighbours were sent a goodbye; give it a moment to leave before the sockets go.
         if (wss.clients.size > 0) await new Promise<void>((resolve) => clock.setTimeout(resolve, 200));

@@ -5,6 +5,14 @@
  * viewer's link cannot carry. So the node serves each segment at the rate its
  * own downloads achieve: the emulated download cap when one is set, and what
  * its downloads measured, whichever is lower.
+ *
+ * What the downloads measured is a lower bound of the link. A live swarm
+ * often delivers a whole segment slower than the link could (its pieces wait
+ * for a neighbour to have them, or for the origin's rescue near the
+ * deadline), never faster. So two lower bounds, and the higher of them: the
+ * fastest recent segment, and the sum of what the neighbours that delivered
+ * lately each deliver when asked (their service time per piece, which a busy
+ * link stretches and idle waiting does not).
  */
 
 /** One whole segment downloaded: its bytes, over the ms from its first piece to its last. */
@@ -23,9 +31,18 @@ export interface PacingConfig {
   minSampleBytes: number;
   /** A span under this is read as this (a segment whose pieces came in one burst). */
   minSampleMs: number;
+
+  /** A neighbour that delivered nothing for this long says nothing of the link now. */
+  neighbourQuietMs: number;
 }
 
-export const DEFAULT_PACING: PacingConfig = { recentSamples: 5, maxSampleAgeMs: 60_000, minSampleBytes: 32 * 1024, minSampleMs: 5 };
+export const DEFAULT_PACING: PacingConfig = { recentSamples: 5, maxSampleAgeMs: 60_000, minSampleBytes: 32 * 1024, minSampleMs: 5, neighbourQuietMs: 10_000 };
+
+/** A neighbour's delivery to us, as the swarm measured it (peer-node/neighbour.ts). */
+export interface NeighbourDelivery {
+  rateBytesPerSec: number;
+  lastPieceAtMs: number | null;
+}
 
 /** `samples` with `s` added: bounded, oldest dropped first; a sample too small to tell a rate is not kept. */
 export function recordSample(samples: readonly DownloadSample[], s: DownloadSample, config: PacingConfig = DEFAULT_PACING): DownloadSample[] {
@@ -33,21 +50,22 @@ export function recordSample(samples: readonly DownloadSample[], s: DownloadSamp
   return [...samples, s].slice(-config.recentSamples);
 }
 
-/**
- * What the node's downloads achieved lately, in bytes/s: the fastest recent
- * segment. A live swarm often delivers a segment slower than the link could
- * (its pieces wait for a neighbour that has them, or for the origin's
- * rescue), never faster: the fastest one is the best lower bound of the
- * link. Null when no recent sample.
- */
-export function measuredBytesPerSec(samples: readonly DownloadSample[], nowMs: number, config: PacingConfig = DEFAULT_PACING): number | null {
-  let best: number | null = null;
+/** What the node's downloads achieved lately, in bytes/s (see above); null when nothing was measured lately. */
+export function measuredBytesPerSec(
+  samples: readonly DownloadSample[],
+  neighbours: readonly NeighbourDelivery[],
+  nowMs: number,
+  config: PacingConfig = DEFAULT_PACING,
+): number | null {
+  let best = 0;
   for (const s of samples) {
     if (nowMs - s.atMs > config.maxSampleAgeMs) continue;
-    const rate = (s.bytes * 1000) / Math.max(config.minSampleMs, s.ms);
-    if (best === null || rate > best) best = rate;
+    best = Math.max(best, (s.bytes * 1000) / Math.max(config.minSampleMs, s.ms));
   }
-  return best;
+  let together = 0;
+  for (const n of neighbours) if (n.lastPieceAtMs !== null && nowMs - n.lastPieceAtMs <= config.neighbourQuietMs) together += n.rateBytesPerSec;
+  best = Math.max(best, together);
+  return best > 0 ? best : null;
 }
 
 /** The rate to serve the player at: the lower of the emulated cap and the measured rate; null (unpaced) when neither is known. */

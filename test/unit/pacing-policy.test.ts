@@ -16,7 +16,19 @@ describe('pacing policy: the rate a segment is served to the player at', () => {
       ['older than the bound: forgotten', [s(200, 100, 0), s(200, 1000, 50_000)], DEFAULT_PACING.maxSampleAgeMs + 1, 200 * KB],
       ['all too old: unknown', [s(200, 1000, 0)], DEFAULT_PACING.maxSampleAgeMs + 1, null],
     ];
-    for (const [what, samples, now, want] of table) assert.equal(measuredBytesPerSec(samples, now), want, what);
+    for (const [what, samples, now, want] of table) assert.equal(measuredBytesPerSec(samples, [], now), want, what);
+  });
+
+  test('or, when higher, what the neighbours that delivered lately deliver together', () => {
+    const n = (rate: number, lastPieceAtMs: number | null) => ({ rateBytesPerSec: rate, lastPieceAtMs });
+    const table: [string, DownloadSample[], ReturnType<typeof n>[], number | null][] = [
+      ['two neighbours, no whole segment yet', [], [n(100_000, 9000), n(50_000, 9500)], 150_000],
+      ['a neighbour quiet too long counts no more', [], [n(100_000, 9000), n(50_000, 10_000 - DEFAULT_PACING.neighbourQuietMs - 1)], 100_000],
+      ['one never measured counts nothing', [], [n(0, null)], null],
+      ['segments came faster than the neighbours measure', [s(200, 500, 9000)], [n(100_000, 9000)], 400 * KB],
+      ['segments trickled in slower: the neighbours tell more', [s(200, 4000, 9000)], [n(100_000, 9000), n(100_000, 9000)], 200_000],
+    ];
+    for (const [what, samples, neighbours, want] of table) assert.equal(measuredBytesPerSec(samples, neighbours, 10_000), want, what);
   });
 
   test('samples are kept bounded, newest last; one too small to tell a rate is not kept', () => {
