@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.ts';
 import type { PlayerReport, RenditionStats } from '../shared/player-api.ts';
 import type { Variant } from '../shared/master-playlist.ts';
-import { DEFAULT_RENDITION_TIMING, type RenditionTiming, renditionRole } from './policy/renditions.ts';
+import { DEFAULT_LINGER_MS, type RenditionRole, renditionRole } from './policy/renditions.ts';
 import type { StreamSession } from './stream-session.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
 
@@ -35,7 +35,9 @@ export class Ladder {
     readonly rungs: readonly Variant[],
     private readonly open: (rendition: string) => StreamSession,
     private readonly clock: Clock,
-    private readonly timing: RenditionTiming = DEFAULT_RENDITION_TIMING,
+    /** The node's emulated download, bits/s, or null (no known bound): whether a rendition the player left can be relayed. */
+    private readonly downloadBitsPerSec: number | null,
+    private readonly lingerMs = DEFAULT_LINGER_MS,
   ) {
     this.names = new Set(rungs.map((r) => r.name));
   }
@@ -51,8 +53,11 @@ export class Ladder {
       j.session.start();
     }
     j.lastWantedAtMs = now;
-    this.primaryName = name;
-    j.session.core.swarm.setRelayOnly(false);
+    if (this.primaryName !== name) {
+      this.primaryName = name;
+      // At once: a rendition left on a link with no room to relay it must stop taking its share.
+      this.maintain();
+    }
     return j.session;
   }
 
@@ -86,16 +91,18 @@ export class Ladder {
     session.core.onPlayerReport({ ...r, stalls: j.stalls, stallMs: j.stallMs });
   }
 
+  private role(name: string, j: Joined, now: number): RenditionRole {
+    const bandwidth = (n: string | null) => this.rungs.find((r) => r.name === n)?.bandwidth ?? 0;
+    return renditionRole({ playing: name === this.primaryName, lastWantedAtMs: j.lastWantedAtMs, bandwidth: bandwidth(name) }, bandwidth(this.primaryName), this.downloadBitsPerSec, now, this.lingerMs);
+  }
+
   /** Applies each rendition's role: fetch, relay only, or leave. */
   maintain(): void {
     const now = this.clock.nowMs();
     for (const [name, j] of this.joined) {
-      const role = renditionRole(j.lastWantedAtMs, now, this.timing);
-      if (role === 'leave' && name !== this.primaryName) {
-        this.leave(name, j);
-        continue;
-      }
-      j.session.core.swarm.setRelayOnly(role === 'relay' && name !== this.primaryName);
+      const role = this.role(name, j, now);
+      if (role === 'leave') this.leave(name, j);
+      else j.session.core.swarm.setRelayOnly(role === 'relay');
     }
   }
 
@@ -118,7 +125,7 @@ export class Ladder {
       const past = this.past.get(rung.name);
       if (!j && !past) continue;
       const c = sumCounters([past ?? newCounters(), ...(j ? [j.session.core.counters] : [])]);
-      const role = !j ? 'left' : rung.name === this.primaryName ? 'active' : renditionRole(j.lastWantedAtMs, now, this.timing) === 'active' ? 'active' : 'relay';
+      const role = !j ? 'left' : this.role(rung.name, j, now) === 'active' ? 'active' : 'relay';
       out.push({
         name: rung.name,
         role,

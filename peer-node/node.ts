@@ -160,7 +160,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       layout = { kind: 'single' };
       single.start();
     } else {
-      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock);
+      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock, config.downloadKbps > 0 ? config.downloadKbps * 1000 : null);
       layout = { kind: 'ladder', ladder, master: renderLocalMaster(usable) };
       ladderTimer = clock.setInterval(() => ladder.maintain(), LADDER_MAINTAIN_MS);
       log.info({ renditions: usable.map((r) => r.name) }, 'the channel is a ladder: one swarm per rendition');

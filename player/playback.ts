@@ -123,6 +123,9 @@ export class Playback {
       enableWorker: this.options.workerPath !== null,
       workerPath: this.options.workerPath,
       ...hlsLatencyConfig(LIVE_LATENCY),
+      // A ladder starts on its lowest rung (hls.js orders levels by bitrate) and climbs as fast as loads allow: a viewer on a
+      // slow link does not stall on a first segment too big for it. One stream has one level, so this changes nothing there.
+      startLevel: 0,
       // Keep a little played media for seeking back; the live window is short anyway.
       backBufferLength: 30,
     });

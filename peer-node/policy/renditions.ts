@@ -1,30 +1,37 @@
 /**
- * What the node does with each rendition it has joined, from when its player
- * last asked for it (a playlist, a segment or a position report of it).
- * hls.js refreshes the playlist of the rendition it plays every target
- * duration, so the one it is on is asked for every few seconds; one it left
- * is asked for no more.
+ * What the node does with each rendition of a ladder it has joined. The one
+ * its player asked for last is the one it plays: hls.js plays one rendition
+ * at a time, and asks for its playlist every target duration.
  */
 export type RenditionRole =
   /** The player is on it: fetched with deadlines, as a single stream is. */
   | 'active'
   /** The player left it lately: it fetches nothing more, and relays what it holds to its neighbours. */
   | 'relay'
-  /** Left long enough: the node leaves its swarm. */
+  /** The node leaves its swarm. */
   | 'leave';
 
-export interface RenditionTiming {
-  /** Asked for no longer ago than this: the player is on it (or switching to it). */
-  activeMs: number;
-  /** Left no longer ago than this: still relayed. */
-  lingerMs: number;
+export interface RenditionState {
+  /** The player asked for it last (its playlist, a segment, a report). */
+  playing: boolean;
+  lastWantedAtMs: number;
+  /** Its BANDWIDTH in the master playlist, bits/s. */
+  bandwidth: number;
 }
 
-export const DEFAULT_RENDITION_TIMING: RenditionTiming = { activeMs: 8000, lingerMs: 30_000 };
+/** How long a rendition the player left is relayed, when the node has room for it. */
+export const DEFAULT_LINGER_MS = 30_000;
 
-export function renditionRole(lastWantedAtMs: number, nowMs: number, timing: RenditionTiming = DEFAULT_RENDITION_TIMING): RenditionRole {
-  const since = nowMs - lastWantedAtMs;
-  if (since <= timing.activeMs) return 'active';
-  if (since <= timing.lingerMs) return 'relay';
-  return 'leave';
+/**
+ * A rendition the player left is relayed for `lingerMs` only while the
+ * node's download has room for it beside the one playing: the origin keeps
+ * seeding a rendition to the peers in its swarm, and on a link with no room
+ * to spare that would slow the rendition the player needs (the very reason
+ * hls.js switched down). `downloadBitsPerSec` null: no known bound.
+ */
+export function renditionRole(r: RenditionState, playingBandwidth: number, downloadBitsPerSec: number | null, nowMs: number, lingerMs = DEFAULT_LINGER_MS): RenditionRole {
+  if (r.playing) return 'active';
+  if (nowMs - r.lastWantedAtMs > lingerMs) return 'leave';
+  const room = downloadBitsPerSec === null || downloadBitsPerSec >= playingBandwidth + r.bandwidth;
+  return room ? 'relay' : 'leave';
 }

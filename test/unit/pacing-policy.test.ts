@@ -94,15 +94,17 @@ describe('pacing policy: the rate a segment is served to the player at', () => {
 });
 
 describe('rendition roles: what the node does with a rendition its player asked for', () => {
-  test('on it, left lately, left long ago', () => {
-    const timing = { activeMs: 8000, lingerMs: 30_000 };
-    const table: [number, string][] = [
-      [0, 'active'],
-      [8000, 'active'],
-      [8001, 'relay'],
-      [30_000, 'relay'],
-      [30_001, 'leave'],
+  test('the one playing is fetched; one left lately is relayed only while the link has room beside the one playing; then left', () => {
+    const now = 100_000;
+    const left = (sinceMs: number, bandwidth: number) => ({ playing: false, lastWantedAtMs: now - sinceMs, bandwidth });
+    const table: [string, Parameters<typeof renditionRole>[0], number | null, string][] = [
+      ['playing, whatever the link', { playing: true, lastWantedAtMs: 0, bandwidth: 5_000_000 }, 100_000, 'active'],
+      ['left 5 s ago, no known bound on the link', left(5000, 1_200_000), null, 'relay'],
+      ['left 5 s ago, room for both', left(5000, 1_200_000), 2_000_000, 'relay'],
+      ['left 5 s ago, no room for both: it would slow the one playing', left(5000, 1_200_000), 1_500_000, 'leave'],
+      ['left longer ago than the linger', left(30_001, 1_200_000), null, 'leave'],
+      ['left exactly the linger ago', left(30_000, 1_200_000), null, 'relay'],
     ];
-    for (const [since, want] of table) assert.equal(renditionRole(100_000 - since, 100_000, timing), want, `${since} ms since asked`);
+    for (const [what, r, link, want] of table) assert.equal(renditionRole(r, 600_000, link, now, 30_000), want, what);
   });
 });
