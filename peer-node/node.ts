@@ -115,7 +115,9 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
         listen(peerServer, 0, config.host, log).then(
           (p) => {
             peerPort = p;
-            if (!gone) session.start();
+            // Left (or the node closed) while the port was opening.
+            if (gone) peerServer.close();
+            else session.start();
           },
           (err: Error) => log.error({ err: err.message, stream: place.streamId }, 'cannot listen for the rendition\'s neighbours'),
         );
