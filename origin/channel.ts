@@ -18,6 +18,7 @@ import type { RedisLink } from './redis-link.ts';
 import type { RedisOrigin } from './redis-origin.ts';
 import { AlignedNumbering, renditionOfIngestFile } from './rendition.ts';
 import { StreamSwarm } from './stream-swarm.ts';
+import { readTsCodecs } from './ts-probe.ts';
 import type { TrackerServer } from './tracker-server.ts';
 
 export interface ChannelDeps {
@@ -61,8 +62,9 @@ export class Channel {
   readonly plain: StreamSwarm | null;
   /** With --ladder: each rendition's swarm, highest first; else empty. */
   readonly renditions: ReadonlyMap<string, StreamSwarm>;
-  /** With --ladder: the master playlist's entries, highest first; else empty. */
-  readonly variants: readonly Variant[];
+  /** With --ladder: the master playlist's entries, highest first; with --copy the top one once read from the source. */
+  private readonly ladderVariants: Variant[];
+  private copiedSource: Variant | null = null;
   readonly ingest: IngestSupervisor;
   /** The plain swarm, or the top rendition's: what an origin of one stream had. */
   readonly window: LiveWindow;
@@ -71,7 +73,7 @@ export class Channel {
   readonly redis: RedisOrigin | null;
   readonly events: OriginEvents;
 
-  constructor(deps: ChannelDeps) {
+  constructor(private readonly deps: ChannelDeps) {
     const { spec, config, clock, log } = deps;
     this.name = spec.name;
     this.streamId = channelStreamId(config.streamId, spec.name);
@@ -98,7 +100,7 @@ export class Channel {
         probe: deps.probe(this.streamId),
       });
       this.renditions = new Map();
-      this.variants = [];
+      this.ladderVariants = [];
     } else {
       this.metrics = ingestMetrics(deps.metrics, spec.name);
       this.plain = null;
@@ -122,7 +124,9 @@ export class Channel {
         );
       }
       this.renditions = renditions;
-      this.variants = ladder.map((rung) => rungVariant(rung, config.fps, config.audioKbps));
+      this.ladderVariants = ladder.map((rung) => rungVariant(rung, config.fps, config.audioKbps));
+      const top = [...renditions.values()][0];
+      if (config.copy && top) this.readCopiedSource(top, this.ladderVariants[0] as Variant, log);
     }
     const primary = this.streams[0] as StreamSwarm;
     this.window = primary.window;
@@ -137,6 +141,34 @@ export class Channel {
       log: log.child({ component: 'ingest' }),
       maxBackoffMs: config.restartMaxBackoffMs,
       onRestart: () => this.metrics.ingestRestarts.inc(),
+    });
+  }
+
+  /**
+   * The master playlist's entries, highest first: [] without a ladder; null
+   * while the top rung is the copied source (--copy) and none of its segments
+   * has been read yet.
+   */
+  variants(): readonly Variant[] | null {
+    if (this.ladderVariants.length === 0 || !this.deps.config.copy) return this.ladderVariants;
+    return this.copiedSource && [this.copiedSource, ...this.ladderVariants.slice(1)];
+  }
+
+  /**
+   * With --copy the top rung is the source as it comes: its size and codecs
+   * are read from its first segment, and again from the first of each ingest
+   * run (a broadcaster may come back with other settings). Its bandwidths are
+   * the --ladder spec's for it: what the source is meant to send.
+   */
+  private readCopiedSource(top: StreamSwarm, declared: Variant, log: Logger): void {
+    top.events.on('segmentPublished', ({ segment }) => {
+      if (this.copiedSource && !segment.info.discontinuity) return;
+      const read = readTsCodecs(segment.data);
+      if (!read) {
+        log.warn({ rendition: declared.name, seq: segment.info.seq }, 'copied source: no H.264 SPS readable in its segment; the master playlist waits');
+        return;
+      }
+      this.copiedSource = { ...declared, width: read.width, height: read.height, codecs: read.audio ? `${read.video},${read.audio}` : read.video };
     });
   }
 

@@ -34,7 +34,7 @@ export const originFlags = {
     kind: 'optional-string',
     default: null,
     bare: DEFAULT_LADDER,
-    help: `publish every channel as a bitrate ladder, name=WIDTHxHEIGHT@VIDEO_KBPS,… (alone: ${DEFAULT_LADDER}); master playlist /live/<c>/master.m3u8, renditions /live/<c>/<r>/, trackers /tracker/<c>/<r>`,
+    help: `publish every channel as a bitrate ladder, name=WIDTHxHEIGHT@VIDEO_KBPS,… (alone: ${DEFAULT_LADDER}); master playlist /live/<c>/master.m3u8, renditions /live/<c>/<r>/, trackers /tracker/<c>/<r>; with --copy the top rung is the source as it comes (give its expected size and bitrate) and the others are encoded`,
   },
   segmentSeconds: { kind: 'int', default: 1, min: 1, max: 10, help: 'segment duration in seconds (a keyframe starts each segment)' },
   windowSegments: { kind: 'int', default: 30, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments kept in the live window' },
@@ -206,8 +206,8 @@ export function originLadder(config: Pick<OriginConfig, 'ladder' | 'copy' | 'red
     if (e instanceof LadderError) throw new ConfigError(`--ladder: ${e.message}`);
     throw e;
   }
-  // Each rung would need the source's codec string and keyframe times: not done yet.
-  if (config.copy) throw new ConfigError('--ladder with --copy is not supported yet: the ladder encodes every rung');
+  // With --copy the top rung is the source itself, and the others are cut at its keyframes.
+  if (config.copy && rungs.length < 2) throw new ConfigError('--ladder with --copy needs two rungs at least: the top one is the source, the others are encoded');
   // The tracker replicas know channels, not renditions.
   if (config.redis !== null) throw new ConfigError('--ladder with --redis is not supported yet');
   for (const item of config.channel) {

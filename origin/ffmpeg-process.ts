@@ -83,32 +83,45 @@ function hlsOutputOptions(s: IngestSettings, ingestBase: string): string[] {
 }
 
 /**
- * Every rung from the one input: the video split and scaled once per rung, one
- * libx264 per rung with the same GOP and forced keyframes (so every rung is cut
- * at the same instants and segment n is the same time slice in each), at the
- * H.264 level the master playlist names (shared/master-playlist.ts), and the
- * audio encoded alike for each (HLS wants every variant self-contained).
+ * Every rung from the one input: the video split and scaled once per encoded
+ * rung, one libx264 per rung at the H.264 level the master playlist names
+ * (shared/master-playlist.ts), and the audio encoded alike for each (HLS wants
+ * every variant self-contained). Keyframes fall at the same instants in every
+ * rung, so every rung is cut there and segment n is the same time slice in
+ * each: forced every segment duration, or with --copy wherever the source,
+ * kept as it is for the top rung, has its own. Every encoder option names its
+ * output stream: a copied stream refuses them.
  */
 function ladderArgs(s: IngestSettings, ladder: readonly Rung[]): string[] {
   const video = s.source === 'testsrc' ? '0:v' : '0:v:0';
   const audio = s.source === 'testsrc' ? '1:a' : '0:a:0';
+  const copied = s.copy ? 1 : 0;
+  const encoded = ladder.slice(copied);
   const gop = s.fps * s.segmentSeconds;
-  const split = `[${video}]split=${ladder.length}${ladder.map((_, i) => `[s${i}]`).join('')}`;
-  const scales = ladder.map(
+  const split = `[${video}]split=${encoded.length}${encoded.map((_, i) => `[s${i}]`).join('')}`;
+  const scales = encoded.map(
     (r, i) => `[s${i}]scale=${r.width}:${r.height}:force_original_aspect_ratio=decrease,pad=${r.width}:${r.height}:(ow-iw)/2:(oh-ih)/2,setsar=1[v${i}]`,
   );
+  const keyframes = s.copy
+    ? (v: string) => [`-force_key_frames:${v}`, 'source', `-g:${v}`, '100000', `-sc_threshold:${v}`, '0']
+    : (v: string) => [`-r:${v}`, String(s.fps), `-g:${v}`, String(gop), `-keyint_min:${v}`, String(gop), `-sc_threshold:${v}`, '0', `-force_key_frames:${v}`, `expr:gte(t,n_forced*${s.segmentSeconds})`];
   return [
     '-filter_complex', [split, ...scales].join(';'),
-    ...ladder.flatMap((_, i) => ['-map', `[v${i}]`]),
+    ...(s.copy ? ['-map', video] : []),
+    ...encoded.flatMap((_, i) => ['-map', `[v${i}]`]),
     ...ladder.flatMap(() => ['-map', audio]),
-    '-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-profile:v', 'main', '-pix_fmt', 'yuv420p', '-r', String(s.fps),
-    ...ladder.flatMap((r, i) => [
-      `-b:v:${i}`, `${r.videoKbps}k`, `-maxrate:v:${i}`, `${r.videoKbps}k`, `-bufsize:v:${i}`, `${r.videoKbps * 2}k`,
-      `-level:v:${i}`, levelArg(h264Level(r.width, r.height, s.fps, r.videoKbps, r.videoKbps * 2)),
-    ]),
-    '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0',
-    '-force_key_frames', `expr:gte(t,n_forced*${s.segmentSeconds})`,
-    '-c:a', 'aac', '-b:a', `${s.audioKbps}k`, '-ac', '2', '-ar', '48000',
+    ...(s.copy ? ['-c:v:0', 'copy', '-c:a:0', 'copy'] : []),
+    ...encoded.flatMap((r, i) => {
+      const v = `v:${i + copied}`;
+      const a = `a:${i + copied}`;
+      return [
+        `-c:${v}`, 'libx264', `-preset:${v}`, 'veryfast', `-tune:${v}`, 'zerolatency', `-profile:${v}`, 'main', `-pix_fmt:${v}`, 'yuv420p',
+        `-b:${v}`, `${r.videoKbps}k`, `-maxrate:${v}`, `${r.videoKbps}k`, `-bufsize:${v}`, `${r.videoKbps * 2}k`,
+        `-level:${v}`, levelArg(h264Level(r.width, r.height, s.fps, r.videoKbps, r.videoKbps * 2)),
+        ...keyframes(v),
+        `-c:${a}`, 'aac', `-b:${a}`, `${s.audioKbps}k`, `-ac:${a}`, '2', `-ar:${a}`, '48000',
+      ];
+    }),
   ];
 }
 

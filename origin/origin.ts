@@ -53,7 +53,7 @@ export interface Origin {
   readonly originKey: string;
   /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
   readonly signingKeySource: SigningKeySource;
-  /** The default channel's parts, as an origin of one stream had them. */
+  /** The default channel's parts, as an origin of one stream had them (with --ladder, its top rendition's). */
   readonly streamKey: string;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
@@ -119,9 +119,9 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       egressBytes: 0,
       audienceBytes: 0,
     });
-  // The dashboard's figures are the whole origin's, with a line per channel.
+  // The dashboard's figures are the whole origin's, with a line per channel and per rendition.
   const allEvents: OriginEvents = new EventEmitter();
-  for (const c of channels.values()) c.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
+  for (const s of swarms()) s.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
   const dashboard = createDashboard({
     config,
     clock,
@@ -204,10 +204,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     else res.send(text);
   }
 
-  function segment(channel: StreamSwarm, req: Request, res: Response): void {
-    const answered = (status: number) => channel.metrics.httpSegmentRequests.inc({ status: String(status) });
+  function segment(swarm: StreamSwarm, req: Request, res: Response): void {
+    const answered = (status: number) => swarm.metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
-    const found = seq === null ? ({ state: 'unknown' } as const) : channel.window.lookup(seq);
+    const found = seq === null ? ({ state: 'unknown' } as const) : swarm.window.lookup(seq);
     if (found.state !== 'live') {
       const status = found.state === 'unknown' ? 404 : 410;
       answered(status);
@@ -245,14 +245,14 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = channel.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = swarm.fetchClass(typeof token === 'string' ? token : null);
     const refused = egress.send(
       cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          channel.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
-          channel.countEgress(bytes);
+          swarm.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
+          swarm.countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,
     );
@@ -284,11 +284,16 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   }
 
   function master(channel: Channel, req: Request, res: Response): void {
-    if (channel.variants.length === 0) {
+    const variants = channel.variants();
+    if (variants?.length === 0) {
       res.status(404).set('Cache-Control', negativeCacheControl()).send('no ladder: this origin runs without --ladder\n');
       return;
     }
-    const text = renderMasterPlaylist(channel.variants);
+    if (!variants) {
+      res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet: the copied source is read from its first segment\n');
+      return;
+    }
+    const text = renderMasterPlaylist(variants);
     res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
     if (req.fresh) res.status(304).end();
     else res.send(text);
