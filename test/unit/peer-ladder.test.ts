@@ -115,6 +115,10 @@ describe("a ladder's renditions on the peer node", () => {
     assert.deepEqual([hi.core.counters.stalls, hi.core.counters.stallMs], [2, 700]);
     assert.deepEqual([lo.core.counters.stalls, lo.core.counters.stallMs], [1, 200]);
     assert.deepEqual([w.ladder.counters().stalls, w.ladder.counters().stallMs], [3, 900]);
+    // Mid-switch, the player reports the rendition it still plays: the one it fetches now counts none of it.
+    w.ladder.want('360p');
+    w.ladder.onPlayerReport({ seq: 3, offsetMs: 0, stalls: 4, stallMs: 1000, rendition: '240p' });
+    assert.deepEqual([hi.core.counters.stalls, lo.core.counters.stalls, w.ladder.counters().stalls], [2, 2, 4]);
     w.ladder.close();
   });
 });
