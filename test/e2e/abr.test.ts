@@ -14,7 +14,7 @@ import { peerConfig } from '../../peer-node/config.ts';
 import type { PlayerDebugStats } from '../../player/main.ts';
 import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { quietLog, startTestOrigin } from '../helpers/origin.ts';
-import { ensurePlayerBuilt } from '../helpers/player-build.ts';
+import { ensurePlayerBuilt, playerStats } from '../helpers/player-page.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -33,10 +33,6 @@ const CAPPED_KBPS = 800;
 const PLAY_S = 30;
 /** The last part of it in which the capped viewer must stay on the bottom rung. */
 const SETTLED_S = 12;
-
-function playerStats(page: Page): Promise<PlayerDebugStats | null> {
-  return page.evaluate(() => window.__player?.stats() ?? null);
-}
 
 describe('adaptive bitrate from peer nodes: hls.js sees the viewer\'s link, not loopback', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let origin: Origin | undefined;
