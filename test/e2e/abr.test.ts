@@ -33,6 +33,8 @@ const CAPPED_KBPS = 800;
 const PLAY_S = 30;
 /** The last part of it in which the capped viewer must stay on the bottom rung. */
 const SETTLED_S = 12;
+/** Stall time that is a loaded machine's hiccup, not a rung the link cannot carry. */
+const MAX_HICCUP_MS = 500;
 
 describe('adaptive bitrate from peer nodes: hls.js sees the viewer\'s link, not loopback', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let origin: Origin | undefined;
@@ -104,7 +106,9 @@ describe('adaptive bitrate from peer nodes: hls.js sees the viewer\'s link, not 
     const s = finals[0] as PlayerDebugStats;
     const last = (renditions[0] ?? []).slice(-SETTLED_S);
     assert.deepEqual(last, last.map(() => '240p'), `the last ${SETTLED_S} s: ${last.join(' ')}`);
-    assert.equal(s.stalls, 0, `${s.stalls} stalls, ${s.stallMs} ms`);
+    // A rung too big for the link stalls for seconds (16 s in 30 without pacing); Chromium beside other
+    // test files on two loaded cores may miss a frame's time by tens of ms, which is not that.
+    assert.ok(s.stallMs < MAX_HICCUP_MS, `${s.stalls} stalls, ${s.stallMs} ms`);
     assert.equal(peers[0]?.stats().rendition, '240p', 'the node serves the rendition the player is on');
   });
 
