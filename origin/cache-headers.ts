@@ -36,7 +36,7 @@ export function playlistCacheControl(s: CacheSettings): string {
 
 /**
  * A segment's bytes never change under its URL: numbers are never reused
- * (origin.ts numbers from the clock's seconds, LiveWindow never goes back).
+ * (channel.ts numbers from the clock's seconds, or half-seconds in low-latency mode; LiveWindow never goes back).
  * Kept twice as long as the window holds it, the time in which anyone can still
  * ask for it, rather than for a year: should the host clock be stepped back
  * across an origin restart, a reused number would meet stale bytes only that

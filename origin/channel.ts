@@ -77,10 +77,11 @@ export class Channel {
     this.livePath = channelLivePath(spec.name);
     this.trackerPath = channelTrackerPath(spec.name);
     const metrics = (this.metrics = channelMetrics(deps.metrics, spec.name));
-    // Numbering starts at the clock's seconds, so a restarted origin (at most one
-    // segment a second) never reuses a number a peer still holds for other bytes.
+    // Numbering starts at the clock's seconds (half-seconds with --low-latency), so a restarted origin
+    // (at most one segment per such unit) never reuses a number a peer still holds for other bytes.
     const signer = (this.signer = new AnnouncementSigner(deps.signingKey, spec.name));
-    const window = (this.window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000)));
+    const numberUnitMs = Math.min(1000, 1000 * config.segmentSeconds);
+    const window = (this.window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / numberUnitMs)));
     const tracker = (this.tracker = new TrackerServer({
       config: { ...config, streamId: this.streamId },
       clock,
