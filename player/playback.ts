@@ -1,6 +1,6 @@
 import Hls, { type ErrorData } from 'hls.js';
 import { backoffMs, waitForPlaylist } from './backoff.ts';
-import { LIVE_LATENCY, hlsLatencyConfig } from './latency.ts';
+import { hlsLatencyFor, segmentSecondsOf } from './latency.ts';
 
 /**
  * The life of one player on one `<video>`: wait for the peer's playlist,
@@ -105,21 +105,22 @@ export class Playback {
     this.run = run;
     this.set('waiting-for-stream', 'asking the peer node for the playlist');
     // hls.js gives up on a manifest that fails its first load, and the peer answers 503 until the stream starts.
-    const ready = await waitForPlaylist(this.src, run.signal, (attempt, why) => {
+    const playlist = await waitForPlaylist(this.src, run.signal, (attempt, why) => {
       this.counters.playlistRetries++;
       this.set('waiting-for-stream', `playlist not ready (${why}), attempt ${attempt}`);
     });
-    if (!ready || run.signal.aborted) return;
+    if (playlist === null || run.signal.aborted) return;
     this.set('attached', '');
-    if (this.counters.mode === 'hls.js') this.attachHls();
+    // The segments' length tells a low-latency stream (the origin's --low-latency), whose live distance is its own.
+    if (this.counters.mode === 'hls.js') this.attachHls(segmentSecondsOf(playlist));
     else this.attachNative();
   }
 
-  private attachHls(): void {
+  private attachHls(segmentS: number | null): void {
     const hls = new Hls({
       enableWorker: this.options.workerPath !== null,
       workerPath: this.options.workerPath,
-      ...hlsLatencyConfig(LIVE_LATENCY),
+      ...hlsLatencyFor(segmentS),
       // Keep a little played media for seeking back; the live window is short anyway.
       backBufferLength: 30,
     });
