@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 import { CHANNEL_NAME_HELP, DEFAULT_CHANNEL, channelNameError, channelStreamId } from '../shared/channel.ts';
 import { MAX_ID_LENGTH } from '../shared/limits.ts';
+import { DEFAULT_LADDER, LadderError, RENDITION_NAME_PATTERN, type Rung, parseLadder, renditionStreamId } from '../shared/rendition.ts';
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { DEFAULT_PIECE_SIZE, MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
 
@@ -32,6 +33,12 @@ export const originFlags = {
     secret: true,
   },
   copy: { kind: 'bool', default: false, help: 'pass H.264/AAC input through without re-encoding (-c copy)' },
+  ladder: {
+    kind: 'optional-string',
+    default: null,
+    bare: DEFAULT_LADDER,
+    help: `publish every channel as a bitrate ladder, name=WIDTHxHEIGHT@VIDEO_KBPS,… (alone: ${DEFAULT_LADDER}); master playlist /live/<c>/master.m3u8, renditions /live/<c>/<r>/, trackers /tracker/<c>/<r>; with --copy the top rung is the source as it comes (give its expected size and bitrate) and the others are encoded`,
+  },
   segmentSeconds: { kind: 'int', default: 1, min: 1, max: 10, help: 'segment duration in seconds (a keyframe starts each segment)' },
   lowLatency: {
     kind: 'bool',
@@ -115,6 +122,7 @@ export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<
   const config = parseConfig(originFlags, argv, env);
   if (!config) return null;
   originChannels(config);
+  originLadder(config);
   return withLowLatency(config);
 }
 
@@ -212,6 +220,36 @@ export function originChannels(config: Pick<OriginConfig, 'source' | 'streamKey'
     ports.set(port, c.name);
   }
   return channels;
+}
+
+/**
+ * The rungs of --ladder, highest first, or null without it; throws
+ * ConfigError on a bad ladder or one this origin cannot publish with its other
+ * flags.
+ */
+export function originLadder(config: Pick<OriginConfig, 'ladder' | 'copy' | 'redis' | 'channel' | 'streamId'>): Rung[] | null {
+  if (config.ladder === null) return null;
+  let rungs: Rung[];
+  try {
+    rungs = parseLadder(config.ladder);
+  } catch (e) {
+    if (e instanceof LadderError) throw new ConfigError(`--ladder: ${e.message}`);
+    throw e;
+  }
+  // With --copy the top rung is the source itself, and the others are cut at its keyframes.
+  if (config.copy && rungs.length < 2) throw new ConfigError('--ladder with --copy needs two rungs at least: the top one is the source, the others are encoded');
+  // The tracker replicas know channels, not renditions.
+  if (config.redis !== null) throw new ConfigError('--ladder with --redis is not supported yet');
+  for (const item of config.channel) {
+    const name = item.slice(0, item.indexOf('='));
+    // Channel "720p"'s stream id would be the default channel's 720p rendition's, live_720p.
+    if (RENDITION_NAME_PATTERN.test(name)) throw new ConfigError(`--channel ${name}: with --ladder a channel may not be named like a rendition`);
+    for (const r of rungs) {
+      const id = renditionStreamId(channelStreamId(config.streamId, name), r.name);
+      if (id.length > MAX_ID_LENGTH) throw new ConfigError(`--channel ${name}: its rendition stream id "${id}" is over ${MAX_ID_LENGTH} characters: shorten --stream-id or the name`);
+    }
+  }
+  return rungs;
 }
 
 /** A config with defaults and overrides, for tests and the demo launcher. */
