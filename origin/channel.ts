@@ -81,9 +81,9 @@ export class Channel {
     this.source = spec.source;
     this.livePath = channelLivePath(spec.name);
     this.trackerPath = channelTrackerPath(spec.name);
-    // Numbering starts at the clock's seconds, so a restarted origin (at most one
-    // segment a second) never reuses a number a peer still holds for other bytes.
-    const firstSeq = Math.floor(clock.nowMs() / 1000);
+    // Numbering starts at the clock's seconds (half-seconds with --low-latency), so a restarted origin
+    // (at most one segment per such unit) never reuses a number a peer still holds for other bytes.
+    const firstSeq = Math.floor(clock.nowMs() / Math.min(1000, 1000 * config.segmentSeconds));
     const common = { config, signingKey: deps.signingKey, clock, rng: deps.rng, egress: deps.egress, firstSeq };
     const ladder = deps.ladder;
     if (!ladder) {

@@ -6,6 +6,9 @@ import { DEFAULT_LADDER, LadderError, RENDITION_NAME_PATTERN, type Rung, parseLa
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { DEFAULT_PIECE_SIZE, MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
 
+/** The segment duration of --low-latency. */
+export const LOW_LATENCY_SEGMENT_MS = 500;
+
 const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 const STREAM_KEY_HELP = '8-128 of [A-Za-z0-9_-]';
 
@@ -37,12 +40,18 @@ export const originFlags = {
     help: `publish every channel as a bitrate ladder, name=WIDTHxHEIGHT@VIDEO_KBPS,… (alone: ${DEFAULT_LADDER}); master playlist /live/<c>/master.m3u8, renditions /live/<c>/<r>/, trackers /tracker/<c>/<r>; with --copy the top rung is the source as it comes (give its expected size and bitrate) and the others are encoded`,
   },
   segmentSeconds: { kind: 'int', default: 1, min: 1, max: 10, help: 'segment duration in seconds (a keyframe starts each segment)' },
+  lowLatency: {
+    kind: 'bool',
+    default: false,
+    help: `low-latency mode: ${LOW_LATENCY_SEGMENT_MS / 1000} s segments instead of --segment-seconds, and twice the --window-segments and --playlist-segments so they span as long; when encoding, --fps must be even (a keyframe every ${LOW_LATENCY_SEGMENT_MS / 1000} s)`,
+  },
   windowSegments: { kind: 'int', default: 30, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments kept in the live window' },
   playlistSegments: { kind: 'int', default: 6, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments listed in the live playlist' },
   pieceSize: { kind: 'int', default: DEFAULT_PIECE_SIZE, min: MIN_PIECE_SIZE, max: MAX_PIECE_SIZE, help: 'bytes per piece, the unit peers trade and verify' },
   width: { kind: 'int', default: 640, min: 64, max: 3840, help: 'encoded video width' },
   height: { kind: 'int', default: 360, min: 64, max: 2160, help: 'encoded video height' },
-  fps: { kind: 'int', default: 25, min: 1, max: 60, help: 'frames per second of the test source and encode' },
+  // 24, not 25: a whole number of frames in a segment of 1 s and of 0.5 s (--low-latency).
+  fps: { kind: 'int', default: 24, min: 1, max: 60, help: 'frames per second of the test source and encode' },
   videoKbps: { kind: 'int', default: 900, min: 50, max: 50_000, help: 'video bitrate' },
   audioKbps: { kind: 'int', default: 96, min: 16, max: 512, help: 'audio bitrate' },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream name peers must join with' },
@@ -111,11 +120,32 @@ export type OriginConfig = ConfigOf<typeof originFlags>;
 
 export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): OriginConfig | null {
   const config = parseConfig(originFlags, argv, env);
-  if (config) {
-    originChannels(config);
-    originLadder(config);
+  if (!config) return null;
+  originChannels(config);
+  originLadder(config);
+  return withLowLatency(config);
+}
+
+/**
+ * The config as the origin runs it: with --low-latency, segments of
+ * LOW_LATENCY_SEGMENT_MS (`segmentSeconds` is then a fraction) and a live
+ * window and playlist of as many seconds as the flags give at 1 s segments, so
+ * a joining peer and a plain HLS player see as much of the stream. Applied once,
+ * where a config is made (parseOriginConfig, originConfig).
+ */
+function withLowLatency(config: OriginConfig): OriginConfig {
+  if (!config.lowLatency) return config;
+  const segmentSeconds = LOW_LATENCY_SEGMENT_MS / 1000;
+  if (!config.copy && !Number.isInteger(config.fps * segmentSeconds)) {
+    throw new ConfigError(`--low-latency needs an even --fps, so that each ${segmentSeconds} s segment is whole frames starting on a keyframe (got --fps ${config.fps})`);
   }
-  return config;
+  const scale = Math.round(1 / segmentSeconds);
+  return Object.freeze({
+    ...config,
+    segmentSeconds,
+    windowSegments: Math.min(MAX_WINDOW_SEGMENTS, config.windowSegments * scale),
+    playlistSegments: Math.min(MAX_WINDOW_SEGMENTS, config.playlistSegments * scale),
+  });
 }
 
 /** One live channel of an origin: the default one from --source and --stream-key, the others from --channel and --channel-key. */
@@ -224,7 +254,7 @@ export function originLadder(config: Pick<OriginConfig, 'ladder' | 'copy' | 'red
 
 /** A config with defaults and overrides, for tests and the demo launcher. */
 export function originConfig(overrides: Partial<OriginConfig> = {}): OriginConfig {
-  const base = parseOriginConfig([]);
+  const base = parseConfig(originFlags, [], {});
   if (!base) throw new Error('unreachable: no --help in empty argv');
-  return Object.freeze({ ...base, ...overrides });
+  return withLowLatency(Object.freeze({ ...base, ...overrides }));
 }

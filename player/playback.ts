@@ -1,6 +1,6 @@
 import Hls, { type ErrorData } from 'hls.js';
 import { backoffMs, waitForPlaylist } from './backoff.ts';
-import { LIVE_LATENCY, hlsLatencyConfig } from './latency.ts';
+import { hlsLatencyFor, segmentSecondsOf } from './latency.ts';
 
 /**
  * The life of one player on one `<video>`: wait for the peer's playlist,
@@ -108,21 +108,25 @@ export class Playback {
     this.run = run;
     this.set('waiting-for-stream', 'asking the peer node for the playlist');
     // hls.js gives up on a manifest that fails its first load, and the peer answers 503 until the stream starts.
-    const ready = await waitForPlaylist(this.src, run.signal, (attempt, why) => {
+    const playlist = await waitForPlaylist(this.src, run.signal, (attempt, why) => {
       this.counters.playlistRetries++;
       this.set('waiting-for-stream', `playlist not ready (${why}), attempt ${attempt}`);
     });
-    if (!ready || run.signal.aborted) return;
+    if (playlist === null || run.signal.aborted) return;
     this.set('attached', '');
-    if (this.counters.mode === 'hls.js') this.attachHls();
+    // The segments' length tells a low-latency stream (the origin's --low-latency), whose live distance is its own;
+    // a ladder's master playlist lists no segment, its renditions' playlists do (every rung's are alike).
+    const media = playlist.includes('#EXT-X-STREAM-INF:') ? await lowestRendition(this.src, playlist, run.signal) : playlist;
+    if (run.signal.aborted) return;
+    if (this.counters.mode === 'hls.js') this.attachHls(media === null ? null : segmentSecondsOf(media));
     else this.attachNative();
   }
 
-  private attachHls(): void {
+  private attachHls(segmentS: number | null): void {
     const hls = new Hls({
       enableWorker: this.options.workerPath !== null,
       workerPath: this.options.workerPath,
-      ...hlsLatencyConfig(LIVE_LATENCY),
+      ...hlsLatencyFor(segmentS),
       // A ladder starts on its lowest rung (hls.js orders levels by bitrate) and climbs as fast as loads allow: a viewer on a
       // slow link does not stall on a first segment too big for it. One stream has one level, so this changes nothing there.
       startLevel: 0,
@@ -233,5 +237,24 @@ export class Playback {
       this.timer = null;
       f();
     }, ms);
+  }
+}
+
+/**
+ * The media playlist of the lowest rung a master playlist at `src` lists (its
+ * last: highest first), or null if it cannot be read now. It is the one hls.js
+ * starts on (startLevel 0), so asking for it tells the peer node nothing new.
+ */
+async function lowestRendition(src: string, master: string, signal: AbortSignal): Promise<string | null> {
+  const uri = master
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'))
+    .at(-1);
+  if (uri === undefined) return null;
+  try {
+    const res = await fetch(new URL(uri.trim(), new URL(src, location.href)), { cache: 'no-store', signal });
+    return res.ok ? await res.text() : null;
+  } catch {
+    return null;
   }
 }

@@ -21,6 +21,7 @@ const demoFlags = {
   peers: { kind: 'int', default: 3, min: 1, max: 50, help: 'peer nodes to start (per channel)', env: 'DEMO_PEERS' },
   channels: { kind: 'int', default: 1, min: 1, max: 8, help: 'live channels to serve: main, then ch2, ch3, … each on the test pattern with its own peers' },
   streamKey: originFlags.streamKey,
+  lowLatency: originFlags.lowLatency,
   ladder: originFlags.ladder,
   logLevel: originFlags.logLevel,
 } as const satisfies Record<string, FlagSpec>;
@@ -37,6 +38,7 @@ void runMain('demo', async () => {
     port: demo.port,
     streamKey: demo.streamKey,
     signingKey: process.env.SIGNING_KEY ?? null,
+    lowLatency: demo.lowLatency,
     channel: named.map((c) => `${c}=testsrc`),
     ladder: demo.ladder,
   });
