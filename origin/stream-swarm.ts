@@ -24,6 +24,8 @@ export interface StreamSwarmDeps {
   /** What its announcements are signed under: the channel's name, or `<c>/<r>` for a rendition (shared/rendition.ts). */
   signedName: string;
   streamId: string;
+  /** Where its tracker lists its peers: PEER_PATH, or `/peer/<r>` for a rendition (shared/rendition.ts). */
+  peerPath: string;
   /** Its redis keys' channel name; null without --redis. */
   redis: { link: RedisLink; channel: string } | null;
   /** The number its window starts at. */
@@ -70,7 +72,7 @@ export class StreamSwarm {
     const signer = (this.signer = new AnnouncementSigner(deps.signingKey, deps.signedName));
     const window = (this.window = new LiveWindow(config.windowSegments, config.pieceSize, signer, deps.firstSeq));
     const tracker = (this.tracker = new TrackerServer({
-      config: { ...config, streamId: this.streamId },
+      config: { ...config, streamId: this.streamId, peerPath: deps.peerPath },
       clock,
       rng: deps.rng,
       log: log.child({ component: 'tracker' }),

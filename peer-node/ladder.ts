@@ -67,6 +67,11 @@ export class Ladder {
     return j;
   }
 
+  /** Rendition `name`'s session if the node is in its swarm now, else null: never joins. */
+  joinedSession(name: string): StreamSession | null {
+    return this.joined.get(name)?.session ?? null;
+  }
+
   /** The session the player asked for last, or null before it asked. */
   primary(): StreamSession | null {
     return this.primaryName === null ? null : (this.joined.get(this.primaryName)?.session ?? null);

@@ -187,14 +187,27 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     for (const f of list) assert.ok(f.ms >= (f.bytes.length * 8) / CAPPED_KBPS - 5, `${f.file}: ${f.bytes.length} B in ${f.ms.toFixed(0)} ms, over ${CAPPED_KBPS} kbit/s`);
   });
 
-  test("each rendition's neighbours are nodes in that rendition's swarm: every node listens for each at a port of its own", async () => {
+  test("each rendition's neighbours are nodes in that rendition's swarm, dialled at the node's one port on the rendition's path", async (t) => {
     await waitFor('neighbours in the 240p swarm', () => (peers[2]?.stats().renditions.find((r) => r.name === '240p')?.neighbours ?? 0) >= 1, 5000);
+    for (const p of peers) t.diagnostic(`${p.peerId}: ${p.stats().renditions.map((r) => `${r.name} ${r.role}`).join(', ')}; ${(p.ladder?.sessions() ?? []).map((s) => `${s.place.streamId}: ${s.core.swarm.handshaken().map((n) => `${n.peerId}${n.outbound ? ' out' : ' in'}`).join(' ')}`).join('; ')}`);
     // abr-2 plays 240p and holds 360p ahead of its player.
     const watchers: Record<string, string[]> = { '360p': ['abr-0', 'abr-1', 'abr-2'], '240p': ['abr-1', 'abr-2'] };
     for (const p of peers) {
       for (const s of p.ladder?.sessions() ?? []) {
         const r = s.place.streamId.split('_').at(-1) as string;
         for (const n of s.core.swarm.handshaken()) assert.ok(watchers[r]?.includes(n.peerId as string), `${p.peerId}'s ${r} neighbour ${n.peerId} is not in ${r}`);
+      }
+    }
+    // Each rendition's tracker lists (and probed) every node at the port its HTTP server listens on, at `/peer/<r>`.
+    const renditions = origin.channels.get('main')?.renditions;
+    assert.ok(renditions);
+    for (const [r, swarm] of renditions) {
+      for (const id of watchers[r] ?? []) {
+        const node = peers.find((p) => p.peerId === id) as PeerNode;
+        const rec = swarm.tracker.registry.get(id);
+        assert.ok(rec, `${id} is not in ${r}'s swarm`);
+        assert.equal(rec.url, `ws://127.0.0.1:${node.port}/peer/${r}`);
+        assert.equal(rec.reachability, 'reachable', `${id} in ${r}`);
       }
     }
   });

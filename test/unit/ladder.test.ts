@@ -16,7 +16,9 @@ import {
   masterPlaylistPath,
   parseLadder,
   renditionLivePath,
+  renditionOfPeerPath,
   renditionOfTrackerPath,
+  renditionPeerPath,
   renditionStreamId,
   renditionTrackerPath,
 } from '../../shared/rendition.ts';
@@ -95,6 +97,14 @@ describe('rendition names, paths and ids', () => {
     assert.deepEqual(renditionOfTrackerPath('/tracker/main/720p'), { channel: 'main', rendition: '720p' });
     for (const path of ['/tracker', '/tracker/main', '/tracker/main/hd', '/tracker/Main/720p', '/tracker/main/720p/x', '/tracker//720p']) {
       assert.equal(renditionOfTrackerPath(path), null, path);
+    }
+  });
+
+  test("a node's neighbours in rendition r dial /peer/<r>, and only such a path names a rendition", () => {
+    assert.equal(renditionPeerPath('720p'), '/peer/720p');
+    assert.equal(renditionOfPeerPath('/peer/720p'), '720p');
+    for (const path of ['/peer', '/peer/', '/peer/hd', '/peer/720p/x', '/peer//720p', '/peers/720p', '/x/peer/720p']) {
+      assert.equal(renditionOfPeerPath(path), null, path);
     }
   });
 
