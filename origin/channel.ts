@@ -119,6 +119,7 @@ export class Channel {
             redis: null,
             filePrefix: `${rung.name}-`,
             seqFor: (run, index) => numbering.seqFor(run, index),
+            stampFor: (seq, nowMs) => numbering.stampFor(seq, nowMs),
             metrics: channelMetrics(deps.metrics, spec.name, rung.name),
             log: log.child({ rendition: rung.name }),
             probe: deps.probe(streamId),

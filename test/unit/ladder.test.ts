@@ -225,6 +225,23 @@ describe('aligned numbering across renditions', () => {
     assert.equal(lo.published, 3);
   });
 
+  test('a number has one publish time in every rendition: the first to publish it stamps it, before signing', () => {
+    const signer = generateSigner('main/720p');
+    const [hi, lo] = [new LiveWindow(6, 4, signer, 0), new LiveWindow(6, 4, signer, 0)];
+    const numbering = new AlignedNumbering(() => [hi, lo]);
+    const publish = (w: LiveWindow, index: number, nowMs: number) => {
+      const seq = numbering.seqFor('r1', index);
+      return w.publishAt(seq, segment(index), 1000, false, numbering.stampFor(seq, nowMs));
+    };
+    assert.equal(publish(hi, 0, 5000)?.info.publishedAtMs, 5000);
+    const late = publish(lo, 0, 5066);
+    assert.equal(late?.info.publishedAtMs, 5000, 'the second rung says the first one\'s time');
+    assert.ok(late && verifyAnnouncement(signer.publicKey, 'main/720p', late.signed), 'and its record is signed with it');
+    // The lower rung is first this time: the time is whichever came first.
+    assert.equal(publish(lo, 1, 6010)?.info.publishedAtMs, 6010);
+    assert.equal(publish(hi, 1, 6050)?.info.publishedAtMs, 6010);
+  });
+
   test("a rendition's ingest takes its own files only, and tells the run and index of each segment", () => {
     const got: IngestedSegment[] = [];
     const r = new IngestReceiver((s) => got.push(s), '720p-');
