@@ -23,6 +23,7 @@ import { renderLocalMaster } from './master-playlist.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { loadOriginKey } from './origin-key.ts';
 import { type DownloadSample, measuredBytesPerSec, paceBytesPerSec, recordSample } from './policy/pacing.ts';
+import { DEFAULT_HEADLESS_AFTER_MS, DEFAULT_LINGER_MS, HEADLESS_MARGIN } from './policy/renditions.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type StreamPlace, type StreamSession, createStreamSession } from './stream-session.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -136,7 +137,11 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       layout = { kind: 'single' };
       single.start();
     } else {
-      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock, config.downloadKbps > 0 ? config.downloadKbps * 1000 : null);
+      const downloadBitsPerSec = config.downloadKbps > 0 ? config.downloadKbps * 1000 : null;
+      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock, downloadBitsPerSec, DEFAULT_LINGER_MS, DEFAULT_HEADLESS_AFTER_MS, (r) => {
+        if (r === null) log.info('the player is back: the node is in the rungs it asks for');
+        else log.info({ rendition: r, downloadKbps: config.downloadKbps || null }, `no player for ${DEFAULT_HEADLESS_AFTER_MS / 1000} s: in ${r}, the highest rung the download carries ${HEADLESS_MARGIN} times over (else the lowest)`);
+      });
       layout = { kind: 'ladder', ladder, master: renderLocalMaster(usable) };
       ladderTimer = clock.setInterval(() => ladder.maintain(), LADDER_MAINTAIN_MS);
       log.info({ renditions: usable.map((r) => r.name) }, 'the channel is a ladder: one swarm per rendition');
