@@ -14,12 +14,15 @@ import { waitFor } from '../helpers/wait.ts';
  * segments over HTTP as hls.js does and reports its position. The first
  * watches 360p, the last 240p, and the middle one moves from 360p to 240p
  * halfway: each rendition has two watchers, and one node has been in both.
+ * A fourth node has no player at all, and picks a rung itself.
  */
 const LADDER = '360p=640x360@700,240p=426x240@300';
 const SWITCH_AT_MS = 10_000;
 const RUN_MS = 24_000;
 /** A cap the third node's link has: its segments reach its player no faster. */
 const CAPPED_KBPS = 3000;
+/** The download of a node with no player: 240p's BANDWIDTH (0.54 Mbit/s) fits 1.5 times over, 360p's (1.07) does not. */
+const RELAY_KBPS = 1200;
 
 interface Fetched {
   rendition: string;
@@ -74,6 +77,8 @@ async function play(node: PeerNode, pick: () => string, fetched: Fetched[], sign
 describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
   let origin: Origin;
   const peers: PeerNode[] = [];
+  /** A node no player ever asks anything of (a relay box). */
+  let relay: PeerNode;
   const fetched: Fetched[][] = [[], [], []];
   let startedAt = 0;
   const picks = [() => '360p', () => (performance.now() - startedAt < SWITCH_AT_MS ? '360p' : '240p'), () => '240p'];
@@ -81,6 +86,7 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
   before(async () => {
     origin = await startTestOrigin({ ladder: LADDER, segmentSeconds: 1 });
     for (let i = 0; i < 3; i++) peers.push(await startTestPeer(origin, { peerId: `abr-${i}`, seed: i + 1, uploadKbps: 4000, ...(i === 2 ? { downloadKbps: CAPPED_KBPS } : {}) }));
+    relay = await startTestPeer(origin, { peerId: 'abr-relay', seed: 9, uploadKbps: 4000, downloadKbps: RELAY_KBPS });
     await waitForSegments(origin, 3);
     const run = AbortSignal.timeout(RUN_MS);
     startedAt = performance.now();
@@ -89,7 +95,7 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
   });
 
   after(async () => {
-    await Promise.all(peers.map((p) => p.close()));
+    await Promise.all([...peers, relay].filter(Boolean).map((p) => p.close()));
     await origin?.close();
   });
 
@@ -190,6 +196,16 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     }
   });
 
+  test(`a node with no player is active in a rung it chose itself, the highest its ${RELAY_KBPS} kbit/s carry with margin, and trades in it`, (t) => {
+    const s = relay.stats();
+    t.diagnostic(`relay: ${s.renditions.map((r) => `${r.name} ${r.role} p2p ${r.p2pBytes} B origin ${r.originBytes} B up ${r.uploadedBytes} B ${r.neighbours} neighbours`).join('; ')}`);
+    assert.equal(relay.ladder?.headless, true);
+    assert.equal(s.rendition, '240p');
+    assert.deepEqual(s.renditions.map((r) => [r.name, r.role]), [['240p', 'active']]);
+    const r = s.renditions[0];
+    assert.ok(r && r.neighbours >= 1 && r.p2pBytes + r.uploadedBytes > 0, 'it trades pieces with the 240p swarm');
+  });
+
   test(`a node whose link is capped at ${CAPPED_KBPS} kbit/s serves its player no faster`, (t) => {
     const list = fetched[2] as Fetched[];
     const s = peers[2]?.stats() as NodeStats;
@@ -202,8 +218,8 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     await waitFor('neighbours in the 240p swarm', () => (peers[2]?.stats().renditions.find((r) => r.name === '240p')?.neighbours ?? 0) >= 1, 5000);
     for (const p of peers) t.diagnostic(`${p.peerId}: ${p.stats().renditions.map((r) => `${r.name} ${r.role}`).join(', ')}; ${(p.ladder?.sessions() ?? []).map((s) => `${s.place.streamId}: ${s.core.swarm.handshaken().map((n) => `${n.peerId}${n.outbound ? ' out' : ' in'}`).join(' ')}`).join('; ')}`);
     // abr-2 plays 240p and holds 360p ahead of its player.
-    const watchers: Record<string, string[]> = { '360p': ['abr-0', 'abr-1', 'abr-2'], '240p': ['abr-1', 'abr-2'] };
-    for (const p of peers) {
+    const watchers: Record<string, string[]> = { '360p': ['abr-0', 'abr-1', 'abr-2'], '240p': ['abr-1', 'abr-2', 'abr-relay'] };
+    for (const p of [...peers, relay]) {
       for (const s of p.ladder?.sessions() ?? []) {
         const r = s.place.streamId.split('_').at(-1) as string;
         for (const n of s.core.swarm.handshaken()) assert.ok(watchers[r]?.includes(n.peerId as string), `${p.peerId}'s ${r} neighbour ${n.peerId} is not in ${r}`);
@@ -214,7 +230,7 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     assert.ok(renditions);
     for (const [r, swarm] of renditions) {
       for (const id of watchers[r] ?? []) {
-        const node = peers.find((p) => p.peerId === id) as PeerNode;
+        const node = [...peers, relay].find((p) => p.peerId === id) as PeerNode;
         const rec = swarm.tracker.registry.get(id);
         assert.ok(rec, `${id} is not in ${r}'s swarm`);
         assert.equal(rec.url, `ws://127.0.0.1:${node.port}/peer/${r}`);
