@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
 import type { NodeStats } from '../../shared/player-api.ts';
@@ -42,6 +43,22 @@ function mediaSegments(text: string): { uri: string; mediaSeq: number; pdt: stri
     else if (l !== '' && !l.startsWith('#')) out.push({ uri: l, mediaSeq: seq++, pdt });
   }
   return out;
+}
+
+/** How a node answers a WebSocket upgrade at `path`: the HTTP status of a refusal, 101 if it let the connection in, 0 if it closed the socket. */
+function upgradeAnswer(node: PeerNode, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}${path}`);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('error', () => resolve(0));
+  });
 }
 
 /** Plays a node's ladder the way a player does, on the rendition `pick()` names at each refresh, until `signal`. */
@@ -237,5 +254,10 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
         assert.equal(rec.reachability, 'reachable', `${id} in ${r}`);
       }
     }
+    // abr-0 is in 360p only: a dial for 240p is refused, one at /peer (a single stream's path) or a name that is no rung is closed.
+    const abr0 = peers[0] as PeerNode;
+    assert.equal(await upgradeAnswer(abr0, '/peer/240p'), 503);
+    assert.equal(await upgradeAnswer(abr0, '/peer'), 0);
+    assert.equal(await upgradeAnswer(abr0, '/peer/hd'), 0);
   });
 });
