@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_CHANNEL, channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import type { Clock } from '../shared/clock.ts';
 import { type Variant, rungVariant } from '../shared/master-playlist.ts';
-import { type Rung, renditionSignedName, renditionStreamId } from '../shared/rendition.ts';
+import { PEER_PATH, type Rung, renditionPeerPath, renditionSignedName, renditionStreamId } from '../shared/rendition.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { ChannelSpec, OriginConfig } from './config.ts';
 import type { Egress } from './egress.ts';
@@ -93,6 +93,7 @@ export class Channel {
         ...common,
         signedName: spec.name,
         streamId: this.streamId,
+        peerPath: PEER_PATH,
         redis: deps.redisLink ? { link: deps.redisLink, channel: spec.name } : null,
         filePrefix: '',
         metrics,
@@ -114,9 +115,11 @@ export class Channel {
             ...common,
             signedName: renditionSignedName(spec.name, rung.name),
             streamId,
+            peerPath: renditionPeerPath(rung.name),
             redis: null,
             filePrefix: `${rung.name}-`,
             seqFor: (run, index) => numbering.seqFor(run, index),
+            stampFor: (seq, nowMs) => numbering.stampFor(seq, nowMs),
             metrics: channelMetrics(deps.metrics, spec.name, rung.name),
             log: log.child({ rendition: rung.name }),
             probe: deps.probe(streamId),

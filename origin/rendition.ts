@@ -8,6 +8,8 @@ import type { LiveWindow } from './live-window.ts';
 
 /** Runs whose numbering is kept: ffmpeg writes for one run at a time, and a late file of the one before may still come. */
 const KEPT_RUNS = 2;
+/** Numbers whose publish time is kept: sibling renditions publish a number within a segment or two of each other. */
+const KEPT_STAMPS = 32;
 
 /**
  * Segment numbers shared by a ladder's renditions. One ffmpeg cuts every
@@ -18,6 +20,7 @@ const KEPT_RUNS = 2;
  */
 export class AlignedNumbering {
   private readonly bases = new Map<string, number>();
+  private readonly stamps = new Map<number, number>();
 
   constructor(private readonly windows: () => Iterable<Pick<LiveWindow, 'next'>>) {}
 
@@ -30,6 +33,20 @@ export class AlignedNumbering {
       while (this.bases.size > KEPT_RUNS) this.bases.delete(this.bases.keys().next().value as string);
     }
     return base + index;
+  }
+
+  /**
+   * The publish time of number `seq` in every rendition: `nowMs` for the first
+   * to publish it, the same for the others, so every rung's playlist gives the
+   * same PROGRAM-DATE-TIME for the same number. Asked before the announcement
+   * is signed, since the time is part of the signed record.
+   */
+  stampFor(seq: number, nowMs: number): number {
+    const stamped = this.stamps.get(seq);
+    if (stamped !== undefined) return stamped;
+    this.stamps.set(seq, nowMs);
+    while (this.stamps.size > KEPT_STAMPS) this.stamps.delete(this.stamps.keys().next().value as number);
+    return nowMs;
   }
 }
 

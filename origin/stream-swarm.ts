@@ -24,6 +24,8 @@ export interface StreamSwarmDeps {
   /** What its announcements are signed under: the channel's name, or `<c>/<r>` for a rendition (shared/rendition.ts). */
   signedName: string;
   streamId: string;
+  /** Where its tracker lists its peers: PEER_PATH, or `/peer/<r>` for a rendition (shared/rendition.ts). */
+  peerPath: string;
   /** Its redis keys' channel name; null without --redis. */
   redis: { link: RedisLink; channel: string } | null;
   /** The number its window starts at. */
@@ -32,6 +34,8 @@ export interface StreamSwarmDeps {
   filePrefix: string;
   /** A rendition's number for segment `index` of ffmpeg run `run`, shared with its sibling renditions; absent: the window's next. */
   seqFor?: (run: string, index: number) => number;
+  /** A rendition's publish time for number `seq` published now, shared with its sibling renditions; absent: now. */
+  stampFor?: (seq: number, nowMs: number) => number;
   config: OriginConfig;
   signingKey: KeyObject;
   metrics: ChannelMetrics;
@@ -70,7 +74,7 @@ export class StreamSwarm {
     const signer = (this.signer = new AnnouncementSigner(deps.signingKey, deps.signedName));
     const window = (this.window = new LiveWindow(config.windowSegments, config.pieceSize, signer, deps.firstSeq));
     const tracker = (this.tracker = new TrackerServer({
-      config: { ...config, streamId: this.streamId },
+      config: { ...config, streamId: this.streamId, peerPath: deps.peerPath },
       clock,
       rng: deps.rng,
       log: log.child({ component: 'tracker' }),
@@ -92,10 +96,11 @@ export class StreamSwarm {
         })
       : null);
     this.seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress: deps.egress, clock, countEgress: (bytes) => this.countEgress(bytes) });
-    const seqFor = deps.seqFor;
+    const { seqFor, stampFor } = deps;
     this.receiver = new IngestReceiver((s: IngestedSegment) => {
       const seq = seqFor ? seqFor(s.run, s.index) : window.next;
-      const stored = window.publishAt(seq, s.data, s.durationMs, s.discontinuity, clock.nowMs());
+      const now = clock.nowMs();
+      const stored = window.publishAt(seq, s.data, s.durationMs, s.discontinuity, stampFor ? stampFor(seq, now) : now);
       if (!stored) {
         // A late file of an ended run, behind what a sibling rendition's newer run has numbered.
         log.warn({ seq, next: window.next, run: s.run, index: s.index }, 'segment behind the window: dropped');

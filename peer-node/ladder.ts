@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.ts';
 import type { PlayerReport, RenditionStats } from '../shared/player-api.ts';
 import type { Variant } from '../shared/master-playlist.ts';
-import { DEFAULT_LINGER_MS, type RenditionRole, renditionRole, renditionToPrepare } from './policy/renditions.ts';
+import { DEFAULT_HEADLESS_AFTER_MS, DEFAULT_LINGER_MS, type RenditionRole, headlessRendition, isHeadless, renditionRole, renditionToPrepare } from './policy/renditions.ts';
 import type { StreamSession } from './stream-session.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
 
@@ -19,7 +19,10 @@ interface Joined {
  * report), not before: a node's link carries what its player watches, and
  * the origin seeds every rendition to the peers on it. The one the player
  * is on fetches with deadlines; one it left fetches nothing more and relays
- * what it holds for a while, then is left (policy/renditions.ts).
+ * what it holds for a while, then is left (policy/renditions.ts). A node
+ * whose player has asked for nothing for a while (or never: a relay box)
+ * picks a rung for itself and is active in it, so it still carries part of
+ * the ladder; the player's next request ends that.
  */
 export class Ladder {
   private readonly joined = new Map<string, Joined>();
@@ -28,6 +31,11 @@ export class Ladder {
   private readonly names: ReadonlySet<string>;
   /** The rendition asked for last, and what the player's reports last said, for stats and the node's `swarm`. */
   private primaryName: string | null = null;
+  /** When the player last asked for anything; null: never. */
+  private lastAskedAtMs: number | null = null;
+  private readonly startedAtMs: number;
+  /** The rung the node chose itself while its player asks for nothing, else null. */
+  private headlessName: string | null = null;
   private pageStalls = { stalls: 0, stallMs: 0 };
   private closed = false;
 
@@ -38,15 +46,20 @@ export class Ladder {
     /** The node's emulated download, bits/s, or null (no known bound): whether a rendition the player left can be relayed. */
     private readonly downloadBitsPerSec: number | null,
     private readonly lingerMs = DEFAULT_LINGER_MS,
+    private readonly headlessAfterMs = DEFAULT_HEADLESS_AFTER_MS,
+    /** Told which rung the node chose for itself when its player went quiet, or null when the player is back. */
+    private readonly onHeadless: (rendition: string | null) => void = () => {},
   ) {
     this.names = new Set(rungs.map((r) => r.name));
+    this.startedAtMs = clock.nowMs();
   }
 
   /** The player asked for rendition `name`: its session, joined now if it was not; null for no rung of the ladder. */
   want(name: string): StreamSession | null {
     if (this.closed || !this.names.has(name)) return null;
     const j = this.join(name);
-    if (this.primaryName !== name) {
+    this.lastAskedAtMs = this.clock.nowMs();
+    if (this.primaryName !== name || this.headlessName !== null) {
       this.primaryName = name;
       // At once: a rendition left on a link with no room to relay it must stop taking its share.
       this.maintain();
@@ -67,13 +80,29 @@ export class Ladder {
     return j;
   }
 
-  /** The session the player asked for last, or null before it asked. */
+  /** Rendition `name`'s session if the node is in its swarm now, else null: never joins. */
+  joinedSession(name: string): StreamSession | null {
+    return this.joined.get(name)?.session ?? null;
+  }
+
+  /** The rung the node plays: the one the player asked for last, or the one it chose while the player asks for nothing. */
+  private get playingName(): string | null {
+    return this.headlessName ?? this.primaryName;
+  }
+
+  /** The session of the rung the node plays, or null before the player asked and before the node chose one. */
   primary(): StreamSession | null {
-    return this.primaryName === null ? null : (this.joined.get(this.primaryName)?.session ?? null);
+    const name = this.playingName;
+    return name === null ? null : (this.joined.get(name)?.session ?? null);
   }
 
   get primaryRendition(): string | null {
-    return this.primaryName;
+    return this.playingName;
+  }
+
+  /** True while the player asks for nothing and the node is in a rung of its own choosing. */
+  get headless(): boolean {
+    return this.headlessName !== null;
   }
 
   sessions(): StreamSession[] {
@@ -103,14 +132,26 @@ export class Ladder {
 
   private role(name: string, j: Joined, now: number): RenditionRole {
     const bandwidth = (n: string | null) => this.rungs.find((r) => r.name === n)?.bandwidth ?? 0;
-    return renditionRole({ playing: name === this.primaryName, lastWantedAtMs: j.lastWantedAtMs, bandwidth: bandwidth(name) }, bandwidth(this.primaryName), this.downloadBitsPerSec, now, this.lingerMs);
+    const playing = this.playingName;
+    return renditionRole({ playing: name === playing, lastWantedAtMs: j.lastWantedAtMs, bandwidth: bandwidth(name) }, bandwidth(playing), this.downloadBitsPerSec, now, this.lingerMs);
   }
 
-  /** Applies each rendition's role: fetch, relay only, or leave; joins the rung above the one playing ahead of the player while there is room. */
+  /**
+   * Applies each rendition's role: fetch, relay only, or leave; joins the rung
+   * above the one playing ahead of the player while there is room, or, while
+   * the player asks for nothing, the rung the node chooses itself.
+   */
   maintain(): void {
     if (this.closed) return;
     const now = this.clock.nowMs();
-    const ahead = this.primaryName === null ? null : renditionToPrepare(this.rungs, this.primaryName, this.downloadBitsPerSec);
+    const headless = isHeadless(this.lastAskedAtMs, this.startedAtMs, now, this.headlessAfterMs) ? headlessRendition(this.rungs, this.downloadBitsPerSec) : null;
+    if (headless !== this.headlessName) {
+      this.headlessName = headless;
+      this.onHeadless(headless);
+    }
+    if (headless !== null) this.join(headless);
+    // No player to climb: nothing is prepared for one.
+    const ahead = this.primaryName === null || headless !== null ? null : renditionToPrepare(this.rungs, this.primaryName, this.downloadBitsPerSec);
     if (ahead !== null) this.join(ahead);
     for (const [name, j] of this.joined) {
       const role = this.role(name, j, now);

@@ -11,7 +11,7 @@ import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
 import { MAX_ID_LENGTH, MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
 import type { Variant } from '../shared/master-playlist.ts';
 import type { NodeStats } from '../shared/player-api.ts';
-import { masterPlaylistPath, renditionLivePath, renditionSignedName, renditionStreamId, renditionTrackerPath } from '../shared/rendition.ts';
+import { PEER_PATH, masterPlaylistPath, renditionLivePath, renditionOfPeerPath, renditionSignedName, renditionStreamId, renditionTrackerPath } from '../shared/rendition.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { normaliseAddress } from './address.ts';
 import { type PeerConfig, trackerUrls } from './config.ts';
@@ -23,6 +23,7 @@ import { renderLocalMaster } from './master-playlist.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { loadOriginKey } from './origin-key.ts';
 import { type DownloadSample, measuredBytesPerSec, paceBytesPerSec, recordSample } from './policy/pacing.ts';
+import { DEFAULT_HEADLESS_AFTER_MS, DEFAULT_LINGER_MS, HEADLESS_MARGIN } from './policy/renditions.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type StreamPlace, type StreamSession, createStreamSession } from './stream-session.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -77,26 +78,24 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   let samples: DownloadSample[] = [];
 
   /**
-   * A swarm of the node. The channel's is dialled at the node's port; each
-   * rendition's at a port of its own (`ownPort`), since the tracker lists
-   * every peer at `/peer` of the port it gave (origin/peer-address.ts), and
-   * the node must know whose handshake to send as a connection opens, before
-   * the other side says anything (the tracker's reachability probe says
-   * nothing at all).
+   * A swarm of the node. Every swarm is dialled at the node's one port: the
+   * tracker lists the node at `/peer` for the channel and `/peer/<r>` for
+   * rendition r (shared/rendition.ts), and the upgrade's path tells the node
+   * whose handshake to send as a connection opens, before the other side says
+   * anything (the tracker's reachability probe says nothing at all).
    */
-  function open(place: StreamPlace, ownPort: boolean): StreamSession {
-    const peerServer = ownPort ? createWebServer(tls, (_req, res) => res.writeHead(404).end(), log) : null;
-    let peerPort = 0;
+  function open(place: StreamPlace, rendition: boolean): StreamSession {
     const session = createStreamSession(config, place, {
       peerId,
       clock,
       rng,
-      log: ownPort ? log.child({ stream: place.streamId }) : log,
+      log: rendition ? log.child({ stream: place.streamId }) : log,
       tls,
       originKey,
       originBase,
       shaper,
-      advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${peerServer ? peerPort : port}/peer`,
+      // The tracker keeps only its scheme and port, and lists the node at the path of the swarm it serves.
+      advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}${PEER_PATH}`,
       dialling,
     });
     // Every segment downloaded, in any swarm, measures the one access link.
@@ -104,31 +103,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       if (e.completedAtMs === null || e.firstPieceAtMs === null) return;
       samples = recordSample(samples, { bytes: e.info.size, ms: e.completedAtMs - e.firstPieceAtMs, atMs: e.completedAtMs });
     });
-    if (!peerServer) return session;
-    peerServer.on('clientError', (_err, socket) => socket.destroy());
-    peerServer.on('upgrade', (req, socket, head) => acceptPeer(session, req, socket, head));
-    let gone = false;
-    return {
-      ...session,
-      start() {
-        // The tracker is told the port, so it is joined once the port is open.
-        listen(peerServer, 0, config.host, log).then(
-          (p) => {
-            peerPort = p;
-            // Left (or the node closed) while the port was opening.
-            if (gone) peerServer.close();
-            else session.start();
-          },
-          (err: Error) => log.error({ err: err.message, stream: place.streamId }, 'cannot listen for the rendition\'s neighbours'),
-        );
-      },
-      close() {
-        gone = true;
-        session.close();
-        peerServer.closeAllConnections();
-        peerServer.close();
-      },
-    };
+    return session;
   }
 
   // Each tracker (the origin's, or a replica) serves the channel at its own path.
@@ -162,7 +137,11 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       layout = { kind: 'single' };
       single.start();
     } else {
-      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock, config.downloadKbps > 0 ? config.downloadKbps * 1000 : null);
+      const downloadBitsPerSec = config.downloadKbps > 0 ? config.downloadKbps * 1000 : null;
+      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock, downloadBitsPerSec, DEFAULT_LINGER_MS, DEFAULT_HEADLESS_AFTER_MS, (r) => {
+        if (r === null) log.info('the player is back: the node is in the rungs it asks for');
+        else log.info({ rendition: r, downloadKbps: config.downloadKbps || null }, `no player for ${DEFAULT_HEADLESS_AFTER_MS / 1000} s: in ${r}, the highest rung the download carries ${HEADLESS_MARGIN} times over (else the lowest)`);
+      });
       layout = { kind: 'ladder', ladder, master: renderLocalMaster(usable) };
       ladderTimer = clock.setInterval(() => ladder.maintain(), LADDER_MAINTAIN_MS);
       log.info({ renditions: usable.map((r) => r.name) }, 'the channel is a ladder: one swarm per rendition');
@@ -277,24 +256,28 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   wss.on('error', (err) => log.error({ err }, 'peer websocket server error'));
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
     if (!layout) {
-      socket.on('error', () => socket.destroy());
       refuseUpgrade(socket, 'not in the swarm yet');
       return;
     }
-    if (layout.kind === 'ladder') {
-      // Its renditions' neighbours dial their own ports.
-      socket.on('error', () => socket.destroy());
-      socket.destroy();
+    const path = (req.url ?? '').split('?')[0] ?? '';
+    if (layout.kind === 'single') {
+      if (path === PEER_PATH) acceptPeer(single, req, socket, head);
+      else socket.destroy();
       return;
     }
-    acceptPeer(single, req, socket, head);
+    const rendition = renditionOfPeerPath(path);
+    const session = rendition === null ? null : layout.ladder.joinedSession(rendition);
+    // A rung the node is not in (any more): its neighbours retry elsewhere, as with a full swarm.
+    if (rendition !== null && !session) refuseUpgrade(socket, `not in rendition ${rendition}`);
+    else if (session) acceptPeer(session, req, socket, head);
+    else socket.destroy();
   });
 
-  /** A neighbour's connection to `/peer` of a swarm of the node, let in if the swarm has room. */
+  /** A neighbour's connection to the path of a swarm of the node, let in if the swarm has room. */
   function acceptPeer(session: StreamSession, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
-    if ((req.url ?? '').split('?')[0] !== '/peer' || closed) {
+    if (closed) {
       socket.destroy();
       return;
     }

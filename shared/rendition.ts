@@ -89,3 +89,21 @@ export function renditionOfTrackerPath(path: string): { channel: string; renditi
   const [, channel, rendition] = m as unknown as [string, string, string];
   return CHANNEL_NAME_PATTERN.test(channel) && RENDITION_NAME_PATTERN.test(rendition) ? { channel, rendition } : null;
 }
+
+/** Where the single stream's neighbours dial a node: `/peer` on its one port. */
+export const PEER_PATH = '/peer';
+
+/**
+ * Where rendition `r`'s neighbours dial a node: `/peer/<r>` on the same one
+ * port as every other rendition. The origin's tracker builds it from the
+ * rendition it serves (origin/peer-address.ts), never from what a peer says.
+ */
+export function renditionPeerPath(rendition: string): string {
+  return `${PEER_PATH}/${rendition}`;
+}
+
+/** The rendition a `/peer/<r>` upgrade path names, or null. */
+export function renditionOfPeerPath(path: string): string | null {
+  const m = /^\/peer\/([^/]+)$/.exec(path);
+  return m && RENDITION_NAME_PATTERN.test(m[1] as string) ? (m[1] as string) : null;
+}

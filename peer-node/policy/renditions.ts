@@ -51,3 +51,27 @@ export function renditionToPrepare(rungs: readonly { name: string; bandwidth: nu
   if (!above || !current) return null;
   return downloadBitsPerSec === null || downloadBitsPerSec >= current.bandwidth + above.bandwidth ? above.name : null;
 }
+
+/** How long a ladder node goes without its player asking for anything (from start, or since it last asked) before it picks a rung itself. */
+export const DEFAULT_HEADLESS_AFTER_MS = 10_000;
+
+/** How many times over a headless node's download must carry the rung it picks: the origin's seeding and its neighbours' bursts come on top. */
+export const HEADLESS_MARGIN = 1.5;
+
+/**
+ * The rung a node with no player watching (a relay box, a node whose page is
+ * not open) is in, so it still carries part of the ladder: the highest whose
+ * BANDWIDTH its download carries HEADLESS_MARGIN times over, else the lowest.
+ * `downloadBitsPerSec` null (no known bound) carries any, so the highest.
+ * Null for a ladder of no rungs.
+ */
+export function headlessRendition(rungs: readonly { name: string; bandwidth: number }[], downloadBitsPerSec: number | null): string | null {
+  const sorted = [...rungs].sort((a, b) => b.bandwidth - a.bandwidth);
+  const fits = sorted.find((r) => downloadBitsPerSec === null || downloadBitsPerSec >= r.bandwidth * HEADLESS_MARGIN);
+  return (fits ?? sorted.at(-1))?.name ?? null;
+}
+
+/** True once the player has not asked for anything for `afterMs`: since `lastAskedAtMs`, or since the node started if it never asked. */
+export function isHeadless(lastAskedAtMs: number | null, startedAtMs: number, nowMs: number, afterMs = DEFAULT_HEADLESS_AFTER_MS): boolean {
+  return nowMs - (lastAskedAtMs ?? startedAtMs) >= afterMs;
+}

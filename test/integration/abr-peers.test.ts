@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket } from 'ws';
 import type { Origin } from '../../origin/origin.ts';
 import type { PeerNode } from '../../peer-node/node.ts';
 import type { NodeStats } from '../../shared/player-api.ts';
@@ -14,12 +15,15 @@ import { waitFor } from '../helpers/wait.ts';
  * segments over HTTP as hls.js does and reports its position. The first
  * watches 360p, the last 240p, and the middle one moves from 360p to 240p
  * halfway: each rendition has two watchers, and one node has been in both.
+ * A fourth node has no player at all, and picks a rung itself.
  */
 const LADDER = '360p=640x360@700,240p=426x240@300';
 const SWITCH_AT_MS = 10_000;
 const RUN_MS = 24_000;
 /** A cap the third node's link has: its segments reach its player no faster. */
 const CAPPED_KBPS = 3000;
+/** The download of a node with no player: 240p's BANDWIDTH (0.54 Mbit/s) fits 1.5 times over, 360p's (1.07) does not. */
+const RELAY_KBPS = 1200;
 
 interface Fetched {
   rendition: string;
@@ -39,6 +43,22 @@ function mediaSegments(text: string): { uri: string; mediaSeq: number; pdt: stri
     else if (l !== '' && !l.startsWith('#')) out.push({ uri: l, mediaSeq: seq++, pdt });
   }
   return out;
+}
+
+/** How a node answers a WebSocket upgrade at `path`: the HTTP status of a refusal, 101 if it let the connection in, 0 if it closed the socket. */
+function upgradeAnswer(node: PeerNode, path: string): Promise<number> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}${path}`);
+    ws.on('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.on('open', () => {
+      resolve(101);
+      ws.terminate();
+    });
+    ws.on('error', () => resolve(0));
+  });
 }
 
 /** Plays a node's ladder the way a player does, on the rendition `pick()` names at each refresh, until `signal`. */
@@ -74,6 +94,8 @@ async function play(node: PeerNode, pick: () => string, fetched: Fetched[], sign
 describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
   let origin: Origin;
   const peers: PeerNode[] = [];
+  /** A node no player ever asks anything of (a relay box). */
+  let relay: PeerNode;
   const fetched: Fetched[][] = [[], [], []];
   let startedAt = 0;
   const picks = [() => '360p', () => (performance.now() - startedAt < SWITCH_AT_MS ? '360p' : '240p'), () => '240p'];
@@ -81,6 +103,7 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
   before(async () => {
     origin = await startTestOrigin({ ladder: LADDER, segmentSeconds: 1 });
     for (let i = 0; i < 3; i++) peers.push(await startTestPeer(origin, { peerId: `abr-${i}`, seed: i + 1, uploadKbps: 4000, ...(i === 2 ? { downloadKbps: CAPPED_KBPS } : {}) }));
+    relay = await startTestPeer(origin, { peerId: 'abr-relay', seed: 9, uploadKbps: 4000, downloadKbps: RELAY_KBPS });
     await waitForSegments(origin, 3);
     const run = AbortSignal.timeout(RUN_MS);
     startedAt = performance.now();
@@ -89,7 +112,7 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
   });
 
   after(async () => {
-    await Promise.all(peers.map((p) => p.close()));
+    await Promise.all([...peers, relay].filter(Boolean).map((p) => p.close()));
     await origin?.close();
   });
 
@@ -164,19 +187,40 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     );
   });
 
-  test('segment numbers are aligned: a segment has the same media sequence number and about the same capture time in both renditions', async () => {
-    const [hi, lo] = await Promise.all(['360p', '240p'].map(async (r) => mediaSegments(await (await fetch(`${peers[1]?.url}/live/${r}.m3u8`)).text())));
-    const byFile = new Map((hi ?? []).map((s) => [s.uri.split('/')[1], s]));
-    let common = 0;
-    for (const s of lo ?? []) {
-      const twin = byFile.get(s.uri.split('/')[1]);
-      if (!twin) continue;
-      common++;
-      assert.equal(s.mediaSeq, twin.mediaSeq, `${s.uri} vs ${twin.uri}`);
-      // Each rendition's segment is stamped when the origin published it: the same time slice, within a fraction of a segment.
-      assert.ok(Math.abs(Date.parse(s.pdt) - Date.parse(twin.pdt)) <= 500, `${s.uri} at ${s.pdt} vs ${twin.uri} at ${twin.pdt}`);
+  test('segment numbers are aligned: a segment has the same media sequence number and the same capture time in both renditions', async (t) => {
+    const listed = (base: string, r: string, path: string) => fetch(`${base}${path}`).then(async (res) => ({ r, segments: mediaSegments(await res.text()) }));
+    // The origin's own playlists, and those of the node in both (asking another node for a rung would make it join that rung).
+    const node = peers[1] as PeerNode;
+    const sources = [
+      { name: 'origin', lists: ['360p', '240p'].map((r) => listed(origin.url, r, `/live/main/${r}/index.m3u8`)) },
+      { name: node.peerId, lists: ['360p', '240p'].map((r) => listed(node.url, r, `/live/${r}.m3u8`)) },
+    ];
+    for (const source of sources) {
+      const [hi, lo] = await Promise.all(source.lists);
+      const byFile = new Map((hi?.segments ?? []).map((s) => [s.uri.split('/').at(-1), s]));
+      let common = 0;
+      for (const s of lo?.segments ?? []) {
+        const twin = byFile.get(s.uri.split('/').at(-1));
+        if (!twin) continue;
+        common++;
+        assert.equal(s.mediaSeq, twin.mediaSeq, `${source.name}: ${s.uri} vs ${twin.uri}`);
+        // The origin stamps a number once per channel, when its first rung is published (origin/rendition.ts).
+        assert.notEqual(s.pdt, '', `${source.name}: ${s.uri}`);
+        assert.equal(s.pdt, twin.pdt, `${source.name}: ${s.uri} vs ${twin.uri}`);
+      }
+      t.diagnostic(`${source.name}: ${common} segments listed in both renditions`);
+      if (source.name === 'origin') assert.ok(common >= 2, `the origin lists only ${common} segments in both renditions`);
     }
-    assert.ok(common >= 2, `only ${common} segments listed in both renditions`);
+  });
+
+  test(`a node with no player is active in a rung it chose itself, the highest its ${RELAY_KBPS} kbit/s carry with margin, and trades in it`, (t) => {
+    const s = relay.stats();
+    t.diagnostic(`relay: ${s.renditions.map((r) => `${r.name} ${r.role} p2p ${r.p2pBytes} B origin ${r.originBytes} B up ${r.uploadedBytes} B ${r.neighbours} neighbours`).join('; ')}`);
+    assert.equal(relay.ladder?.headless, true);
+    assert.equal(s.rendition, '240p');
+    assert.deepEqual(s.renditions.map((r) => [r.name, r.role]), [['240p', 'active']]);
+    const r = s.renditions[0];
+    assert.ok(r && r.neighbours >= 1 && r.p2pBytes + r.uploadedBytes > 0, 'it trades pieces with the 240p swarm');
   });
 
   test(`a node whose link is capped at ${CAPPED_KBPS} kbit/s serves its player no faster`, (t) => {
@@ -187,15 +231,33 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     for (const f of list) assert.ok(f.ms >= (f.bytes.length * 8) / CAPPED_KBPS - 5, `${f.file}: ${f.bytes.length} B in ${f.ms.toFixed(0)} ms, over ${CAPPED_KBPS} kbit/s`);
   });
 
-  test("each rendition's neighbours are nodes in that rendition's swarm: every node listens for each at a port of its own", async () => {
+  test("each rendition's neighbours are nodes in that rendition's swarm, dialled at the node's one port on the rendition's path", async (t) => {
     await waitFor('neighbours in the 240p swarm', () => (peers[2]?.stats().renditions.find((r) => r.name === '240p')?.neighbours ?? 0) >= 1, 5000);
+    for (const p of peers) t.diagnostic(`${p.peerId}: ${p.stats().renditions.map((r) => `${r.name} ${r.role}`).join(', ')}; ${(p.ladder?.sessions() ?? []).map((s) => `${s.place.streamId}: ${s.core.swarm.handshaken().map((n) => `${n.peerId}${n.outbound ? ' out' : ' in'}`).join(' ')}`).join('; ')}`);
     // abr-2 plays 240p and holds 360p ahead of its player.
-    const watchers: Record<string, string[]> = { '360p': ['abr-0', 'abr-1', 'abr-2'], '240p': ['abr-1', 'abr-2'] };
-    for (const p of peers) {
+    const watchers: Record<string, string[]> = { '360p': ['abr-0', 'abr-1', 'abr-2'], '240p': ['abr-1', 'abr-2', 'abr-relay'] };
+    for (const p of [...peers, relay]) {
       for (const s of p.ladder?.sessions() ?? []) {
         const r = s.place.streamId.split('_').at(-1) as string;
         for (const n of s.core.swarm.handshaken()) assert.ok(watchers[r]?.includes(n.peerId as string), `${p.peerId}'s ${r} neighbour ${n.peerId} is not in ${r}`);
       }
     }
+    // Each rendition's tracker lists (and probed) every node at the port its HTTP server listens on, at `/peer/<r>`.
+    const renditions = origin.channels.get('main')?.renditions;
+    assert.ok(renditions);
+    for (const [r, swarm] of renditions) {
+      for (const id of watchers[r] ?? []) {
+        const node = [...peers, relay].find((p) => p.peerId === id) as PeerNode;
+        const rec = swarm.tracker.registry.get(id);
+        assert.ok(rec, `${id} is not in ${r}'s swarm`);
+        assert.equal(rec.url, `ws://127.0.0.1:${node.port}/peer/${r}`);
+        assert.equal(rec.reachability, 'reachable', `${id} in ${r}`);
+      }
+    }
+    // abr-0 is in 360p only: a dial for 240p is refused, one at /peer (a single stream's path) or a name that is no rung is closed.
+    const abr0 = peers[0] as PeerNode;
+    assert.equal(await upgradeAnswer(abr0, '/peer/240p'), 503);
+    assert.equal(await upgradeAnswer(abr0, '/peer'), 0);
+    assert.equal(await upgradeAnswer(abr0, '/peer/hd'), 0);
   });
 });

@@ -16,7 +16,9 @@ import {
   masterPlaylistPath,
   parseLadder,
   renditionLivePath,
+  renditionOfPeerPath,
   renditionOfTrackerPath,
+  renditionPeerPath,
   renditionStreamId,
   renditionTrackerPath,
 } from '../../shared/rendition.ts';
@@ -95,6 +97,14 @@ describe('rendition names, paths and ids', () => {
     assert.deepEqual(renditionOfTrackerPath('/tracker/main/720p'), { channel: 'main', rendition: '720p' });
     for (const path of ['/tracker', '/tracker/main', '/tracker/main/hd', '/tracker/Main/720p', '/tracker/main/720p/x', '/tracker//720p']) {
       assert.equal(renditionOfTrackerPath(path), null, path);
+    }
+  });
+
+  test("a node's neighbours in rendition r dial /peer/<r>, and only such a path names a rendition", () => {
+    assert.equal(renditionPeerPath('720p'), '/peer/720p');
+    assert.equal(renditionOfPeerPath('/peer/720p'), '720p');
+    for (const path of ['/peer', '/peer/', '/peer/hd', '/peer/720p/x', '/peer//720p', '/peers/720p', '/x/peer/720p']) {
+      assert.equal(renditionOfPeerPath(path), null, path);
     }
   });
 
@@ -213,6 +223,23 @@ describe('aligned numbering across renditions', () => {
     // A late file of the ended run behind the window is not published.
     assert.equal(publish(lo, 'r1', 0), undefined);
     assert.equal(lo.published, 3);
+  });
+
+  test('a number has one publish time in every rendition: the first to publish it stamps it, before signing', () => {
+    const signer = generateSigner('main/720p');
+    const [hi, lo] = [new LiveWindow(6, 4, signer, 0), new LiveWindow(6, 4, signer, 0)];
+    const numbering = new AlignedNumbering(() => [hi, lo]);
+    const publish = (w: LiveWindow, index: number, nowMs: number) => {
+      const seq = numbering.seqFor('r1', index);
+      return w.publishAt(seq, segment(index), 1000, false, numbering.stampFor(seq, nowMs));
+    };
+    assert.equal(publish(hi, 0, 5000)?.info.publishedAtMs, 5000);
+    const late = publish(lo, 0, 5066);
+    assert.equal(late?.info.publishedAtMs, 5000, 'the second rung says the first one\'s time');
+    assert.ok(late && verifyAnnouncement(signer.publicKey, 'main/720p', late.signed), 'and its record is signed with it');
+    // The lower rung is first this time: the time is whichever came first.
+    assert.equal(publish(lo, 1, 6010)?.info.publishedAtMs, 6010);
+    assert.equal(publish(hi, 1, 6050)?.info.publishedAtMs, 6010);
   });
 
   test("a rendition's ingest takes its own files only, and tells the run and index of each segment", () => {

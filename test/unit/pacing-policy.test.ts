@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_PACING, type DownloadSample, bytesDueBy, measuredBytesPerSec, nextWriteInMs, paceBytesPerSec, recordSample } from '../../peer-node/policy/pacing.ts';
-import { renditionRole, renditionToPrepare } from '../../peer-node/policy/renditions.ts';
+import { DEFAULT_HEADLESS_AFTER_MS, HEADLESS_MARGIN, headlessRendition, isHeadless, renditionRole, renditionToPrepare } from '../../peer-node/policy/renditions.ts';
 
 const KB = 1024;
 const s = (kb: number, ms: number, atMs: number): DownloadSample => ({ bytes: kb * KB, ms, atMs });
@@ -124,5 +124,35 @@ describe('rendition roles: what the node does with a rendition its player asked 
       ['1080p', null, null],
     ];
     for (const [playing, link, want] of table) assert.equal(renditionToPrepare(rungs, playing, link), want, `${playing} on ${link}`);
+  });
+
+  test('a node with no player is in the highest rung its download carries with margin, else the lowest', () => {
+    const rungs = [
+      { name: '240p', bandwidth: 500_000 },
+      { name: '720p', bandwidth: 2_500_000 },
+      { name: '480p', bandwidth: 1_200_000 },
+    ];
+    assert.equal(HEADLESS_MARGIN, 1.5);
+    const table: [number | null, string | null][] = [
+      [null, '720p'],
+      [3_750_000, '720p'],
+      [3_749_999, '480p'],
+      [1_800_000, '480p'],
+      [1_799_999, '240p'],
+      [750_000, '240p'],
+      [100_000, '240p'],
+    ];
+    for (const [link, want] of table) assert.equal(headlessRendition(rungs, link), want, `on ${link}`);
+    assert.equal(headlessRendition([], null), null);
+  });
+
+  test('a node is headless once its player asked for nothing for a while, counted from start if it never asked', () => {
+    const start = 1000;
+    const after = DEFAULT_HEADLESS_AFTER_MS;
+    assert.equal(isHeadless(null, start, start, after), false);
+    assert.equal(isHeadless(null, start, start + after - 1, after), false);
+    assert.equal(isHeadless(null, start, start + after, after), true);
+    assert.equal(isHeadless(start + 50_000, start, start + 50_000 + after - 1, after), false, 'asked lately');
+    assert.equal(isHeadless(start + 50_000, start, start + 50_000 + after, after), true, 'quiet since');
   });
 });

@@ -18,7 +18,7 @@ const RUNGS: Variant[] = parseLadder('360p=640x360@700,240p=426x240@300').map((r
  * The node's renditions over real peer cores on a manual clock, with no
  * sockets: a session here is a core and a tracker client never started.
  */
-function world(downloadBitsPerSec: number | null) {
+function world(downloadBitsPerSec: number | null, onHeadless: (r: string | null) => void = () => {}) {
   const clock = new ManualClock(1_000_000);
   const opened: string[] = [];
   const closed: string[] = [];
@@ -51,7 +51,7 @@ function world(downloadBitsPerSec: number | null) {
       },
     };
   };
-  const ladder = new Ladder(RUNGS, open, clock, downloadBitsPerSec, 30_000);
+  const ladder = new Ladder(RUNGS, open, clock, downloadBitsPerSec, 30_000, 10_000, onHeadless);
   const roles = () => ladder.stats().map((r) => `${r.name}:${r.role}`);
   return { clock, ladder, opened, closed, roles };
 }
@@ -138,6 +138,47 @@ describe("a ladder's renditions on the peer node", () => {
     w.ladder.want('360p');
     w.ladder.onPlayerReport({ seq: 3, offsetMs: 0, stalls: 4, stallMs: 1000, rendition: '240p' });
     assert.deepEqual([hi.core.counters.stalls, lo.core.counters.stalls, w.ladder.counters().stalls], [2, 2, 4]);
+    w.ladder.close();
+  });
+
+  test('with no player for 10 s the node is active in a rung of its own choosing, until the player asks again', () => {
+    const told: (string | null)[] = [];
+    // 360p's BANDWIDTH is some 1.07 Mbit/s: 1.4 Mbit/s does not carry it one and a half times over, so the lowest.
+    const w = world(1_400_000, (r) => told.push(r));
+    w.clock.advance(9_999);
+    w.ladder.maintain();
+    assert.deepEqual(w.roles(), [], 'not before the player had its time');
+    w.clock.advance(1);
+    w.ladder.maintain();
+    assert.deepEqual(w.roles(), ['240p:active']);
+    assert.equal(w.ladder.primaryRendition, '240p');
+    assert.equal(w.ladder.headless, true);
+    assert.deepEqual(told, ['240p']);
+    // Kept while nobody asks: never left for the linger.
+    for (let k = 0; k < 60; k++) {
+      w.clock.advance(1000);
+      w.ladder.maintain();
+    }
+    assert.deepEqual(w.closed, []);
+    // The player comes and asks for 360p: it is played; the node's own choice has no room beside it, so is left.
+    w.ladder.want('360p');
+    assert.equal(w.ladder.headless, false);
+    assert.deepEqual(told, ['240p', null]);
+    assert.deepEqual(w.roles(), ['360p:active', '240p:left']);
+    // The player goes quiet again: the node goes back to its own choice, and the one it played is left (no room for both).
+    w.clock.advance(10_000);
+    w.ladder.maintain();
+    assert.deepEqual(w.roles(), ['360p:left', '240p:active']);
+    assert.deepEqual(told, ['240p', null, '240p']);
+    w.ladder.close();
+  });
+
+  test('a node with no player and no known bound on its link is in the top rung, and prepares no rung above for a player', () => {
+    const w = world(null);
+    w.clock.advance(10_000);
+    w.ladder.maintain();
+    assert.deepEqual(w.roles(), ['360p:active']);
+    assert.deepEqual(w.opened, ['360p']);
     w.ladder.close();
   });
 });
