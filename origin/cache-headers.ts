@@ -26,7 +26,8 @@ export const NEGATIVE_MAX_AGE_S = 1;
  * The live playlist changes with every segment. Half a segment duration
  * (Apple's advice for live playlists), in the whole seconds Cache-Control
  * counts: at least 1 s, so with 1-second segments a cached copy is at most
- * one segment behind and still lists the three segments the player holds back.
+ * one segment behind and still lists the three segments the player holds back
+ * (with --low-latency's 0.5 s segments, two behind, in a playlist of twelve).
  * Not `no-cache`: nginx stores nothing marked so and would forward every
  * viewer's poll to the origin, which is what the cache is for.
  */
@@ -36,7 +37,7 @@ export function playlistCacheControl(s: CacheSettings): string {
 
 /**
  * A segment's bytes never change under its URL: numbers are never reused
- * (origin.ts numbers from the clock's seconds, LiveWindow never goes back).
+ * (channel.ts numbers from the clock's seconds, or half-seconds in low-latency mode; LiveWindow never goes back).
  * Kept twice as long as the window holds it, the time in which anyone can still
  * ask for it, rather than for a year: should the host clock be stepped back
  * across an origin restart, a reused number would meet stale bytes only that

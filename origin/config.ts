@@ -2,8 +2,12 @@ import { existsSync } from 'node:fs';
 import { ConfigError, type ConfigOf, type FlagSpec, parseConfig } from '../shared/cli.ts';
 import { CHANNEL_NAME_HELP, DEFAULT_CHANNEL, channelNameError, channelStreamId } from '../shared/channel.ts';
 import { MAX_ID_LENGTH } from '../shared/limits.ts';
+import { DEFAULT_LADDER, LadderError, RENDITION_NAME_PATTERN, type Rung, parseLadder, renditionStreamId } from '../shared/rendition.ts';
 import { ADMIN_TOKEN_HELP, ADMIN_TOKEN_PATTERN } from '../shared/admin-auth.ts';
 import { DEFAULT_PIECE_SIZE, MAX_PIECE_SIZE, MAX_WINDOW_SEGMENTS, MIN_PIECE_SIZE } from '../shared/limits.ts';
+
+/** The segment duration of --low-latency. */
+export const LOW_LATENCY_SEGMENT_MS = 500;
 
 const STREAM_KEY_PATTERN = /^[A-Za-z0-9_-]{8,128}$/;
 const STREAM_KEY_HELP = '8-128 of [A-Za-z0-9_-]';
@@ -29,13 +33,25 @@ export const originFlags = {
     secret: true,
   },
   copy: { kind: 'bool', default: false, help: 'pass H.264/AAC input through without re-encoding (-c copy)' },
+  ladder: {
+    kind: 'optional-string',
+    default: null,
+    bare: DEFAULT_LADDER,
+    help: `publish every channel as a bitrate ladder, name=WIDTHxHEIGHT@VIDEO_KBPS,… (alone: ${DEFAULT_LADDER}); master playlist /live/<c>/master.m3u8, renditions /live/<c>/<r>/, trackers /tracker/<c>/<r>; with --copy the top rung is the source as it comes (give its expected size and bitrate) and the others are encoded`,
+  },
   segmentSeconds: { kind: 'int', default: 1, min: 1, max: 10, help: 'segment duration in seconds (a keyframe starts each segment)' },
+  lowLatency: {
+    kind: 'bool',
+    default: false,
+    help: `low-latency mode: ${LOW_LATENCY_SEGMENT_MS / 1000} s segments instead of --segment-seconds, and twice the --window-segments and --playlist-segments so they span as long; when encoding, --fps must be even (a keyframe every ${LOW_LATENCY_SEGMENT_MS / 1000} s)`,
+  },
   windowSegments: { kind: 'int', default: 30, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments kept in the live window' },
   playlistSegments: { kind: 'int', default: 6, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments listed in the live playlist' },
   pieceSize: { kind: 'int', default: DEFAULT_PIECE_SIZE, min: MIN_PIECE_SIZE, max: MAX_PIECE_SIZE, help: 'bytes per piece, the unit peers trade and verify' },
   width: { kind: 'int', default: 640, min: 64, max: 3840, help: 'encoded video width' },
   height: { kind: 'int', default: 360, min: 64, max: 2160, help: 'encoded video height' },
-  fps: { kind: 'int', default: 25, min: 1, max: 60, help: 'frames per second of the test source and encode' },
+  // 24, not 25: a whole number of frames in a segment of 1 s and of 0.5 s (--low-latency).
+  fps: { kind: 'int', default: 24, min: 1, max: 60, help: 'frames per second of the test source and encode' },
   videoKbps: { kind: 'int', default: 900, min: 50, max: 50_000, help: 'video bitrate' },
   audioKbps: { kind: 'int', default: 96, min: 16, max: 512, help: 'audio bitrate' },
   streamId: { kind: 'string', default: 'live', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternHelp: '1-64 of [A-Za-z0-9_-]', help: 'stream name peers must join with' },
@@ -104,8 +120,32 @@ export type OriginConfig = ConfigOf<typeof originFlags>;
 
 export function parseOriginConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}): OriginConfig | null {
   const config = parseConfig(originFlags, argv, env);
-  if (config) originChannels(config);
-  return config;
+  if (!config) return null;
+  originChannels(config);
+  originLadder(config);
+  return withLowLatency(config);
+}
+
+/**
+ * The config as the origin runs it: with --low-latency, segments of
+ * LOW_LATENCY_SEGMENT_MS (`segmentSeconds` is then a fraction) and a live
+ * window and playlist of as many seconds as the flags give at 1 s segments, so
+ * a joining peer and a plain HLS player see as much of the stream. Applied once,
+ * where a config is made (parseOriginConfig, originConfig).
+ */
+function withLowLatency(config: OriginConfig): OriginConfig {
+  if (!config.lowLatency) return config;
+  const segmentSeconds = LOW_LATENCY_SEGMENT_MS / 1000;
+  if (!config.copy && !Number.isInteger(config.fps * segmentSeconds)) {
+    throw new ConfigError(`--low-latency needs an even --fps, so that each ${segmentSeconds} s segment is whole frames starting on a keyframe (got --fps ${config.fps})`);
+  }
+  const scale = Math.round(1 / segmentSeconds);
+  return Object.freeze({
+    ...config,
+    segmentSeconds,
+    windowSegments: Math.min(MAX_WINDOW_SEGMENTS, config.windowSegments * scale),
+    playlistSegments: Math.min(MAX_WINDOW_SEGMENTS, config.playlistSegments * scale),
+  });
 }
 
 /** One live channel of an origin: the default one from --source and --stream-key, the others from --channel and --channel-key. */
@@ -182,9 +222,39 @@ export function originChannels(config: Pick<OriginConfig, 'source' | 'streamKey'
   return channels;
 }
 
+/**
+ * The rungs of --ladder, highest first, or null without it; throws
+ * ConfigError on a bad ladder or one this origin cannot publish with its other
+ * flags.
+ */
+export function originLadder(config: Pick<OriginConfig, 'ladder' | 'copy' | 'redis' | 'channel' | 'streamId'>): Rung[] | null {
+  if (config.ladder === null) return null;
+  let rungs: Rung[];
+  try {
+    rungs = parseLadder(config.ladder);
+  } catch (e) {
+    if (e instanceof LadderError) throw new ConfigError(`--ladder: ${e.message}`);
+    throw e;
+  }
+  // With --copy the top rung is the source itself, and the others are cut at its keyframes.
+  if (config.copy && rungs.length < 2) throw new ConfigError('--ladder with --copy needs two rungs at least: the top one is the source, the others are encoded');
+  // The tracker replicas know channels, not renditions.
+  if (config.redis !== null) throw new ConfigError('--ladder with --redis is not supported yet');
+  for (const item of config.channel) {
+    const name = item.slice(0, item.indexOf('='));
+    // Channel "720p"'s stream id would be the default channel's 720p rendition's, live_720p.
+    if (RENDITION_NAME_PATTERN.test(name)) throw new ConfigError(`--channel ${name}: with --ladder a channel may not be named like a rendition`);
+    for (const r of rungs) {
+      const id = renditionStreamId(channelStreamId(config.streamId, name), r.name);
+      if (id.length > MAX_ID_LENGTH) throw new ConfigError(`--channel ${name}: its rendition stream id "${id}" is over ${MAX_ID_LENGTH} characters: shorten --stream-id or the name`);
+    }
+  }
+  return rungs;
+}
+
 /** A config with defaults and overrides, for tests and the demo launcher. */
 export function originConfig(overrides: Partial<OriginConfig> = {}): OriginConfig {
-  const base = parseOriginConfig([]);
+  const base = parseConfig(originFlags, [], {});
   if (!base) throw new Error('unreachable: no --help in empty argv');
-  return Object.freeze({ ...base, ...overrides });
+  return withLowLatency(Object.freeze({ ...base, ...overrides }));
 }

@@ -9,6 +9,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Clock } from '../shared/clock.ts';
+import { h264Level, levelArg } from '../shared/h264-level.ts';
+import type { Rung } from '../shared/rendition.ts';
 import type { OriginConfig } from './config.ts';
 
 export type IngestSettings = Pick<
@@ -17,6 +19,8 @@ export type IngestSettings = Pick<
 > & {
   /** Written on the test pattern: a named channel's (shared/channel.ts), so its pictures, and bytes, are its own. */
   label?: string;
+  /** --ladder's rungs, highest first: every one is encoded from the one input, each to files named `<r>-…`. */
+  ladder?: readonly Rung[] | null;
 };
 
 export interface FfmpegRun {
@@ -40,6 +44,9 @@ export function checkFfmpeg(ffmpegPath: string): string | null {
 
 function inputArgs(s: IngestSettings): { input: string; options: string[] } {
   if (s.source === 'testsrc') {
+    // A ladder's test pattern is drawn at its largest rung's size, which every rung scales down from.
+    const top = s.ladder?.reduce((a, b) => (b.width * b.height > a.width * a.height ? b : a));
+    if (top) s = { ...s, width: top.width, height: top.height };
     const clock = String.raw`drawtext=text='%{localtime\:%H\\\:%M\\\:%S}':fontsize=${Math.round(s.height / 8)}:fontcolor=white:box=1:boxcolor=black@0.6:x=(w-tw)/2:y=h-th-20`;
     // Channel names are [a-z0-9-]: nothing drawtext would read as syntax.
     const label = s.label ? `,drawtext=text='${s.label}':fontsize=${Math.round(s.height / 8)}:fontcolor=yellow:box=1:boxcolor=black@0.6:x=20:y=20` : '';
@@ -76,6 +83,58 @@ function hlsOutputOptions(s: IngestSettings, ingestBase: string): string[] {
 }
 
 /**
+ * Every rung from the one input: the video split and scaled once per encoded
+ * rung, one libx264 per rung at the H.264 level the master playlist names
+ * (shared/master-playlist.ts), and the audio encoded alike for each (HLS wants
+ * every variant self-contained). Keyframes fall at the same instants in every
+ * rung, so every rung is cut there and segment n is the same time slice in
+ * each: forced every segment duration, or with --copy wherever the source,
+ * kept as it is for the top rung, has its own. Every encoder option names its
+ * output stream: a copied stream refuses them.
+ */
+function ladderArgs(s: IngestSettings, ladder: readonly Rung[]): string[] {
+  const video = s.source === 'testsrc' ? '0:v' : '0:v:0';
+  const audio = s.source === 'testsrc' ? '1:a' : '0:a:0';
+  const copied = s.copy ? 1 : 0;
+  const encoded = ladder.slice(copied);
+  const gop = s.fps * s.segmentSeconds;
+  const split = `[${video}]split=${encoded.length}${encoded.map((_, i) => `[s${i}]`).join('')}`;
+  const scales = encoded.map(
+    (r, i) => `[s${i}]scale=${r.width}:${r.height}:force_original_aspect_ratio=decrease,pad=${r.width}:${r.height}:(ow-iw)/2:(oh-ih)/2,setsar=1[v${i}]`,
+  );
+  const keyframes = s.copy
+    ? (v: string) => [`-force_key_frames:${v}`, 'source', `-g:${v}`, '100000', `-sc_threshold:${v}`, '0']
+    : (v: string) => [`-r:${v}`, String(s.fps), `-g:${v}`, String(gop), `-keyint_min:${v}`, String(gop), `-sc_threshold:${v}`, '0', `-force_key_frames:${v}`, `expr:gte(t,n_forced*${s.segmentSeconds})`];
+  return [
+    '-filter_complex', [split, ...scales].join(';'),
+    ...(s.copy ? ['-map', video] : []),
+    ...encoded.flatMap((_, i) => ['-map', `[v${i}]`]),
+    ...ladder.flatMap(() => ['-map', audio]),
+    ...(s.copy ? ['-c:v:0', 'copy', '-c:a:0', 'copy'] : []),
+    ...encoded.flatMap((r, i) => {
+      const v = `v:${i + copied}`;
+      const a = `a:${i + copied}`;
+      return [
+        `-c:${v}`, 'libx264', `-preset:${v}`, 'veryfast', `-tune:${v}`, 'zerolatency', `-profile:${v}`, 'main', `-pix_fmt:${v}`, 'yuv420p',
+        `-b:${v}`, `${r.videoKbps}k`, `-maxrate:${v}`, `${r.videoKbps}k`, `-bufsize:${v}`, `${r.videoKbps * 2}k`,
+        `-level:${v}`, levelArg(h264Level(r.width, r.height, s.fps, r.videoKbps, r.videoKbps * 2)),
+        ...keyframes(v),
+        `-c:${a}`, 'aac', `-b:${a}`, `${s.audioKbps}k`, `-ac:${a}`, '2', `-ar:${a}`, '48000',
+      ];
+    }),
+  ];
+}
+
+/** One hls output writing every rung: `%v` is the rung's name, so its files are `<r>-s<n>.ts` and `<r>-stream.m3u8` (origin/rendition.ts). */
+function ladderHlsOptions(s: IngestSettings, ladder: readonly Rung[], ingestBase: string): string[] {
+  return [
+    '-f', 'hls', '-hls_time', String(s.segmentSeconds), '-hls_list_size', '6', '-method', 'PUT',
+    '-var_stream_map', ladder.map((r, i) => `v:${i},a:${i},name:${r.name}`).join(' '),
+    '-hls_segment_filename', `${ingestBase}%v-s%d.ts`,
+  ];
+}
+
+/**
  * Starts one ffmpeg that PUTs HLS segments and playlists to `ingestBase`
  * (the origin's own ingest route). Where setpriv exists (Linux), ffmpeg runs
  * under a parent-death signal so it dies with the origin even on SIGKILL.
@@ -86,7 +145,9 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, clock: Clock,
   if (s.source === 'testsrc') {
     cmd.input('sine=frequency=440:sample_rate=48000').inputOptions(['-f', 'lavfi']);
   }
-  cmd.outputOptions([...encodeArgs(s), ...hlsOutputOptions(s, ingestBase)]).output(`${ingestBase}stream.m3u8`);
+  // Given as separate arguments, fluent-ffmpeg passes each as it is (an array item with one space it splits in two).
+  if (s.ladder) cmd.outputOptions(...ladderArgs(s, s.ladder), ...ladderHlsOptions(s, s.ladder, ingestBase)).output(`${ingestBase}%v-stream.m3u8`);
+  else cmd.outputOptions(...encodeArgs(s), ...hlsOutputOptions(s, ingestBase)).output(`${ingestBase}stream.m3u8`);
 
   if (existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv')) {
     process.env.P2P_FFMPEG_REAL = s.ffmpegPath;

@@ -14,9 +14,11 @@ export interface IngestedSegment {
   /** The `atMs` of the segment's PUT and of the first playlist PUT naming it; the later of the two published it. */
   segmentPutEndMs: number;
   playlistPutMs: number;
+  /** The ffmpeg run and its own segment index: a ladder's renditions are cut at the same points, so the same index is the same time slice in each. */
+  run: string;
+  index: number;
 }
 
-const SEGMENT_FILE = /^s(\d{1,9})\.ts$/;
 const MAX_PENDING_PER_RUN = 16;
 const MAX_RUNS = 2;
 
@@ -26,8 +28,15 @@ export interface PlaylistEntry {
   durationMs: number;
 }
 
+/** ffmpeg's names for a run's segments: `s<index>.ts`, or `<prefix>s<index>.ts` for one rendition of a ladder (`720p-s3.ts`). */
+function segmentFilePattern(prefix: string): RegExp {
+  if (!/^[0-9a-z-]*$/.test(prefix)) throw new Error(`bad ingest file prefix ${JSON.stringify(prefix)}`);
+  return new RegExp(`^${prefix}s(\\d{1,9})\\.ts$`);
+}
+
 /** Extracts (file, duration) pairs from ffmpeg's media playlist; ignores anything it does not expect. */
-export function parseIngestPlaylist(text: string): PlaylistEntry[] {
+export function parseIngestPlaylist(text: string, prefix = ''): PlaylistEntry[] {
+  const SEGMENT_FILE = segmentFilePattern(prefix);
   const out: PlaylistEntry[] = [];
   let duration: number | null = null;
   for (const raw of text.split('\n')) {
@@ -56,19 +65,26 @@ interface RunState {
 export class IngestReceiver {
   private readonly runs = new Map<string, RunState>();
   private lastRun: string | null = null;
+  private readonly segmentFile: RegExp;
 
-  constructor(private readonly publish: (s: IngestedSegment) => void) {}
+  /** `prefix`: the files' names start with it (a rendition's, `720p-`), as ffmpeg writes them with `%v-` (origin/ffmpeg-process.ts). */
+  constructor(
+    private readonly publish: (s: IngestedSegment) => void,
+    private readonly prefix = '',
+  ) {
+    this.segmentFile = segmentFilePattern(prefix);
+  }
 
   /** `atMs` is when the PUT's body had been read, on whatever time line the caller measures. */
   put(run: string, file: string, body: Buffer, atMs: number): PutResult {
-    const segment = SEGMENT_FILE.exec(file);
-    if (file !== 'stream.m3u8' && !segment) return { status: 'rejected', reason: 'unexpected file name' };
+    const segment = this.segmentFile.exec(file);
+    if (file !== `${this.prefix}stream.m3u8` && !segment) return { status: 'rejected', reason: 'unexpected file name' };
     const state = this.runState(run);
     if (segment) {
       const index = Number(segment[1]);
       if (index > state.lastIndex) bound(state.bytes).set(index, { data: body, putEndMs: atMs });
     } else {
-      for (const entry of parseIngestPlaylist(body.toString('utf8'))) {
+      for (const entry of parseIngestPlaylist(body.toString('utf8'), this.prefix)) {
         if (entry.index > state.lastIndex && !state.named.has(entry.index)) {
           bound(state.named).set(entry.index, { durationMs: entry.durationMs, playlistPutMs: atMs });
         }
@@ -103,7 +119,7 @@ export class IngestReceiver {
       state.lastIndex = index;
       const discontinuity = this.lastRun !== null && this.lastRun !== run;
       this.lastRun = run;
-      this.publish({ data: stored.data, durationMs: entry.durationMs, discontinuity, segmentPutEndMs: stored.putEndMs, playlistPutMs: entry.playlistPutMs });
+      this.publish({ data: stored.data, durationMs: entry.durationMs, discontinuity, segmentPutEndMs: stored.putEndMs, playlistPutMs: entry.playlistPutMs, run, index });
       count++;
     }
     return count;

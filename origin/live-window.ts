@@ -16,25 +16,36 @@ export type Lookup = { state: 'live'; segment: StoredSegment } | { state: 'gone'
 /**
  * The bounded window of published segments, in memory. Sequence numbers are
  * the origin's own and keep increasing across ingest restarts, so a peer never
- * sees a number reused for different bytes.
+ * sees a number reused for different bytes. A rendition of a ladder publishes
+ * at numbers shared with its sibling renditions (publishAt), so one it never
+ * received is a hole in its window.
  */
 export class LiveWindow {
   private readonly segments: StoredSegment[] = [];
   private nextSeq: number;
+  private count = 0;
   readonly discontinuities = new DiscontinuityCounter();
 
   constructor(
     private readonly capacity: number,
     private readonly pieceSize: number,
     private readonly signer: Pick<AnnouncementSigner, 'sign'>,
-    private readonly firstSeq = 0,
+    firstSeq = 0,
   ) {
     this.nextSeq = firstSeq;
   }
 
   publish(data: Buffer, durationMs: number, discontinuity: boolean, nowMs: number): StoredSegment {
+    return this.publishAt(this.nextSeq, data, durationMs, discontinuity, nowMs) as StoredSegment;
+  }
+
+  /** Publishes at `seq`, leaving a hole before it if it is ahead; null (nothing published) if it is behind the newest. */
+  publishAt(seq: number, data: Buffer, durationMs: number, discontinuity: boolean, nowMs: number): StoredSegment | null {
+    if (!Number.isSafeInteger(seq) || seq < this.nextSeq) return null;
+    this.nextSeq = seq + 1;
+    this.count++;
     const info: SegmentAnnouncement = {
-      seq: this.nextSeq++,
+      seq,
       durationMs: Math.max(1, Math.round(durationMs)),
       size: data.byteLength,
       sha256: sha256Hex(data),
@@ -55,8 +66,23 @@ export class LiveWindow {
     const first = this.segments[0];
     if (!first || seq >= this.nextSeq) return { state: 'unknown' };
     if (seq < first.info.seq) return { state: 'gone' };
-    const segment = this.segments[seq - first.info.seq];
+    const at = seq - first.info.seq;
+    // Without holes a number's place is its offset; with them it is further back.
+    const segment = this.segments[at]?.info.seq === seq ? this.segments[at] : this.segments.slice(0, at).find((s) => s.info.seq === seq);
     return segment ? { state: 'live', segment } : { state: 'unknown' };
+  }
+
+  /** The newest `count` segments with no hole among them, oldest first: what a media playlist may list, its numbers consecutive. */
+  latestContiguous(count: number): StoredSegment[] {
+    const latest = this.latest(count);
+    let from = latest.length - 1;
+    while (from > 0 && (latest[from - 1] as StoredSegment).info.seq === (latest[from] as StoredSegment).info.seq - 1) from--;
+    return latest.slice(Math.max(0, from));
+  }
+
+  /** The number the next segment gets unless told another. */
+  get next(): number {
+    return this.nextSeq;
   }
 
   /** The newest `count` segments, oldest first. */
@@ -75,7 +101,7 @@ export class LiveWindow {
 
   /** Segments published since the window was made, those it has dropped included. */
   get published(): number {
-    return this.nextSeq - this.firstSeq;
+    return this.count;
   }
 
   get size(): number {

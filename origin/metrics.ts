@@ -26,20 +26,22 @@ export function createOriginMetrics() {
   collectDefaultMetrics({ register: registry });
   dropMisnamedDefaultMetrics(registry);
   const r = [registry];
-  const ch = ['channel'] as const;
+  // A rendition of a ladder (shared/rendition.ts) is a swarm of its own: its series carry its name beside the channel's.
+  const ch = ['channel', 'rendition'] as const;
+  const channelOnly = ['channel'] as const;
   return {
     registry,
     httpSegmentBytes: new Counter({
       name: 'origin_http_segment_bytes_total',
       help: 'Segment bytes the origin served over HTTP (playlists excluded), by egress class: spare for free-riders\' fallbacks, http for everyone else\'s',
-      labelNames: ['channel', 'class'] as const,
+      labelNames: ['channel', 'rendition', 'class'] as const,
       registers: r,
     }),
     // Behind a cache (deploy/nginx/) this is what reaches the origin: one 200 per segment, whatever the audience.
     httpSegmentRequests: new Counter({
       name: 'origin_http_segment_requests_total',
       help: 'HTTP requests for segments (GET and HEAD) the origin answered, by status code',
-      labelNames: ['channel', 'status'] as const,
+      labelNames: ['channel', 'rendition', 'status'] as const,
       registers: r,
     }),
     seedBytes: new Counter({ name: 'origin_seed_bytes_total', help: 'Segment bytes the origin pushed into the swarm over tracker connections', labelNames: ch, registers: r }),
@@ -62,14 +64,14 @@ export function createOriginMetrics() {
     }),
     peers: new Gauge({ name: 'origin_peers', help: 'Peers connected to the tracker', labelNames: ch, registers: r }),
     reachablePeers: new Gauge({ name: 'origin_peers_reachable', help: 'Joined peers whose address answered the connect-back probe: the only ones handed out', labelNames: ch, registers: r }),
-    trackerProbes: new Counter({ name: 'origin_tracker_probes_total', help: 'Connect-back probes of joined peers, by result', labelNames: ['channel', 'result'] as const, registers: r }),
+    trackerProbes: new Counter({ name: 'origin_tracker_probes_total', help: 'Connect-back probes of joined peers, by result', labelNames: ['channel', 'rendition', 'result'] as const, registers: r }),
     segmentsPublished: new Counter({ name: 'origin_segments_published_total', help: 'Segments published to the live window', labelNames: ch, registers: r }),
     windowSegments: new Gauge({ name: 'origin_live_window_segments', help: 'Segments held in the live window', labelNames: ch, registers: r }),
     windowBytes: new Gauge({ name: 'origin_live_window_bytes', help: 'Bytes held in the live window', labelNames: ch, registers: r }),
-    ingestRestarts: new Counter({ name: 'origin_ingest_restarts_total', help: 'Times ingest (ffmpeg) stopped and was restarted', labelNames: ch, registers: r }),
+    ingestRestarts: new Counter({ name: 'origin_ingest_restarts_total', help: 'Times ingest (ffmpeg) stopped and was restarted', labelNames: channelOnly, registers: r }),
     ingestRejected: new Counter({ name: 'origin_ingest_rejected_total', help: 'Ingest requests refused', labelNames: ['channel', 'reason'] as const, registers: r }),
-    trackerMessages: new Counter({ name: 'origin_tracker_messages_total', help: 'Tracker messages by type and direction', labelNames: ['channel', 'type', 'direction'] as const, registers: r }),
-    trackerRejected: new Counter({ name: 'origin_tracker_rejected_total', help: 'Tracker connections refused or closed for bad input, by error code', labelNames: ['channel', 'code'] as const, registers: r }),
+    trackerMessages: new Counter({ name: 'origin_tracker_messages_total', help: 'Tracker messages by type and direction', labelNames: ['channel', 'rendition', 'type', 'direction'] as const, registers: r }),
+    trackerRejected: new Counter({ name: 'origin_tracker_rejected_total', help: 'Tracker connections refused or closed for bad input, by error code', labelNames: ['channel', 'rendition', 'code'] as const, registers: r }),
   };
 }
 
@@ -115,15 +117,20 @@ export interface ChannelMetrics extends TrackerMetrics {
   ingestRejected: IncBy<'reason'>;
 }
 
-export function channelMetrics(m: OriginMetrics, channel: string): ChannelMetrics {
-  const c = { channel };
-  const inc = (counter: { inc(labels: { channel: string }, value?: number): void }): Inc => ({ inc: (value) => counter.inc(c, value) });
-  const set = (gauge: { set(labels: { channel: string }, value: number): void }): SetTo => ({ set: (value) => gauge.set(c, value) });
-  function incBy<L extends string>(counter: Counter<L>): IncBy<Exclude<L, 'channel'>> {
-    return { inc: (labels, value) => counter.inc({ channel, ...labels } as Labels<L>, value) };
+/**
+ * One swarm's view of the metrics: a channel's, or with `rendition` one
+ * rendition's of a ladder (its series labelled with both). The ingest series
+ * are the channel's, whose one ffmpeg feeds every rendition.
+ */
+export function channelMetrics(m: OriginMetrics, channel: string, rendition?: string): ChannelMetrics {
+  const c: { channel: string; rendition?: string } = rendition === undefined ? { channel } : { channel, rendition };
+  const inc = (counter: { inc(labels: typeof c, value?: number): void }): Inc => ({ inc: (value) => counter.inc(c, value) });
+  const set = (gauge: { set(labels: typeof c, value: number): void }): SetTo => ({ set: (value) => gauge.set(c, value) });
+  function incBy<L extends string>(counter: Counter<L>): IncBy<Exclude<L, 'channel' | 'rendition'>> {
+    return { inc: (labels, value) => counter.inc({ ...c, ...labels } as Labels<L>, value) };
   }
   // Series that exist from the start, so a sum over them, or a rate of one, is never empty.
-  for (const cls of HTTP_CLASSES) m.httpSegmentBytes.inc({ channel, class: cls }, 0);
+  for (const cls of HTTP_CLASSES) m.httpSegmentBytes.inc({ ...c, class: cls }, 0);
   for (const counter of [m.seedBytes, m.audienceBytes, m.segmentsPublished]) counter.inc(c, 0);
   for (const gauge of [m.offloadRatio, m.peers, m.reachablePeers]) gauge.set(c, 0);
   return {
@@ -144,10 +151,17 @@ export function channelMetrics(m: OriginMetrics, channel: string): ChannelMetric
     segmentsPublished: inc(m.segmentsPublished),
     windowSegments: set(m.windowSegments),
     windowBytes: set(m.windowBytes),
-    ingestRestarts: inc(m.ingestRestarts),
-    ingestRejected: incBy(m.ingestRejected),
+    ...ingestMetrics(m, channel),
     trackerMessages: incBy(m.trackerMessages),
     trackerRejected: incBy(m.trackerRejected),
+  };
+}
+
+/** The series of a channel's ingest, its one ffmpeg's: what a channel published as a ladder counts beside its renditions' swarms. */
+export function ingestMetrics(m: OriginMetrics, channel: string): Pick<ChannelMetrics, 'ingestRestarts' | 'ingestRejected'> {
+  return {
+    ingestRestarts: { inc: (value) => m.ingestRestarts.inc({ channel }, value) },
+    ingestRejected: { inc: (labels, value) => m.ingestRejected.inc({ channel, ...labels }, value) },
   };
 }
 

@@ -11,12 +11,14 @@ import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
 import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
+import { renderMasterPlaylist } from '../shared/master-playlist.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
+import { masterPlaylistPath, renditionLivePath, renditionOfTrackerPath, renditionSignedName } from '../shared/rendition.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
 import { ifRangeAllows, negativeCacheControl, playlistCacheControl, playlistEtag, segmentCacheControl, segmentEtag } from './cache-headers.ts';
 import { Channel } from './channel.ts';
-import { type OriginConfig, originChannels } from './config.ts';
+import { type OriginConfig, originChannels, originLadder } from './config.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { sendCounted } from './counted-send.ts';
@@ -25,6 +27,7 @@ import type { OriginEvents } from './events.ts';
 import type { LiveWindow } from './live-window.ts';
 import { type OriginMetrics, createOriginMetrics } from './metrics.ts';
 import { createDashboard } from './dashboard.ts';
+import type { StreamSwarm } from './stream-swarm.ts';
 import type { TrackerServer } from './tracker-server.ts';
 import { Egress } from './egress.ts';
 import { spareBudgetBytesPerSec } from './spare-budget.ts';
@@ -50,7 +53,7 @@ export interface Origin {
   readonly originKey: string;
   /** Where the signing key came from: --signing-key (read or created there), or made for this run. */
   readonly signingKeySource: SigningKeySource;
-  /** The default channel's parts, as an origin of one stream had them. */
+  /** The default channel's parts, as an origin of one stream had them (with --ladder, its top rendition's). */
   readonly streamKey: string;
   readonly window: LiveWindow;
   readonly tracker: TrackerServer;
@@ -77,20 +80,24 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   // One uplink: every channel's seeds go before every channel's fallbacks; the free-riders of every channel share
   // one budget, that share of every channel's stream (spare-budget.ts).
   const egress = new Egress(config.egressKbps, clock, () =>
-    [...channels.values()].reduce((n, c) => n + spareBudgetBytesPerSec(config.spareEgressPercent, c.window.announcements()), 0),
+    swarms().reduce((n, s) => n + spareBudgetBytesPerSec(config.spareEgressPercent, s.window.announcements()), 0),
   );
   // One key: each channel's signatures name the channel (shared/announcement-signature.ts), so none replays into another.
   const signing = loadSigningKey(config.signingKey);
   // One connection for every channel's keys (redis-schema.ts names them by channel).
   const redisLink = config.redis ? createRedisLink(config.redis, log.child({ component: 'redis' })) : null;
 
+  const ladder = originLadder(config);
   const channels = new Map<string, Channel>();
+  /** Every swarm of every channel: a channel's one, or each rendition's. */
+  const swarms = (): StreamSwarm[] => [...channels.values()].flatMap((c) => c.streams);
   for (const spec of originChannels(config)) {
     channels.set(
       spec.name,
       new Channel({
         spec,
         config,
+        ladder,
         signingKey: signing.key,
         clock,
         rng,
@@ -112,16 +119,19 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       egressBytes: 0,
       audienceBytes: 0,
     });
-  // The dashboard's figures are the whole origin's, with a line per channel.
+  // The dashboard's figures are the whole origin's, with a line per channel and per rendition.
   const allEvents: OriginEvents = new EventEmitter();
-  for (const c of channels.values()) c.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
+  for (const s of swarms()) s.events.on('segmentPublished', (e) => allEvents.emit('segmentPublished', e));
   const dashboard = createDashboard({
     config,
     clock,
     metrics,
     events: allEvents,
     peers: function* () {
-      for (const c of channels.values()) for (const record of c.tracker.registry.all()) yield { channel: c.name, record };
+      for (const c of channels.values()) {
+        if (c.plain) for (const record of c.plain.tracker.registry.all()) yield { channel: c.name, record };
+        for (const [r, s] of c.renditions) for (const record of s.tracker.registry.all()) yield { channel: renditionSignedName(c.name, r), record };
+      }
     },
     offloadRatio: () => offloadRatio(totals()),
     channels: () =>
@@ -134,6 +144,16 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
         egressBytes: c.measured.egressBytes,
         audienceBytes: c.measured.audienceBytes,
         offloadRatio: c.offloadRatio(),
+        renditions: [...c.renditions].map(([r, s]) => ({
+          name: r,
+          streamId: s.streamId,
+          playlistPath: `${renditionLivePath(c.name, r)}/index.m3u8`,
+          peers: s.swarmSize(),
+          segments: s.window.published,
+          egressBytes: s.measured.egressBytes,
+          audienceBytes: s.measured.audienceBytes,
+          offloadRatio: s.offloadRatio(),
+        })),
       })),
   });
 
@@ -170,9 +190,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   ingestRoutes.put('/ingest/:key/:run/:file', (req, res, next) => ingestPut(main, req, res, next), rawBody, ingestBody);
   ingestRoutes.put('/ingest/:channel/:key/:run/:file', (req, res, next) => ingestPut(channels.get(String(req.params.channel)), req, res, next), rawBody, ingestBody);
 
-  function playlist(channel: Channel, req: Request, res: Response): void {
-    const { window } = channel;
-    const listed = window.latest(config.playlistSegments).map((s) => s.info);
+  function playlist(swarm: StreamSwarm, req: Request, res: Response): void {
+    const { window } = swarm;
+    // A rendition's hole (a segment its sibling renditions have) would shift every later number a player counts from EXT-X-MEDIA-SEQUENCE.
+    const listed = window.latestContiguous(config.playlistSegments).map((s) => s.info);
     if (listed.length === 0) {
       res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet\n');
       return;
@@ -183,10 +204,10 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     else res.send(text);
   }
 
-  function segment(channel: Channel, req: Request, res: Response): void {
-    const answered = (status: number) => channel.metrics.httpSegmentRequests.inc({ status: String(status) });
+  function segment(swarm: StreamSwarm, req: Request, res: Response): void {
+    const answered = (status: number) => swarm.metrics.httpSegmentRequests.inc({ status: String(status) });
     const seq = parseSegmentFileName(String(req.params.file));
-    const found = seq === null ? ({ state: 'unknown' } as const) : channel.window.lookup(seq);
+    const found = seq === null ? ({ state: 'unknown' } as const) : swarm.window.lookup(seq);
     if (found.state !== 'live') {
       const status = found.state === 'unknown' ? 404 : 410;
       answered(status);
@@ -224,14 +245,14 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     }
     // Through a cache (deploy/nginx/) there is no token: one upstream fetch serves every peer that asked, so it is nobody's.
     const token = req.headers[FETCH_TOKEN_HEADER];
-    const { cls } = channel.fetchClass(typeof token === 'string' ? token : null);
+    const { cls } = swarm.fetchClass(typeof token === 'string' ? token : null);
     const refused = egress.send(
       cls,
       body.byteLength,
       () =>
         sendCounted(res, body, (bytes) => {
-          channel.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
-          channel.countEgress(bytes);
+          swarm.metrics.httpSegmentBytes.inc({ class: cls }, bytes);
+          swarm.countEgress(bytes);
         }),
       () => !res.destroyed && !req.socket.destroyed,
     );
@@ -249,21 +270,71 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
     return channel ?? null;
   }
 
+  /** A channel's one swarm, or a 404 when it publishes a ladder (its paths are its renditions'). */
+  function plain(channel: Channel, res: Response): StreamSwarm | null {
+    if (!channel.plain) res.status(404).set('Cache-Control', negativeCacheControl()).send(`this channel is a ladder: ${masterPlaylistPath(channel.name)}\n`);
+    return channel.plain;
+  }
+
+  /** The rendition a `/live/<c>/<r>/…` path names, or a 404. */
+  function rendition(req: Request, res: Response): StreamSwarm | null {
+    const swarm = channels.get(String(req.params.channel))?.renditions.get(String(req.params.rendition));
+    if (!swarm) res.status(404).set('Cache-Control', negativeCacheControl()).send('no such rendition\n');
+    return swarm ?? null;
+  }
+
+  function master(channel: Channel, req: Request, res: Response): void {
+    const variants = channel.variants();
+    if (variants?.length === 0) {
+      res.status(404).set('Cache-Control', negativeCacheControl()).send('no ladder: this origin runs without --ladder\n');
+      return;
+    }
+    if (!variants) {
+      res.status(503).set({ 'Retry-After': '1', 'Cache-Control': negativeCacheControl() }).send('stream not started yet: the copied source is read from its first segment\n');
+      return;
+    }
+    const text = renderMasterPlaylist(variants);
+    res.set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': playlistCacheControl(config), ETag: playlistEtag(text) });
+    if (req.fresh) res.status(304).end();
+    else res.send(text);
+  }
+
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   if (!tls.server) app.use(ingestRoutes);
 
-  app.get('/live/index.m3u8', (req, res) => playlist(main, req, res));
-  app.get('/live/:file', (req, res) => segment(main, req, res));
+  app.get('/live/master.m3u8', (req, res) => master(main, req, res));
+  app.get('/live/index.m3u8', (req, res) => {
+    const swarm = plain(main, res);
+    if (swarm) playlist(swarm, req, res);
+  });
+  app.get('/live/:file', (req, res) => {
+    const swarm = plain(main, res);
+    if (swarm) segment(swarm, req, res);
+  });
   // The default channel is also at /live/main/, so every channel can be reached the same way.
+  app.get('/live/:channel/master.m3u8', (req, res) => {
+    const channel = named(req, res);
+    if (channel) master(channel, req, res);
+  });
   app.get('/live/:channel/index.m3u8', (req, res) => {
     const channel = named(req, res);
-    if (channel) playlist(channel, req, res);
+    const swarm = channel && plain(channel, res);
+    if (swarm) playlist(swarm, req, res);
   });
   app.get('/live/:channel/:file', (req, res) => {
     const channel = named(req, res);
-    if (channel) segment(channel, req, res);
+    const swarm = channel && plain(channel, res);
+    if (swarm) segment(swarm, req, res);
+  });
+  app.get('/live/:channel/:rendition/index.m3u8', (req, res) => {
+    const swarm = rendition(req, res);
+    if (swarm) playlist(swarm, req, res);
+  });
+  app.get('/live/:channel/:rendition/:file', (req, res) => {
+    const swarm = rendition(req, res);
+    if (swarm) segment(swarm, req, res);
   });
 
   app.get('/healthz', (_req, res) => {
@@ -274,7 +345,14 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       peers: main.swarmSize(),
       ingest: main.ingest.state,
       originKey: main.signer.publicKeyBase64,
-      channels: [...channels.values()].map((c) => ({ name: c.name, streamId: c.streamId, segments: c.window.size, peers: c.swarmSize(), ingest: c.ingest.state })),
+      channels: [...channels.values()].map((c) => ({
+        name: c.name,
+        streamId: c.streamId,
+        segments: c.window.size,
+        peers: c.swarmSize(),
+        ingest: c.ingest.state,
+        ...(c.plain ? {} : { renditions: [...c.renditions].map(([r, s]) => ({ name: r, streamId: s.streamId, segments: s.window.size, peers: s.swarmSize() })) }),
+      })),
     });
   });
 
@@ -302,10 +380,17 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const path = (req.url ?? '').split('?')[0] ?? '';
+    const named = renditionOfTrackerPath(path);
+    if (named) {
+      const swarm = channels.get(named.channel)?.renditions.get(named.rendition);
+      if (swarm) swarm.tracker.handleUpgrade(req, socket, head);
+      else socket.destroy();
+      return;
+    }
     const name = channelOfTrackerPath(path);
     const channel = name === null ? undefined : channels.get(name);
     if (channel && redisLink) refuseUpgrade(socket, 'TRACKER_ELSEWHERE: peers join the tracker replicas (npm run tracker)');
-    else if (channel) channel.tracker.handleUpgrade(req, socket, head);
+    else if (channel?.plain) channel.plain.tracker.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
 
@@ -333,18 +418,18 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       }
       port = await listen(server, config.port, config.host, log);
       if (ingestServer) ingestPort = await listen(ingestServer, 0, '127.0.0.1', log);
-      for (const c of channels.values()) c.tracker.start();
+      for (const s of swarms()) s.tracker.start();
       dashboard.start();
       for (const c of channels.values()) c.ingest.start();
     },
     close() {
       closed ??= (async () => {
         // Before ingest stops: a peer welcomed now would join a stream that is ending.
-        for (const c of channels.values()) c.tracker.stopAccepting();
+        for (const s of swarms()) s.tracker.stopAccepting();
         await Promise.all([...channels.values()].map((c) => c.ingest.close()));
         dashboard.close();
         egress.close();
-        await Promise.all([...channels.values()].map((c) => c.tracker.close()));
+        await Promise.all(swarms().map((s) => s.tracker.close()));
         for (const c of channels.values()) c.redis?.close();
         await redisLink?.close();
         server.closeAllConnections();

@@ -2,11 +2,13 @@
  * Which address a tracker connection comes from, and the peer-wire URL the
  * tracker may hand out for it. A peer chooses only the scheme and port of its
  * URL: the host is always the address its tracker connection comes from and
- * the path is always /peer, so a join can never point other peers at a host,
- * port or path of someone else's choosing beyond ports of its own address.
+ * the path is the tracker's own (`/peer`, or `/peer/<r>` for rendition r of a
+ * ladder: shared/rendition.ts), so a join can never point other peers at a
+ * host, port or path of someone else's choosing beyond ports of its own address.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
+import { PEER_PATH } from '../shared/rendition.ts';
 
 /** `::ffff:127.0.0.1` (an IPv4 client of a dual-stack socket) is 127.0.0.1. */
 export function normaliseAddress(address: string): string {
@@ -29,11 +31,12 @@ export function clientAddress(socketAddress: string | undefined, headers: Incomi
 }
 
 /**
- * The URL other peers dial: `<scheme>://<address>:<port>/peer`, taking only
- * the scheme and port of what the peer advertised. Null when the advertised
+ * The URL other peers dial: `<scheme>://<address>:<port><path>`, taking only
+ * the scheme and port of what the peer advertised; `path` is the tracker's
+ * (PEER_PATH, or renditionPeerPath of its rendition). Null when the advertised
  * URL gives no usable port or there is no address.
  */
-export function peerWireUrl(advertised: string | null, address: string | null): string | null {
+export function peerWireUrl(advertised: string | null, address: string | null, path: string = PEER_PATH): string | null {
   if (advertised === null || address === null) return null;
   let url: URL;
   try {
@@ -46,5 +49,5 @@ export function peerWireUrl(advertised: string | null, address: string | null): 
   const port = url.port === '' ? (url.protocol === 'wss:' ? 443 : 80) : Number(url.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
   const host = isIP(address) === 6 ? `[${address}]` : address;
-  return `${url.protocol}//${host}:${port}/peer`;
+  return `${url.protocol}//${host}:${port}${path}`;
 }

@@ -61,7 +61,10 @@ interface Conn {
 export type TrackerConfig = Pick<
   OriginConfig,
   'streamId' | 'pieceSize' | 'peersPerList' | 'announceIntervalMs' | 'peerTimeoutMs' | 'maxPeers' | 'trustProxyHeader'
->;
+> & {
+  /** The path its peers are listed and probed at (peer-address.ts): PEER_PATH unless given, renditionPeerPath for a rendition. */
+  peerPath?: string;
+};
 
 /**
  * What tracker replicas of one swarm share (tracker-replica.ts, over Redis).
@@ -346,10 +349,10 @@ export class TrackerServer {
         conn.joinTimer?.cancel();
         conn.joinTimer = null;
         conn.releaseUnjoined();
-        // Its own address with the port it gave, and listed only once the probe hears it answer there.
+        // Its own address with the port it gave and this tracker's path, and listed only once the probe hears it answer there.
         // The token is a secret, not chance: from the system's generator, never the seeded rng.
         const fetchToken = randomBytes(FETCH_TOKEN_BYTES).toString('base64url');
-        const peer = this.registry.add(msg.peerId, peerWireUrl(msg.url, conn.address), msg.uploadKbps, fetchToken, now);
+        const peer = this.registry.add(msg.peerId, peerWireUrl(msg.url, conn.address, this.deps.config.peerPath), msg.uploadKbps, fetchToken, now);
         conn.peer = peer;
         this.conns.set(msg.peerId, conn);
         this.deps.metrics.peers.set(this.registry.size);

@@ -18,6 +18,7 @@ import { AnnouncementTrust } from './announcement-trust.ts';
 import type { PeerConfig } from './config.ts';
 import { type Link, LinkShaper, type ShaperConfig } from './link.ts';
 import { segmentsToList } from './listing.ts';
+import { windowForSegment } from './policy/segment-timing.ts';
 import { Neighbourhood } from './neighbourhood.ts';
 import { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
@@ -41,6 +42,8 @@ export interface PeerCoreDeps {
   channel?: string;
   /** Hash and signature checks (default: made here, each time). */
   verifier?: Verifier;
+  /** The node's emulated access link, when several cores share it (one per rendition); else the core makes its own. */
+  shaper?: LinkShaper;
   /** The URL other peers dial to reach this node, as told to the tracker. */
   advertisedUrl(): string;
   /**
@@ -110,7 +113,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
   const { peerId, clock, rng, log } = deps;
   const counters = newCounters();
   const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE, clock, deps.verifier);
-  const shaper = new LinkShaper(config, clock);
+  const shaper = deps.shaper ?? new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
   const trust = new AnnouncementTrust(deps.channel ?? DEFAULT_CHANNEL, deps.originKey ?? null, log, counters, deps.verifier);
   const timers: TimerHandle[] = [];
@@ -185,6 +188,12 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     return true;
   }
 
+  /** --list-delay-ms for the stream's segments (policy/segment-timing.ts), as the swarm's windows are. */
+  function listDelayMs(): number {
+    const newest = store.all().at(-1);
+    return newest ? windowForSegment(config.listDelayMs, newest.info.durationMs) : config.listDelayMs;
+  }
+
   /**
    * The playlist stays empty until it can list the hold-back, so a player
    * starts as far behind live as it expects rather than at the very edge.
@@ -200,7 +209,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       })),
       swarm.firstWanted,
       clock.nowMs(),
-      config.listDelayMs,
+      listDelayMs(),
       config.playlistSegments,
     ).map((e) => e.info);
     if (!playlistStarted && list.length < config.holdBackSegments) return [];
@@ -215,8 +224,9 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
   function nextListingChangeMs(): number | null {
     const now = clock.nowMs();
     let next = welcomedAtMs !== null && !started ? welcomedAtMs + READY_WAIT_MS : Number.POSITIVE_INFINITY;
+    const delayMs = listDelayMs();
     for (const e of store.all()) {
-      const at = e.publishedLocalMs + config.listDelayMs;
+      const at = e.publishedLocalMs + delayMs;
       if (e.complete === null && at > now) next = Math.min(next, at);
     }
     return Number.isFinite(next) ? next - now : null;

@@ -18,6 +18,7 @@ import { type ChokerState, initialChokerState, rechoke } from './policy/choker.t
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
+import { windowForSegment } from './policy/segment-timing.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -148,6 +149,8 @@ export class Swarm {
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
+  /** Fetches nothing, relays what it holds: a rendition the player left (peer-node/policy/renditions.ts). */
+  private relayOnly = false;
   /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
   private handshakenList: Neighbour[] | null = null;
 
@@ -280,6 +283,13 @@ export class Swarm {
     let count = 0;
     for (const n of this.neighbours) if (n.address === address) count++;
     return count;
+  }
+
+  /** Stops or resumes fetching; uploads go on either way. */
+  setRelayOnly(on: boolean): void {
+    if (on === this.relayOnly) return;
+    this.relayOnly = on;
+    this.schedulePick();
   }
 
   /** Neighbours that dialled us. */
@@ -838,7 +848,7 @@ export class Swarm {
       anyWanted = true;
       break;
     }
-    if (!anyWanted) {
+    if (this.relayOnly || !anyWanted) {
       this.setWanted([]);
       this.updateInterest(peers, []);
       return;
@@ -847,6 +857,8 @@ export class Swarm {
       this.deadlineInputs = { of: entries, segments: entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })) };
     }
     const holdBackMs = this.deps.config.holdBackSegments * first.info.durationMs;
+    const urgentWindowMs = windowForSegment(this.deps.config.urgentWindowMs, first.info.durationMs);
+    const rescueWindowMs = windowForSegment(this.deps.config.rescueWindowMs, first.info.durationMs);
     const deadlines = segmentDeadlines(
       this.deadlineInputs.segments,
       this.player,
@@ -872,8 +884,8 @@ export class Swarm {
     this.setWanted(segments);
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
-    if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= this.deps.config.urgentWindowMs)) return;
-    if (this.deps.config.relay === 'push') this.holdOffFresh(segments, now);
+    if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= urgentWindowMs)) return;
+    if (this.deps.config.relay === 'push') this.holdOffFresh(segments, now, urgentWindowMs);
     this.lastPickMs = now;
     // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
     const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
@@ -899,8 +911,8 @@ export class Swarm {
       now,
       {
         mode: this.deps.config.picker,
-        urgentWindowMs: this.deps.config.urgentWindowMs,
-        rescueWindowMs: this.deps.config.rescueWindowMs,
+        urgentWindowMs,
+        rescueWindowMs,
         maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
         maxInFlightTotal: this.deps.config.maxInFlightTotal,
         maxOriginInFlight: this.deps.config.maxOriginInFlight,
@@ -919,10 +931,10 @@ export class Swarm {
    * PULL_HOLD_OFF_MS for it, unless its segment is urgent; the plan sees it
    * as held meanwhile (after interest is decided: we want it all the same).
    */
-  private holdOffFresh(segments: readonly PickerSegment[], now: number): void {
+  private holdOffFresh(segments: readonly PickerSegment[], now: number, urgentWindowMs: number): void {
     let next = Number.POSITIVE_INFINITY;
     for (const seg of segments) {
-      if (seg.deadlineMs - now <= this.deps.config.urgentWindowMs) continue;
+      if (seg.deadlineMs - now <= urgentWindowMs) continue;
       const heard = this.heardAt.get(seg.seq);
       if (!heard) continue;
       for (const [piece, at] of heard) {

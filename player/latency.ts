@@ -34,15 +34,59 @@ export interface LiveLatency {
  */
 export const LIVE_LATENCY: Readonly<LiveLatency> = Object.freeze({ targetSegments: 2, seekSegments: 5, maxCatchUpRate: 1.25 });
 
+/**
+ * With segments shorter than a second (the origin's --low-latency, 0.5 s), three
+ * segments behind the playlist's edge: hls.js's default distance, which is what
+ * the benchmark's playback model plays at and what the peer node's windows are
+ * scaled for (peer-node/policy/segment-timing.ts). It is 1.5 s, and above the
+ * 1 s of buffer hls.js needs before it adjusts the rate; two would be 1 s, at
+ * which the catch-up never engages. The playlist's target duration is then 1 s
+ * (rounded up from 0.5), so the distances are given in seconds from the
+ * segments' real duration instead (segmentSecondsOf).
+ */
+export const LOW_LATENCY: Readonly<LiveLatency> = Object.freeze({ targetSegments: 3, seekSegments: 6, maxCatchUpRate: 1.25 });
+
+/** The longest #EXTINF of a media playlist, in seconds; null when it lists none. */
+export function segmentSecondsOf(playlist: string): number | null {
+  let longest: number | null = null;
+  for (const m of playlist.matchAll(/^#EXTINF:([0-9.]+)/gm)) {
+    const s = Number(m[1]);
+    if (Number.isFinite(s) && s > 0) longest = Math.max(longest ?? 0, s);
+  }
+  return longest;
+}
+
 /** Segments a live playlist must list before playback starts: the target plus the one being loaded. */
 export function startSegments(l: LiveLatency): number {
   return l.targetSegments + 1;
 }
 
+type LatencySettings = Partial<
+  Pick<
+    HlsConfig,
+    'lowLatencyMode' | 'liveSyncDurationCount' | 'liveMaxLatencyDurationCount' | 'liveSyncDuration' | 'liveMaxLatencyDuration' | 'maxLiveSyncPlaybackRate' | 'initialLiveManifestSize'
+  >
+>;
+
+/**
+ * The hls.js settings for a stream of `segmentS` segments (null: not known):
+ * LIVE_LATENCY in target durations, or with sub-second segments LOW_LATENCY in
+ * seconds (hls.js takes one form or the other, never both).
+ */
+export function hlsLatencyFor(segmentS: number | null): LatencySettings {
+  if (segmentS === null || segmentS >= 1) return hlsLatencyConfig(LIVE_LATENCY);
+  const l = LOW_LATENCY;
+  return {
+    lowLatencyMode: true,
+    liveSyncDuration: l.targetSegments * segmentS,
+    liveMaxLatencyDuration: l.seekSegments * segmentS,
+    maxLiveSyncPlaybackRate: l.maxCatchUpRate,
+    initialLiveManifestSize: startSegments(l),
+  };
+}
+
 /** The hls.js settings that hold a viewer at `l`. */
-export function hlsLatencyConfig(
-  l: LiveLatency,
-): Pick<HlsConfig, 'lowLatencyMode' | 'liveSyncDurationCount' | 'liveMaxLatencyDurationCount' | 'maxLiveSyncPlaybackRate' | 'initialLiveManifestSize'> {
+export function hlsLatencyConfig(l: LiveLatency): LatencySettings {
   return {
     // Our playlists have no parts; hls.js adjusts the playback rate only in this mode.
     lowLatencyMode: true,

@@ -1,6 +1,6 @@
 import Hls, { type ErrorData } from 'hls.js';
 import { backoffMs, waitForPlaylist } from './backoff.ts';
-import { LIVE_LATENCY, hlsLatencyConfig } from './latency.ts';
+import { hlsLatencyFor, segmentSecondsOf } from './latency.ts';
 
 /**
  * The life of one player on one `<video>`: wait for the peer's playlist,
@@ -22,6 +22,8 @@ export interface PlaybackCounters {
   recreations: number;
   /** Playlist probes that did not find a playing stream yet. */
   playlistRetries: number;
+  /** Rendition switches hls.js made (a ladder): the first level it picks is no switch. */
+  switches: number;
   lastError: string | null;
 }
 
@@ -57,6 +59,7 @@ export class Playback {
     recoveries: 0,
     recreations: 0,
     playlistRetries: 0,
+    switches: 0,
     lastError: null,
   };
   private current: Hls | null = null;
@@ -105,21 +108,28 @@ export class Playback {
     this.run = run;
     this.set('waiting-for-stream', 'asking the peer node for the playlist');
     // hls.js gives up on a manifest that fails its first load, and the peer answers 503 until the stream starts.
-    const ready = await waitForPlaylist(this.src, run.signal, (attempt, why) => {
+    const playlist = await waitForPlaylist(this.src, run.signal, (attempt, why) => {
       this.counters.playlistRetries++;
       this.set('waiting-for-stream', `playlist not ready (${why}), attempt ${attempt}`);
     });
-    if (!ready || run.signal.aborted) return;
+    if (playlist === null || run.signal.aborted) return;
     this.set('attached', '');
-    if (this.counters.mode === 'hls.js') this.attachHls();
+    // The segments' length tells a low-latency stream (the origin's --low-latency), whose live distance is its own;
+    // a ladder's master playlist lists no segment, its renditions' playlists do (every rung's are alike).
+    const media = playlist.includes('#EXT-X-STREAM-INF:') ? await lowestRendition(this.src, playlist, run.signal) : playlist;
+    if (run.signal.aborted) return;
+    if (this.counters.mode === 'hls.js') this.attachHls(media === null ? null : segmentSecondsOf(media));
     else this.attachNative();
   }
 
-  private attachHls(): void {
+  private attachHls(segmentS: number | null): void {
     const hls = new Hls({
       enableWorker: this.options.workerPath !== null,
       workerPath: this.options.workerPath,
-      ...hlsLatencyConfig(LIVE_LATENCY),
+      ...hlsLatencyFor(segmentS),
+      // A ladder starts on its lowest rung (hls.js orders levels by bitrate) and climbs as fast as loads allow: a viewer on a
+      // slow link does not stall on a first segment too big for it. One stream has one level, so this changes nothing there.
+      startLevel: 0,
       // Keep a little played media for seeking back; the live window is short anyway.
       backBufferLength: 30,
     });
@@ -129,6 +139,12 @@ export class Playback {
       this.counters.fragmentsLoaded++;
       this.networkRecoveries = 0;
       if (this.phase === 'recovering' && hls === this.current) this.set('attached', '');
+    });
+    let level: number | null = null;
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+      if (level !== null && data.level !== level) this.counters.switches++;
+      level = data.level;
+      this.hooks.changed();
     });
     hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(hls, data));
     hls.loadSource(this.src);
@@ -221,5 +237,24 @@ export class Playback {
       this.timer = null;
       f();
     }, ms);
+  }
+}
+
+/**
+ * The media playlist of the lowest rung a master playlist at `src` lists (its
+ * last: highest first), or null if it cannot be read now. It is the one hls.js
+ * starts on (startLevel 0), so asking for it tells the peer node nothing new.
+ */
+async function lowestRendition(src: string, master: string, signal: AbortSignal): Promise<string | null> {
+  const uri = master
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('#'))
+    .at(-1);
+  if (uri === undefined) return null;
+  try {
+    const res = await fetch(new URL(uri.trim(), new URL(src, location.href)), { cache: 'no-store', signal });
+    return res.ok ? await res.text() : null;
+  } catch {
+    return null;
   }
 }

@@ -1,11 +1,13 @@
 // Runs the test files, each in a `node --test` process of its own:
 //   - first the few files listed in ALONE, one at a time with nothing beside
 //     them, streamed as they run;
-//   - then every other file, two at a time (this machine has two cores), each
-//     file's output printed whole as it ends so files do not interleave. Most
-//     of an integration file's time is spent waiting on real time (a player
-//     playing N seconds), not computing: over a whole run the machine is about
-//     a quarter busy, so two such files side by side cost each other little.
+//   - then every other file, three at a time, each file's output printed whole
+//     as it ends so files do not interleave. Most of an integration file's
+//     time is spent waiting on real time (a player playing N seconds), not
+//     computing: over a whole run two at a time kept this two-core machine
+//     about a quarter busy, so three side by side cost each other little (a
+//     run at three passed whole beside four other engineers' simulations,
+//     load average 7-10). TEST_CONCURRENCY overrides it.
 // Every test has a timeout (--test-timeout), and every file a wall-clock
 // bound after which its whole process group (ffmpeg and Chromium included) is
 // killed: a hung hook or a leaked handle fails that file, it does not hold CI.
@@ -22,7 +24,7 @@ const TEST_TIMEOUT_MS = 180_000;
 const FILE_TIMEOUT_MS = { unit: 120_000, other: 300_000 };
 // TEST_FILE_TIMEOUT_S shortens both, to see the bound work without waiting minutes.
 if (process.env.TEST_FILE_TIMEOUT_S) FILE_TIMEOUT_MS.unit = FILE_TIMEOUT_MS.other = Number(process.env.TEST_FILE_TIMEOUT_S) * 1000;
-const CONCURRENCY = 2;
+const CONCURRENCY = Number(process.env.TEST_CONCURRENCY) || 3;
 /**
  * Files that assert playback continuity over a swarm of processes, or a flat
  * memory line, in real time, with little margin: another file's ffmpeg and

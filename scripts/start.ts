@@ -14,12 +14,15 @@ import { type PeerNode, createPeerNode } from '../peer-node/node.ts';
 import { type FlagSpec, commandName, helpText, parseConfig } from '../shared/cli.ts';
 import { createLogger } from '../shared/log.ts';
 import { runMain } from '../shared/process.ts';
+import { masterPlaylistPath } from '../shared/rendition.ts';
 
 const demoFlags = {
   port: originFlags.port,
   peers: { kind: 'int', default: 3, min: 1, max: 50, help: 'peer nodes to start (per channel)', env: 'DEMO_PEERS' },
   channels: { kind: 'int', default: 1, min: 1, max: 8, help: 'live channels to serve: main, then ch2, ch3, … each on the test pattern with its own peers' },
   streamKey: originFlags.streamKey,
+  lowLatency: originFlags.lowLatency,
+  ladder: originFlags.ladder,
   logLevel: originFlags.logLevel,
 } as const satisfies Record<string, FlagSpec>;
 const STATUS_EVERY_MS = 5000;
@@ -35,7 +38,9 @@ void runMain('demo', async () => {
     port: demo.port,
     streamKey: demo.streamKey,
     signingKey: process.env.SIGNING_KEY ?? null,
+    lowLatency: demo.lowLatency,
     channel: named.map((c) => `${c}=testsrc`),
+    ladder: demo.ladder,
   });
   const missing = checkFfmpeg(base.ffmpegPath);
   if (missing) throw new Error(missing);
@@ -57,7 +62,9 @@ void runMain('demo', async () => {
   const several = origin.channels.size > 1;
   const lines = [
     `origin dashboard ${origin.url}/dashboard${existsSync(DASHBOARD_DIST_DIR) ? '' : '  (page not built: npm run build:dashboard)'}`,
-    ...[...origin.channels.values()].map((c) => `${several ? `${c.name} playlist` : 'origin playlist'}`.padEnd(16) + ` ${origin.url}${c.livePath}/index.m3u8`),
+    ...[...origin.channels.values()].map(
+      (c) => `${several ? `${c.name} playlist` : 'origin playlist'}`.padEnd(16) + ` ${origin.url}${c.plain ? `${c.livePath}/index.m3u8` : masterPlaylistPath(c.name)}`,
+    ),
     `origin metrics   ${origin.url}/metrics`,
     ...peers.map((p, i) => `${`peer ${i + 1} ${several ? `${p.channel} ` : ''}${staticDir ? 'player' : 'playlist'}`.padEnd(16)} ${p.node.url}/${staticDir ? '' : 'live.m3u8'}`),
     ...[...origin.channels.values()].map((c) => `${several ? `${c.name} key` : 'stream key'}`.padEnd(16) + ` ${c.streamKey}`),
@@ -73,7 +80,7 @@ void runMain('demo', async () => {
       const offload = p2p + fromOrigin === 0 ? 0 : p2p / (p2p + fromOrigin);
       const neighbours = mine.map((p) => p.swarm.handshaken().length).join('/');
       process.stdout.write(
-        `status${several ? ` ${c.name}` : ''}: segments ${c.window.size} in window, peers ${c.tracker.registry.size}, neighbours ${neighbours}, offload ${(offload * 100).toFixed(1)} %\n`,
+        `status${several ? ` ${c.name}` : ''}: segments ${c.window.size} in window, peers ${c.swarmSize()}, neighbours ${neighbours}, offload ${(offload * 100).toFixed(1)} %\n`,
       );
     }
   }, STATUS_EVERY_MS);

@@ -8,11 +8,14 @@
  * the segment record exactly as it travels (shared/tracker-protocol.ts): the
  * prefix keeps the key's signatures from meaning anything in another protocol,
  * and the channel keeps one channel's announcements from being replayed into
- * another's swarm. Neither the domain nor a channel name holds a zero byte, so
- * the message splits one way only.
+ * another's swarm; a rendition of a ladder (shared/rendition.ts) signs under
+ * `<channel>/<rendition>`, which no channel name can be (no `/`), so none
+ * replays into another rendition either. Neither the domain nor a name holds a
+ * zero byte, so the message splits one way only.
  */
 import { type KeyObject, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL } from './channel.ts';
+import { isSignedName } from './rendition.ts';
 import type { SegmentAnnouncement } from './segment.ts';
 import { ORIGIN_KEY_PATTERN, SIGNATURE_BYTES, type SignedAnnouncement, encodeSegmentRecord } from './tracker-protocol.ts';
 
@@ -22,7 +25,7 @@ const DOMAIN_BYTES = Buffer.from(`${ANNOUNCE_DOMAIN}\0`, 'latin1');
 
 /** The exact bytes a signature over `record` in `channel` covers. */
 export function signedMessage(channel: string, record: Uint8Array): Buffer {
-  if (!CHANNEL_NAME_PATTERN.test(channel)) throw new Error(`channel name ${JSON.stringify(channel)} must match ${CHANNEL_NAME_PATTERN}`);
+  if (!isSignedName(channel)) throw new Error(`channel name ${JSON.stringify(channel)} must match ${CHANNEL_NAME_PATTERN} or be <channel>/<rendition>`);
   return Buffer.concat([DOMAIN_BYTES, Buffer.from(`${channel}\0`, 'latin1'), record]);
 }
 

@@ -19,7 +19,8 @@ export type FlagSpec =
   | (Base & { kind: 'int'; default: number; min: number; max: number })
   /** `list`: the flag may be repeated and each value may be a comma-separated list; each item must match `pattern`, and the value is the items joined by commas. */
   | (Base & { kind: 'string'; default: string; pattern?: RegExp; patternHelp?: string; list?: boolean })
-  | (Base & { kind: 'optional-string'; default: null; pattern?: RegExp; patternHelp?: string })
+  /** `bare`: the value of the flag given alone (at the end of argv or before another flag). */
+  | (Base & { kind: 'optional-string'; default: null; pattern?: RegExp; patternHelp?: string; bare?: string })
   | (Base & { kind: 'choice'; default: string; choices: readonly string[] })
   | (Base & { kind: 'bool'; default: boolean })
   /** Repeatable: every occurrence, in order (no env). */
@@ -58,7 +59,8 @@ export function commandName(npmScript: string): string {
 export function helpText(program: string, specs: Record<string, FlagSpec>): string {
   const lines = [`Usage: ${program} [flags]`, ''];
   for (const [name, s] of Object.entries(specs)) {
-    const flag = s.kind === 'bool' ? `--${kebab(name)}` : `--${kebab(name)} <${s.kind === 'choice' ? s.choices.join('|') : s.kind === 'int' ? 'n' : 'value'}>`;
+    const value = `<${s.kind === 'choice' ? s.choices.join('|') : s.kind === 'int' ? 'n' : 'value'}>`;
+    const flag = s.kind === 'bool' ? `--${kebab(name)}` : `--${kebab(name)} ${s.kind === 'optional-string' && s.bare !== undefined ? `[${value}]` : value}`;
     const def = s.kind === 'list' ? ' (repeatable)' : s.default === null || s.default === '' ? '' : ` (default ${String(s.default)})`;
     const env = s.env ? ` [env ${s.env}]` : '';
     lines.push(`  ${flag.padEnd(44)} ${s.help}${def}${env}`);
@@ -77,9 +79,16 @@ export function parseConfig<T extends Record<string, FlagSpec>>(
   for (const [name, s] of Object.entries(specs)) {
     options[kebab(name)] = { type: s.kind === 'bool' ? 'boolean' : 'string', multiple: s.kind === 'list' || (s.kind === 'string' && s.list === true) };
   }
+  const bare = new Map<string, string>();
+  for (const [name, s] of Object.entries(specs)) if (s.kind === 'optional-string' && s.bare !== undefined) bare.set(`--${kebab(name)}`, s.bare);
+  const args = argv.map((a, i) => {
+    const value = bare.get(a);
+    const next = argv[i + 1];
+    return value !== undefined && (next === undefined || next.startsWith('--')) ? `${a}=${value}` : a;
+  });
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   try {
-    ({ values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
   } catch (e) {
     throw new ConfigError((e as Error).message.split('\n')[0] ?? 'bad arguments');
   }

@@ -86,7 +86,12 @@ export interface DashboardChannel {
   audienceBytes: number;
   /** 1 − egressBytes / audienceBytes within [0, 1] (its origin_offload_ratio gauge). */
   offloadRatio: number;
+  /** With --ladder: each rendition's own swarm, highest first (the channel's figures are their sums). */
+  renditions?: DashboardRendition[];
 }
+
+/** One rendition of a channel's ladder: its own swarm, its figures measured as a channel's are. */
+export type DashboardRendition = Omit<DashboardChannel, 'renditions'>;
 
 export interface DashboardSnapshot {
   nowMs: number;

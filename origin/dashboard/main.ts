@@ -5,7 +5,7 @@
  * clock (its `nowMs`), so a browser whose clock is off still sees "now".
  */
 import { bitRate, bytes, clockTime, count, duration, percent } from '../../web/format.ts';
-import type { DashboardChannel, DashboardPeer, DashboardPoint, DashboardSnapshot } from './api.ts';
+import type { DashboardPeer, DashboardPoint, DashboardRendition, DashboardSnapshot } from './api.ts';
 import { type ChartData, drawChart } from './chart.ts';
 
 const POLL_EVERY_MS = 1000;
@@ -199,15 +199,15 @@ function peerRow(p: DashboardPeer, nowMs: number): HTMLTableRowElement {
   return tr;
 }
 
-function channelRow(c: DashboardChannel): HTMLTableRowElement {
+function channelRow(c: DashboardRendition, name = c.name): HTMLTableRowElement {
   const tr = document.createElement('tr');
-  tr.dataset.channel = c.name;
+  tr.dataset.channel = name;
   const stat = (name: string, td: HTMLTableCellElement) => {
     td.dataset.stat = name;
     return td;
   };
   tr.append(
-    cell(c.name, null, 'peer-id'),
+    cell(name, null, 'peer-id'),
     cell(c.playlistPath, null),
     stat('channel-peers', cell(count(c.peers), c.peers, 'num')),
     stat('channel-segments', cell(count(c.segments), c.segments, 'num')),
@@ -218,15 +218,22 @@ function channelRow(c: DashboardChannel): HTMLTableRowElement {
   return tr;
 }
 
-/** One row per channel; an origin of one channel has its figures in the cards already, so the table stays hidden. */
+/** Several swarms: several channels, or a ladder's renditions. */
+function severalSwarms(snap: DashboardSnapshot): boolean {
+  return snap.channels.length > 1 || snap.channels.some((c) => (c.renditions?.length ?? 0) > 0);
+}
+
+/** One row per channel, then one per rendition of its ladder; an origin of one stream has its figures in the cards already, so the table stays hidden. */
 function renderChannels(snap: DashboardSnapshot): void {
-  must<HTMLElement>('#channels-card').hidden = snap.channels.length < 2;
-  must<HTMLTableSectionElement>('#channels tbody').replaceChildren(...snap.channels.map(channelRow));
+  must<HTMLElement>('#channels-card').hidden = !severalSwarms(snap);
+  must<HTMLTableSectionElement>('#channels tbody').replaceChildren(
+    ...snap.channels.flatMap((c) => [channelRow(c), ...(c.renditions ?? []).map((r) => channelRow(r, `${c.name}/${r.name}`))]),
+  );
   must<HTMLElement>('#channel-count').textContent = `(${snap.channels.length})`;
 }
 
 function renderPeers(snap: DashboardSnapshot): void {
-  must<HTMLTableElement>('#peers').classList.toggle('one-channel', snap.channels.length < 2);
+  must<HTMLTableElement>('#peers').classList.toggle('one-channel', !severalSwarms(snap));
   const body = must<HTMLTableSectionElement>('#peers tbody');
   body.replaceChildren(...snap.peers.map((p) => peerRow(p, snap.nowMs)));
   must<HTMLElement>('#peers-empty').hidden = snap.peers.length > 0;

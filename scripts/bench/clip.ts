@@ -13,6 +13,7 @@ const run = promisify(execFile);
 
 export interface ClipSettings {
   seconds: number;
+  /** A keyframe every this long: 1 s or more, or the origin's 0.5 s of --low-latency. */
   segmentSeconds: number;
   videoKbps: number;
   audioKbps: number;
@@ -21,12 +22,14 @@ export interface ClipSettings {
 }
 
 export async function ensureClip(s: ClipSettings): Promise<string> {
-  const name = `clip-${s.seconds}s-${s.segmentSeconds}s-${s.videoKbps}k-${s.audioKbps}k.ts`;
+  // The origin's default frame rate, a whole number of frames in 1 s and in 0.5 s.
+  const fps = 24;
+  const gop = fps * s.segmentSeconds;
+  if (!Number.isInteger(gop)) throw new Error(`a clip of ${s.segmentSeconds} s segments at ${fps} fps would not start each on a keyframe`);
+  const name = `clip-${s.seconds}s-${s.segmentSeconds}s-${fps}fps-${s.videoKbps}k-${s.audioKbps}k.ts`;
   const path = join(s.cacheDir, name);
   if (existsSync(path)) return path;
   await mkdir(s.cacheDir, { recursive: true });
-  const fps = 25;
-  const gop = fps * s.segmentSeconds;
   const tmp = `${path}.part`;
   await run(
     s.ffmpegPath,

@@ -48,21 +48,28 @@ void runMain('bench', async () => {
   );
   const longest = Math.max(...plans.map((p) => p.durationMs));
   say(`encoding the test clip (${STREAM_KBPS} kbit/s, cached in .cache/)`);
-  const clipPath = await ensureClip({
-    seconds: Math.max(120, Math.ceil(longest / 1000) + 30),
-    segmentSeconds: config.segmentSeconds,
-    videoKbps: STREAM_KBPS - 128,
-    audioKbps: 128,
-    ffmpegPath: config.ffmpegPath,
-    cacheDir: CACHE_DIR,
-  });
+  // One clip per segment duration among the plans (low-latency's has a keyframe every 0.5 s).
+  const clips = new Map<number, string>();
+  for (const segmentMs of new Set(plans.map((p) => p.segmentMs))) {
+    clips.set(
+      segmentMs,
+      await ensureClip({
+        seconds: Math.max(120, Math.ceil(longest / 1000) + 30),
+        segmentSeconds: segmentMs / 1000,
+        videoKbps: STREAM_KBPS - 128,
+        audioKbps: 128,
+        ffmpegPath: config.ffmpegPath,
+        cacheDir: CACHE_DIR,
+      }),
+    );
+  }
   await buildPeer();
   const results: Record<string, Figures> = {};
   let failed = false;
   for (const plan of plans) {
     say(`${plan.name}: ${plan.peers.length} peers, ${plan.durationMs / 1000} s`);
     try {
-      const run = await runScenario(plan, { clipPath, segmentSeconds: config.segmentSeconds, seed: config.seed, progress: say });
+      const run = await runScenario(plan, { clipPath: clips.get(plan.segmentMs) as string, segmentSeconds: config.segmentSeconds, seed: config.seed, progress: say });
       results[plan.name] = computeFigures(run);
     } catch (err) {
       failed = true;

@@ -26,7 +26,9 @@ const WORKERS = 2;
 const PROGRESS_EVERY_MS = 5000;
 
 export interface RunContext {
+  /** Encoded with a keyframe every plan.segmentMs (clip.ts). */
   clipPath: string;
+  /** The origin's --segment-seconds (a low-latency plan's origin makes its own). */
   segmentSeconds: number;
   seed: number;
   progress(line: string): void;
@@ -66,7 +68,7 @@ function peerOverrides(plan: ScenarioPlan, p: PeerPlan): Partial<PeerConfig> {
 
 export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<RunRecord> {
   const origin = createOrigin(
-    originConfig({ port: 0, source: ctx.clipPath, copy: true, segmentSeconds: ctx.segmentSeconds, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0 }),
+    originConfig({ port: 0, source: ctx.clipPath, copy: true, segmentSeconds: ctx.segmentSeconds, lowLatency: plan.lowLatency, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0 }),
     { log: pino({ level: 'silent' }) },
   );
   const published = new Map<number, { sha256: string; size: number; atMs: number }>();

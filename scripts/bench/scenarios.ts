@@ -2,6 +2,7 @@
  * The scenarios of BENCHMARKS.md as plain data: who joins when, with what
  * link, and which policies. The runner turns them into real processes.
  */
+import { LOW_LATENCY_SEGMENT_MS } from '../../origin/config.ts';
 import type { Rng } from '../../shared/rng.ts';
 
 export const STREAM_KBPS = 1500;
@@ -29,6 +30,10 @@ export interface ScenarioPlan {
   relay: 'push' | 'pull';
   /** Peers run as processes of their own, to measure memory per peer honestly. */
   processPeers: number;
+  /** The origin's segment duration; LOW_LATENCY_SEGMENT_MS with `lowLatency`. */
+  segmentMs: number;
+  /** The origin in its --low-latency mode. */
+  lowLatency: boolean;
 }
 
 export const SCENARIO_NAMES = [
@@ -40,6 +45,7 @@ export const SCENARIO_NAMES = [
   'flash-crowd',
   'picker-ablation',
   'relay-ablation',
+  'low-latency',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 
@@ -115,6 +121,8 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
     p2p: true,
     durationMs,
     warmupMs,
+    segmentMs: o.segmentMs,
+    lowLatency: false,
     originEgressKbps: Math.round(m.originEgressCopies * m.streamKbps),
     peers,
     picker: 'rarest-deadline',
@@ -165,5 +173,8 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
       const viewers = crowd(big);
       return [base('relay-ablation-pull', viewers, { relay: 'pull' }), base('relay-ablation-push', viewers.map((p) => ({ ...p })), { relay: 'push' })];
     }
+    case 'low-latency':
+      // swarm-50's viewers, drawn the same way, with the origin's 0.5 s segments; the warm-up is 3 of them.
+      return [base(name, crowd(big), { segmentMs: LOW_LATENCY_SEGMENT_MS, lowLatency: true, warmupMs: 3 * LOW_LATENCY_SEGMENT_MS })];
   }
 }

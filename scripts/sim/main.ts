@@ -156,7 +156,8 @@ function meanOf(runs: readonly Figures[]): { mean: Figures; spread: Figures } {
 async function childRun(c: SimConfig, variant: number, file: string, say: (line: string) => void): Promise<void> {
   const plan = plansOf(c.scenario as ScenarioName, c, c.seed)[variant] as ScenarioPlan;
   const started = performance.now();
-  const out = await runWorld({ plan, stream: streamOf(c), seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, progress: say });
+  // A plan may have segments of its own (low-latency's 0.5 s); sizes then follow from the stream rate, or --segment-sizes.
+  const out = await runWorld({ plan, stream: { ...streamOf(c), segmentMs: plan.segmentMs }, seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, progress: say });
   const result: RunResult = {
     figures: computeFigures(out.record),
     cost: {

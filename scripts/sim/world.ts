@@ -95,7 +95,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const log = pino({ level: 'silent' });
   const plan = o.plan;
   const rng = seededRng(o.seed);
-  const config = originConfig({ egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000, ...(o.spareEgressPercent !== undefined && { spareEgressPercent: o.spareEgressPercent }) });
+  const config = originConfig({ lowLatency: plan.lowLatency, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000, ...(o.spareEgressPercent !== undefined && { spareEgressPercent: o.spareEgressPercent }) });
   // Signed once per segment, as the origin does; every viewer verifies with the key its welcome names.
   const signer = generateSigner();
   const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));

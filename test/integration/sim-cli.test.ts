@@ -45,6 +45,21 @@ describe('npm run sim', () => {
     assert.match(await readFile(svg, 'utf8'), /^<svg[\s\S]*<\/svg>\s*$/);
   });
 
+  test('the low-latency scenario plays closer to live than the 1 s segments\' hold-back of 3 s', { timeout: 120_000 }, async () => {
+    dir ||= await mkdtemp(join(tmpdir(), 'sim-cli-'));
+    const json = join(dir, 'low-latency.json');
+    const r = await sim(['--scenario', 'low-latency', '--peers', '8', '--duration', '12', '--json', json]);
+    assert.equal(r.code, 0, r.stderr);
+    const figures = (JSON.parse(await readFile(json, 'utf8')) as { scenarios: Record<string, { behindLiveMsP50: number; corruptPlayed: number; offload: number }> }).scenarios;
+    assert.deepEqual(Object.keys(figures).sort(), ['baseline-http', 'low-latency']);
+    const ll = figures['low-latency'];
+    assert.ok(ll);
+    assert.equal(ll.corruptPlayed, 0);
+    assert.ok(ll.offload > 0, `offload ${ll.offload}: P2P stays on`);
+    assert.ok(ll.behindLiveMsP50 > 0 && ll.behindLiveMsP50 < 3000, `behind live ${ll.behindLiveMsP50} ms`);
+    assert.match(r.stdout, /low-latency/);
+  });
+
   test('a bad flag is one clear line and exit 2', async () => {
     const r = await sim(['--latency', 'forty']);
     assert.equal(r.code, 2);

@@ -142,6 +142,8 @@ describe('tracker replicas sharing one swarm', () => {
     assert.deepEqual(a.seen.peers.sort(), ['bb', 'ccc']);
     assert.deepEqual(b.seen.welcomes[0]?.peers.map((p) => p.peerId), ['a']);
     assert.deepEqual(c.seen.welcomes[0]?.peers.map((p) => p.peerId).sort(), ['a', 'bb']);
+    // Listed as a tracker of one stream lists: the joiner's address and port, at /peer (a replica serves no rendition).
+    assert.deepEqual(c.seen.welcomes[0]?.peers.map((p) => p.url).sort(), ['ws://10.0.0.1:7000/peer', 'ws://10.0.0.2:7000/peer']);
     assert.deepEqual(c.seen.welcomes[0]?.segments.map((x) => x.segment.seq), [1, 2]);
     assert.equal(c.seen.welcomes[0]?.originKey, s.signer.publicKeyBase64);
     assert.equal(s.members.get('bb')?.replica, 'B');

@@ -11,6 +11,7 @@ import { ZERO_STATS, creditReport } from '../../origin/peer-stats.ts';
 import { type Probe, ProbeQueue, type ProbeResult, judgeFirstFrame } from '../../origin/reachability-probe.ts';
 import { MAX_REPORTED_BYTES_PER_SEC, MAX_REPORTED_HASH_FAILURES_PER_SEC, MAX_REPORTED_NEIGHBOURS, MAX_REPORTED_STALLS_PER_SEC, PROTOCOL_VERSION } from '../../shared/limits.ts';
 import type { PeerStats } from '../../shared/tracker-protocol.ts';
+import { renditionPeerPath } from '../../shared/rendition.ts';
 import { encodeWire } from '../../shared/wire-protocol.ts';
 
 describe('the address a peer is listed under', () => {
@@ -27,6 +28,13 @@ describe('the address a peer is listed under', () => {
   for (const [name, advertised, address, expected] of rows) {
     test(name, () => assert.equal(peerWireUrl(advertised, address === null ? null : normaliseAddress(address)), expected));
   }
+
+  test("a rendition's tracker lists the peer at its own path, whatever path the peer gave", () => {
+    assert.equal(peerWireUrl('ws://evil.example:4000/anything', '127.0.0.1', renditionPeerPath('480p')), 'ws://127.0.0.1:4000/peer/480p');
+    assert.equal(peerWireUrl('wss://a.example:4443/peer/720p', '::1', renditionPeerPath('360p')), 'wss://[::1]:4443/peer/360p');
+    // Without one (a channel's tracker, a tracker replica) the path stays /peer.
+    assert.equal(peerWireUrl('ws://a.example:4000/peer/720p', '192.0.2.7'), 'ws://192.0.2.7:4000/peer');
+  });
 
   test('the client address: the socket unless a trusted header is configured, then its last entry', () => {
     const h = { 'x-forwarded-for': '6.6.6.6, 203.0.113.9' };
