@@ -4,6 +4,9 @@ import { adminGate } from '../shared/admin-auth.ts';
 import { type NodeStats, type PlayerReport, readReport } from '../shared/player-api.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { type SegmentAnnouncement, parseSegmentFileName } from '../shared/segment.ts';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { RENDITION_NAME_PATTERN } from '../shared/rendition.ts';
+import { bytesDueBy, nextWriteInMs } from './policy/pacing.ts';
 import type { SegmentStore } from './segment-store.ts';
 
 /** How long a player's segment request may wait for the swarm before it gets a 504. */
@@ -11,23 +14,42 @@ const SEGMENT_WAIT_MS = 10_000;
 /** How long a playlist request may wait for a joining node to have something to list. */
 const PLAYLIST_WAIT_MS = 4000;
 
-export interface HttpApiDeps {
+/** One stream the player can be served: a channel, or one rendition of its ladder. */
+export interface StreamView {
   store: SegmentStore;
-  registry: Registry;
   /** The player asked for a segment that is not whole yet. */
   onSegmentWanted(seq: number): void;
-  onPlayerReport(r: PlayerReport): void;
-  /** The segments the playlist lists now, oldest first. */
   /** What the playlist lists now, or as soon as it lists anything, within `timeoutMs`; [] if nothing by then or the asker left. */
   waitListed(timeoutMs: number, gone: () => boolean): Promise<SegmentAnnouncement[]>;
   discontinuitySequence(firstListed: number): number;
   /** The media sequence number players know the listed segment `seq` by. */
   mediaSequence(seq: number): number;
+}
+
+/** What `/live.m3u8` is: one stream's media playlist, or a ladder's master playlist. */
+export type Layout = { kind: 'single'; stream: StreamView } | { kind: 'ladder'; master: string };
+
+export interface HttpApiDeps {
+  /** The layout, or null while the node does not know it yet (it asks the origin at start). */
+  layout(): Layout | null;
+  /** The layout once the node knows it, within `timeoutMs`; null if not by then or the asker left. */
+  waitLayout(timeoutMs: number, gone: () => boolean): Promise<Layout | null>;
+  /** Rendition `name` of the ladder, joined if it was not (the player asks for it); null if no such rung or no ladder. */
+  rendition(name: string): StreamView | null;
+  /** The rate to serve segments at, bytes/s (peer-node/policy/pacing.ts), or null for as fast as the socket takes them. */
+  paceBytesPerSec(): number | null;
+  clock: Clock;
+  registry: Registry;
+  onPlayerReport(r: PlayerReport): void;
   stats(): NodeStats;
   /** Guards /metrics (shared/admin-auth.ts); null lets loopback clients only. */
   adminToken: string | null;
   staticDir: string | null;
 }
+
+const PLAYLIST_HEADERS = { 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' };
+/** Paced responses are written in pieces of this much, or less. */
+const PACE_CHUNK_BYTES = 16 * 1024;
 
 /** The peer node's local HTTP face: plain HLS for the player, its reports, stats, metrics. */
 export function createHttpApi(deps: HttpApiDeps): Express {
@@ -35,39 +57,76 @@ export function createHttpApi(deps: HttpApiDeps): Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get('/live.m3u8', async (req, res) => {
+  /** A media playlist of `stream`, its segment URIs behind `uriPrefix`. */
+  async function sendMediaPlaylist(stream: StreamView, uriPrefix: string, req: Request, res: Response, waitedMs: number): Promise<void> {
     // A node still joining answers as soon as it has something to list, rather
     // than make the player retry (hls.js does not retry a first manifest).
-    const infos = await deps.waitListed(PLAYLIST_WAIT_MS, () => req.socket.destroyed);
+    const infos = await stream.waitListed(Math.max(0, PLAYLIST_WAIT_MS - waitedMs), () => req.socket.destroyed);
     if (infos.length === 0) {
       res.status(503).set('Retry-After', '1').send('stream not started yet\n');
       return;
     }
-    res
-      .set({ 'Content-Type': 'application/vnd.apple.mpegurl', 'Cache-Control': 'no-cache' })
-      .send(renderLivePlaylist(infos, deps.discontinuitySequence(infos[0]?.seq ?? 0), 'live/', deps.mediaSequence(infos[0]?.seq ?? 0)));
-  });
+    const first = infos[0]?.seq ?? 0;
+    res.set(PLAYLIST_HEADERS).send(renderLivePlaylist(infos, stream.discontinuitySequence(first), uriPrefix, stream.mediaSequence(first)));
+  }
 
-  app.get('/live/:file', async (req: Request, res: Response) => {
-    const seq = parseSegmentFileName(String(req.params.file));
-    if (seq === null || (!deps.store.get(seq) && !deps.store.isEvicted(seq))) {
+  async function sendSegment(stream: StreamView | null, file: string, res: Response): Promise<void> {
+    const askedAtMs = deps.clock.nowMs();
+    const seq = parseSegmentFileName(file);
+    if (!stream || seq === null || (!stream.store.get(seq) && !stream.store.isEvicted(seq))) {
       res.status(404).send('no such segment\n');
       return;
     }
-    if (deps.store.isEvicted(seq)) {
+    if (stream.store.isEvicted(seq)) {
       res.status(410).send('segment left the live window\n');
       return;
     }
-    let data = deps.store.segmentData(seq);
+    let data = stream.store.segmentData(seq);
     if (!data) {
-      deps.onSegmentWanted(seq);
-      data = await deps.store.waitComplete(seq, SEGMENT_WAIT_MS);
+      stream.onSegmentWanted(seq);
+      data = await stream.store.waitComplete(seq, SEGMENT_WAIT_MS);
     }
     if (!data) {
       res.status(504).send('segment not available in time\n');
       return;
     }
-    res.set({ 'Content-Type': 'video/mp2t', 'Cache-Control': 'no-cache' }).send(data);
+    res.set({ 'Content-Type': 'video/mp2t', 'Cache-Control': 'no-cache', 'Content-Length': String(data.byteLength) });
+    sendPaced(res, data, deps.paceBytesPerSec(), askedAtMs, deps.clock);
+  }
+
+  app.get('/live.m3u8', async (req, res) => {
+    const startedMs = deps.clock.nowMs();
+    const layout = await deps.waitLayout(PLAYLIST_WAIT_MS, () => req.socket.destroyed);
+    if (!layout) {
+      res.status(503).set('Retry-After', '1').send('stream not started yet\n');
+      return;
+    }
+    if (layout.kind === 'ladder') {
+      res.set(PLAYLIST_HEADERS).send(layout.master);
+      return;
+    }
+    await sendMediaPlaylist(layout.stream, 'live/', req, res, deps.clock.nowMs() - startedMs);
+  });
+
+  app.get('/live/:file', async (req: Request, res: Response) => {
+    const file = String(req.params.file);
+    const rendition = /^([0-9]{2,4}p)\.m3u8$/.exec(file)?.[1];
+    if (rendition !== undefined) {
+      const stream = deps.rendition(rendition);
+      if (!stream) {
+        res.status(404).send('no such rendition\n');
+        return;
+      }
+      await sendMediaPlaylist(stream, `${rendition}/`, req, res, 0);
+      return;
+    }
+    const layout = deps.layout();
+    await sendSegment(layout?.kind === 'single' ? layout.stream : null, file, res);
+  });
+
+  app.get('/live/:rendition/:file', async (req: Request, res: Response) => {
+    const name = String(req.params.rendition);
+    await sendSegment(RENDITION_NAME_PATTERN.test(name) ? deps.rendition(name) : null, String(req.params.file), res);
   });
 
   app.post('/api/player', express.json({ limit: 1024 }), (req, res) => {
@@ -108,4 +167,32 @@ export function createHttpApi(deps: HttpApiDeps): Express {
     res.status(err.status && err.status < 500 ? err.status : 500).json({ error: err.status && err.status < 500 ? err.message : 'internal error' });
   });
   return app;
+}
+
+/**
+ * Writes `data` no faster than `rate` bytes/s counted from `askedAtMs`, so
+ * the player's measure of its download is the node's (policy/pacing.ts).
+ * Stops when the player goes away.
+ */
+function sendPaced(res: Response, data: Buffer, rate: number | null, askedAtMs: number, clock: Clock): void {
+  if (rate === null) {
+    res.end(data);
+    return;
+  }
+  let sent = 0;
+  let timer: TimerHandle | null = null;
+  res.on('close', () => timer?.cancel());
+  const step = () => {
+    timer = null;
+    if (res.destroyed) return;
+    const elapsed = clock.nowMs() - askedAtMs;
+    const due = bytesDueBy(rate, elapsed, data.byteLength);
+    if (due > sent) {
+      res.write(data.subarray(sent, due));
+      sent = due;
+    }
+    if (sent >= data.byteLength) return void res.end();
+    timer = clock.setTimeout(step, nextWriteInMs(rate, sent, elapsed, data.byteLength, PACE_CHUNK_BYTES));
+  };
+  step();
 }

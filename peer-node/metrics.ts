@@ -58,9 +58,10 @@ function processMetrics(r: Registry[]): void {
 
 /**
  * The peer node's Prometheus metrics. Counters are read from the swarm's plain
- * counters at scrape time (collect), so the hot path only adds numbers.
+ * counters at scrape time (collect), so the hot path only adds numbers; a
+ * node in a ladder's swarms reads the sum over them.
  */
-export function createPeerMetrics(counters: SwarmCounters, gauges: () => { neighbours: number; unchoked: number; interested: number; segments: number }) {
+export function createPeerMetrics(counters: () => SwarmCounters, gauges: () => { neighbours: number; unchoked: number; interested: number; segments: number }) {
   const registry = new Registry();
   const r = [registry];
   processMetrics(r);
@@ -71,7 +72,7 @@ export function createPeerMetrics(counters: SwarmCounters, gauges: () => { neigh
       registers: r,
       collect() {
         this.reset();
-        this.inc(counters[key]);
+        this.inc(counters()[key]);
       },
     });
   fromCounter('peer_p2p_bytes_total', 'Segment bytes received from other peers (verified)', 'p2pBytes');

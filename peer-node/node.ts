@@ -1,25 +1,32 @@
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { channelLivePath, channelStreamId, channelTrackerPath } from '../shared/channel.ts';
 import { listen } from '../shared/listen.ts';
 import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
-import { type Clock, systemClock } from '../shared/clock.ts';
-import { MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
+import { type Clock, type TimerHandle, systemClock } from '../shared/clock.ts';
+import { MAX_ID_LENGTH, MAX_WIRE_FRAME_BYTES } from '../shared/limits.ts';
+import type { Variant } from '../shared/master-playlist.ts';
+import type { NodeStats } from '../shared/player-api.ts';
+import { masterPlaylistPath, renditionLivePath, renditionSignedName, renditionStreamId, renditionTrackerPath } from '../shared/rendition.ts';
 import { type Rng, seededRng } from '../shared/rng.ts';
 import { normaliseAddress } from './address.ts';
 import { type PeerConfig, trackerUrls } from './config.ts';
-import { createHttpApi } from './http-api.ts';
+import { type HttpApiDeps, type Layout, type StreamView, createHttpApi } from './http-api.ts';
+import { Ladder } from './ladder.ts';
+import { probeLadder } from './ladder-probe.ts';
+import { LinkShaper } from './link.ts';
+import { renderLocalMaster } from './master-playlist.ts';
 import { createPeerMetrics } from './metrics.ts';
-import { OriginFetcher, httpOriginRange } from './origin-fetch.ts';
 import { loadOriginKey } from './origin-key.ts';
-import { createPeerCore } from './peer-core.ts';
+import { type DownloadSample, measuredBytesPerSec, paceBytesPerSec, recordSample } from './policy/pacing.ts';
 import type { SegmentStore } from './segment-store.ts';
+import { type StreamPlace, type StreamSession, createStreamSession } from './stream-session.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
 import type { Swarm } from './swarm.ts';
-import { TrackerClient } from './tracker-client.ts';
 import { PeerWebSocket, wsLink } from './ws-link.ts';
 
 export interface PeerNodeDeps {
@@ -35,14 +42,20 @@ export interface PeerNode {
   /** Base URL of the local HTTP server (player, playlist, metrics). */
   readonly url: string;
   readonly port: number;
+  /** The channel's, or (a ladder) the sum over its renditions'. */
   readonly counters: SwarmCounters;
+  /** The channel's swarm and store, or (a ladder) those of the rendition the player asked for last. */
   readonly swarm: Swarm;
   readonly store: SegmentStore;
+  /** The renditions the node is in, once it knows the channel is a ladder; else null. */
+  readonly ladder: Ladder | null;
+  stats(): NodeStats;
   start(): Promise<void>;
   close(): Promise<void>;
 }
 
-const DIAL_TIMEOUT_MS = 3000;
+/** How often the roles of a ladder's renditions are reapplied (policy/renditions.ts). */
+const LADDER_MAINTAIN_MS = 1000;
 
 export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode {
   // The channel's stream id is what its tracker welcomes and its peers' handshakes name.
@@ -52,105 +65,240 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
   const originKey = loadOriginKey(config.originKey);
   const peerId = config.peerId ?? randomBytes(9).toString('base64url');
   const log = deps.log.child({ peerId });
-  // Each tracker (the origin's, or a replica) serves the channel at its own path.
-  const trackers = trackerUrls(config).map((url) => url.replace(/\/tracker$/, channelTrackerPath(config.channel)));
-  const originBase = config.edge ?? (trackerUrls(config)[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
+  const trackerBases = trackerUrls(config);
+  const originBase = config.edge ?? (trackerBases[0] as string).replace(/^ws/, 'http').replace(/\/tracker$/, '');
   const rng = deps.rng ?? seededRng(config.seed || (Date.now() ^ process.pid));
+  // One access link, whichever swarms the node is in.
+  const shaper = new LinkShaper(config, clock);
   let port = config.port;
   let closed: Promise<void> | null = null;
   /** Sockets still connecting, so close() can end them. */
   const dialling = new Set<WebSocket>();
+  let samples: DownloadSample[] = [];
 
-  const core = createPeerCore(config, {
-    peerId,
-    clock,
-    rng,
-    log,
-    channel: config.channel,
-    originKey,
-    advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}/peer`,
-    dial,
-    trackerSend: (msg) => tracker.send(msg),
-    trackerJoined: () => tracker.joined,
-    fetchOrigin: (seq, piece, segmentSize, pieceSize, fetchToken, done) => originFetcher.piece(seq, piece, segmentSize, pieceSize, fetchToken, done),
-  });
-  const { swarm, store, counters } = core;
-  const originHttp = httpOriginRange(originBase, tls.client, channelLivePath(config.channel));
-  const originFetcher = new OriginFetcher(originHttp.range, core.shaper, clock);
+  /**
+   * A swarm of the node. The channel's is dialled at the node's port; each
+   * rendition's at a port of its own (`ownPort`), since the tracker lists
+   * every peer at `/peer` of the port it gave (origin/peer-address.ts), and
+   * the node must know whose handshake to send as a connection opens, before
+   * the other side says anything (the tracker's reachability probe says
+   * nothing at all).
+   */
+  function open(place: StreamPlace, ownPort: boolean): StreamSession {
+    const peerServer = ownPort ? createWebServer(tls, (_req, res) => res.writeHead(404).end(), log) : null;
+    let peerPort = 0;
+    const session = createStreamSession(config, place, {
+      peerId,
+      clock,
+      rng,
+      log: ownPort ? log.child({ stream: place.streamId }) : log,
+      tls,
+      originKey,
+      originBase,
+      shaper,
+      advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${peerServer ? peerPort : port}/peer`,
+      dialling,
+    });
+    // Every segment downloaded, in any swarm, measures the one access link.
+    session.core.store.onComplete((e) => {
+      if (e.completedAtMs === null || e.firstPieceAtMs === null) return;
+      samples = recordSample(samples, { bytes: e.info.size, ms: e.completedAtMs - e.firstPieceAtMs, atMs: e.completedAtMs });
+    });
+    if (!peerServer) return session;
+    peerServer.on('clientError', (_err, socket) => socket.destroy());
+    peerServer.on('upgrade', (req, socket, head) => acceptPeer(session, req, socket, head));
+    let gone = false;
+    return {
+      ...session,
+      start() {
+        // The tracker is told the port, so it is joined once the port is open.
+        listen(peerServer, 0, config.host, log).then(
+          (p) => {
+            peerPort = p;
+            // Left (or the node closed) while the port was opening.
+            if (gone) peerServer.close();
+            else session.start();
+          },
+          (err: Error) => log.error({ err: err.message, stream: place.streamId }, 'cannot listen for the rendition\'s neighbours'),
+        );
+      },
+      close() {
+        gone = true;
+        session.close();
+        peerServer.closeAllConnections();
+        peerServer.close();
+      },
+    };
+  }
 
-  const tracker = new TrackerClient({
-    url: trackers,
-    rng,
-    tlsClient: tls.client,
-    clock,
-    log,
-    counters,
-    joinMessage: core.joinMessage,
-    onWelcome: core.onWelcome,
-    onSegment: core.onSegment,
-    onPeers: core.onPeers,
-    onSeed: core.onSeed,
-  });
+  // Each tracker (the origin's, or a replica) serves the channel at its own path.
+  const single = open({
+    streamId: config.streamId,
+    trackers: trackerBases.map((url) => url.replace(/\/tracker$/, channelTrackerPath(config.channel))),
+    livePath: channelLivePath(config.channel),
+    signedName: config.channel,
+  }, false);
+
+  function renditionPlace(r: string): StreamPlace {
+    return {
+      streamId: renditionStreamId(config.streamId, r),
+      trackers: trackerBases.map((url) => url.replace(/\/tracker$/, renditionTrackerPath(config.channel, r))),
+      livePath: renditionLivePath(config.channel, r),
+      signedName: renditionSignedName(config.channel, r),
+    };
+  }
+
+  /** Null until the origin said whether the channel is a ladder. */
+  let layout: { kind: 'single' } | { kind: 'ladder'; ladder: Ladder; master: string } | null = null;
+  const layoutWaiters = new Set<() => void>();
+  let probe: { cancel(): void } | null = null;
+  let ladderTimer: TimerHandle | null = null;
+
+  function decide(rungs: Variant[] | null): void {
+    if (closed) return;
+    const usable = (rungs ?? []).filter((r) => renditionPlace(r.name).streamId.length <= MAX_ID_LENGTH);
+    if (rungs && usable.length < rungs.length) log.warn({ streamId: config.streamId }, 'renditions whose stream id would be too long are left out: shorten --stream-id');
+    if (usable.length === 0) {
+      layout = { kind: 'single' };
+      single.start();
+    } else {
+      const ladder = new Ladder(usable, (r) => open(renditionPlace(r), true), clock, config.downloadKbps > 0 ? config.downloadKbps * 1000 : null);
+      layout = { kind: 'ladder', ladder, master: renderLocalMaster(usable) };
+      ladderTimer = clock.setInterval(() => ladder.maintain(), LADDER_MAINTAIN_MS);
+      log.info({ renditions: usable.map((r) => r.name) }, 'the channel is a ladder: one swarm per rendition');
+    }
+    for (const w of [...layoutWaiters]) w();
+  }
 
   function advertisedHost(): string {
     if (config.advertiseHost) return config.advertiseHost;
     return config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   }
 
-  function dial(remoteId: string, url: string): void {
-    const ws = new PeerWebSocket(url, { maxPayload: MAX_WIRE_FRAME_BYTES, handshakeTimeout: DIAL_TIMEOUT_MS, ...tls.client });
-    dialling.add(ws);
-    ws.on('error', (err) => {
-      log.debug({ remoteId, err: err.message }, 'dial failed');
-      core.dialFailed(remoteId);
-    });
-    ws.on('close', () => dialling.delete(ws));
-    ws.once('open', () => {
-      dialling.delete(ws);
-      core.addOutbound(wsLink(ws, clock), remoteId, url);
-    });
+  /** The sessions the node is in now. */
+  function sessions(): StreamSession[] {
+    return layout?.kind === 'ladder' ? layout.ladder.sessions() : [single];
+  }
+
+  /** The session whose swarm and store the node shows as its own. */
+  function shown(): StreamSession {
+    return (layout?.kind === 'ladder' ? layout.ladder.primary() : null) ?? single;
+  }
+
+  function counters(): SwarmCounters {
+    return layout?.kind === 'ladder' ? layout.ladder.counters() : single.core.counters;
+  }
+
+  function view(s: StreamSession): StreamView {
+    const { core } = s;
+    return {
+      store: core.store,
+      onSegmentWanted: (seq) => core.swarm.playerRequested(seq),
+      waitListed: core.waitListed,
+      discontinuitySequence: (seq) => core.store.discontinuitiesBefore(seq),
+      mediaSequence: (seq) => core.store.get(seq)?.localSeq ?? seq,
+    };
+  }
+
+  function currentLayout(): Layout | null {
+    if (!layout) return null;
+    return layout.kind === 'ladder' ? { kind: 'ladder', master: layout.master } : { kind: 'single', stream: view(single) };
+  }
+
+  function stats(): NodeStats {
+    const c = counters();
+    const all = sessions();
+    const ladder = layout?.kind === 'ladder' ? layout.ladder : null;
+    return {
+      peerId,
+      p2pBytes: c.p2pBytes,
+      originBytes: c.originBytes,
+      uploadedBytes: c.uploadedBytes,
+      stalls: c.stalls,
+      stallMs: c.stallMs,
+      neighbours: all.reduce((n, s) => n + s.core.swarm.handshaken().length, 0),
+      hashFailures: c.hashFailures,
+      seedBytes: c.seedBytes,
+      duplicateBytes: c.duplicateBytes,
+      segments: all.reduce((n, s) => n + s.core.store.size, 0),
+      trackerConnected: all.length > 0 && all.every((s) => s.tracker.joined),
+      rendition: ladder?.primaryRendition ?? null,
+      renditions: ladder?.stats() ?? [],
+      paceBytesPerSec: pace(),
+    };
+  }
+
+  /** Segments reach a ladder's player at the rate the node's downloads do; one stream has no rung to choose, so is not paced. */
+  function pace(): number | null {
+    if (layout?.kind !== 'ladder') return null;
+    const neighbours = sessions().flatMap((s) => s.core.swarm.handshaken().map((n) => ({ rateBytesPerSec: n.rateBytesPerSec(s.core.store.pieceSize), lastPieceAtMs: n.lastPieceAtMs })));
+    return paceBytesPerSec(config.downloadKbps > 0 ? (config.downloadKbps * 1000) / 8 : null, measuredBytesPerSec(samples, neighbours, clock.nowMs()));
   }
 
   const registry = createPeerMetrics(counters, () => {
-    const peers = swarm.handshaken();
+    const peers = sessions().flatMap((s) => s.core.swarm.handshaken());
     return {
       neighbours: peers.length,
       unchoked: peers.filter((n) => !n.amChoking).length,
       interested: peers.filter((n) => n.peerInterested).length,
-      segments: store.size,
+      segments: sessions().reduce((n, s) => n + s.core.store.size, 0),
     };
   });
 
-  const app = createHttpApi({
-    store,
+  const api: HttpApiDeps = {
+    layout: currentLayout,
+    waitLayout: (timeoutMs, gone) =>
+      new Promise((resolve) => {
+        if (layout || closed || timeoutMs <= 0) return resolve(currentLayout());
+        const finish = () => {
+          layoutWaiters.delete(finish);
+          timer.cancel();
+          resolve(gone() ? null : currentLayout());
+        };
+        const timer = clock.setTimeout(finish, timeoutMs);
+        layoutWaiters.add(finish);
+      }),
+    rendition(name) {
+      const session = layout?.kind === 'ladder' ? layout.ladder.want(name) : null;
+      return session ? view(session) : null;
+    },
+    paceBytesPerSec: pace,
+    clock,
     registry,
-    onSegmentWanted: (seq) => swarm.playerRequested(seq),
-    onPlayerReport: core.onPlayerReport,
-    waitListed: core.waitListed,
-    discontinuitySequence: (seq) => store.discontinuitiesBefore(seq),
-    mediaSequence: (seq) => store.get(seq)?.localSeq ?? seq,
-    stats: () => ({
-      peerId,
-      ...core.stats(),
-      seedBytes: counters.seedBytes,
-      duplicateBytes: counters.duplicateBytes,
-      segments: store.size,
-      trackerConnected: tracker.joined,
-    }),
+    onPlayerReport: (r) => (layout?.kind === 'ladder' ? layout.ladder.onPlayerReport(r) : single.core.onPlayerReport(r)),
+    stats,
     adminToken: config.adminToken,
     staticDir: deps.staticDir ?? null,
-  });
+  };
+  const app = createHttpApi(api);
 
   const server: Server = createWebServer(tls, app, log);
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_WIRE_FRAME_BYTES, WebSocket: PeerWebSocket });
   wss.on('error', (err) => log.error({ err }, 'peer websocket server error'));
   server.on('clientError', (_err, socket) => socket.destroy());
   server.on('upgrade', (req, socket, head) => {
+    if (!layout) {
+      socket.on('error', () => socket.destroy());
+      refuseUpgrade(socket, 'not in the swarm yet');
+      return;
+    }
+    if (layout.kind === 'ladder') {
+      // Its renditions' neighbours dial their own ports.
+      socket.on('error', () => socket.destroy());
+      socket.destroy();
+      return;
+    }
+    acceptPeer(single, req, socket, head);
+  });
+
+  /** A neighbour's connection to `/peer` of a swarm of the node, let in if the swarm has room. */
+  function acceptPeer(session: StreamSession, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     if ((req.url ?? '').split('?')[0] !== '/peer' || closed) {
       socket.destroy();
       return;
     }
+    const { core } = session;
     const address = normaliseAddress(req.socket.remoteAddress ?? '');
     const refused = core.refusal(address);
     if (refused) {
@@ -167,7 +315,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       }
       core.acceptInbound(wsLink(ws, clock), address);
     });
-  });
+  }
 
   return {
     peerId,
@@ -177,19 +325,30 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     get port() {
       return port;
     },
-    counters,
-    swarm,
-    store,
+    get counters() {
+      return counters();
+    },
+    get swarm() {
+      return shown().core.swarm;
+    },
+    get store() {
+      return shown().core.store;
+    },
+    get ladder() {
+      return layout?.kind === 'ladder' ? layout.ladder : null;
+    },
+    stats,
     async start() {
       port = await listen(server, config.port, config.host, log);
-      core.start();
-      tracker.start();
+      probe = probeLadder(`${originBase}${masterPlaylistPath(config.channel)}`, tls.client, clock, log, decide);
     },
     close() {
       closed ??= (async () => {
-        core.close();
-        tracker.close();
-        originHttp.close();
+        probe?.cancel();
+        ladderTimer?.cancel();
+        single.close();
+        if (layout?.kind === 'ladder') layout.ladder.close();
+        for (const w of [...layoutWaiters]) w();
         for (const ws of dialling) ws.terminate();
         wss.close();
         // Neighbours were sent a goodbye; give it a moment to leave before the sockets go.

@@ -38,6 +38,8 @@ export interface PeerCoreDeps {
   originKey?: KeyObject | null;
   /** The channel whose announcements this node takes: signatures name it (shared/announcement-signature.ts). */
   channel?: string;
+  /** The node's emulated access link, when several cores share it (one per rendition); else the core makes its own. */
+  shaper?: LinkShaper;
   /** The URL other peers dial to reach this node, as told to the tracker. */
   advertisedUrl(): string;
   /**
@@ -107,7 +109,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
   const { peerId, clock, rng, log } = deps;
   const counters = newCounters();
   const store = new SegmentStore(config.storeSegments, DEFAULT_PIECE_SIZE, clock);
-  const shaper = new LinkShaper(config, clock);
+  const shaper = deps.shaper ?? new LinkShaper(config, clock);
   const neighbourhood = new Neighbourhood(peerId);
   const trust = new AnnouncementTrust(deps.channel ?? DEFAULT_CHANNEL, deps.originKey ?? null, log, counters);
   const timers: TimerHandle[] = [];

@@ -30,6 +30,8 @@ export interface StoredEntry {
   /** True once every piece is in and the whole-segment hash matched; `segmentData` gives the bytes. */
   complete: true | null;
   completedAtMs: number | null;
+  /** When the first piece came in: with completedAtMs, how fast the segment came. */
+  firstPieceAtMs: number | null;
 }
 
 export type PutPieceResult = 'stored' | 'duplicate' | 'bad-hash' | 'unknown-segment' | 'bad-index';
@@ -47,6 +49,7 @@ export class SegmentStore {
   /** The newest segment ever announced here, by the origin's number and ours. */
   private last: { seq: number; local: number } | null = null;
   private readonly changeListeners = new Set<() => void>();
+  private readonly completeListeners = new Set<(e: StoredEntry) => void>();
   /** `all()`'s answer, kept until an entry comes or goes: the swarm asks for it on every plan. */
   private sorted: StoredEntry[] | null = null;
 
@@ -60,6 +63,12 @@ export class SegmentStore {
   onChange(listener: () => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
+  }
+
+  /** Calls `listener` with each segment that becomes whole, until the returned function is called. */
+  onComplete(listener: (e: StoredEntry) => void): () => void {
+    this.completeListeners.add(listener);
+    return () => this.completeListeners.delete(listener);
   }
 
   private changed(): void {
@@ -105,6 +114,7 @@ export class SegmentStore {
       held: 0,
       complete: null,
       completedAtMs: null,
+      firstPieceAtMs: null,
     });
     while (this.entries.size > this.capacity) {
       const oldest = Math.min(...this.entries.keys());
@@ -171,6 +181,7 @@ export class SegmentStore {
     const kept = own ? frame : encodeWire({ type: 'piece', seq, piece, data });
     e.frames[piece] = kept;
     e.pieces[piece] = kept.subarray(PIECE_HEADER_BYTES);
+    e.firstPieceAtMs ??= nowMs;
     e.held++;
     if (e.held === e.pieces.length) this.assemble(e, nowMs);
     this.changed();
@@ -204,10 +215,12 @@ export class SegmentStore {
       e.pieces.fill(null);
       e.frames.fill(null);
       e.held = 0;
+      e.firstPieceAtMs = null;
       return;
     }
     e.complete = true;
     e.completedAtMs = nowMs;
+    for (const l of this.completeListeners) l(e);
     const waiting = this.waiters.get(e.info.seq);
     if (waiting) {
       const whole = this.segmentData(e.info.seq);

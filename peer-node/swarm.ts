@@ -148,6 +148,8 @@ export class Swarm {
   private pumping = false;
   private pumpAgain = false;
   private closed = false;
+  /** Fetches nothing, relays what it holds: a rendition the player left (peer-node/policy/renditions.ts). */
+  private relayOnly = false;
 
   constructor(private readonly deps: SwarmDeps) {}
 
@@ -275,6 +277,13 @@ export class Swarm {
     let count = 0;
     for (const n of this.neighbours) if (n.address === address) count++;
     return count;
+  }
+
+  /** Stops or resumes fetching; uploads go on either way. */
+  setRelayOnly(on: boolean): void {
+    if (on === this.relayOnly) return;
+    this.relayOnly = on;
+    this.schedulePick();
   }
 
   /** Neighbours that dialled us. */
@@ -835,7 +844,7 @@ export class Swarm {
     if (!first || firstWanted === null) return;
     const peers = this.handshaken();
     // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
-    if (!entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
+    if (this.relayOnly || !entries.some((e) => !e.complete && e.info.seq >= firstWanted)) {
       this.setWanted([]);
       this.updateInterest(peers, []);
       return;

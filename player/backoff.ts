@@ -17,9 +17,10 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Resolves once `url` answers 200 with an HLS playlist; until then retries
- * with backoff (a peer node answers 503 until the stream has started).
- * Returns false if aborted first.
+ * Resolves once `url` answers 200 with an HLS playlist that lists segments,
+ * or a master playlist of a ladder (whose renditions' playlists hls.js loads
+ * and retries itself); until then retries with backoff (a peer node answers
+ * 503 until the stream has started). Returns false if aborted first.
  */
 export async function waitForPlaylist(url: string, signal: AbortSignal, onAttempt: (attempt: number, status: string) => void): Promise<boolean> {
   for (let attempt = 0; !signal.aborted; attempt++) {
@@ -27,7 +28,7 @@ export async function waitForPlaylist(url: string, signal: AbortSignal, onAttemp
     try {
       const res = await fetch(url, { cache: 'no-store', signal });
       const text = await res.text();
-      if (res.ok && text.startsWith('#EXTM3U') && text.includes('#EXTINF')) return true;
+      if (res.ok && text.startsWith('#EXTM3U') && (text.includes('#EXTINF') || text.includes('#EXT-X-STREAM-INF:'))) return true;
       status = `HTTP ${res.status}`;
     } catch (e) {
       status = signal.aborted ? 'aborted' : e instanceof Error ? e.message : String(e);

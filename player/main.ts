@@ -9,6 +9,7 @@ import { fetchNodeStats, p2pShare } from './node-stats.ts';
 import { Panel, type View } from './panel.ts';
 import { Playback, type PlaybackCounters } from './playback.ts';
 import { type PlayPosition, positionAt } from './position.ts';
+import { playingLevel } from './rendition.ts';
 import { Reporter } from './report.ts';
 import { StallTracker } from './stalls.ts';
 
@@ -33,6 +34,17 @@ export interface PlayerDebugStats extends PlaybackCounters {
   reportsSent: number;
   reportsFailed: number;
   p2pShare: number | null;
+  /** hls.js's index of the level playing, or null (none yet). */
+  level: number | null;
+  /** The level's name (a ladder's rung: `360p`), or null. */
+  rendition: string | null;
+  levelHeight: number | null;
+  levelBitrate: number | null;
+  /** Levels hls.js has to choose from (1 for a stream that is no ladder). */
+  levels: number;
+  /** The rendition the node says it serves, and the share from peers of each one it joined. */
+  nodeRendition: string | null;
+  renditionShares: Record<string, number | null>;
   p2pBytes: number;
   originBytes: number;
   uploadedBytes: number;
@@ -128,6 +140,8 @@ function main(): void {
     const hls = playback.hls;
     return {
       status: status(),
+      level: playingLevel(hls),
+      switches: playback.counters.switches,
       peer,
       peerUnreachable,
       p2pShare: peer ? p2pShare(peer) : null,
@@ -154,7 +168,7 @@ function main(): void {
   }
 
   function report(): void {
-    void reporter.send(position(playback.hls, video), stalls.snapshot());
+    void reporter.send(position(playback.hls, video), stalls.snapshot(), playingLevel(playback.hls)?.name ?? null);
   }
 
   /** A hidden page is not looked at: no stats requests and no DOM writes until it shows again. */
@@ -195,6 +209,13 @@ function main(): void {
         reportsSent: reporter.sent,
         reportsFailed: reporter.failed,
         p2pShare: v.p2pShare,
+        level: v.level?.index ?? null,
+        rendition: v.level?.name ?? null,
+        levelHeight: v.level?.height ?? null,
+        levelBitrate: v.level?.bitrate ?? null,
+        levels: playback.hls?.levels.length ?? 0,
+        nodeRendition: peer?.rendition ?? null,
+        renditionShares: Object.fromEntries((peer?.renditions ?? []).map((r) => [r.name, p2pShare(r)])),
         p2pBytes: peer?.p2pBytes ?? 0,
         originBytes: peer?.originBytes ?? 0,
         uploadedBytes: peer?.uploadedBytes ?? 0,

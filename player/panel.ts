@@ -1,6 +1,8 @@
 import type { NodeStats } from '../shared/player-api.ts';
 import { bytes, count, percent, seconds } from '../web/format.ts';
+import { p2pShare } from './node-stats.ts';
 import type { PlayPosition } from './position.ts';
+import { type PlayingLevel, describeLevel } from './rendition.ts';
 import type { StallSnapshot } from './stalls.ts';
 
 /** Everything the page shows, read at each refresh of the panel. */
@@ -15,6 +17,9 @@ export interface View {
   captureDelayS: number | null;
   stalls: StallSnapshot;
   position: PlayPosition | null;
+  /** The rendition playing, and hls.js's switches between renditions. */
+  level: PlayingLevel | null;
+  switches: number;
 }
 
 function must<T extends Element>(root: ParentNode, selector: string): T {
@@ -108,6 +113,12 @@ export class Panel {
     this.set('segment', v.position ? `#${v.position.seq} +${(v.position.offsetMs / 1000).toFixed(1)} s` : '–', v.position?.seq);
     this.set('segments-held', count(p?.segments), p?.segments);
     this.set('hash-failures', count(p?.hashFailures), p?.hashFailures);
+    this.stats.get('rendition')?.set(describeLevel(v.level), v.level?.name ?? '');
+    this.set('switches', count(v.switches), v.switches);
+    const shares = p?.renditions ?? [];
+    this.stats
+      .get('rendition-shares')
+      ?.set(shares.length === 0 ? 'one stream' : shares.map((r) => `${r.name} ${percent(p2pShare(r))}${r.role === 'active' ? '' : ` (${r.role})`}`).join(' · '), shares.map((r) => `${r.name}=${p2pShare(r) ?? ''}`).join(','));
   }
 
   private set(key: string, text: string, value: number | null | undefined): void {

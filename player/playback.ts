@@ -22,6 +22,8 @@ export interface PlaybackCounters {
   recreations: number;
   /** Playlist probes that did not find a playing stream yet. */
   playlistRetries: number;
+  /** Rendition switches hls.js made (a ladder): the first level it picks is no switch. */
+  switches: number;
   lastError: string | null;
 }
 
@@ -57,6 +59,7 @@ export class Playback {
     recoveries: 0,
     recreations: 0,
     playlistRetries: 0,
+    switches: 0,
     lastError: null,
   };
   private current: Hls | null = null;
@@ -120,6 +123,9 @@ export class Playback {
       enableWorker: this.options.workerPath !== null,
       workerPath: this.options.workerPath,
       ...hlsLatencyConfig(LIVE_LATENCY),
+      // A ladder starts on its lowest rung (hls.js orders levels by bitrate) and climbs as fast as loads allow: a viewer on a
+      // slow link does not stall on a first segment too big for it. One stream has one level, so this changes nothing there.
+      startLevel: 0,
       // Keep a little played media for seeking back; the live window is short anyway.
       backBufferLength: 30,
     });
@@ -129,6 +135,12 @@ export class Playback {
       this.counters.fragmentsLoaded++;
       this.networkRecoveries = 0;
       if (this.phase === 'recovering' && hls === this.current) this.set('attached', '');
+    });
+    let level: number | null = null;
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_event, data) => {
+      if (level !== null && data.level !== level) this.counters.switches++;
+      level = data.level;
+      this.hooks.changed();
     });
     hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(hls, data));
     hls.loadSource(this.src);

@@ -1,13 +1,16 @@
 import { MAX_REPORT_OFFSET_MS, type PlayerReport } from '../shared/player-api.ts';
+import { RENDITION_NAME_PATTERN } from '../shared/rendition.ts';
 import type { PlayPosition } from './position.ts';
 import type { StallSnapshot } from './stalls.ts';
 
-export function playerReport(position: PlayPosition, stalls: StallSnapshot): PlayerReport {
+/** `rendition`: the ladder's rung playing, named as the master playlist names it, so the node knows which swarm's deadlines these are. */
+export function playerReport(position: PlayPosition, stalls: StallSnapshot, rendition: string | null = null): PlayerReport {
   return {
     seq: position.seq,
     offsetMs: Math.min(MAX_REPORT_OFFSET_MS, Math.max(0, Math.floor(position.offsetMs))),
     stalls: stalls.stalls,
     stallMs: Math.max(0, Math.round(stalls.stallMs)),
+    ...(rendition !== null && RENDITION_NAME_PATTERN.test(rendition) ? { rendition } : {}),
   };
 }
 
@@ -23,9 +26,9 @@ export class Reporter {
 
   constructor(private readonly url: string) {}
 
-  async send(position: PlayPosition | null, stalls: StallSnapshot): Promise<void> {
+  async send(position: PlayPosition | null, stalls: StallSnapshot, rendition: string | null = null): Promise<void> {
     if (!position || this.busy) return;
-    const report = playerReport(position, stalls);
+    const report = playerReport(position, stalls, rendition);
     this.busy = true;
     try {
       const res = await fetch(this.url, {

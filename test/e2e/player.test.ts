@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { copyFile, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { BrowserContext, Page } from 'playwright-core';
 import type { Origin } from '../../origin/origin.ts';
 import { peerConfig } from '../../peer-node/config.ts';
@@ -19,6 +16,7 @@ import { quietLog, startTestOrigin } from '../helpers/origin.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
 import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { ensurePlayerBuilt } from '../helpers/player-build.ts';
 
 /**
  * The real thing end to end: an origin with ffmpeg's test pattern, two peer
@@ -37,20 +35,6 @@ const CONVERGE_S = 30;
 const LOST_S = 3;
 const TARGET_LATENCY_S = LIVE_LATENCY.targetSegments * SEGMENT_S;
 const SCREENSHOT = '/tmp/player-e2e.png';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-/** Builds player/dist unless it is there and newer than every source of the page (npm test's pretest builds it too). */
-async function ensurePlayerBuilt(): Promise<void> {
-  const built = join(PLAYER_DIR, 'player.js');
-  if (existsSync(join(PLAYER_DIR, 'index.html')) && existsSync(built)) {
-    const sources = await Promise.all(
-      ['player', 'web', 'shared'].map(async (dir) => (await readdir(join(ROOT, dir))).filter((f) => /\.(ts|html|css)$/.test(f)).map((f) => join(ROOT, dir, f))),
-    );
-    const newest = Math.max(...sources.flat().map((f) => statSync(f).mtimeMs));
-    if (statSync(built).mtimeMs >= newest) return;
-  }
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'player/build.ts'], { cwd: ROOT, timeout: 60_000 });
-}
 
 function playerStats(page: Page): Promise<PlayerDebugStats | null> {
   return page.evaluate(() => window.__player?.stats() ?? null);

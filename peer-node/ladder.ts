@@ -1,0 +1,151 @@
+import type { Clock } from '../shared/clock.ts';
+import type { PlayerReport, RenditionStats } from '../shared/player-api.ts';
+import type { Variant } from '../shared/master-playlist.ts';
+import { DEFAULT_LINGER_MS, type RenditionRole, renditionRole } from './policy/renditions.ts';
+import type { StreamSession } from './stream-session.ts';
+import { type SwarmCounters, newCounters } from './swarm-counters.ts';
+
+interface Joined {
+  session: StreamSession;
+  lastWantedAtMs: number;
+  /** Stall totals handed to this rendition's core, which counts their growth. */
+  stalls: number;
+  stallMs: number;
+}
+
+/**
+ * The renditions of a ladder the node is in, one swarm each. A rendition is
+ * joined when the player first asks for it (its playlist, a segment, a
+ * report), not before: a node's link carries what its player watches, and
+ * the origin seeds every rendition to the peers on it. The one the player
+ * is on fetches with deadlines; one it left fetches nothing more and relays
+ * what it holds for a while, then is left (policy/renditions.ts).
+ */
+export class Ladder {
+  private readonly joined = new Map<string, Joined>();
+  /** Counters of renditions the node left, so the totals only grow. */
+  private readonly past = new Map<string, SwarmCounters>();
+  private readonly names: ReadonlySet<string>;
+  /** The rendition asked for last, and what the player's reports last said, for stats and the node's `swarm`. */
+  private primaryName: string | null = null;
+  private pageStalls = { stalls: 0, stallMs: 0 };
+  private closed = false;
+
+  constructor(
+    readonly rungs: readonly Variant[],
+    private readonly open: (rendition: string) => StreamSession,
+    private readonly clock: Clock,
+    /** The node's emulated download, bits/s, or null (no known bound): whether a rendition the player left can be relayed. */
+    private readonly downloadBitsPerSec: number | null,
+    private readonly lingerMs = DEFAULT_LINGER_MS,
+  ) {
+    this.names = new Set(rungs.map((r) => r.name));
+  }
+
+  /** The player asked for rendition `name`: its session, joined now if it was not; null for no rung of the ladder. */
+  want(name: string): StreamSession | null {
+    if (this.closed || !this.names.has(name)) return null;
+    const now = this.clock.nowMs();
+    let j = this.joined.get(name);
+    if (!j) {
+      j = { session: this.open(name), lastWantedAtMs: now, stalls: 0, stallMs: 0 };
+      this.joined.set(name, j);
+      j.session.start();
+    }
+    j.lastWantedAtMs = now;
+    if (this.primaryName !== name) {
+      this.primaryName = name;
+      // At once: a rendition left on a link with no room to relay it must stop taking its share.
+      this.maintain();
+    }
+    return j.session;
+  }
+
+  /** The session the player asked for last, or null before it asked. */
+  primary(): StreamSession | null {
+    return this.primaryName === null ? null : (this.joined.get(this.primaryName)?.session ?? null);
+  }
+
+  get primaryRendition(): string | null {
+    return this.primaryName;
+  }
+
+  sessions(): StreamSession[] {
+    return [...this.joined.values()].map((j) => j.session);
+  }
+
+  /**
+   * A position report: its rendition's core (the one asked for last if it
+   * names none) learns where the player is. The page's stall totals count
+   * since it loaded, so the growth is handed to that core alone.
+   */
+  onPlayerReport(r: PlayerReport): void {
+    const name = r.rendition ?? this.primaryName;
+    const session = name === null ? null : this.want(name);
+    const grown = { stalls: Math.max(0, r.stalls - this.pageStalls.stalls), stallMs: Math.max(0, r.stallMs - this.pageStalls.stallMs) };
+    this.pageStalls = { stalls: r.stalls, stallMs: r.stallMs };
+    const j = name === null ? undefined : this.joined.get(name);
+    if (!session || !j) return;
+    j.stalls += grown.stalls;
+    j.stallMs += grown.stallMs;
+    session.core.onPlayerReport({ ...r, stalls: j.stalls, stallMs: j.stallMs });
+  }
+
+  private role(name: string, j: Joined, now: number): RenditionRole {
+    const bandwidth = (n: string | null) => this.rungs.find((r) => r.name === n)?.bandwidth ?? 0;
+    return renditionRole({ playing: name === this.primaryName, lastWantedAtMs: j.lastWantedAtMs, bandwidth: bandwidth(name) }, bandwidth(this.primaryName), this.downloadBitsPerSec, now, this.lingerMs);
+  }
+
+  /** Applies each rendition's role: fetch, relay only, or leave. */
+  maintain(): void {
+    const now = this.clock.nowMs();
+    for (const [name, j] of this.joined) {
+      const role = this.role(name, j, now);
+      if (role === 'leave') this.leave(name, j);
+      else j.session.core.swarm.setRelayOnly(role === 'relay');
+    }
+  }
+
+  private leave(name: string, j: Joined): void {
+    j.session.close();
+    this.joined.delete(name);
+    this.past.set(name, sumCounters([this.past.get(name) ?? newCounters(), j.session.core.counters]));
+  }
+
+  /** Every counter over the renditions joined now and left before. */
+  counters(): SwarmCounters {
+    return sumCounters([...this.past.values(), ...this.sessions().map((s) => s.core.counters)]);
+  }
+
+  stats(): RenditionStats[] {
+    const now = this.clock.nowMs();
+    const out: RenditionStats[] = [];
+    for (const rung of this.rungs) {
+      const j = this.joined.get(rung.name);
+      const past = this.past.get(rung.name);
+      if (!j && !past) continue;
+      const c = sumCounters([past ?? newCounters(), ...(j ? [j.session.core.counters] : [])]);
+      const role = !j ? 'left' : this.role(rung.name, j, now) === 'active' ? 'active' : 'relay';
+      out.push({
+        name: rung.name,
+        role,
+        p2pBytes: c.p2pBytes,
+        originBytes: c.originBytes,
+        uploadedBytes: c.uploadedBytes,
+        neighbours: j ? j.session.core.swarm.handshaken().length : 0,
+      });
+    }
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const j of this.joined.values()) j.session.close();
+  }
+}
+
+export function sumCounters(all: readonly SwarmCounters[]): SwarmCounters {
+  const total = newCounters();
+  for (const c of all) for (const k of Object.keys(total) as (keyof SwarmCounters)[]) total[k] += c[k];
+  return total;
+}

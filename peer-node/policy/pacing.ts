@@ -1,0 +1,93 @@
+/**
+ * How fast the node hands a segment to its player. hls.js chooses a
+ * rendition by how fast its fragments load; from a node on the same machine
+ * they would load at loopback speed, and it would climb to a rung the
+ * viewer's link cannot carry. So the node serves each segment at the rate its
+ * own downloads achieve: the emulated download cap when one is set, and what
+ * its downloads measured, whichever is lower.
+ *
+ * What the downloads measured is a lower bound of the link. A live swarm
+ * often delivers a whole segment slower than the link could (its pieces wait
+ * for a neighbour to have them, or for the origin's rescue near the
+ * deadline), never faster. So two lower bounds, and the higher of them: the
+ * fastest recent segment, and the sum of what the neighbours that delivered
+ * lately each deliver when asked (their service time per piece, which a busy
+ * link stretches and idle waiting does not).
+ */
+
+/** One whole segment downloaded: its bytes, over the ms from its first piece to its last. */
+export interface DownloadSample {
+  bytes: number;
+  ms: number;
+  atMs: number;
+}
+
+export interface PacingConfig {
+  /** Samples kept; the rate is the best of them. */
+  recentSamples: number;
+  /** A sample this old says little about the link now. */
+  maxSampleAgeMs: number;
+  /** A smaller download says more about latency than rate. */
+  minSampleBytes: number;
+  /** A span under this is read as this (a segment whose pieces came in one burst). */
+  minSampleMs: number;
+
+  /** A neighbour that delivered nothing for this long says nothing of the link now. */
+  neighbourQuietMs: number;
+}
+
+export const DEFAULT_PACING: PacingConfig = { recentSamples: 5, maxSampleAgeMs: 60_000, minSampleBytes: 32 * 1024, minSampleMs: 5, neighbourQuietMs: 10_000 };
+
+/** A neighbour's delivery to us, as the swarm measured it (peer-node/neighbour.ts). */
+export interface NeighbourDelivery {
+  rateBytesPerSec: number;
+  lastPieceAtMs: number | null;
+}
+
+/** `samples` with `s` added: bounded, oldest dropped first; a sample too small to tell a rate is not kept. */
+export function recordSample(samples: readonly DownloadSample[], s: DownloadSample, config: PacingConfig = DEFAULT_PACING): DownloadSample[] {
+  if (s.bytes < config.minSampleBytes) return [...samples];
+  return [...samples, s].slice(-config.recentSamples);
+}
+
+/** What the node's downloads achieved lately, in bytes/s (see above); null when nothing was measured lately. */
+export function measuredBytesPerSec(
+  samples: readonly DownloadSample[],
+  neighbours: readonly NeighbourDelivery[],
+  nowMs: number,
+  config: PacingConfig = DEFAULT_PACING,
+): number | null {
+  let best = 0;
+  for (const s of samples) {
+    if (nowMs - s.atMs > config.maxSampleAgeMs) continue;
+    best = Math.max(best, (s.bytes * 1000) / Math.max(config.minSampleMs, s.ms));
+  }
+  let together = 0;
+  for (const n of neighbours) if (n.lastPieceAtMs !== null && nowMs - n.lastPieceAtMs <= config.neighbourQuietMs) together += n.rateBytesPerSec;
+  best = Math.max(best, together);
+  return best > 0 ? best : null;
+}
+
+/** The rate to serve the player at: the lower of the emulated cap and the measured rate; null (unpaced) when neither is known. */
+export function paceBytesPerSec(capBytesPerSec: number | null, measured: number | null): number | null {
+  if (capBytesPerSec === null) return measured;
+  if (measured === null) return capBytesPerSec;
+  return Math.min(capBytesPerSec, measured);
+}
+
+/**
+ * Bytes of a `total`-byte response that may have been sent `elapsedMs` after
+ * the request came in. Reckoned from the request, not from when the segment
+ * was whole here: the wait for the swarm already slowed the response, and
+ * must not be paid twice.
+ */
+export function bytesDueBy(rateBytesPerSec: number | null, elapsedMs: number, total: number): number {
+  if (rateBytesPerSec === null) return total;
+  return Math.min(total, Math.max(0, Math.floor((rateBytesPerSec * elapsedMs) / 1000)));
+}
+
+/** When to write next after `sent` bytes: once `chunk` more are due (or the rest), at least 1 ms on. */
+export function nextWriteInMs(rateBytesPerSec: number, sent: number, elapsedMs: number, total: number, chunk: number): number {
+  const target = Math.min(total, sent + chunk);
+  return Math.max(1, Math.ceil((target * 1000) / rateBytesPerSec - elapsedMs));
+}
