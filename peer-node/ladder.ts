@@ -89,6 +89,10 @@ export class Ladder {
     j.stalls += grown.stalls;
     j.stallMs += grown.stallMs;
     session.core.onPlayerReport({ ...r, stalls: j.stalls, stallMs: j.stallMs });
+    // Switching: the player still plays the old rendition and reports it, but fetches the new one's next segments. Segment
+    // numbers are aligned across renditions, so the position gives the new one its deadlines too (no stall counted twice).
+    const next = this.primaryName === null || this.primaryName === name ? undefined : this.joined.get(this.primaryName);
+    next?.session.core.onPlayerReport({ ...r, stalls: next.stalls, stallMs: next.stallMs });
   }
 
   private role(name: string, j: Joined, now: number): RenditionRole {

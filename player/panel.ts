@@ -113,12 +113,13 @@ export class Panel {
     this.set('segment', v.position ? `#${v.position.seq} +${(v.position.offsetMs / 1000).toFixed(1)} s` : '–', v.position?.seq);
     this.set('segments-held', count(p?.segments), p?.segments);
     this.set('hash-failures', count(p?.hashFailures), p?.hashFailures);
-    this.stats.get('rendition')?.set(describeLevel(v.level), v.level?.name ?? '');
+    this.stats.get('rendition')?.set(v.level?.name ?? (p && p.renditions.length === 0 ? 'one stream' : '–'), v.level?.name ?? '');
+    this.set('rendition-detail', describeLevel(v.level), v.level?.bitrate);
     this.set('switches', count(v.switches), v.switches);
     const shares = p?.renditions ?? [];
     this.stats
       .get('rendition-shares')
-      ?.set(shares.length === 0 ? 'one stream' : shares.map((r) => `${r.name} ${percent(p2pShare(r))}${r.role === 'active' ? '' : ` (${r.role})`}`).join(' · '), shares.map((r) => `${r.name}=${p2pShare(r) ?? ''}`).join(','));
+      ?.set(shares.length === 0 ? '–' : shares.map((r) => `${r.name} ${percent(p2pShare(r))}${r.role === 'active' ? '' : ` (${r.role})`}`).join(' · '), shares.map((r) => `${r.name}=${p2pShare(r) ?? ''}`).join(','));
   }
 
   private set(key: string, text: string, value: number | null | undefined): void {

@@ -20,10 +20,11 @@ export function playingLevel(hls: Hls | null): PlayingLevel | null {
   return { index, name: level.name || (level.height > 0 ? `${level.height}p` : `level ${index}`), width: level.width, height: level.height, bitrate: level.bitrate };
 }
 
-/** `360p · 640×360 · 986 kbit/s`. */
+/** `640×360 · 986 kbit/s`. */
 export function describeLevel(l: PlayingLevel | null): string {
   if (!l) return '–';
-  const size = l.width > 0 && l.height > 0 ? ` · ${l.width}×${l.height}` : '';
-  const rate = l.bitrate > 0 ? ` · ${l.bitrate >= 1e6 ? `${(l.bitrate / 1e6).toFixed(1)} Mbit/s` : `${Math.round(l.bitrate / 1000)} kbit/s`}` : '';
-  return `${l.name}${size}${rate}`;
+  const parts: string[] = [];
+  if (l.width > 0 && l.height > 0) parts.push(`${l.width}×${l.height}`);
+  if (l.bitrate > 0) parts.push(l.bitrate >= 1e6 ? `${(l.bitrate / 1e6).toFixed(1)} Mbit/s` : `${Math.round(l.bitrate / 1000)} kbit/s`);
+  return parts.join(' · ') || '–';
 }

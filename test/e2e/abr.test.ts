@@ -14,7 +14,7 @@ import { peerConfig } from '../../peer-node/config.ts';
 import type { PlayerDebugStats } from '../../player/main.ts';
 import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { quietLog, startTestOrigin } from '../helpers/origin.ts';
-import { ensurePlayerBuilt } from '../helpers/player-build.ts';
+import { ensurePlayerBuilt, playerStats } from '../helpers/player-page.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -33,10 +33,6 @@ const CAPPED_KBPS = 800;
 const PLAY_S = 30;
 /** The last part of it in which the capped viewer must stay on the bottom rung. */
 const SETTLED_S = 12;
-
-function playerStats(page: Page): Promise<PlayerDebugStats | null> {
-  return page.evaluate(() => window.__player?.stats() ?? null);
-}
 
 describe('adaptive bitrate from peer nodes: hls.js sees the viewer\'s link, not loopback', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let origin: Origin | undefined;
@@ -118,15 +114,20 @@ describe('adaptive bitrate from peer nodes: hls.js sees the viewer\'s link, not 
     assert.equal(finals[1]?.rendition, '360p');
   });
 
-  test("the stats panel names the rendition playing and counts the switches; the node reports each rendition's share", async () => {
+  test("the stats panel names the rendition playing and counts the switches; the node reports each rendition's share", async (t) => {
     for (const [i, page] of pages.entries()) {
       const text = (await page.locator('[data-stat="rendition"]').textContent()) ?? '';
-      assert.match(text, /^(360p · 640×360|240p · 426×240) · \d+ kbit\/s$|^(360p|240p) · \d+×\d+ · \d\.\d Mbit\/s$/, `viewer ${i}: ${text}`);
+      const detail = (await page.locator('[data-stat="rendition-detail"]').textContent()) ?? '';
+      assert.equal(text, finals[i]?.rendition, `viewer ${i}`);
+      assert.match(detail, text === '360p' ? /^640×360 · \d\.\d Mbit\/s$/ : /^426×240 · \d+ kbit\/s$/, `viewer ${i}: ${detail}`);
       assert.match((await page.locator('[data-stat="switches"]').textContent()) ?? '', /^\d+$/);
       const shares = (await page.locator('[data-stat="rendition-shares"]').textContent()) ?? '';
       assert.match(shares, /(240p|360p) (\d+(\.\d)? %|–)/, `viewer ${i}: ${shares}`);
       const node = peers[i]?.stats();
       assert.ok(node && node.renditions.length >= 1 && node.renditions.some((r) => r.role === 'active'));
+      const shot = `/tmp/abr-e2e-viewer-${i}.png`;
+      await page.screenshot({ path: shot, fullPage: true });
+      t.diagnostic(`viewer ${i}: panel "${text}", "${detail}", "${shares}"; screenshot ${shot}`);
     }
   });
 });

@@ -11,12 +11,11 @@ import { peerConfig } from '../../peer-node/config.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
 import { PLAYER_DIR } from '../../peer-node/player-dir.ts';
 import { LIVE_LATENCY } from '../../player/latency.ts';
-import type { PlayerDebugStats } from '../../player/main.ts';
 import { quietLog, startTestOrigin } from '../helpers/origin.ts';
 import { trackerUrl } from '../helpers/swarm.ts';
 import { CHROMIUM, launchChromium } from '../../harness/browser.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { ensurePlayerBuilt } from '../helpers/player-build.ts';
+import { ensurePlayerBuilt, playerStats } from '../helpers/player-page.ts';
 
 /**
  * The real thing end to end: an origin with ffmpeg's test pattern, two peer
@@ -35,10 +34,6 @@ const CONVERGE_S = 30;
 const LOST_S = 3;
 const TARGET_LATENCY_S = LIVE_LATENCY.targetSegments * SEGMENT_S;
 const SCREENSHOT = '/tmp/player-e2e.png';
-
-function playerStats(page: Page): Promise<PlayerDebugStats | null> {
-  return page.evaluate(() => window.__player?.stats() ?? null);
-}
 
 describe('the player page in Chromium, playing from peer nodes', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}` }, () => {
   let origin: Origin | undefined;

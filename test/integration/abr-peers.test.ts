@@ -105,6 +105,16 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     }
   });
 
+  test('what is no rung of the ladder is not found: another rendition, a path of the one stream, a name that is no rendition', async () => {
+    const p = peers[0] as PeerNode;
+    for (const path of ['/live/720p.m3u8', '/live/720p/seg-1.ts', '/live/seg-1.ts', '/live/main/seg-1.ts', '/live/x360p/seg-1.ts']) {
+      const res = await fetch(`${p.url}${path}`);
+      await res.body?.cancel();
+      assert.equal(res.status, 404, path);
+    }
+    assert.equal(p.stats().renditions.some((r) => r.name === '720p'), false);
+  });
+
   test('every segment a player got is the origin\'s, byte for byte, of its rendition', async (t) => {
     for (const [i, list] of fetched.entries()) {
       t.diagnostic(`node ${i}: ${list.length} segments (${[...new Set(list.map((f) => f.rendition))].join(', ')})`);

@@ -24,4 +24,31 @@ describe('the player↔peer contract', () => {
     assert.equal(readStats([1, 2]), null);
     assert.equal(readStats(null), null);
   });
+
+  test('a report may name the rendition playing; anything but a rendition name makes it no report', () => {
+    const ok = { seq: 7, offsetMs: 1500, stalls: 1, stallMs: 300, rendition: '360p' };
+    assert.deepEqual(readReport(ok), ok);
+    for (const rendition of ['main', '../360p', '360P', 360, '', '__proto__']) assert.equal(readReport({ ...ok, rendition }), null, String(rendition));
+  });
+
+  test("a ladder node's stats: the active rendition and each one's bytes, names checked, roles known or 'left'", () => {
+    const s = readStats({
+      rendition: '360p',
+      renditions: [
+        { name: '360p', role: 'active', p2pBytes: 10, originBytes: 5, uploadedBytes: 1, neighbours: 2 },
+        { name: '240p', role: 'bogus', p2pBytes: -1 },
+        { name: '<b>', role: 'relay' },
+        'not an object',
+      ],
+      paceBytesPerSec: 100_000,
+    });
+    assert.equal(s?.rendition, '360p');
+    assert.deepEqual(s?.renditions, [
+      { name: '360p', role: 'active', p2pBytes: 10, originBytes: 5, uploadedBytes: 1, neighbours: 2 },
+      { name: '240p', role: 'left', p2pBytes: 0, originBytes: 0, uploadedBytes: 0, neighbours: 0 },
+    ]);
+    assert.equal(s?.paceBytesPerSec, 100_000);
+    const single = readStats({ rendition: 'main', renditions: 'x', paceBytesPerSec: -1 });
+    assert.deepEqual([single?.rendition, single?.renditions, single?.paceBytesPerSec], [null, [], null]);
+  });
 });

@@ -4,7 +4,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { Page } from 'playwright-core';
 import { PLAYER_DIR } from '../../peer-node/player-dir.ts';
+import type { PlayerDebugStats } from '../../player/main.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -19,4 +21,9 @@ export async function ensurePlayerBuilt(): Promise<void> {
     if (statSync(built).mtimeMs >= newest) return;
   }
   await promisify(execFile)(process.execPath, ['--import', 'tsx', 'player/build.ts'], { cwd: ROOT, timeout: 60_000 });
+}
+
+/** The page's `window.__player.stats()`, or null before the page set it up. */
+export function playerStats(page: Page): Promise<PlayerDebugStats | null> {
+  return page.evaluate(() => window.__player?.stats() ?? null);
 }

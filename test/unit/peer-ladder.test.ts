@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { pino } from 'pino';
+import { peerConfig } from '../../peer-node/config.ts';
+import { Ladder } from '../../peer-node/ladder.ts';
+import { createPeerCore } from '../../peer-node/peer-core.ts';
+import type { StreamSession } from '../../peer-node/stream-session.ts';
+import { TrackerClient } from '../../peer-node/tracker-client.ts';
+import { ManualClock } from '../../shared/clock.ts';
+import { type Variant, rungVariant } from '../../shared/master-playlist.ts';
+import { parseLadder, renditionStreamId } from '../../shared/rendition.ts';
+import { seededRng } from '../../shared/rng.ts';
+
+const log = pino({ level: 'silent' });
+const RUNGS: Variant[] = parseLadder('360p=640x360@700,240p=426x240@300').map((r) => rungVariant(r, 15, 64));
+
+/**
+ * The node's renditions over real peer cores on a manual clock, with no
+ * sockets: a session here is a core and a tracker client never started.
+ */
+function world(downloadBitsPerSec: number | null) {
+  const clock = new ManualClock(1_000_000);
+  const opened: string[] = [];
+  const closed: string[] = [];
+  const open = (r: string): StreamSession => {
+    opened.push(r);
+    const core = createPeerCore(
+      { ...peerConfig(), streamId: renditionStreamId('live', r) },
+      {
+        peerId: 'me',
+        clock,
+        rng: seededRng(1),
+        log,
+        channel: `main/${r}`,
+        advertisedUrl: () => 'ws://127.0.0.1:1/peer',
+        dial: () => undefined,
+        trackerSend: () => undefined,
+        trackerJoined: () => false,
+        fetchOrigin: (_s, _p, _z, _ps, _t, done) => done(null),
+      },
+    );
+    const tracker = new TrackerClient({ url: 'ws://127.0.0.1:1/tracker', clock, log, counters: core.counters, joinMessage: core.joinMessage, onWelcome: core.onWelcome, onSegment: core.onSegment, onPeers: core.onPeers, onSeed: core.onSeed });
+    return {
+      place: { streamId: renditionStreamId('live', r), trackers: [], livePath: `/live/main/${r}`, signedName: `main/${r}` },
+      core,
+      tracker,
+      start: () => core.start(),
+      close: () => {
+        closed.push(r);
+        core.close();
+      },
+    };
+  };
+  const ladder = new Ladder(RUNGS, open, clock, downloadBitsPerSec, 30_000);
+  const roles = () => ladder.stats().map((r) => `${r.name}:${r.role}`);
+  return { clock, ladder, opened, closed, roles };
+}
+
+describe("a ladder's renditions on the peer node", () => {
+  test('a rendition is joined when the player first asks for it, and only a rung of the ladder', () => {
+    const w = world(null);
+    assert.deepEqual(w.roles(), []);
+    assert.equal(w.ladder.want('720p'), null);
+    const s = w.ladder.want('240p');
+    assert.equal(s?.place.streamId, 'live_240p');
+    assert.equal(w.ladder.want('240p'), s, 'asked again: the same swarm');
+    assert.deepEqual(w.opened, ['240p']);
+    assert.deepEqual(w.roles(), ['240p:active']);
+    assert.equal(w.ladder.primaryRendition, '240p');
+    w.ladder.close();
+  });
+
+  test('with room on the link, the one left is relayed for the linger, then left; its bytes still count', () => {
+    const w = world(null);
+    (w.ladder.want('240p') as StreamSession).core.counters.p2pBytes = 1000;
+    w.clock.advance(5000);
+    const hi = w.ladder.want('360p') as StreamSession;
+    hi.core.counters.p2pBytes = 500;
+    assert.deepEqual(w.roles(), ['360p:active', '240p:relay']);
+    // The linger counts from the player's last request of it.
+    w.clock.advance(24_000);
+    w.ladder.maintain();
+    assert.deepEqual(w.roles(), ['360p:active', '240p:relay']);
+    w.clock.advance(2000);
+    w.ladder.maintain();
+    assert.deepEqual(w.closed, ['240p']);
+    assert.deepEqual(w.roles(), ['360p:active', '240p:left']);
+    assert.deepEqual(w.ladder.sessions().map((s) => s.place.streamId), ['live_360p']);
+    assert.equal(w.ladder.counters().p2pBytes, 1500);
+    assert.equal(w.ladder.stats().find((r) => r.name === '240p')?.p2pBytes, 1000);
+    // Asked for again: a new swarm, and the totals go on growing.
+    w.ladder.want('240p');
+    assert.deepEqual(w.opened, ['240p', '360p', '240p']);
+    assert.equal(w.ladder.counters().p2pBytes, 1500);
+    w.ladder.close();
+    assert.deepEqual(w.closed.sort(), ['240p', '240p', '360p']);
+  });
+
+  test('on a link with no room for both, the rendition left is left at once', () => {
+    const w = world(800_000);
+    w.ladder.want('360p');
+    w.ladder.want('240p');
+    assert.deepEqual(w.closed, ['360p']);
+    assert.deepEqual(w.roles(), ['360p:left', '240p:active']);
+    w.ladder.close();
+  });
+
+  test("the page's stall totals are handed once, to the rendition each report names", () => {
+    const w = world(null);
+    const hi = w.ladder.want('360p') as StreamSession;
+    w.ladder.onPlayerReport({ seq: 1, offsetMs: 0, stalls: 2, stallMs: 700, rendition: '360p' });
+    const lo = w.ladder.want('240p') as StreamSession;
+    w.ladder.onPlayerReport({ seq: 1, offsetMs: 0, stalls: 3, stallMs: 900, rendition: '240p' });
+    w.ladder.onPlayerReport({ seq: 2, offsetMs: 0, stalls: 3, stallMs: 900, rendition: '240p' });
+    assert.deepEqual([hi.core.counters.stalls, hi.core.counters.stallMs], [2, 700]);
+    assert.deepEqual([lo.core.counters.stalls, lo.core.counters.stallMs], [1, 200]);
+    assert.deepEqual([w.ladder.counters().stalls, w.ladder.counters().stallMs], [3, 900]);
+    // Mid-switch, the player reports the rendition it still plays: the one it fetches now counts none of it.
+    w.ladder.want('360p');
+    w.ladder.onPlayerReport({ seq: 3, offsetMs: 0, stalls: 4, stallMs: 1000, rendition: '240p' });
+    assert.deepEqual([hi.core.counters.stalls, lo.core.counters.stalls, w.ladder.counters().stalls], [2, 2, 4]);
+    w.ladder.close();
+  });
+});
