@@ -33,6 +33,9 @@ export interface AbrRunRecord {
   egressBytes: ReadonlyMap<string, number>;
   /** Bytes of each rendition's segments published after the warm-up. */
   publishedBytes: ReadonlyMap<string, number>;
+  /** Media seconds of each rendition published after the warm-up, and the seconds that took: whether the origin's ffmpeg kept real time. */
+  publishedSeconds: ReadonlyMap<string, number>;
+  runSeconds: number;
 }
 
 export interface RenditionFigures {
@@ -48,6 +51,8 @@ export interface RenditionFigures {
   p2pShare: number | undefined;
   /** Origin egress of this rendition / bytes of it published: how many times the origin sent each of its segments. */
   originCopies: number | undefined;
+  /** Media seconds published / seconds of the run: 1 when the origin's ffmpeg kept real time. */
+  realTime: number | undefined;
 }
 
 export interface AbrFigures {
@@ -77,6 +82,7 @@ export function computeAbrFigures(run: AbrRunRecord): AbrFigures {
       offload: offload === undefined ? undefined : Math.min(1, Math.max(0, 1 - offload)),
       p2pShare: ratio(p2p, p2p + origin),
       originCopies: ratio(egress, run.publishedBytes.get(r.name) ?? 0),
+      realTime: ratio(run.publishedSeconds.get(r.name) ?? 0, run.runSeconds),
     };
   });
   return { switchesPerViewerMinute: watchMinutes === 0 ? undefined : sum(v.map((x) => x.switches)) / watchMinutes, renditions };
@@ -91,9 +97,9 @@ const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toF
 
 /** The per-rendition rows under a scenario's table. */
 export function renderAbrTable(f: AbrFigures): string {
-  const rows = [['rendition', 'kbit/s', 'viewers at end', 'time share', 'offload', 'p2p share', 'originCopies']];
+  const rows = [['rendition', 'kbit/s', 'viewers at end', 'time share', 'offload', 'p2p share', 'originCopies', 'realTime']];
   for (const r of f.renditions) {
-    rows.push([r.name, String(Math.round(r.bandwidthKbps)), String(r.viewersAtEnd), pct(r.timeShare), pct(r.offload), pct(r.p2pShare), r.originCopies === undefined ? '-' : r.originCopies.toFixed(2)]);
+    rows.push([r.name, String(Math.round(r.bandwidthKbps)), String(r.viewersAtEnd), pct(r.timeShare), pct(r.offload), pct(r.p2pShare), r.originCopies === undefined ? '-' : r.originCopies.toFixed(2), r.realTime === undefined ? '-' : r.realTime.toFixed(2)]);
   }
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');

@@ -259,6 +259,8 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         viewers: abrViewers,
         egressBytes: new Map([...egressAtEnd].map(([r, n]) => [r, n - (renditionEgressAtWarm.get(r) ?? 0)])),
         publishedBytes: new Map([...renditionPublished].map(([r, p]) => [r, bytesInRun(p)])),
+        publishedSeconds: new Map([...renditionPublished].map(([r, p]) => [r, [...p.values()].filter((x) => x.atMs >= warmAt && x.atMs <= endAt).length * ctx.segmentSeconds])),
+        runSeconds: (endAt - warmAt) / 1000,
       };
     }
     return {

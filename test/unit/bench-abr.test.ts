@@ -26,6 +26,8 @@ const run = (viewers: AbrViewerRecord[], more: Partial<AbrRunRecord> = {}): AbrR
   viewers,
   egressBytes: new Map([['low', 500]]),
   publishedBytes: new Map([['low', 250], ['high', 1000]]),
+  publishedSeconds: new Map([['low', 60], ['high', 57]]),
+  runSeconds: 60,
   ...more,
 });
 
@@ -48,6 +50,7 @@ describe('abr figures', () => {
     assert.deepEqual([high?.viewersAtEnd, low?.viewersAtEnd], [1, 1]);
     assert.deepEqual([high?.timeShare, low?.timeShare], [40 / 120, 80 / 120]);
     assert.equal(f.switchesPerViewerMinute, 3 / 2, '3 switches over 2 viewer-minutes');
+    assert.deepEqual([high?.realTime, low?.realTime], [57 / 60, 1], 'the origin published 57 s of the top rung in 60 s');
   });
 
   test('egress beyond what was watched (the origin seeds a rendition to nodes only relaying it) reads as no offload, not below 0', () => {
@@ -65,9 +68,9 @@ describe('abr figures', () => {
     const f = computeAbrFigures(run([viewer({ switches: 1 })]));
     const table = renderAbrTable(f);
     assert.match(table, /^switchesPerViewerMinute\s+1\.00$/m);
-    assert.match(table, /^low\s+500\s+1\s+100\.00 %\s+50\.00 %\s+80\.00 %\s+2\.00$/m);
-    assert.match(table, /^high\s+2000\s+0\s+0\.00 %\s+-\s+-\s+0\.00$/m);
-    assert.deepEqual(JSON.parse(JSON.stringify(abrFiguresJson(f))).renditions.low, { bandwidthKbps: 500, viewersAtEnd: 1, timeShare: 1, offload: 0.5, p2pShare: 0.8, originCopies: 2 });
+    assert.match(table, /^low\s+500\s+1\s+100\.00 %\s+50\.00 %\s+80\.00 %\s+2\.00\s+1\.00$/m);
+    assert.match(table, /^high\s+2000\s+0\s+0\.00 %\s+-\s+-\s+0\.00\s+0\.95$/m);
+    assert.deepEqual(JSON.parse(JSON.stringify(abrFiguresJson(f))).renditions.low, { bandwidthKbps: 500, viewersAtEnd: 1, timeShare: 1, offload: 0.5, p2pShare: 0.8, originCopies: 2, realTime: 1 });
   });
 });
 
