@@ -1,5 +1,6 @@
 import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { RenditionStats } from '../shared/player-api.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
 
 /**
@@ -61,7 +62,11 @@ function processMetrics(r: Registry[]): void {
  * counters at scrape time (collect), so the hot path only adds numbers; a
  * node in a ladder's swarms reads the sum over them.
  */
-export function createPeerMetrics(counters: () => SwarmCounters, gauges: () => { neighbours: number; unchoked: number; interested: number; segments: number }) {
+export function createPeerMetrics(
+  counters: () => SwarmCounters,
+  gauges: () => { neighbours: number; unchoked: number; interested: number; segments: number },
+  renditions: () => readonly RenditionStats[] = () => [],
+) {
   const registry = new Registry();
   const r = [registry];
   processMetrics(r);
@@ -104,5 +109,20 @@ export function createPeerMetrics(counters: () => SwarmCounters, gauges: () => {
   gauge('peer_unchoked_neighbours', 'Neighbours we unchoke', 'unchoked');
   gauge('peer_interested_neighbours', 'Neighbours interested in our pieces', 'interested');
   gauge('peer_store_segments', 'Segments in the local window', 'segments');
+  // A ladder's renditions, each its own swarm: where the node's bytes came from, per rendition (none for one stream).
+  const perRendition = (name: string, help: string, key: 'p2pBytes' | 'originBytes' | 'uploadedBytes') =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['rendition'],
+      registers: r,
+      collect() {
+        this.reset();
+        for (const rs of renditions()) this.inc({ rendition: rs.name }, rs[key]);
+      },
+    });
+  perRendition('peer_rendition_p2p_bytes_total', 'Segment bytes received from other peers, per rendition of a ladder', 'p2pBytes');
+  perRendition('peer_rendition_origin_bytes_total', 'Segment bytes received from the origin, per rendition of a ladder', 'originBytes');
+  perRendition('peer_rendition_uploaded_bytes_total', 'Segment bytes uploaded to other peers, per rendition of a ladder', 'uploadedBytes');
   return registry;
 }

@@ -243,7 +243,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       interested: peers.filter((n) => n.peerInterested).length,
       segments: sessions().reduce((n, s) => n + s.core.store.size, 0),
     };
-  });
+  }, () => (layout?.kind === 'ladder' ? layout.ladder.stats() : []));
 
   const api: HttpApiDeps = {
     layout: currentLayout,

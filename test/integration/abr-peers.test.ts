@@ -128,7 +128,7 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
     assert.ok(fetched[1]?.some((f) => f.rendition === '360p') && fetched[1]?.some((f) => f.rendition === '240p'), 'the switching node played both');
   });
 
-  test('each rendition a node watches is its own swarm, trading pieces: bytes from peers in each', (t) => {
+  test('each rendition a node watches is its own swarm, trading pieces: bytes from peers in each, in its stats and its metrics', async (t) => {
     const watches = [['360p'], ['360p', '240p'], ['240p']];
     for (const [i, p] of peers.entries()) {
       const s = p.stats();
@@ -142,6 +142,8 @@ describe('peer nodes on a bitrate ladder: one swarm per rendition', () => {
       for (const r of ['360p', '240p']) if (!(watches[i] as string[]).includes(r)) assert.equal(s.renditions.find((x) => x.name === r), undefined, `node ${i} joined ${r}`);
       assert.equal(s.p2pBytes, s.renditions.reduce((n, r) => n + r.p2pBytes, 0));
     }
+    const metrics = await (await fetch(`${peers[1]?.url}/metrics`)).text();
+    for (const r of ['360p', '240p']) assert.match(metrics, new RegExp(`^peer_rendition_p2p_bytes_total\\{rendition="${r}"\\} [1-9]`, 'm'));
   });
 
   test('the node whose player left a rendition keeps it as a relay for a while, and names the new one active', () => {
