@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.ts';
 import type { PlayerReport, RenditionStats } from '../shared/player-api.ts';
 import type { Variant } from '../shared/master-playlist.ts';
-import { DEFAULT_LINGER_MS, type RenditionRole, renditionRole } from './policy/renditions.ts';
+import { DEFAULT_LINGER_MS, type RenditionRole, renditionRole, renditionToPrepare } from './policy/renditions.ts';
 import type { StreamSession } from './stream-session.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
 
@@ -45,6 +45,17 @@ export class Ladder {
   /** The player asked for rendition `name`: its session, joined now if it was not; null for no rung of the ladder. */
   want(name: string): StreamSession | null {
     if (this.closed || !this.names.has(name)) return null;
+    const j = this.join(name);
+    if (this.primaryName !== name) {
+      this.primaryName = name;
+      // At once: a rendition left on a link with no room to relay it must stop taking its share.
+      this.maintain();
+    }
+    return j.session;
+  }
+
+  /** Rendition `name`'s swarm, joined now if it was not, as wanted now. */
+  private join(name: string): Joined {
     const now = this.clock.nowMs();
     let j = this.joined.get(name);
     if (!j) {
@@ -53,12 +64,7 @@ export class Ladder {
       j.session.start();
     }
     j.lastWantedAtMs = now;
-    if (this.primaryName !== name) {
-      this.primaryName = name;
-      // At once: a rendition left on a link with no room to relay it must stop taking its share.
-      this.maintain();
-    }
-    return j.session;
+    return j;
   }
 
   /** The session the player asked for last, or null before it asked. */
@@ -100,9 +106,12 @@ export class Ladder {
     return renditionRole({ playing: name === this.primaryName, lastWantedAtMs: j.lastWantedAtMs, bandwidth: bandwidth(name) }, bandwidth(this.primaryName), this.downloadBitsPerSec, now, this.lingerMs);
   }
 
-  /** Applies each rendition's role: fetch, relay only, or leave. */
+  /** Applies each rendition's role: fetch, relay only, or leave; joins the rung above the one playing ahead of the player while there is room. */
   maintain(): void {
+    if (this.closed) return;
     const now = this.clock.nowMs();
+    const ahead = this.primaryName === null ? null : renditionToPrepare(this.rungs, this.primaryName, this.downloadBitsPerSec);
+    if (ahead !== null) this.join(ahead);
     for (const [name, j] of this.joined) {
       const role = this.role(name, j, now);
       if (role === 'leave') this.leave(name, j);

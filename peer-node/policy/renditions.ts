@@ -35,3 +35,19 @@ export function renditionRole(r: RenditionState, playingBandwidth: number, downl
   const room = downloadBitsPerSec === null || downloadBitsPerSec >= playingBandwidth + r.bandwidth;
   return room ? 'relay' : 'leave';
 }
+
+/**
+ * The rung above the one playing, to be joined ahead of the player as a
+ * relay, or null: only while the download has room for both (the origin
+ * seeds a rendition to the peers in its swarm). When hls.js then climbs to
+ * it, its swarm is joined, its neighbours known and some pieces in, and the
+ * switch does not wait for a tracker's welcome.
+ */
+export function renditionToPrepare(rungs: readonly { name: string; bandwidth: number }[], playing: string, downloadBitsPerSec: number | null): string | null {
+  const sorted = [...rungs].sort((a, b) => b.bandwidth - a.bandwidth);
+  const at = sorted.findIndex((r) => r.name === playing);
+  const above = at > 0 ? sorted[at - 1] : undefined;
+  const current = sorted[at];
+  if (!above || !current) return null;
+  return downloadBitsPerSec === null || downloadBitsPerSec >= current.bandwidth + above.bandwidth ? above.name : null;
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { DEFAULT_PACING, type DownloadSample, bytesDueBy, measuredBytesPerSec, nextWriteInMs, paceBytesPerSec, recordSample } from '../../peer-node/policy/pacing.ts';
-import { renditionRole } from '../../peer-node/policy/renditions.ts';
+import { renditionRole, renditionToPrepare } from '../../peer-node/policy/renditions.ts';
 
 const KB = 1024;
 const s = (kb: number, ms: number, atMs: number): DownloadSample => ({ bytes: kb * KB, ms, atMs });
@@ -106,5 +106,23 @@ describe('rendition roles: what the node does with a rendition its player asked 
       ['left exactly the linger ago', left(30_000, 1_200_000), null, 'relay'],
     ];
     for (const [what, r, link, want] of table) assert.equal(renditionRole(r, 600_000, link, now, 30_000), want, what);
+  });
+
+  test('the rung above the one playing is joined ahead of the player only while the link has room for both', () => {
+    const rungs = [
+      { name: '240p', bandwidth: 500_000 },
+      { name: '720p', bandwidth: 2_500_000 },
+      { name: '480p', bandwidth: 1_200_000 },
+    ];
+    const table: [string, number | null, string | null][] = [
+      ['240p', null, '480p'],
+      ['480p', null, '720p'],
+      ['720p', null, null],
+      ['240p', 1_700_000, '480p'],
+      ['240p', 1_699_999, null],
+      ['480p', 3_000_000, null],
+      ['1080p', null, null],
+    ];
+    for (const [playing, link, want] of table) assert.equal(renditionToPrepare(rungs, playing, link), want, `${playing} on ${link}`);
   });
 });

@@ -58,15 +58,33 @@ function world(downloadBitsPerSec: number | null) {
 
 describe("a ladder's renditions on the peer node", () => {
   test('a rendition is joined when the player first asks for it, and only a rung of the ladder', () => {
-    const w = world(null);
+    const w = world(800_000);
     assert.deepEqual(w.roles(), []);
     assert.equal(w.ladder.want('720p'), null);
     const s = w.ladder.want('240p');
     assert.equal(s?.place.streamId, 'live_240p');
     assert.equal(w.ladder.want('240p'), s, 'asked again: the same swarm');
+    w.ladder.maintain();
     assert.deepEqual(w.opened, ['240p']);
     assert.deepEqual(w.roles(), ['240p:active']);
     assert.equal(w.ladder.primaryRendition, '240p');
+    w.ladder.close();
+  });
+
+  test('with room for both on the link, the rung above the one playing is joined ahead, as a relay', () => {
+    const w = world(2_000_000);
+    w.ladder.want('240p');
+    assert.deepEqual(w.opened, ['240p', '360p']);
+    assert.deepEqual(w.roles(), ['360p:relay', '240p:active']);
+    // Kept while it is the rung above: never left for the linger.
+    for (let k = 0; k < 60; k++) {
+      w.clock.advance(1000);
+      w.ladder.want('240p');
+      w.ladder.maintain();
+    }
+    assert.deepEqual(w.closed, []);
+    w.ladder.want('360p');
+    assert.deepEqual(w.roles(), ['360p:active', '240p:relay']);
     w.ladder.close();
   });
 
@@ -75,6 +93,7 @@ describe("a ladder's renditions on the peer node", () => {
     (w.ladder.want('240p') as StreamSession).core.counters.p2pBytes = 1000;
     w.clock.advance(5000);
     const hi = w.ladder.want('360p') as StreamSession;
+    assert.deepEqual(w.opened, ['240p', '360p'], 'joined ahead of the player already');
     hi.core.counters.p2pBytes = 500;
     assert.deepEqual(w.roles(), ['360p:active', '240p:relay']);
     // The linger counts from the player's last request of it.
