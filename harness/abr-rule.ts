@@ -90,3 +90,10 @@ export function chooseRung(bandwidths: readonly number[], current: number, estim
   if ((bandwidths[current] ?? Number.POSITIVE_INFINITY) <= s.stayFactor * estimate) return current;
   return Math.max(0, highestWithin(s.stayFactor * estimate));
 }
+
+/** The rung the rule settles on from the lowest under a steady estimate: where a link of that rate belongs. */
+export function settledRung(bandwidths: readonly number[], estimate: number, s: AbrSettings = ABR_DEFAULTS): number {
+  let rung = 0;
+  for (let next = chooseRung(bandwidths, rung, estimate, s); next !== rung; next = chooseRung(bandwidths, rung, estimate, s)) rung = next;
+  return rung;
+}

@@ -17,6 +17,8 @@ export interface AbrViewerRecord {
   watchMs: number;
   /** The rendition of its last segment, or null if it fetched none. */
   rendition: string | null;
+  /** The rendition its download cap carries by the ABR rule's margins (harness/abr-rule.ts settledRung), or null with no cap. */
+  fits: string | null;
   /** Segments it fetched from each rendition, over the whole run. */
   segments: ReadonlyMap<string, number>;
   /** Bytes of the segments published after the warm-up it fetched, by rendition: what it watched. */
@@ -41,6 +43,8 @@ export interface AbrRunRecord {
 export interface RenditionFigures {
   name: string;
   bandwidthKbps: number;
+  /** Viewers whose download cap carries this rendition and no higher one, by the ABR rule's margins: where they belong. */
+  viewersFit: number;
   /** Viewers whose last segment was of this rendition. */
   viewersAtEnd: number;
   /** Share of all segments fetched that were of this rendition. */
@@ -76,6 +80,7 @@ export function computeAbrFigures(run: AbrRunRecord): AbrFigures {
     return {
       name: r.name,
       bandwidthKbps: r.bandwidth / 1000,
+      viewersFit: v.filter((x) => x.fits === r.name).length,
       viewersAtEnd: v.filter((x) => x.rendition === r.name).length,
       timeShare: ratio(sum(v.map((x) => x.segments.get(r.name) ?? 0)), allSegments),
       // The origin also seeds a rendition to nodes only relaying it: its egress may exceed what was watched.
@@ -97,9 +102,9 @@ const pct = (x: number | undefined) => (x === undefined ? '-' : `${(100 * x).toF
 
 /** The per-rendition rows under a scenario's table. */
 export function renderAbrTable(f: AbrFigures): string {
-  const rows = [['rendition', 'kbit/s', 'viewers at end', 'time share', 'offload', 'p2p share', 'originCopies', 'realTime']];
+  const rows = [['rendition', 'kbit/s', 'viewers fit', 'viewers at end', 'time share', 'offload', 'p2p share', 'originCopies', 'realTime']];
   for (const r of f.renditions) {
-    rows.push([r.name, String(Math.round(r.bandwidthKbps)), String(r.viewersAtEnd), pct(r.timeShare), pct(r.offload), pct(r.p2pShare), r.originCopies === undefined ? '-' : r.originCopies.toFixed(2), r.realTime === undefined ? '-' : r.realTime.toFixed(2)]);
+    rows.push([r.name, String(Math.round(r.bandwidthKbps)), String(r.viewersFit), String(r.viewersAtEnd), pct(r.timeShare), pct(r.offload), pct(r.p2pShare), r.originCopies === undefined ? '-' : r.originCopies.toFixed(2), r.realTime === undefined ? '-' : r.realTime.toFixed(2)]);
   }
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
   const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c] ?? 0) : cell.padStart(widths[c] ?? 0))).join('  ');

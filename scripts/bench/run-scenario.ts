@@ -16,6 +16,7 @@ import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
 import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { AbrPlaybackModel, type AbrPlaybackResult } from '../../harness/abr-playback-model.ts';
+import { settledRung } from '../../harness/abr-rule.ts';
 import { DEFAULT_CHANNEL } from '../../shared/channel.ts';
 import type { RenditionStats } from '../../shared/player-api.ts';
 import type { AbrRunRecord, AbrViewerRecord } from './abr-figures.ts';
@@ -219,7 +220,10 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       }
       const before = new Map((renditionsAtWarm.get(id) ?? []).map((r) => [r.name, r]));
       const received = new Map(renditions.map((r) => [r.name, { p2pBytes: r.p2pBytes - (before.get(r.name)?.p2pBytes ?? 0), originBytes: r.originBytes - (before.get(r.name)?.originBytes ?? 0) }]));
-      abrViewers.push({ switches: playback.switches, watchMs: playback.watchMs, rendition: playback.rendition, segments, playedBytes, received });
+      const cap = plan.peers.find((p) => p.id === id)?.downloadKbps;
+      const ascending = [...(origin.channels.get(DEFAULT_CHANNEL)?.variants() ?? [])].sort((a, b) => a.bandwidth - b.bandwidth);
+      const fits = cap === undefined ? null : (ascending[settledRung(ascending.map((r) => r.bandwidth), 1000 * cap)]?.name ?? null);
+      abrViewers.push({ switches: playback.switches, watchMs: playback.watchMs, rendition: playback.rendition, fits, segments, playedBytes, received });
     };
 
     const peerRss = await Promise.all(processPeers.map(async (p) => (await rssBytes(p.proc.child.pid as number).catch(() => 0)) / 2 ** 20));

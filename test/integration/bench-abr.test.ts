@@ -48,5 +48,6 @@ describe('benchmark harness, abr, tiny', () => {
       for (const share of [r.offload, r.p2pShare, r.timeShare]) assert.ok(share === undefined || (share >= 0 && share <= 1), `${r.name}: ${share}`);
     }
     assert.equal(abr.renditions.reduce((n, r) => n + r.viewersAtEnd, 0), 6);
+    assert.deepEqual(abr.renditions.map((r) => r.viewersFit), [2, 2, 2], 'the caps spread the viewers, two to a rung');
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ABR_DEFAULTS, chooseRung, estimateBps, newEstimator, sampleDownload } from '../../harness/abr-rule.ts';
+import { ABR_DEFAULTS, chooseRung, estimateBps, newEstimator, sampleDownload, settledRung } from '../../harness/abr-rule.ts';
 
 // A ladder's BANDWIDTHs, lowest first (bits/s).
 const LADDER = [500_000, 1_000_000, 2_000_000];
@@ -19,6 +19,10 @@ describe('the benchmark player\'s ABR rule', () => {
       { current: 1, estimate: 1_100_000, want: 1, why: 'between the margins: stay' },
     ];
     for (const c of cases) assert.equal(chooseRung(LADDER, c.current, c.estimate), c.want, c.why);
+  });
+
+  test('where a steady estimate settles, from the lowest rung', () => {
+    assert.deepEqual([400_000, 1_000_000, 1_500_000, 2_900_000, 10_000_000].map((e) => settledRung(LADDER, e)), [0, 0, 1, 2, 2]);
   });
 
   test('a ladder of one rung always plays it; an empty one is an error', () => {

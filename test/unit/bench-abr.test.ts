@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ABR_DEFAULTS, chooseRung } from '../../harness/abr-rule.ts';
+import { settledRung } from '../../harness/abr-rule.ts';
 import { originFlags } from '../../origin/config.ts';
 import { type AbrRunRecord, type AbrViewerRecord, abrFiguresJson, computeAbrFigures, renderAbrTable } from '../../scripts/bench/abr-figures.ts';
 import { ABR_LADDER, planScenario } from '../../scripts/bench/scenarios.ts';
@@ -12,6 +12,7 @@ const viewer = (more: Partial<AbrViewerRecord> = {}): AbrViewerRecord => ({
   switches: 0,
   watchMs: 60_000,
   rendition: 'low',
+  fits: 'low',
   segments: new Map([['low', 60]]),
   playedBytes: new Map([['low', 1000]]),
   received: new Map([['low', { p2pBytes: 800, originBytes: 200 }]]),
@@ -48,6 +49,7 @@ describe('abr figures', () => {
     assert.equal(low?.originCopies, 2);
     assert.equal(high?.originCopies, 4);
     assert.deepEqual([high?.viewersAtEnd, low?.viewersAtEnd], [1, 1]);
+    assert.deepEqual([high?.viewersFit, low?.viewersFit], [0, 2], 'both links fit the low rung only');
     assert.deepEqual([high?.timeShare, low?.timeShare], [40 / 120, 80 / 120]);
     assert.equal(f.switchesPerViewerMinute, 3 / 2, '3 switches over 2 viewer-minutes');
     assert.deepEqual([high?.realTime, low?.realTime], [57 / 60, 1], 'the origin published 57 s of the top rung in 60 s');
@@ -68,9 +70,9 @@ describe('abr figures', () => {
     const f = computeAbrFigures(run([viewer({ switches: 1 })]));
     const table = renderAbrTable(f);
     assert.match(table, /^switchesPerViewerMinute\s+1\.00$/m);
-    assert.match(table, /^low\s+500\s+1\s+100\.00 %\s+50\.00 %\s+80\.00 %\s+2\.00\s+1\.00$/m);
-    assert.match(table, /^high\s+2000\s+0\s+0\.00 %\s+-\s+-\s+0\.00\s+0\.95$/m);
-    assert.deepEqual(JSON.parse(JSON.stringify(abrFiguresJson(f))).renditions.low, { bandwidthKbps: 500, viewersAtEnd: 1, timeShare: 1, offload: 0.5, p2pShare: 0.8, originCopies: 2, realTime: 1 });
+    assert.match(table, /^low\s+500\s+1\s+1\s+100\.00 %\s+50\.00 %\s+80\.00 %\s+2\.00\s+1\.00$/m);
+    assert.match(table, /^high\s+2000\s+0\s+0\s+0\.00 %\s+-\s+-\s+0\.00\s+0\.95$/m);
+    assert.deepEqual(JSON.parse(JSON.stringify(abrFiguresJson(f))).renditions.low, { bandwidthKbps: 500, viewersFit: 1, viewersAtEnd: 1, timeShare: 1, offload: 0.5, p2pShare: 0.8, originCopies: 2, realTime: 1 });
   });
 });
 
@@ -89,9 +91,7 @@ describe('the abr scenario', () => {
       .sort((a, b) => a - b);
     const settled = [0, 0, 0];
     for (const p of plan?.peers ?? []) {
-      let rung = 0;
-      // From the lowest rung, the rule applied until it stops moving.
-      for (let i = 0; i < 5; i++) rung = chooseRung(bandwidths, rung, 1000 * (p.downloadKbps as number), ABR_DEFAULTS);
+      const rung = settledRung(bandwidths, 1000 * (p.downloadKbps as number));
       settled[rung] = (settled[rung] ?? 0) + 1;
     }
     assert.deepEqual(settled, [10, 10, 10]);
