@@ -18,8 +18,8 @@ export interface PlaybackResult {
   behindLiveMs: number[];
   /** Segments whose SHA-256 differs from the origin's (where the origin's was known while playing). */
   corrupt: number;
-  /** SHA-256 of every segment received, for checks after the run. */
-  digests: { seq: number; sha256: string }[];
+  /** SHA-256 of every segment received, for checks after the run; on a ladder, with the rendition it came from. */
+  digests: { seq: number; sha256: string; rendition?: string }[];
   /** Segments the peer answered with an error (504, 410...). */
   failed: number;
 }
@@ -45,7 +45,7 @@ export class Playout {
   private nextSeq: number | null = null;
   private index = 0;
   private playStartMs: number | null = null;
-  private current: { msn: number; startedAtMs: number } | null = null;
+  private current: { msn: number; seq: number; startedAtMs: number } | null = null;
   readonly result: PlaybackResult = { startupMs: null, segmentsDue: 0, segmentsOnTime: 0, stalls: 0, stalledMs: 0, watchMs: 0, behindLiveMs: [], corrupt: 0, failed: 0, digests: [] };
 
   constructor(private readonly startedAtMs: number) {}
@@ -65,11 +65,11 @@ export class Playout {
     return this.queue.find((s) => !this.inHand.has(s.seq) && s.seq >= from) ?? null;
   }
 
-  /** The fetch of `seq` ended at `atMs`: with the segment (its digest, and whether it matched the origin's), or without. */
-  fetched(seq: number, atMs: number, got: { sha256: string; corrupt: boolean } | null): void {
+  /** The fetch of `seq` ended at `atMs`: with the segment (its digest, whether it matched the origin's, its rendition on a ladder), or without. */
+  fetched(seq: number, atMs: number, got: { sha256: string; corrupt: boolean; rendition?: string } | null): void {
     if (got) {
       if (got.corrupt) this.result.corrupt++;
-      if (this.result.digests.length < MAX_DIGESTS) this.result.digests.push({ seq, sha256: got.sha256 });
+      if (this.result.digests.length < MAX_DIGESTS) this.result.digests.push({ seq, sha256: got.sha256, ...(got.rendition !== undefined && { rendition: got.rendition }) });
       this.inHand.set(seq, atMs);
     } else {
       this.result.failed++;
@@ -93,7 +93,7 @@ export class Playout {
       if (this.current === null) {
         this.playStartMs = nowMs;
         this.result.startupMs = nowMs - this.startedAtMs;
-        this.current = { msn: seg.msn, startedAtMs: nowMs };
+        this.current = { msn: seg.msn, seq: seg.seq, startedAtMs: nowMs };
       } else {
         const due = this.current.startedAtMs + (this.queue[this.index - 1]?.durationMs ?? 0);
         if (nowMs < due) return due;
@@ -101,7 +101,7 @@ export class Playout {
         if (got === Number.POSITIVE_INFINITY) {
           this.result.stalls++;
           this.result.stalledMs += seg.durationMs;
-          this.current = { msn: seg.msn, startedAtMs: due + seg.durationMs };
+          this.current = { msn: seg.msn, seq: seg.seq, startedAtMs: due + seg.durationMs };
           this.advanceIndex();
           continue;
         }
@@ -110,7 +110,7 @@ export class Playout {
           this.result.stalls++;
           this.result.stalledMs += got - due;
         }
-        this.current = { msn: seg.msn, startedAtMs: Math.max(due, got) };
+        this.current = { msn: seg.msn, seq: seg.seq, startedAtMs: Math.max(due, got) };
       }
       if (Number.isFinite(seg.publishedAtMs)) this.result.behindLiveMs.push(this.current.startedAtMs - seg.publishedAtMs);
       this.advanceIndex();
@@ -118,7 +118,7 @@ export class Playout {
   }
 
   /** What the player is playing and since when: what it reports to its peer node. */
-  get position(): { msn: number; startedAtMs: number } | null {
+  get position(): { msn: number; seq: number; startedAtMs: number } | null {
     return this.current;
   }
 

@@ -3,6 +3,7 @@
  * raw numbers in, figures out, so the definitions are tested on their own.
  */
 import type { PlaybackResult } from '../../harness/playback-model.ts';
+import type { AbrRunRecord } from './abr-figures.ts';
 
 /** The JSON keys of BENCHMARKS.md, in the order the table prints them. */
 export const FIGURE_KEYS = [
@@ -50,12 +51,16 @@ export interface RunRecord {
   publishedBytes: number;
   /** The origin's SHA-256 of every segment published in the run. */
   originSha256: ReadonlyMap<number, string>;
+  /** On a ladder: each rendition's, for the segments a player names the rendition of. */
+  renditionSha256?: ReadonlyMap<string, ReadonlyMap<number, string>>;
   /** CPU time of the worker processes hosting peer nodes (with their playback models), and the peer-time they hosted, in ms. */
   peerCpuMs: number;
   peerTimeMs: number;
   /** Resident memory of peer nodes running as processes of their own, in MB. */
   peerProcessRssMb: number[];
   p2p: boolean;
+  /** On a ladder: what abr-figures.ts reads. */
+  abr?: AbrRunRecord;
 }
 
 export function percentile(values: readonly number[], p: number): number | undefined {
@@ -75,8 +80,9 @@ export function computeFigures(run: RunRecord): Figures {
   const due = sum(v.map((x) => x.playback.segmentsDue));
   const watch = sum(v.map((x) => x.playback.watchMs));
   const startups = v.map((x) => x.playback.startupMs).filter((x): x is number => x !== null);
+  const originSha = (d: { seq: number; rendition?: string }) => (d.rendition === undefined ? run.originSha256 : run.renditionSha256?.get(d.rendition))?.get(d.seq);
   const corrupt = sum(
-    v.map((x) => x.playback.digests.filter((d) => run.originSha256.has(d.seq) && run.originSha256.get(d.seq) !== d.sha256).length),
+    v.map((x) => x.playback.digests.filter((d) => originSha(d) !== undefined && originSha(d) !== d.sha256).length),
   );
   const f: Figures = {
     peers: v.length,

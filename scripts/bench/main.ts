@@ -14,12 +14,13 @@ import { buildPeer } from '../../peer-node/build.ts';
 import { ensureClip } from './clip.ts';
 import { type Figures, computeFigures } from './figures.ts';
 import { runScenario } from './run-scenario.ts';
-import { SCENARIO_NAMES, STREAM_KBPS, type ScenarioName, planScenario } from './scenarios.ts';
+import { type AbrFigures, abrFiguresJson, computeAbrFigures, renderAbrTable } from './abr-figures.ts';
+import { BENCH_SCENARIO_NAMES, type BenchScenarioName, STREAM_KBPS, planScenario } from './scenarios.ts';
 import { renderTable } from './table.ts';
 
 const flags = {
   quick: { kind: 'bool', default: false, help: 'a short version of every scenario (whole run under 3 minutes)' },
-  scenario: { kind: 'choice', default: 'all', choices: ['all', ...SCENARIO_NAMES], help: 'run one scenario' },
+  scenario: { kind: 'choice', default: 'all', choices: ['all', ...BENCH_SCENARIO_NAMES], help: 'run one scenario' },
   peers: { kind: 'int', default: 0, min: 0, max: 500, help: 'peers per scenario (0 = the scenario\'s own)' },
   duration: { kind: 'int', default: 0, min: 0, max: 3600, help: 'seconds per scenario (0 = the scenario\'s own)' },
   seed: { kind: 'int', default: 1, min: 0, max: 2 ** 31, help: 'seed for peer links, join times and policies' },
@@ -41,7 +42,8 @@ void runMain('bench', async () => {
   const log = createLogger('bench', 'warn');
   const say = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
   // A single scenario still runs with the baseline, since its figures are read against it.
-  const names: ScenarioName[] = config.scenario === 'all' ? [...SCENARIO_NAMES] : [...new Set<ScenarioName>(['baseline-http', config.scenario as ScenarioName])];
+  const names: BenchScenarioName[] =
+    config.scenario === 'all' ? [...BENCH_SCENARIO_NAMES] : [...new Set<BenchScenarioName>(['baseline-http', config.scenario as BenchScenarioName])];
   const rng = seededRng(config.seed);
   const plans = names.flatMap((name) =>
     planScenario(name, { quick: config.quick, peers: config.peers || null, durationS: config.duration || null, segmentMs: 1000 * config.segmentSeconds, rng }),
@@ -65,20 +67,27 @@ void runMain('bench', async () => {
   }
   await buildPeer();
   const results: Record<string, Figures> = {};
+  const ladderResults: Record<string, AbrFigures> = {};
   let failed = false;
   for (const plan of plans) {
     say(`${plan.name}: ${plan.peers.length} peers, ${plan.durationMs / 1000} s`);
     try {
       const run = await runScenario(plan, { clipPath: clips.get(plan.segmentMs) as string, segmentSeconds: config.segmentSeconds, seed: config.seed, progress: say });
       results[plan.name] = computeFigures(run);
+      if (run.abr) ladderResults[plan.name] = computeAbrFigures(run.abr);
     } catch (err) {
       failed = true;
       say(`${plan.name}: failed to run: ${(err as Error).message}`);
     }
     const figures = results[plan.name];
     if (figures) process.stdout.write(`\n${renderTable(plan.name, figures, results['baseline-http'] ?? null)}\n`);
+    const ladder = ladderResults[plan.name];
+    if (ladder) process.stdout.write(`${renderAbrTable(ladder)}\n`);
   }
-  if (config.json) await writeFile(config.json, `${JSON.stringify({ scenarios: results }, null, 2)}\n`);
+  if (config.json) {
+    const scenarios = Object.fromEntries(Object.entries(results).map(([name, f]) => [name, { ...f, ...(ladderResults[name] && abrFiguresJson(ladderResults[name])) }]));
+    await writeFile(config.json, `${JSON.stringify({ scenarios }, null, 2)}\n`);
+  }
   const corrupt = Object.entries(results).filter(([, f]) => (f.corruptPlayed ?? 0) > 0);
   for (const [name, f] of corrupt) say(`${name}: ${f.corruptPlayed} corrupt segments played`);
   if (failed || corrupt.length > 0) process.exitCode = 1;

@@ -15,6 +15,11 @@ import type { PeerConfig } from '../../peer-node/config.ts';
 import type { SwarmCounters } from '../../peer-node/swarm-counters.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
 import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
+import { AbrPlaybackModel, type AbrPlaybackResult } from '../../harness/abr-playback-model.ts';
+import { settledRung } from '../../harness/abr-rule.ts';
+import { DEFAULT_CHANNEL } from '../../shared/channel.ts';
+import type { RenditionStats } from '../../shared/player-api.ts';
+import type { AbrRunRecord, AbrViewerRecord } from './abr-figures.ts';
 import { type Started, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
 import type { RunRecord, ViewerRecord } from './figures.ts';
 import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
@@ -39,12 +44,12 @@ export interface RunContext {
 interface Worker {
   child: ChildProcess;
   final: Promise<{ peers: PeerFinal[]; cpuMs: number }>;
-  stats: Map<string, { counters: SwarmCounters; neighbours: number }>;
+  stats: Map<string, { counters: SwarmCounters; neighbours: number; renditions?: RenditionStats[] }>;
 }
 
 function startWorker(): Promise<Worker> {
   const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  const stats = new Map<string, { counters: SwarmCounters; neighbours: number }>();
+  const stats = new Map<string, { counters: SwarmCounters; neighbours: number; renditions?: RenditionStats[] }>();
   let resolveFinal!: (v: { peers: PeerFinal[]; cpuMs: number }) => void;
   const final = new Promise<{ peers: PeerFinal[]; cpuMs: number }>((r) => (resolveFinal = r));
   return new Promise((resolve, reject) => {
@@ -62,16 +67,18 @@ function startWorker(): Promise<Worker> {
 }
 
 function peerOverrides(plan: ScenarioPlan, p: PeerPlan): Partial<PeerConfig> {
-  return { uploadKbps: p.uploadKbps, latencyMs: p.latencyMs, picker: plan.picker, choker: plan.choker, relay: plan.relay };
+  return { uploadKbps: p.uploadKbps, latencyMs: p.latencyMs, picker: plan.picker, choker: plan.choker, relay: plan.relay, ...(p.downloadKbps !== undefined && { downloadKbps: p.downloadKbps }) };
 }
+
+type Published = Map<number, { sha256: string; size: number; atMs: number }>;
 
 
 export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<RunRecord> {
   const origin = createOrigin(
-    originConfig({ port: 0, source: ctx.clipPath, copy: true, segmentSeconds: ctx.segmentSeconds, lowLatency: plan.lowLatency, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0 }),
+    originConfig({ port: 0, source: ctx.clipPath, copy: true, segmentSeconds: ctx.segmentSeconds, lowLatency: plan.lowLatency, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, ...(plan.ladder !== undefined && { ladder: plan.ladder }) }),
     { log: pino({ level: 'silent' }) },
   );
-  const published = new Map<number, { sha256: string; size: number; atMs: number }>();
+  const published: Published = new Map();
   let fourPublished!: () => void;
   const live = new Promise<void>((resolve) => (fourPublished = resolve));
   origin.events.on('segmentPublished', ({ segment: { info } }) => {
@@ -79,12 +86,20 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     ctx.onPublished?.(info.seq, info.size);
     if (published.size >= 4) fourPublished();
   });
+  // A ladder: each rendition's segments (origin.events has the top one's).
+  const renditionPublished = new Map<string, Published>();
+  for (const [name, swarm] of origin.channels.get(DEFAULT_CHANNEL)?.renditions ?? []) {
+    const mine: Published = new Map();
+    renditionPublished.set(name, mine);
+    swarm.events.on('segmentPublished', ({ segment: { info } }) => mine.set(info.seq, { sha256: info.sha256, size: info.size, atMs: info.publishedAtMs }));
+  }
+  const abr = plan.ladder !== undefined;
   // The test of this harness calls it without `npm run bench`'s build: never run a stale bundle.
   const peerBundle = plan.p2p && plan.processPeers > 0 ? await ensurePeerBundle() : '';
   await origin.start();
   const trackerUrl = `${origin.url.replace(/^http/, 'ws')}/tracker`;
   const workers: Worker[] = [];
-  const processPeers: { plan: PeerPlan; proc: Started; url: string; model: PlaybackModel; joinedAtMs: number }[] = [];
+  const processPeers: { plan: PeerPlan; proc: Started; url: string; model: PlaybackModel | AbrPlaybackModel; joinedAtMs: number }[] = [];
   const directModels: { plan: PeerPlan; model: PlaybackModel; joinedAtMs: number; result?: PlaybackResult; leftAtMs?: number }[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
@@ -107,15 +122,16 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         const proc = startScript(peerBundle, [
           '--tracker', trackerUrl, '--port', '0', '--peer-id', p.id, '--seed', String(seed++), '--max-neighbours-per-address', '0',
           '--upload-kbps', String(p.uploadKbps), '--latency-ms', String(p.latencyMs), '--picker', plan.picker, '--choker', plan.choker, '--relay', plan.relay,
+          ...(p.downloadKbps !== undefined ? ['--download-kbps', String(p.downloadKbps)] : []),
         ]);
         const [, url] = await waitForOutput(proc, /playlist (http\S+)\/live\.m3u8/);
-        const model = PlaybackModel.forPeer(url as string);
+        const model = abr ? AbrPlaybackModel.forPeer(url as string) : PlaybackModel.forPeer(url as string);
         model.start();
         processPeers.push({ plan: p, proc, url: url as string, model, joinedAtMs: Date.now() });
       } else {
         const w = workers[placement.size % workers.length] as Worker;
         placement.set(p.id, w);
-        w.child.send({ type: 'add', trackerUrl, peers: [{ id: p.id, seed: seed++, config: peerOverrides(plan, p) }] } satisfies ToWorker);
+        w.child.send({ type: 'add', trackerUrl, peers: [{ id: p.id, seed: seed++, config: peerOverrides(plan, p), ...(abr && { abr }) }] } satisfies ToWorker);
       }
     };
     const leave = async (p: PeerPlan) => {
@@ -131,15 +147,35 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
 
     // Counters at the end of the warm-up: figures count only what came after.
     const atWarm = new Map<string, SwarmCounters>();
+    const renditionsAtWarm = new Map<string, RenditionStats[]>();
     let egressAtWarm = 0;
-    const egress = async () =>
-      (await counterTotal(origin.metrics.httpSegmentBytes)) + ((await origin.metrics.seedBytes.get()).values[0]?.value ?? 0);
-    const processStats = async (url: string): Promise<SwarmCounters> => ({ ...newCounters(), ...((await (await fetch(`${url}/api/stats`)).json()) as Partial<SwarmCounters>) });
+    let renditionEgressAtWarm = new Map<string, number>();
+    // Every series: a ladder seeds each rendition under a label of its own.
+    const egress = async () => (await counterTotal(origin.metrics.httpSegmentBytes)) + (await counterTotal(origin.metrics.seedBytes));
+    const renditionEgress = async () => {
+      const out = new Map<string, number>();
+      for (const m of [await origin.metrics.httpSegmentBytes.get(), await origin.metrics.seedBytes.get()]) {
+        for (const v of m.values) if (typeof v.labels.rendition === 'string') out.set(v.labels.rendition, (out.get(v.labels.rendition) ?? 0) + v.value);
+      }
+      return out;
+    };
+    const processBody = async (url: string) => (await (await fetch(`${url}/api/stats`)).json()) as Partial<SwarmCounters> & { renditions?: RenditionStats[] };
     timers.push(
       setTimeout(async () => {
         egressAtWarm = await egress();
-        for (const w of workers) for (const [id, s] of w.stats) atWarm.set(id, { ...s.counters });
-        for (const p of processPeers) atWarm.set(p.plan.id, await processStats(p.url));
+        renditionEgressAtWarm = await renditionEgress();
+        for (const w of workers) {
+          for (const [id, s] of w.stats) {
+            atWarm.set(id, { ...s.counters });
+            if (s.renditions) renditionsAtWarm.set(id, s.renditions);
+          }
+        }
+        for (const p of processPeers) {
+          const body = await processBody(p.url);
+          const { renditions, ...counters } = body;
+          atWarm.set(p.plan.id, { ...newCounters(), ...counters });
+          if (renditions) renditionsAtWarm.set(p.plan.id, renditions);
+        }
       }, plan.warmupMs),
     );
 
@@ -171,11 +207,34 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       };
     };
 
+    // A ladder's viewers: what abr-figures.ts reads.
+    const abrViewers: AbrViewerRecord[] = [];
+    const inRun = (seq: number, rendition: string) => {
+      const at = renditionPublished.get(rendition)?.get(seq)?.atMs ?? 0;
+      return at >= warmAt && at <= endAt;
+    };
+    const abrViewer = (id: string, playback: AbrPlaybackResult, renditions: readonly RenditionStats[]) => {
+      const segments = new Map<string, number>();
+      const playedBytes = new Map<string, number>();
+      for (const f of playback.fetched) {
+        segments.set(f.rendition, (segments.get(f.rendition) ?? 0) + 1);
+        if (inRun(f.seq, f.rendition)) playedBytes.set(f.rendition, (playedBytes.get(f.rendition) ?? 0) + f.bytes);
+      }
+      const before = new Map((renditionsAtWarm.get(id) ?? []).map((r) => [r.name, r]));
+      const received = new Map(renditions.map((r) => [r.name, { p2pBytes: r.p2pBytes - (before.get(r.name)?.p2pBytes ?? 0), originBytes: r.originBytes - (before.get(r.name)?.originBytes ?? 0) }]));
+      const cap = plan.peers.find((p) => p.id === id)?.downloadKbps;
+      const ascending = [...(origin.channels.get(DEFAULT_CHANNEL)?.variants() ?? [])].sort((a, b) => a.bandwidth - b.bandwidth);
+      const fits = cap === undefined ? null : (ascending[settledRung(ascending.map((r) => r.bandwidth), 1000 * cap)]?.name ?? null);
+      abrViewers.push({ switches: playback.switches, watchMs: playback.watchMs, rendition: playback.rendition, fits, segments, playedBytes, received });
+    };
+
     const peerRss = await Promise.all(processPeers.map(async (p) => (await rssBytes(p.proc.child.pid as number).catch(() => 0)) / 2 ** 20));
     for (const p of processPeers) {
       const playback = await p.model.close();
-      const c = await processStats(p.url);
-      viewers.push(fromCounters(p.plan.id, c, p.joinedAtMs, endAt, playback, [], false));
+      const body = await processBody(p.url);
+      const { renditions, ...counters } = body;
+      viewers.push(fromCounters(p.plan.id, { ...newCounters(), ...counters }, p.joinedAtMs, endAt, playback, [], false));
+      if (abr) abrViewer(p.plan.id, playback as AbrPlaybackResult, renditions ?? []);
     }
     for (const w of workers) w.child.send({ type: 'finish' } satisfies ToWorker);
     let cpuMs = 0;
@@ -187,6 +246,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
         peerTimeMs += f.leftAtMs - f.joinedAtMs;
         const p = plan.peers.find((x) => x.id === f.id) as PeerPlan;
         viewers.push(fromCounters(f.id, f.counters, f.joinedAtMs, f.leftAtMs, f.playback, lagsAfterWarm(f.lags), p.freeRider));
+        if (abr) abrViewer(f.id, f.playback as AbrPlaybackResult, f.renditions ?? []);
       }
     }
     for (const d of directModels) {
@@ -194,12 +254,28 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       const bytes = playback.digests.reduce((n, x) => n + ((published.get(x.seq)?.atMs ?? 0) >= warmAt ? (published.get(x.seq)?.size ?? 0) : 0), 0);
       viewers.push({ freeRider: false, p2pBytes: 0, originBytes: bytes, controlBytes: 0, activeMs: (d.leftAtMs ?? endAt) - Math.max(d.joinedAtMs, warmAt), playback, lagsMs: [] });
     }
-    const publishedBytes = [...published.values()].filter((s) => s.atMs >= warmAt && s.atMs <= endAt).reduce((n, s) => n + s.size, 0);
+    const bytesInRun = (p: Published) => [...p.values()].filter((s) => s.atMs >= warmAt && s.atMs <= endAt).reduce((n, s) => n + s.size, 0);
+    const publishedBytes = abr ? [...renditionPublished.values()].reduce((n, p) => n + bytesInRun(p), 0) : bytesInRun(published);
+    let abrRecord: AbrRunRecord | undefined;
+    if (abr) {
+      const egressAtEnd = await renditionEgress();
+      const rungs = origin.channels.get(DEFAULT_CHANNEL)?.variants() ?? [];
+      abrRecord = {
+        rungs: rungs.map((r) => ({ name: r.name, bandwidth: r.bandwidth })),
+        viewers: abrViewers,
+        egressBytes: new Map([...egressAtEnd].map(([r, n]) => [r, n - (renditionEgressAtWarm.get(r) ?? 0)])),
+        publishedBytes: new Map([...renditionPublished].map(([r, p]) => [r, bytesInRun(p)])),
+        publishedSeconds: new Map([...renditionPublished].map(([r, p]) => [r, [...p.values()].filter((x) => x.atMs >= warmAt && x.atMs <= endAt).length * ctx.segmentSeconds])),
+        runSeconds: (endAt - warmAt) / 1000,
+      };
+    }
     return {
       viewers,
       originEgressBytes: (await egress()) - egressAtWarm,
       publishedBytes,
       originSha256: new Map([...published].map(([seq, s]) => [seq, s.sha256])),
+      ...(abr && { renditionSha256: new Map([...renditionPublished].map(([r, p]) => [r, new Map([...p].map(([seq, s]) => [seq, s.sha256]))])) }),
+      ...(abrRecord && { abr: abrRecord }),
       peerCpuMs: cpuMs,
       peerTimeMs,
       peerProcessRssMb: peerRss,

@@ -2,7 +2,9 @@
  * The scenarios of BENCHMARKS.md as plain data: who joins when, with what
  * link, and which policies. The runner turns them into real processes.
  */
-import { LOW_LATENCY_SEGMENT_MS } from '../../origin/config.ts';
+import { LOW_LATENCY_SEGMENT_MS, originFlags } from '../../origin/config.ts';
+import { rungVariant } from '../../shared/master-playlist.ts';
+import { parseLadder } from '../../shared/rendition.ts';
 import type { Rng } from '../../shared/rng.ts';
 
 export const STREAM_KBPS = 1500;
@@ -15,6 +17,8 @@ export interface PeerPlan {
   uploadKbps: number;
   latencyMs: number;
   freeRider: boolean;
+  /** Emulated download cap (kbit/s); unlimited when not given. */
+  downloadKbps?: number;
 }
 
 export interface ScenarioPlan {
@@ -34,6 +38,8 @@ export interface ScenarioPlan {
   segmentMs: number;
   /** The origin in its --low-latency mode. */
   lowLatency: boolean;
+  /** The origin's --ladder (the clip is its top rung, copied); viewers then play it with the ABR model. One stream when not given. */
+  ladder?: string;
 }
 
 export const SCENARIO_NAMES = [
@@ -48,6 +54,42 @@ export const SCENARIO_NAMES = [
   'low-latency',
 ] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+/** Scenarios on a bitrate ladder: the benchmark runs them too; the simulator has no ladder. */
+export const BENCH_SCENARIO_NAMES = [...SCENARIO_NAMES, 'abr'] as const;
+export type BenchScenarioName = (typeof BENCH_SCENARIO_NAMES)[number];
+
+/**
+ * abr's ladder: the benchmark clip itself as the top rung (copied, 640x360 at
+ * the stream rate less 128 kbit/s of audio), and two rungs the origin encodes
+ * from it. Small rungs, so one ffmpeg keeps real time on 2 cores beside 30
+ * peer nodes; each rung about twice the next.
+ */
+export const ABR_LADDER = `360p=640x360@${STREAM_KBPS - 128},240p=426x240@600,144p=256x144@250`;
+
+/** The ABR model's up-switch margin (harness/abr-rule.ts): a link carries rung r for it when 0.7 x link >= BANDWIDTH of r. */
+const ABR_UP_FACTOR = 0.7;
+
+/**
+ * abr's viewers: a third on each rung. Viewer i aims at rung i mod 3: its
+ * download cap is 1.15-1.45 x what the ABR rule needs to climb to that rung
+ * (its BANDWIDTH / 0.7), below what it needs for the next (the top third:
+ * 1.15-1.45 x the top's), so the rule settles there if the swarm delivers;
+ * its upload is the usual mix, in multiples of that rung's average rate.
+ */
+export function abrViewers(n: number, rng: Rng, m: AudienceMix, ladder = ABR_LADDER): PeerPlan[] {
+  const rungs = parseLadder(ladder)
+    .map((r) => rungVariant(r, originFlags.fps.default, originFlags.audioKbps.default))
+    .sort((a, b) => a.bandwidth - b.bandwidth);
+  return Array.from({ length: n }, (_, i) => {
+    const aim = i % rungs.length;
+    const need = (j: number) => (rungs[j] as { bandwidth: number }).bandwidth / 1000 / ABR_UP_FACTOR;
+    const ceiling = aim + 1 < rungs.length ? need(aim + 1) * 0.95 : Number.POSITIVE_INFINITY;
+    const downloadKbps = Math.round(Math.min(ceiling, need(aim) * (1.15 + 0.3 * rng())));
+    const rate = { ...m, streamKbps: (rungs[aim] as { averageBandwidth: number }).averageBandwidth / 1000 };
+    return peer(`p${i}`, rng, rate, { joinAtMs: Math.round(m.joinSpreadMs * rng()), downloadKbps });
+  });
+}
 
 export interface PlanOptions {
   quick: boolean;
@@ -111,7 +153,7 @@ function peer(id: string, rng: Rng, m: AudienceMix, more: Partial<PeerPlan> = {}
  * relay-ablation two, on the same viewers (their variants are reported as
  * <name>-<variant>).
  */
-export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[] {
+export function planScenario(name: BenchScenarioName, o: PlanOptions): ScenarioPlan[] {
   const m = o.mix ?? defaultMix(o.quick);
   const big = o.peers ?? (o.quick ? 12 : 50);
   const durationMs = 1000 * (o.durationS ?? (o.quick ? 16 : 60));
@@ -176,5 +218,8 @@ export function planScenario(name: ScenarioName, o: PlanOptions): ScenarioPlan[]
     case 'low-latency':
       // swarm-50's viewers, drawn the same way, with the origin's 0.5 s segments; the warm-up is 3 of them.
       return [base(name, crowd(big), { segmentMs: LOW_LATENCY_SEGMENT_MS, lowLatency: true, warmupMs: 3 * LOW_LATENCY_SEGMENT_MS })];
+    case 'abr':
+      // N = 30 (12 in --quick) on a ladder; the origin's egress is 5 copies of the top rung, for every rung together.
+      return [base(name, abrViewers(o.peers ?? (o.quick ? 12 : 30), o.rng, m), { ladder: ABR_LADDER })];
   }
 }

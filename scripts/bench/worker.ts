@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { type PeerConfig, peerConfig } from '../../peer-node/config.ts';
 import { type PeerNode, createPeerNode } from '../../peer-node/node.ts';
 import { PlaybackModel } from '../../harness/playback-model.ts';
+import { AbrPlaybackModel } from '../../harness/abr-playback-model.ts';
 import type { PeerFinal, ToRunner, ToWorker, WorkerPeer } from './worker-protocol.ts';
 
 const log = pino({ level: 'silent' });
@@ -14,7 +15,7 @@ const log = pino({ level: 'silent' });
 interface Hosted {
   spec: WorkerPeer;
   node: PeerNode;
-  model: PlaybackModel;
+  model: PlaybackModel | AbrPlaybackModel;
   joinedAtMs: number;
   lags: Map<number, number>;
 }
@@ -38,7 +39,7 @@ async function add(spec: WorkerPeer, trackerUrl: string): Promise<void> {
   const config: Partial<PeerConfig> = { tracker: trackerUrl, port: 0, peerId: spec.id, seed: spec.seed, maxNeighboursPerAddress: 0, ...spec.config };
   const node = createPeerNode(peerConfig(config), { log });
   await node.start();
-  const model = PlaybackModel.forPeer(node.url);
+  const model = spec.abr ? AbrPlaybackModel.forPeer(node.url) : PlaybackModel.forPeer(node.url);
   model.start();
   hosted.set(spec.id, { spec, node, model, joinedAtMs: Date.now(), lags: new Map() });
 }
@@ -47,11 +48,13 @@ async function finish(h: Hosted): Promise<void> {
   hosted.delete(h.spec.id);
   recordLags(h);
   const playback = await h.model.close();
+  const renditions = h.node.stats().renditions;
   await h.node.close();
   finals.push({
     id: h.spec.id,
     counters: { ...h.node.counters },
     playback,
+    ...(h.spec.abr && { renditions }),
     lags: [...h.lags].map(([seq, lagMs]) => ({ seq, lagMs })),
     joinedAtMs: h.joinedAtMs,
     leftAtMs: Date.now(),
@@ -62,7 +65,12 @@ const lagTimer = setInterval(() => {
   for (const h of hosted.values()) recordLags(h);
   send({
     type: 'stats',
-    peers: [...hosted.values()].map((h) => ({ id: h.spec.id, counters: { ...h.node.counters }, neighbours: h.node.swarm.handshaken().length })),
+    peers: [...hosted.values()].map((h) => ({
+      id: h.spec.id,
+      counters: { ...h.node.counters },
+      neighbours: h.node.swarm.handshaken().length,
+      ...(h.spec.abr && { renditions: h.node.stats().renditions }),
+    })),
   });
 }, 1000);
 

@@ -28,7 +28,7 @@ test('starts 3 segments behind live, plays one per duration, and a late segment 
   assert.deepEqual([r.segmentsDue, r.segmentsOnTime, r.stalls, r.stalledMs, r.corrupt], [3, 2, 1, 400, 1]);
   assert.deepEqual(r.behindLiveMs, [5100 - 3000, 6100 - 4000, 7500 - 5000, 8500 - 6000]);
   assert.equal(r.watchMs, 9000 - 5100);
-  assert.deepEqual(p.position, { msn: 5, startedAtMs: 8500 });
+  assert.deepEqual(p.position, { msn: 5, seq: 105, startedAtMs: 8500 });
 });
 
 test('a segment that could not be had is skipped as a stall of its length', () => {
