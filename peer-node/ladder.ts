@@ -112,20 +112,30 @@ export class Ladder {
   /**
    * A position report: its rendition's core (the one asked for last if it
    * names none) learns where the player is. The page's stall totals count
-   * since it loaded, so the growth is handed to that core alone.
+   * since it loaded, so the growth is handed to that core alone. A report
+   * names the rung playing, which after a switch stays the old one for a
+   * buffer's length while the player fetches the new one: it keeps the old
+   * rung joined, but the rung asked for last stays the one fetched with
+   * deadlines (were the report to make the old one active again, the new one
+   * would fetch nothing until the next request, and its slow segments would
+   * tell hls.js the link cannot carry it).
    */
   onPlayerReport(r: PlayerReport): void {
+    const now = this.clock.nowMs();
     const name = r.rendition ?? this.primaryName;
-    const session = name === null ? null : this.want(name);
+    if (this.primaryName === null && name !== null) this.want(name);
+    this.lastAskedAtMs = now;
+    if (this.headlessName !== null) this.maintain();
     const grown = { stalls: Math.max(0, r.stalls - this.pageStalls.stalls), stallMs: Math.max(0, r.stallMs - this.pageStalls.stallMs) };
     this.pageStalls = { stalls: r.stalls, stallMs: r.stallMs };
-    const j = name === null ? undefined : this.joined.get(name);
-    if (!session || !j) return;
+    const j = name === null || !this.names.has(name) ? undefined : this.joined.get(name);
+    if (!j) return;
+    j.lastWantedAtMs = now;
     j.stalls += grown.stalls;
     j.stallMs += grown.stallMs;
-    session.core.onPlayerReport({ ...r, stalls: j.stalls, stallMs: j.stallMs });
-    // Switching: the player still plays the old rendition and reports it, but fetches the new one's next segments. Segment
-    // numbers are aligned across renditions, so the position gives the new one its deadlines too (no stall counted twice).
+    j.session.core.onPlayerReport({ ...r, stalls: j.stalls, stallMs: j.stallMs });
+    // Switching: segment numbers are aligned across renditions, so the position gives the new one its deadlines too
+    // (no stall counted twice).
     const next = this.primaryName === null || this.primaryName === name ? undefined : this.joined.get(this.primaryName);
     next?.session.core.onPlayerReport({ ...r, stalls: next.stalls, stallMs: next.stallMs });
   }

@@ -71,6 +71,21 @@ describe("a ladder's renditions on the peer node", () => {
     w.ladder.close();
   });
 
+  test('after a switch, reports naming the rung still playing keep the one asked for last fetching', () => {
+    const w = world(2_000_000);
+    w.ladder.want('240p');
+    w.ladder.want('360p');
+    for (let k = 0; k < 3; k++) {
+      w.clock.advance(1000);
+      // The buffer still plays 240p for a few seconds while hls.js fetches 360p.
+      w.ladder.onPlayerReport({ seq: 10 + k, offsetMs: 0, stalls: 0, stallMs: 0, rendition: '240p' });
+      w.ladder.maintain();
+      assert.equal(w.ladder.primaryRendition, '360p');
+      assert.deepEqual(w.roles(), ['360p:active', '240p:relay']);
+    }
+    w.ladder.close();
+  });
+
   test('with room for both on the link, the rung above the one playing is joined ahead, as a relay', () => {
     const w = world(2_000_000);
     w.ladder.want('240p');
