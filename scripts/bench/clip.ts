@@ -30,7 +30,8 @@ export async function ensureClip(s: ClipSettings): Promise<string> {
   const path = join(s.cacheDir, name);
   if (existsSync(path)) return path;
   await mkdir(s.cacheDir, { recursive: true });
-  const tmp = `${path}.part`;
+  // A name of its own: two runs (two test files side by side) may encode the same clip at once; the last rename wins, whole.
+  const tmp = `${path}.${process.pid}-${Date.now()}.part`;
   await run(
     s.ffmpegPath,
     [
