@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Variant, parseMasterPlaylist } from '../shared/master-playlist.ts';
 import { type BandwidthEstimator, chooseRung, estimateBps, newEstimator, sampleDownload } from './abr-rule.ts';
-import { parseLivePlaylist } from './playback-model.ts';
+import { parseLivePlaylist, playOnWallClock, sendReport } from './playback-model.ts';
 import { type ListedSegment, type PlaybackResult, Playout } from './playout.ts';
 
 /** A segment the model fetched whole. */
@@ -81,7 +81,7 @@ export class AbrPlaybackModel {
   private async run(): Promise<void> {
     await this.readMaster();
     if (this.stopped) return;
-    await Promise.all([this.playlistLoop(), this.fetchLoop(), this.playLoop(), this.reportLoop()]);
+    await Promise.all([this.playlistLoop(), this.fetchLoop(), playOnWallClock(this.playout, () => this.stopped), this.reportLoop()]);
   }
 
   private async readMaster(): Promise<void> {
@@ -197,35 +197,15 @@ export class AbrPlaybackModel {
     }
   }
 
-  private async playLoop(): Promise<void> {
-    while (!this.stopped) {
-      const now = Date.now();
-      const due = this.playout.play(now);
-      await sleep(due === null ? 20 : Math.max(1, Math.min(20, due - now)));
-    }
-  }
-
   private async reportLoop(): Promise<void> {
     while (!this.stopped) {
       await sleep(REPORT_EVERY_MS);
       const playing = this.playout.position;
       const rendition = playing && this.renditionOf.get(playing.seq);
       if (!playing || !rendition) continue;
-      const r = this.playout.result;
       // The media sequence number is the playing rung's own (each rung's playlist numbers its segments).
       const msn = this.listed.get(rendition)?.get(playing.seq)?.msn ?? playing.msn;
-      const offsetMs = Math.max(0, Date.now() - playing.startedAtMs);
-      try {
-        const res = await fetch(this.reportUrl, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ seq: msn, offsetMs: Math.min(offsetMs, 600_000), stalls: r.stalls, stallMs: Math.round(r.stalledMs), rendition }),
-          signal: AbortSignal.timeout(2000),
-        });
-        await res.body?.cancel();
-      } catch {
-        // A report lost is a report late; the next one carries the totals.
-      }
+      await sendReport(this.reportUrl, this.playout, msn, playing.startedAtMs, rendition);
     }
   }
 }

@@ -59,7 +59,7 @@ export class PlaybackModel {
   }
 
   start(): void {
-    this.loops = [this.playlistLoop(), this.fetchLoop(), this.playLoop(), this.reportLoop()];
+    this.loops = [this.playlistLoop(), this.fetchLoop(), playOnWallClock(this.playout, () => this.stopped), this.reportLoop()];
   }
 
   /** The figures so far, while it plays. */
@@ -113,33 +113,39 @@ export class PlaybackModel {
     }
   }
 
-  /** Plays on the wall clock, looking at least every 20 ms. */
-  private async playLoop(): Promise<void> {
-    while (!this.stopped) {
-      const now = Date.now();
-      const due = this.playout.play(now);
-      await sleep(due === null ? 20 : Math.max(1, Math.min(20, due - now)));
-    }
-  }
 
   private async reportLoop(): Promise<void> {
     while (!this.stopped) {
       await sleep(REPORT_EVERY_MS);
       const playing = this.playout.position;
       if (!playing || this.reportUrl === null) continue;
-      const r = this.playout.result;
-      const offsetMs = Math.max(0, Date.now() - playing.startedAtMs);
-      try {
-        const res = await fetch(this.reportUrl, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ seq: playing.msn, offsetMs: Math.min(offsetMs, 600_000), stalls: r.stalls, stallMs: Math.round(r.stalledMs) }),
-          signal: AbortSignal.timeout(2000),
-        });
-        await res.body?.cancel();
-      } catch {
-        // A report lost is a report late; the next one carries the totals.
-      }
+      await sendReport(this.reportUrl, this.playout, playing.msn, playing.startedAtMs);
     }
+  }
+}
+
+/** Plays `playout` on the wall clock, looking at least every 20 ms, until `stopped()`. */
+export async function playOnWallClock(playout: Playout, stopped: () => boolean): Promise<void> {
+  while (!stopped()) {
+    const now = Date.now();
+    const due = playout.play(now);
+    await sleep(due === null ? 20 : Math.max(1, Math.min(20, due - now)));
+  }
+}
+
+/** Posts one position report as the web player does: media sequence `msn`, playing since `startedAtMs`, the stall totals so far. */
+export async function sendReport(url: string, playout: Playout, msn: number, startedAtMs: number, rendition?: string): Promise<void> {
+  const r = playout.result;
+  const offsetMs = Math.max(0, Date.now() - startedAtMs);
+  try {
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ seq: msn, offsetMs: Math.min(offsetMs, 600_000), stalls: r.stalls, stallMs: Math.round(r.stalledMs), rendition }),
+      signal: AbortSignal.timeout(2000),
+    });
+    await res.body?.cancel();
+  } catch {
+    // A report lost is a report late; the next one carries the totals.
   }
 }

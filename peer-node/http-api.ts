@@ -110,8 +110,8 @@ export function createHttpApi(deps: HttpApiDeps): Express {
 
   app.get('/live/:file', async (req: Request, res: Response) => {
     const file = String(req.params.file);
-    const rendition = /^([0-9]{2,4}p)\.m3u8$/.exec(file)?.[1];
-    if (rendition !== undefined) {
+    const rendition = file.endsWith('.m3u8') ? file.slice(0, -'.m3u8'.length) : null;
+    if (rendition !== null && RENDITION_NAME_PATTERN.test(rendition)) {
       const stream = deps.rendition(rendition);
       if (!stream) {
         res.status(404).send('no such rendition\n');
