@@ -6,7 +6,7 @@
  * chooses a rendition the way a player does. It reads the peer node's master
  * playlist (`/live.m3u8`), starts on the lowest rung, estimates its bandwidth
  * from the node's segment responses (which the node paces to its own
- * downloads) and chooses the rung of each next segment by abr-rule.ts.
+ * downloads) as hls.js does, time to first byte apart and chooses the rung of each next segment by abr-rule.ts.
  * Segment n is the same time slice in every rung, so a switch is a change of
  * rung between one segment and the next: it polls the new rung's playlist
  * (which has the node join that rung's swarm) and fetches the same next
@@ -179,10 +179,11 @@ export class AbrPlaybackModel {
       const askedAt = Date.now();
       try {
         const res = await fetch(new URL(uri, this.playlistUrl(rung)), { signal: AbortSignal.timeout(15_000) });
+        const ttfbMs = Date.now() - askedAt;
         if (res.ok) {
           const body = new Uint8Array(await res.arrayBuffer());
           const doneAt = Date.now();
-          this.estimator = sampleDownload(this.estimator, doneAt - askedAt, body.byteLength);
+          this.estimator = sampleDownload(this.estimator, doneAt - askedAt, body.byteLength, ttfbMs);
           this.fetchedSegments.push({ seq: next.seq, rendition: rung.name, bytes: body.byteLength });
           this.playout.fetched(next.seq, doneAt, { sha256: createHash('sha256').update(body).digest('hex'), corrupt: false, rendition: rung.name });
         } else {

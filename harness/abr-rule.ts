@@ -4,12 +4,17 @@
  * pure functions: hls.js's by its defaults, reduced to what a live stream of
  * short segments exercises.
  *
- * - Estimate: hls.js's EwmaBandWidthEstimator. Each segment download is a
- *   sample, its bits over the time from the request to the last byte (a
- *   peer node paces that to its own downloads). Two exponentially weighted
- *   averages, weighted by the seconds each download took, with half-lives of
- *   3 s and 9 s (abrEwmaFastLive, abrEwmaSlowLive); the estimate is the lower
- *   of the two, and 500 kbit/s before any sample (abrEwmaDefaultEstimate).
+ * - Estimate: hls.js's EwmaBandWidthEstimator (1.7). Each segment download
+ *   is a sample, its bits over the time from the request to the last byte (a
+ *   peer node paces that to its own downloads), less the time to the first
+ *   byte up to hls.js's estimate of it: a server that is usually quick to
+ *   answer and once slow (a segment the swarm had not finished) costs the
+ *   sample that wait. Two exponentially weighted averages, weighted by the
+ *   seconds each download took, with half-lives of 3 s and 9 s
+ *   (abrEwmaFastLive, abrEwmaSlowLive); the estimate is the lower of the two,
+ *   and 500 kbit/s before any sample (abrEwmaDefaultEstimate). The time to
+ *   first byte is a third average (9 s half-life, 100 ms before any sample),
+ *   whose samples weigh less the longer they are.
  * - Choice, at every segment boundary (before the next segment is fetched):
  *   up to the highest rung whose BANDWIDTH is at most 0.7 x the estimate
  *   (abrBandWidthUpFactor), several rungs at once if it is; else stay while
@@ -17,7 +22,7 @@
  *   (abrBandWidthFactor); else down to the highest rung within 0.95 x, or
  *   the lowest.
  * - Not modelled: hls.js's buffer-aware emergency switch in the middle of a
- *   segment, and its time-to-first-byte estimate.
+ *   segment.
  */
 
 export const ABR_DEFAULTS = {
@@ -26,8 +31,9 @@ export const ABR_DEFAULTS = {
   defaultEstimateBps: 500_000,
   upFactor: 0.7,
   stayFactor: 0.95,
-  /** A download shorter than this is read as this long (hls.js: 50 ms), so one burst cannot claim any speed. */
+  /** A download is read as at least this long, or bytes / 100,000 ms if less (hls.js 1.7): a burst from loopback claims almost any speed. */
   minSampleMs: 50,
+  defaultTtfbMs: 100,
 } as const;
 
 export type AbrSettings = typeof ABR_DEFAULTS;
@@ -41,10 +47,11 @@ export interface Ewma {
 export interface BandwidthEstimator {
   fast: Ewma;
   slow: Ewma;
+  ttfb: Ewma;
 }
 
 export function newEstimator(): BandwidthEstimator {
-  return { fast: { estimate: 0, totalWeight: 0 }, slow: { estimate: 0, totalWeight: 0 } };
+  return { fast: { estimate: 0, totalWeight: 0 }, slow: { estimate: 0, totalWeight: 0 }, ttfb: { estimate: 0, totalWeight: 0 } };
 }
 
 const alphaOf = (halfLifeS: number) => Math.exp(Math.log(0.5) / halfLifeS);
@@ -59,11 +66,27 @@ function readEwma(e: Ewma, halfLifeS: number): number {
   return zeroFactor > 0 ? e.estimate / zeroFactor : 0;
 }
 
-/** The estimator after a download of `bytes` that took `durationMs` from request to last byte. */
-export function sampleDownload(est: BandwidthEstimator, durationMs: number, bytes: number, s: AbrSettings = ABR_DEFAULTS): BandwidthEstimator {
-  const seconds = Math.max(durationMs, s.minSampleMs) / 1000;
+/** What the estimator expects the time to first byte to be, in ms. */
+export function estimateTtfbMs(est: BandwidthEstimator, s: AbrSettings = ABR_DEFAULTS): number {
+  return est.ttfb.totalWeight > 0 ? readEwma(est.ttfb, s.slowHalfLifeS) : s.defaultTtfbMs;
+}
+
+/**
+ * The estimator after a download of `bytes` that took `durationMs` from
+ * request to last byte, its first byte `ttfbMs` after the request (0: read
+ * as the whole time spent on bytes). As hls.js does, the time to first byte
+ * is sampled first, and the download's sample is its time less that wait up
+ * to the estimate of it.
+ */
+export function sampleDownload(est: BandwidthEstimator, durationMs: number, bytes: number, ttfbMs = 0, s: AbrSettings = ABR_DEFAULTS): BandwidthEstimator {
+  if (bytes <= 0) return est;
+  const weight = Math.SQRT2 * Math.exp(-((ttfbMs / 1000) ** 2) / 2);
+  const ttfb = sampleEwma(est.ttfb, s.slowHalfLifeS, weight, Math.max(ttfbMs, 5));
+  const withTtfb = { ...est, ttfb };
+  const processingMs = durationMs - Math.min(ttfbMs, estimateTtfbMs(withTtfb, s));
+  const seconds = Math.max(processingMs, Math.min(s.minSampleMs, bytes / 100_000)) / 1000;
   const bps = (8 * bytes) / seconds;
-  return { fast: sampleEwma(est.fast, s.fastHalfLifeS, seconds, bps), slow: sampleEwma(est.slow, s.slowHalfLifeS, seconds, bps) };
+  return { fast: sampleEwma(est.fast, s.fastHalfLifeS, seconds, bps), slow: sampleEwma(est.slow, s.slowHalfLifeS, seconds, bps), ttfb };
 }
 
 /** Bits per second the player believes it can download. */

@@ -71,7 +71,6 @@ export function createHttpApi(deps: HttpApiDeps): Express {
   }
 
   async function sendSegment(stream: StreamView | null, file: string, res: Response): Promise<void> {
-    const askedAtMs = deps.clock.nowMs();
     const seq = parseSegmentFileName(file);
     if (!stream || seq === null || (!stream.store.get(seq) && !stream.store.isEvicted(seq))) {
       res.status(404).send('no such segment\n');
@@ -91,7 +90,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
       return;
     }
     res.set({ 'Content-Type': 'video/mp2t', 'Cache-Control': 'no-cache', 'Content-Length': String(data.byteLength) });
-    sendPaced(res, data, deps.paceBytesPerSec(), askedAtMs, deps.clock);
+    sendPaced(res, data, deps.paceBytesPerSec(), deps.clock);
   }
 
   app.get('/live.m3u8', async (req, res) => {
@@ -170,22 +169,25 @@ export function createHttpApi(deps: HttpApiDeps): Express {
 }
 
 /**
- * Writes `data` no faster than `rate` bytes/s counted from `askedAtMs`, so
- * the player's measure of its download is the node's (policy/pacing.ts).
- * Stops when the player goes away.
+ * Writes `data` no faster than `rate` bytes/s from now, its headers at once
+ * (the time to first byte is the wait for the swarm), so the player's measure
+ * of its download is the node's (policy/pacing.ts). Stops when the player
+ * goes away.
  */
-function sendPaced(res: Response, data: Buffer, rate: number | null, askedAtMs: number, clock: Clock): void {
+function sendPaced(res: Response, data: Buffer, rate: number | null, clock: Clock): void {
   if (rate === null) {
     res.end(data);
     return;
   }
+  res.flushHeaders();
+  const startedAtMs = clock.nowMs();
   let sent = 0;
   let timer: TimerHandle | null = null;
   res.on('close', () => timer?.cancel());
   const step = () => {
     timer = null;
     if (res.destroyed) return;
-    const elapsed = clock.nowMs() - askedAtMs;
+    const elapsed = clock.nowMs() - startedAtMs;
     const due = bytesDueBy(rate, elapsed, data.byteLength);
     if (due > sent) {
       res.write(data.subarray(sent, due));

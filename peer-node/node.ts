@@ -94,6 +94,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
       originKey,
       originBase,
       shaper,
+      listsWholeSegments: rendition,
       // The tracker keeps only its scheme and port, and lists the node at the path of the swarm it serves.
       advertisedUrl: () => `${tls.server ? 'wss' : 'ws'}://${advertisedHost()}:${port}${PEER_PATH}`,
       dialling,

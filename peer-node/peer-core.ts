@@ -18,7 +18,7 @@ import { AnnouncementTrust } from './announcement-trust.ts';
 import type { PeerConfig } from './config.ts';
 import { type Link, LinkShaper, type ShaperConfig } from './link.ts';
 import { segmentsToList } from './listing.ts';
-import { windowForSegment } from './policy/segment-timing.ts';
+import { REFERENCE_SEGMENT_MS, windowForSegment } from './policy/segment-timing.ts';
 import { Neighbourhood } from './neighbourhood.ts';
 import { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, newCounters } from './swarm-counters.ts';
@@ -44,6 +44,13 @@ export interface PeerCoreDeps {
   verifier?: Verifier;
   /** The node's emulated access link, when several cores share it (one per rendition); else the core makes its own. */
   shaper?: LinkShaper;
+  /**
+   * Lists a segment for the player only once it is whole here (or once it is
+   * as old as the hold-back, when the player is due to play it anyway). A
+   * ladder's player times each download to choose its rung (policy/pacing.ts),
+   * and a request that waited for the swarm would read as a slow link.
+   */
+  listsWholeSegments?: boolean;
   /** The URL other peers dial to reach this node, as told to the tracker. */
   advertisedUrl(): string;
   /**
@@ -188,9 +195,10 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     return true;
   }
 
-  /** --list-delay-ms for the stream's segments (policy/segment-timing.ts), as the swarm's windows are. */
+  /** --list-delay-ms for the stream's segments (policy/segment-timing.ts), as the swarm's windows are; the hold-back for a node that lists whole segments. */
   function listDelayMs(): number {
     const newest = store.all().at(-1);
+    if (deps.listsWholeSegments) return config.holdBackSegments * (newest?.info.durationMs ?? REFERENCE_SEGMENT_MS);
     return newest ? windowForSegment(config.listDelayMs, newest.info.durationMs) : config.listDelayMs;
   }
 

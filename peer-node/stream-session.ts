@@ -35,6 +35,8 @@ export interface StreamSessionDeps {
   originBase: string;
   /** Shared by every stream of the node: one emulated access link. */
   shaper?: LinkShaper;
+  /** A rendition of a ladder: see PeerCoreDeps. */
+  listsWholeSegments?: boolean;
   advertisedUrl(): string;
   /** Dials in progress over all the node's streams, so the node's close() ends them. */
   dialling: Set<WebSocket>;
@@ -62,6 +64,7 @@ export function createStreamSession(config: PeerConfig, place: StreamPlace, deps
       channel: place.signedName,
       originKey: deps.originKey,
       ...(deps.shaper ? { shaper: deps.shaper } : {}),
+      listsWholeSegments: deps.listsWholeSegments ?? false,
       advertisedUrl: deps.advertisedUrl,
       dial,
       trackerSend: (msg) => tracker.send(msg),

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ABR_DEFAULTS, chooseRung, estimateBps, newEstimator, sampleDownload, settledRung } from '../../harness/abr-rule.ts';
+import { ABR_DEFAULTS, chooseRung, estimateBps, estimateTtfbMs, newEstimator, sampleDownload, settledRung } from '../../harness/abr-rule.ts';
 
 // A ladder's BANDWIDTHs, lowest first (bits/s).
 const LADDER = [500_000, 1_000_000, 2_000_000];
@@ -53,8 +53,22 @@ describe('the benchmark player\'s ABR rule', () => {
     assert.ok(estimateBps(e) < 1_600_000, `still held down by the slow average: ${estimateBps(e)}`);
   });
 
-  test('a download shorter than 50 ms counts as 50 ms: a burst from a local cache cannot claim any speed', () => {
-    const e = sampleDownload(newEstimator(), 1, 125_000);
-    assert.ok(Math.abs(estimateBps(e) - 20_000_000) < 1, `${estimateBps(e)}`);
+  test('a download is read as at least bytes / 100,000 ms long (hls.js 1.7): a burst from loopback claims almost any speed', () => {
+    const e = sampleDownload(newEstimator(), 0, 125_000);
+    assert.ok(Math.abs(estimateBps(e) - 800_000_000) < 1, `${estimateBps(e)}`);
+  });
+
+  test('the wait for the first byte is taken off a download up to its estimate, which a usual quick answer keeps small', () => {
+    let e = newEstimator();
+    // Before any sample the estimate is 100 ms: a 100 ms wait then 500 ms of bytes reads as 500 ms.
+    e = sampleDownload(e, 600, 125_000, 100);
+    assert.ok(Math.abs(estimateBps(e) - 2_000_000) < 1, `${estimateBps(e)}`);
+    // Quick answers teach it a wait of ~5 ms.
+    for (let i = 0; i < 20; i++) e = sampleDownload(e, 500, 125_000, 0);
+    assert.ok(estimateTtfbMs(e) < 20, `${estimateTtfbMs(e)}`);
+    // One answer that waited a second for the swarm costs that sample almost all of the second.
+    const before = estimateBps(e);
+    e = sampleDownload(e, 1500, 125_000, 1000);
+    assert.ok(estimateBps(e) < before * 0.9, `${estimateBps(e)} against ${before}`);
   });
 });

@@ -37,10 +37,11 @@ class World {
   readonly dials: { from: string; to: string }[] = [];
   readonly fetches: { by: string; seq: number; piece: number; fetchToken: string | null }[] = [];
 
-  add(peerId: string, config: Partial<PeerConfig> = {}): PeerCore {
+  add(peerId: string, config: Partial<PeerConfig> = {}, listsWholeSegments = false): PeerCore {
     const clock = this.clock;
     const core: PeerCore = createPeerCore(peerConfig({ streamId: STREAM, ...config }), {
       peerId,
+      listsWholeSegments,
       clock,
       rng: seededRng(this.cores.length + 1),
       log: pino({ level: 'silent' }),
@@ -156,6 +157,28 @@ describe('peer cores over memory links in virtual time', () => {
       const listed = (c: PeerCore) => c.listed().map((s) => s.seq);
       assert.deepEqual({ published: row.published, a: listed(a), b: listed(b) }, row);
     }
+    world.close();
+  });
+
+  test("a ladder's core lists a segment once whole, or once as old as the hold-back; a single stream's once known 1 s", () => {
+    const world = new World();
+    // Nobody may ask the origin: the segment the tracker withholds from the seed stays unfinished everywhere.
+    const noOrigin = { maxOriginInFlight: 0 };
+    const seed = world.add('seed', noOrigin);
+    const single = world.add('single', noOrigin);
+    const rung = world.add('rung', noOrigin, true);
+    world.clock.advance(1000);
+    const segments = world.live(4, seed, (n) => n === 3);
+    const stuck = segments[3]?.info.seq as number;
+    const listed = (c: PeerCore) => c.listed().map((s) => s.seq);
+    // live() leaves the clock 1 s after the stuck segment was published.
+    assert.ok(listed(single).includes(stuck), 'known 1 s: listed, so a player waits for it');
+    assert.ok(!listed(rung).includes(stuck), 'not whole: not listed yet');
+    assert.deepEqual(listed(rung), listed(single).filter((seq) => seq < stuck));
+    world.clock.advance(1500);
+    assert.ok(!listed(rung).includes(stuck), '2.5 s old');
+    world.clock.advance(500);
+    assert.ok(listed(rung).includes(stuck), 'as old as the hold-back (3 segments): due now, listed whole or not');
     world.close();
   });
 
