@@ -45,8 +45,9 @@ export interface PeerCoreDeps {
   /** The node's emulated access link, when several cores share it (one per rendition); else the core makes its own. */
   shaper?: LinkShaper;
   /**
-   * Lists a segment for the player only once it is whole here (or once it is
-   * as old as the hold-back, when the player is due to play it anyway). A
+   * Lists a segment for the player only once it is whole here (or once the
+   * node has known it for the hold-back, when the player is due to play it
+   * anyway). A
    * ladder's player times each download to choose its rung (policy/pacing.ts),
    * and a request that waited for the swarm would read as a slow link.
    */
@@ -195,6 +196,17 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     return true;
   }
 
+  /**
+   * When a segment's list delay starts: its publication; for a node that
+   * lists whole segments, when the node learned of it. A rung just joined has
+   * older segments in its window that the node has yet to fetch, and a player
+   * switching to it would otherwise ask for them at once and time the wait as
+   * a slow link.
+   */
+  function listDelayFromMs(e: { publishedLocalMs: number; announcedAtMs: number }): number {
+    return deps.listsWholeSegments ? e.announcedAtMs : e.publishedLocalMs;
+  }
+
   /** --list-delay-ms for the stream's segments (policy/segment-timing.ts), as the swarm's windows are; the hold-back for a node that lists whole segments. */
   function listDelayMs(): number {
     const newest = store.all().at(-1);
@@ -212,7 +224,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       store.all().map((e) => ({
         seq: e.info.seq,
         complete: e.complete !== null,
-        publishedLocalMs: e.publishedLocalMs,
+        publishedLocalMs: listDelayFromMs(e),
         info: { ...e.info, discontinuity: e.localDiscontinuity },
       })),
       swarm.firstWanted,
@@ -234,7 +246,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     let next = welcomedAtMs !== null && !started ? welcomedAtMs + READY_WAIT_MS : Number.POSITIVE_INFINITY;
     const delayMs = listDelayMs();
     for (const e of store.all()) {
-      const at = e.publishedLocalMs + delayMs;
+      const at = listDelayFromMs(e) + delayMs;
       if (e.complete === null && at > now) next = Math.min(next, at);
     }
     return Number.isFinite(next) ? next - now : null;

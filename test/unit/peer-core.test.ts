@@ -160,7 +160,7 @@ describe('peer cores over memory links in virtual time', () => {
     world.close();
   });
 
-  test("a ladder's core lists a segment once whole, or once as old as the hold-back; a single stream's once known 1 s", () => {
+  test("a ladder's core lists a segment once whole, or once it has known it for the hold-back; a single stream's once known 1 s", () => {
     const world = new World();
     // Nobody may ask the origin: the segment the tracker withholds from the seed stays unfinished everywhere.
     const noOrigin = { maxOriginInFlight: 0 };
@@ -179,6 +179,14 @@ describe('peer cores over memory links in virtual time', () => {
     assert.ok(!listed(rung).includes(stuck), '2.5 s old');
     world.clock.advance(500);
     assert.ok(listed(rung).includes(stuck), 'as old as the hold-back (3 segments): due now, listed whole or not');
+    // A node that joins the rung now learns of the stuck segment now, and counts its hold-back from here:
+    // it fetches two older segments whole, and lists nothing until it can list three.
+    const late = world.add('late', noOrigin, true);
+    world.clock.advance(2500);
+    assert.deepEqual(late.store.all().filter((e) => e.complete !== null).map((e) => e.info.seq), [stuck - 2, stuck - 1]);
+    assert.deepEqual(listed(late), [], 'the stuck segment, 5.5 s old, was learned of 2.5 s ago');
+    world.clock.advance(500);
+    assert.deepEqual(listed(late), [stuck - 2, stuck - 1, stuck], 'known here for the hold-back');
     world.close();
   });
 
