@@ -13,7 +13,8 @@ export interface LiveLatency {
 /**
  * Two segments behind the peer's playlist edge (4 s with 2 s segments): the
  * least that never waits for the swarm. The peer lists a segment only once it
- * is whole here (or 1 s after its publication, peer-node/listing.ts), so the
+ * is whole there (or 1 s after its publication, peer-node/listing.ts; a
+ * ladder's rendition, once it has known it for the hold-back), so the
  * segment at the edge is mostly loadable at once; what the player must cover is the
  * next one's arrival: one segment duration plus hls.js's playlist refresh (up
  * to half a target duration) and its load. One segment back leaves no margin
