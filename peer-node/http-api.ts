@@ -179,6 +179,7 @@ function sendPaced(res: Response, data: Buffer, rate: number | null, clock: Cloc
     res.end(data);
     return;
   }
+  if (res.destroyed) return;
   res.flushHeaders();
   const startedAtMs = clock.nowMs();
   let sent = 0;
