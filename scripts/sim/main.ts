@@ -55,6 +55,13 @@ export const simFlags = {
     max: originFlags.spareEgressPercent.max,
     help: "the origin's --spare-egress-percent: free-riders' fallbacks, all together, in percent of one stream copy",
   },
+  pieceSize: {
+    kind: 'int',
+    default: originFlags.pieceSize.default,
+    min: originFlags.pieceSize.min,
+    max: originFlags.pieceSize.max,
+    help: "the origin's --piece-size: bytes per piece",
+  },
   joinSpread: { kind: 'int', default: 10, min: 0, max: 3600, help: 'seconds over which viewers arrive as a swarm forms' },
   flashWindow: { kind: 'int', default: 5, min: 0, max: 3600, help: 'flash-crowd: seconds within which everyone arrives' },
   churnEvery: { kind: 'int', default: 30, min: 1, max: 3600, help: 'churn: seconds between waves of leaving and joining' },
@@ -157,7 +164,7 @@ async function childRun(c: SimConfig, variant: number, file: string, say: (line:
   const plan = plansOf(c.scenario as ScenarioName, c, c.seed)[variant] as ScenarioPlan;
   const started = performance.now();
   // A plan may have segments of its own (low-latency's 0.5 s); sizes then follow from the stream rate, or --segment-sizes.
-  const out = await runWorld({ plan, stream: { ...streamOf(c), segmentMs: plan.segmentMs }, seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, progress: say });
+  const out = await runWorld({ plan, stream: { ...streamOf(c), segmentMs: plan.segmentMs }, seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, pieceSize: c.pieceSize, progress: say });
   const result: RunResult = {
     figures: computeFigures(out.record),
     cost: {

@@ -42,6 +42,8 @@ export interface WorldOptions {
   downloadKbps: number;
   /** The origin's --spare-egress-percent (default: the origin's). */
   spareEgressPercent?: number;
+  /** The origin's --piece-size (its default unless given). */
+  pieceSize?: number;
   progress?: (line: string) => void;
 }
 
@@ -95,7 +97,14 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const log = pino({ level: 'silent' });
   const plan = o.plan;
   const rng = seededRng(o.seed);
-  const config = originConfig({ lowLatency: plan.lowLatency, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, maxPeers: 100_000, ...(o.spareEgressPercent !== undefined && { spareEgressPercent: o.spareEgressPercent }) });
+  const config = originConfig({
+    lowLatency: plan.lowLatency,
+    egressKbps: plan.originEgressKbps,
+    seedCopies: plan.p2p ? 1 : 0,
+    maxPeers: 100_000,
+    ...(o.spareEgressPercent !== undefined && { spareEgressPercent: o.spareEgressPercent }),
+    ...(o.pieceSize !== undefined && { pieceSize: o.pieceSize }),
+  });
   // Signed once per segment, as the origin does; every viewer verifies with the key its welcome names.
   const signer = generateSigner();
   const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
