@@ -16,7 +16,7 @@ import { type OffloadTotals, offloadRatio } from './offload.ts';
 import type { Probe } from './reachability-probe.ts';
 import type { RedisLink } from './redis-link.ts';
 import type { RedisOrigin } from './redis-origin.ts';
-import { AlignedNumbering, renditionOfIngestFile } from './rendition.ts';
+import { AlignedNumbering, renditionOfIngestFile, rungPieceSizes } from './rendition.ts';
 import { StreamSwarm } from './stream-swarm.ts';
 import { readTsCodecs } from './ts-probe.ts';
 import type { TrackerServer } from './tracker-server.ts';
@@ -107,12 +107,14 @@ export class Channel {
       this.plain = null;
       const renditions = new Map<string, StreamSwarm>();
       const numbering = new AlignedNumbering(() => [...renditions.values()].map((r) => r.window));
+      const pieceSizes = rungPieceSizes(ladder, config.pieceSize, config.audioKbps);
       for (const rung of ladder) {
         const streamId = renditionStreamId(this.streamId, rung.name);
         renditions.set(
           rung.name,
           new StreamSwarm({
             ...common,
+            config: { ...config, pieceSize: pieceSizes.get(rung.name) ?? config.pieceSize },
             signedName: renditionSignedName(spec.name, rung.name),
             streamId,
             peerPath: renditionPeerPath(rung.name),
