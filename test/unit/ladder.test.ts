@@ -85,22 +85,22 @@ describe('the --ladder spec', () => {
 });
 
 describe("each rung's piece size", () => {
-  test('--piece-size for the top rung, the lower ones in proportion to their bitrate with audio, in whole KiB, at least 4 KiB', () => {
+  test('--piece-size for the top rung, the lower ones in proportion to their bitrate with audio, in whole KiB, at least 8 KiB', () => {
     const KiB = 1024;
     const table: [string, number, [string, number][]][] = [
       // The default ladder with 128 kbit/s audio: 2628, 1328, 828 kbit/s.
-      ['default', 16 * KiB, [['720p', 16 * KiB], ['480p', 8 * KiB], ['360p', 5 * KiB]]],
+      ['default', 16 * KiB, [['720p', 16 * KiB], ['480p', 8 * KiB], ['360p', 8 * KiB]]],
       ['bigger pieces', 64 * KiB, [['720p', 64 * KiB], ['480p', 32 * KiB], ['360p', 20 * KiB]]],
     ];
     for (const [name, pieceSize, want] of table) assert.deepEqual([...rungPieceSizes(parseLadder('720p=1280x720@2500,480p=854x480@1200,360p=640x360@700'), pieceSize, 128)], want, name);
     // The benchmark's: 1500, 728 and 378 kbit/s.
     assert.deepEqual(
       [...rungPieceSizes(parseLadder('360p=640x360@1372,240p=426x240@600,144p=256x144@250'), 16 * KiB, 128)],
-      [['360p', 16 * KiB], ['240p', 8 * KiB], ['144p', 4 * KiB]],
+      [['360p', 16 * KiB], ['240p', 8 * KiB], ['144p', 8 * KiB]],
     );
     // A rung far below the top keeps pieces worth their headers.
     assert.equal(rungPieceSizes(parseLadder('1080p=1920x1080@8000,144p=256x144@100'), 16 * KiB, 64).get('144p'), MIN_RUNG_PIECE_SIZE);
-    assert.equal(MIN_RUNG_PIECE_SIZE, 4 * KiB);
+    assert.equal(MIN_RUNG_PIECE_SIZE, 8 * KiB);
   });
 });
 
