@@ -9,7 +9,7 @@
  *   peer node paces that to its own downloads), less the time to the first
  *   byte up to hls.js's estimate of it: a server that is usually quick to
  *   answer and once slow (a segment the swarm had not finished) costs the
- *   sample that wait. Two exponentially weighted averages, weighted by the
+ *   sample the part of that wait beyond what it expects. Two exponentially weighted averages, weighted by the
  *   seconds each download took, with half-lives of 3 s and 9 s
  *   (abrEwmaFastLive, abrEwmaSlowLive); the estimate is the lower of the two,
  *   and 500 kbit/s before any sample (abrEwmaDefaultEstimate). The time to

@@ -198,13 +198,14 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
 
   /**
    * When a segment's list delay starts: its publication; for a node that
-   * lists whole segments, when the node learned of it. A rung just joined has
-   * older segments in its window that the node has yet to fetch, and a player
-   * switching to it would otherwise ask for them at once and time the wait as
-   * a slow link.
+   * lists whole segments, when the node learned of it or began fetching, if
+   * later. A rung just joined has older segments in its window that the node
+   * has yet to fetch, a rung relayed ahead of the player has fetched nothing,
+   * and a player switching to it would otherwise ask for them at once and
+   * time the wait as a slow link.
    */
   function listDelayFromMs(e: { publishedLocalMs: number; announcedAtMs: number }): number {
-    return deps.listsWholeSegments ? e.announcedAtMs : e.publishedLocalMs;
+    return deps.listsWholeSegments ? Math.max(e.announcedAtMs, swarm.fetchingSinceMs) : e.publishedLocalMs;
   }
 
   /** --list-delay-ms for the stream's segments (policy/segment-timing.ts), as the swarm's windows are; the hold-back for a node that lists whole segments. */

@@ -151,6 +151,8 @@ export class Swarm {
   private closed = false;
   /** Fetches nothing, relays what it holds: a rendition the player left (peer-node/policy/renditions.ts). */
   private relayOnly = false;
+  /** When it last went from relaying to fetching; -Infinity if it has fetched from the start. */
+  private fetchingSince = Number.NEGATIVE_INFINITY;
   /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
   private handshakenList: Neighbour[] | null = null;
 
@@ -289,7 +291,13 @@ export class Swarm {
   setRelayOnly(on: boolean): void {
     if (on === this.relayOnly) return;
     this.relayOnly = on;
+    if (!on) this.fetchingSince = this.deps.clock.nowMs();
     this.schedulePick();
+  }
+
+  /** When the swarm last went from relaying to fetching; -Infinity if it has fetched from the start. */
+  get fetchingSinceMs(): number {
+    return this.fetchingSince;
   }
 
   /** Neighbours that dialled us. */

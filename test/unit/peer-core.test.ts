@@ -190,6 +190,26 @@ describe('peer cores over memory links in virtual time', () => {
     world.close();
   });
 
+  test("a ladder's core relaying a rung ahead of its player lists none of that rung's unfinished segments when it starts fetching it", () => {
+    const world = new World();
+    const seed = world.add('seed');
+    const ahead = world.add('ahead', {}, true);
+    ahead.swarm.setRelayOnly(true);
+    world.clock.advance(1000);
+    const segments = world.live(6, seed);
+    const whole = (c: PeerCore) => c.store.all().filter((e) => e.complete !== null).map((e) => e.info.seq);
+    assert.deepEqual(whole(ahead), [], 'relaying, it fetched nothing');
+    // The player climbs to this rung: the node fetches it from now, and lists each segment once whole.
+    ahead.swarm.setRelayOnly(false);
+    assert.deepEqual(ahead.listed(), [], 'segments it has known for 6 s, none whole yet');
+    world.clock.advance(1000);
+    const listed = ahead.listed().map((s) => s.seq);
+    assert.ok(listed.length >= 3, `listed ${listed.join(' ')}`);
+    assert.ok(listed.every((seq) => whole(ahead).includes(seq)), `listed ${listed.join(' ')}, whole ${whole(ahead).join(' ')}`);
+    assert.ok(holdsAll(ahead, segments.filter((s) => listed.includes(s.info.seq))));
+    world.close();
+  });
+
   test('a piece no neighbour holds comes from the origin, through the fetch callback, with the token of its welcome', () => {
     const world = new World();
     const a = world.add('a');
