@@ -45,11 +45,11 @@ export interface PeerCoreDeps {
   /** The node's emulated access link, when several cores share it (one per rendition); else the core makes its own. */
   shaper?: LinkShaper;
   /**
-   * Lists a segment for the player only once it is whole here (or once the
-   * node has known it for the hold-back, when the player is due to play it
-   * anyway). A
-   * ladder's player times each download to choose its rung (policy/pacing.ts),
-   * and a request that waited for the swarm would read as a slow link.
+   * Lists a segment for the player only once it is whole here, or once the
+   * node has known it (and fetched its stream) for the hold-back, when the
+   * player is due to play it anyway. A ladder's player times each download to
+   * choose its rung (policy/pacing.ts), and a request that waited for the
+   * swarm would read as a slow link.
    */
   listsWholeSegments?: boolean;
   /** The URL other peers dial to reach this node, as told to the tracker. */
@@ -225,7 +225,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       store.all().map((e) => ({
         seq: e.info.seq,
         complete: e.complete !== null,
-        publishedLocalMs: listDelayFromMs(e),
+        delayFromMs: listDelayFromMs(e),
         info: { ...e.info, discontinuity: e.localDiscontinuity },
       })),
       swarm.firstWanted,
