@@ -6,7 +6,8 @@
  * chooses a rendition the way a player does. It reads the peer node's master
  * playlist (`/live.m3u8`), starts on the lowest rung, estimates its bandwidth
  * from the node's segment responses (which the node paces to its own
- * downloads) as hls.js does, time to first byte apart and chooses the rung of each next segment by abr-rule.ts.
+ * downloads) as hls.js does, the wait for the first byte set aside, and
+ * chooses the rung of each next segment by abr-rule.ts.
  * Segment n is the same time slice in every rung, so a switch is a change of
  * rung between one segment and the next: it polls the new rung's playlist
  * (which has the node join that rung's swarm) and fetches the same next
