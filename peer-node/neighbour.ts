@@ -1,3 +1,4 @@
+import { MAX_PIECES_PER_SEGMENT } from '../shared/limits.ts';
 import type { TokenBucket } from '../shared/token-bucket.ts';
 import type { Link } from './link.ts';
 
@@ -7,8 +8,13 @@ export interface Request {
   sentAtMs: number;
 }
 
-export function pieceKey(seq: number, piece: number): string {
-  return `${seq}:${piece}`;
+/**
+ * One number per piece (the wire caps seq at 32 bits and piece below
+ * MAX_PIECES_PER_SEGMENT, so it is exact): a string key cost an allocation and
+ * a hash of its characters on every request, cancel and arrival.
+ */
+export function pieceKey(seq: number, piece: number): number {
+  return seq * MAX_PIECES_PER_SEGMENT + piece;
 }
 
 /**
@@ -40,11 +46,11 @@ export class Neighbour {
   /** seq -> pieces the neighbour announced. */
   readonly has = new Map<number, boolean[]>();
   /** Our outstanding requests to it. */
-  readonly inFlight = new Map<string, Request>();
+  readonly inFlight = new Map<number, Request>();
   /** Pieces it refused recently, not asked again until the time given. */
-  readonly refusedUntil = new Map<string, number>();
+  readonly refusedUntil = new Map<number, number>();
   /** Requests of its we accepted, waiting for our upload bandwidth, and their bytes; a cancel or a choke removes them. */
-  readonly uploadWaiting = new Map<string, number>();
+  readonly uploadWaiting = new Map<number, number>();
   /** Pieces handed to its link whose send has not completed, and their bytes: they still count against its queue. */
   piecesInSocket = 0;
   pieceBytesInSocket = 0;

@@ -113,7 +113,7 @@ interface QueuedRequest {
  */
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
-  private readonly originInFlight = new Map<string, { seq: number; piece: number; sentAtMs: number }>();
+  private readonly originInFlight = new Map<number, { seq: number; piece: number; sentAtMs: number }>();
   /** Segments the local player asked for over HTTP, and when: a hint of where it is when it reports nothing. */
   private readonly playerAsked = new Map<number, number>();
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
@@ -260,7 +260,7 @@ export class Swarm {
   }
 
   /** Whether a request for the piece is out, to a neighbour or to the origin. */
-  private requested(key: string): boolean {
+  private requested(key: number): boolean {
     if (this.originInFlight.has(key)) return true;
     for (const o of this.neighbours) if (o.inFlight.has(key)) return true;
     return false;
