@@ -13,7 +13,7 @@ import type { PeerConfig } from './config.ts';
 import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
-import { Neighbour, pieceKey } from './neighbour.ts';
+import { Neighbour, type Request, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
@@ -99,8 +99,10 @@ const ABANDON_AFTER_MS = 5000;
  */
 const MAX_UPLOAD_IN_PROGRESS_BYTES = 64 * 1024;
 
+/** Shaped as the relay policy's QueuedUpload, so the queue is handed to it as is. */
 interface QueuedRequest {
   n: Neighbour;
+  neighbour: -1;
   seq: number;
   piece: number;
   queuedAtMs: number;
@@ -114,6 +116,13 @@ interface QueuedRequest {
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
   private readonly originInFlight = new Map<number, { seq: number; piece: number; sentAtMs: number }>();
+  /**
+   * Per piece, how many neighbours we asked for it, and their requests in all:
+   * kept as requests come and go (addRequest, endRequest) so that a have, a
+   * stored piece or a plan need not ask every neighbour.
+   */
+  private readonly askedOf = new Map<number, number>();
+  private requestsOut = 0;
   /** Segments the local player asked for over HTTP, and when: a hint of where it is when it reports nothing. */
   private readonly playerAsked = new Map<number, number>();
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
@@ -242,10 +251,9 @@ export class Swarm {
     }
     const key = pieceKey(seq, piece);
     const now = this.deps.clock.nowMs();
-    for (const n of this.neighbours) {
-      const r = n.inFlight.get(key);
+    if (this.askedOf.has(key)) for (const n of this.neighbours) {
+      const r = this.endRequest(n, key);
       if (!r) continue;
-      n.inFlight.delete(key);
       // Beaten by another source long after it should have answered: as good as a timeout for judging whether it delivers.
       if (raceLostIsMiss(this.record(n), now - r.sentAtMs, this.deps.store.pieceSize, DEFAULT_PATIENCE)) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
@@ -261,18 +269,38 @@ export class Swarm {
 
   /** Whether a request for the piece is out, to a neighbour or to the origin. */
   private requested(key: number): boolean {
-    if (this.originInFlight.has(key)) return true;
-    for (const o of this.neighbours) if (o.inFlight.has(key)) return true;
-    return false;
+    return this.originInFlight.has(key) || this.askedOf.has(key);
+  }
+
+  private addRequest(n: Neighbour, key: number, r: Request): void {
+    n.inFlight.set(key, r);
+    // A neighbour gone while a plan was applied is asked all the same, as the link drops it; it counts no more.
+    if (!this.neighbours.has(n)) return;
+    this.requestsOut++;
+    this.askedOf.set(key, (this.askedOf.get(key) ?? 0) + 1);
+  }
+
+  /** Our request for the piece to `n`, which is over (answered, refused, cancelled or given up), if there was one. */
+  private endRequest(n: Neighbour, key: number): Request | undefined {
+    const r = n.inFlight.get(key);
+    if (!r) return undefined;
+    n.inFlight.delete(key);
+    this.requestsOut--;
+    const asked = this.askedOf.get(key) as number;
+    if (asked > 1) this.askedOf.set(key, asked - 1);
+    else this.askedOf.delete(key);
+    return r;
+  }
+
+  private endAllRequests(n: Neighbour): void {
+    for (const key of n.inFlight.keys()) this.endRequest(n, key);
   }
 
   /** Whether a plan now could send `n` a request: it unchokes us and both its pipeline and ours have room. */
   private mayRequestFrom(n: Neighbour): boolean {
     const c = this.deps.config;
     if (n.peerChoking || n.inFlight.size >= c.maxInFlightPerPeer) return false;
-    let total = 0;
-    for (const o of this.neighbours) if (o.handshaken && o.peerId !== null) total += o.inFlight.size;
-    return total < c.maxInFlightTotal;
+    return this.requestsOut < c.maxInFlightTotal;
   }
 
   /** What the patience policy judges a neighbour by. */
@@ -321,7 +349,9 @@ export class Swarm {
   }
 
   private drop(n: Neighbour): void {
-    if (!this.neighbours.delete(n)) return;
+    if (!this.neighbours.has(n)) return;
+    this.endAllRequests(n);
+    this.neighbours.delete(n);
     if (n.handshaken) this.handshakenList = null;
     this.deps.onNeighboursChanged();
     this.schedulePick();
@@ -439,7 +469,9 @@ export class Swarm {
       }
       case 'have': {
         const newest = store.newestSeq();
-        const news: { seq: number; piece: number }[] = [];
+        let news = false;
+        /** Some piece in the news no one has been asked for. */
+        let unasked = false;
         let wanted = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
@@ -447,14 +479,15 @@ export class Swarm {
           // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
           if (!e || e.pieces[p.piece] !== null) continue;
-          news.push(p);
+          news = true;
+          unasked ||= !this.requested(pieceKey(p.seq, p.piece));
           wanted ||= this.wantedSeqs.has(p.seq);
           let heard = this.heardAt.get(p.seq);
           if (!heard) this.heardAt.set(p.seq, (heard = new Map()));
           if (!heard.has(p.piece)) heard.set(p.piece, this.deps.clock.nowMs());
         }
         // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
-        if (news.length === 0) return;
+        if (!news) return;
         // Nor does news from a neighbour we cannot ask now (it chokes us, or its
         // pipeline or ours is full): a plan would only reorder what others were
         // already asked, and whatever frees the room plans anew. Nor news of
@@ -463,7 +496,7 @@ export class Swarm {
         // can still make us interested: a piece of a segment the last plan
         // wanted does so at once; anything else is left to a plan.
         if (!n.amInterested && wanted) this.setInterested(n, true);
-        if (!n.amInterested || (this.mayRequestFrom(n) && news.some((p) => !this.requested(pieceKey(p.seq, p.piece))))) this.schedulePick();
+        if (!n.amInterested || (this.mayRequestFrom(n) && unasked)) this.schedulePick();
         return;
       }
       case 'interested':
@@ -480,7 +513,7 @@ export class Swarm {
         // A choking peer drops our pending requests (BitTorrent semantics): they can go elsewhere now.
         // With none pending, nothing is freed and a plan would ask for nothing new.
         if (n.inFlight.size === 0) return;
-        n.inFlight.clear();
+        this.endAllRequests(n);
         this.schedulePick();
         return;
       case 'unchoke':
@@ -501,7 +534,7 @@ export class Swarm {
         return;
       case 'reject': {
         const key = pieceKey(msg.seq, msg.piece);
-        if (n.inFlight.delete(key)) n.refusedUntil.set(key, this.deps.clock.nowMs() + REFUSAL_BACKOFF_MS);
+        if (this.endRequest(n, key)) n.refusedUntil.set(key, this.deps.clock.nowMs() + REFUSAL_BACKOFF_MS);
         this.schedulePick();
         return;
       }
@@ -550,7 +583,7 @@ export class Swarm {
       return;
     }
     n.uploadWaiting.set(key, data.byteLength);
-    this.uploadQueue.push({ n, seq, piece, queuedAtMs: this.deps.clock.nowMs() });
+    this.uploadQueue.push({ n, neighbour: -1, seq, piece, queuedAtMs: this.deps.clock.nowMs() });
     this.pump();
   }
 
@@ -610,7 +643,7 @@ export class Swarm {
     if (this.uploadQueue.length === 0 && this.fresh.length === 0) return false;
     const peers = this.uploadQueue.length === 0 ? this.handshaken() : [];
     const choice = nextUpload(
-      this.uploadQueue.map((q) => ({ neighbour: -1, seq: q.seq, piece: q.piece, queuedAtMs: q.queuedAtMs })),
+      this.uploadQueue,
       this.fresh,
       peers.map((n) => this.relayView(n, now)),
       now,
@@ -673,9 +706,8 @@ export class Swarm {
   private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array, frame: Uint8Array): void {
     const now = this.deps.clock.nowMs();
     const key = pieceKey(seq, piece);
-    const request = n.inFlight.get(key);
+    const request = this.endRequest(n, key);
     if (request) {
-      n.inFlight.delete(key);
       n.recordArrival(request, data.byteLength, now);
     } else if (this.deps.store.hasPiece(seq, piece) || !this.deps.store.get(seq)) {
       // Unasked-for bytes we cannot use: a push crossing a have, or a cancel
@@ -768,7 +800,7 @@ export class Swarm {
       const patience = patienceMs(this.record(n), this.deps.store.pieceSize, DEFAULT_PATIENCE);
       for (const [key, r] of n.inFlight) {
         if (now - r.sentAtMs <= patience) continue;
-        n.inFlight.delete(key);
+        this.endRequest(n, key);
         n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
         n.recordTimeout();
         freed = true;
@@ -962,14 +994,21 @@ export class Swarm {
   private visibleHas(n: Neighbour, segments: readonly PickerSegment[]): ReadonlyMap<number, readonly boolean[]> {
     // The common case, nothing refused lately: the neighbour's own map serves as is.
     if (n.refusedUntil.size === 0) return n.has;
+    // Nor need it be copied when what it refused lies outside the segments the picker sees.
+    let inView = false;
+    for (const key of n.refusedUntil.keys()) {
+      const seq = Math.floor(key / MAX_PIECES_PER_SEGMENT);
+      for (const s of segments) if (s.seq === seq) inView = true;
+      if (inView) break;
+    }
+    if (!inView) return n.has;
     const out = new Map<number, boolean[]>();
     for (const s of segments) {
       const bits = n.has.get(s.seq);
       if (!bits) continue;
-      out.set(
-        s.seq,
-        Array.from({ length: s.pieceCount }, (_, i) => bits[i] === true && !n.refusedUntil.has(pieceKey(s.seq, i))),
-      );
+      const visible = new Array<boolean>(s.pieceCount);
+      for (let i = 0; i < s.pieceCount; i++) visible[i] = bits[i] === true && !n.refusedUntil.has(pieceKey(s.seq, i));
+      out.set(s.seq, visible);
     }
     return out;
   }
@@ -1060,7 +1099,7 @@ export class Swarm {
     }
     const n = peers.find((p) => p.peerId === r.from);
     if (!n || n.inFlight.has(key)) return;
-    n.inFlight.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
+    this.addRequest(n, key, { seq: r.seq, piece: r.piece, sentAtMs: now });
     this.deps.counters.peerRequests++;
     this.send(n, { type: 'request', seq: r.seq, piece: r.piece });
   }
@@ -1154,9 +1193,16 @@ class RelayView implements RelayNeighbour {
     return this.n.holds(seq, piece) || (this.n.uploadWaiting.size > 0 && this.n.uploadWaiting.has(pieceKey(seq, piece)));
   }
 
+  /** The last answer, kept: the push choice asks it of each neighbour again for every fresh piece. */
+  private heldSeq = -1;
+  private held = 0;
+
   heldOf(seq: number): number {
+    if (seq === this.heldSeq) return this.held;
     let held = 0;
     for (const b of this.n.has.get(seq) ?? []) if (b) held++;
+    this.heldSeq = seq;
+    this.held = held;
     return held;
   }
 }

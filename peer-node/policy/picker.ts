@@ -221,7 +221,8 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   }
   candidates.sort(ORDER[o.mode]);
   for (const c of candidates) {
-    if (peerTotal >= o.maxInFlightTotal) break;
+    // Every neighbour's pipeline full: no later candidate can be placed either.
+    if (peerTotal >= o.maxInFlightTotal || open.length === 0) break;
     const best = bestPeer(c.seg.seq, c.piece, c.bytes);
     if (best >= 0) push(c.seg.seq, c.piece, best, REASON[o.mode]);
   }
