@@ -106,6 +106,15 @@ function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeig
   let choice: { seq: number; piece: number; neighbour: number; holders: number } | null = null;
   for (const f of fresh) {
     if (nowMs - f.storedAtMs > l.pushWindowMs || f.pushes >= l.maxPushesPerPiece) continue;
+    // Counted first, and only as far as could still beat the choice so far: most fresh pieces are held widely already.
+    const most = choice === null ? Number.POSITIVE_INFINITY : choice.holders;
+    let holders = 0;
+    for (let i = 0; i < neighbours.length && holders <= most; i++) if ((neighbours[i] as RelayNeighbour).holds(f.seq, f.piece)) holders++;
+    const better =
+      choice === null ||
+      holders < choice.holders ||
+      (holders === choice.holders && (f.seq < choice.seq || (f.seq === choice.seq && f.piece < choice.piece)));
+    if (!better) continue;
     let target = -1;
     for (const i of open) {
       const n = neighbours[i] as RelayNeighbour;
@@ -118,14 +127,7 @@ function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeig
       const d = n.heldOf(f.seq) - t.heldOf(f.seq);
       if (d < 0 || (d === 0 && n.givesBytes > t.givesBytes)) target = i;
     }
-    if (target < 0) continue;
-    let holders = 0;
-    for (const n of neighbours) if (n.holds(f.seq, f.piece)) holders++;
-    const better =
-      choice === null ||
-      holders < choice.holders ||
-      (holders === choice.holders && (f.seq < choice.seq || (f.seq === choice.seq && f.piece < choice.piece)));
-    if (better) choice = { seq: f.seq, piece: f.piece, neighbour: target, holders };
+    if (target >= 0) choice = { seq: f.seq, piece: f.piece, neighbour: target, holders };
   }
   return choice && { kind: 'push', seq: choice.seq, piece: choice.piece, neighbour: choice.neighbour };
 }
