@@ -45,10 +45,19 @@ class ManualTimer implements TimerHandle {
  * scheduling order, so a run is deterministic and each timer costs O(log n)
  * however many are pending (a simulated swarm holds hundreds of thousands).
  * Cancelled timers are dropped lazily, when they reach the top.
+ *
+ * A timer due at once (ms 0: a frame on a link without latency, a batch
+ * handed on) waits in a plain queue instead, in scheduling order: it was
+ * scheduled after every timer already due now (those were scheduled earlier)
+ * and before any it could precede, so it fires in the same order as through
+ * the heap, without the heap's cost. They were most of a simulation's timers.
  */
 export class ManualClock implements Clock {
   private now: number;
   private readonly heap: ManualTimer[] = [];
+  /** Timers due at `now`, scheduled at `now`, in order; those before `head` have fired. */
+  private dueNow: ManualTimer[] = [];
+  private head = 0;
   private scheduled = 0;
   private fired = 0;
 
@@ -61,7 +70,13 @@ export class ManualClock implements Clock {
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    return this.add(new ManualTimer(this.now + Math.max(0, ms), null, fn));
+    // Due later even once rounded (a few µs on an epoch's clock round to nothing): the heap.
+    const at = this.now + Math.max(0, ms);
+    if (at > this.now) return this.add(new ManualTimer(at, null, fn));
+    const t = new ManualTimer(this.now, null, fn);
+    t.order = this.scheduled++;
+    this.dueNow.push(t);
+    return t;
   }
 
   setInterval(fn: () => void, ms: number): TimerHandle {
@@ -73,9 +88,17 @@ export class ManualClock implements Clock {
   advance(ms: number): void {
     const end = this.now + ms;
     for (;;) {
-      const next = this.heap[0];
-      if (!next || next.at > end) break;
-      this.pop();
+      let next = this.heap[0];
+      // Those in the heap due now were scheduled before any in dueNow; time moves on only once dueNow is empty.
+      if (next && next.at <= this.now) this.pop();
+      else if (this.head < this.dueNow.length) {
+        next = this.dueNow[this.head++] as ManualTimer;
+        if (this.head === this.dueNow.length) {
+          this.dueNow = [];
+          this.head = 0;
+        }
+      } else if (next && next.at <= end) this.pop();
+      else break;
       if (next.cancelled) continue;
       this.now = next.at;
       if (next.every === null) next.cancelled = true;
@@ -96,7 +119,7 @@ export class ManualClock implements Clock {
 
   /** Timers waiting, cancelled ones not yet dropped included. */
   get pending(): number {
-    return this.heap.length;
+    return this.heap.length + this.dueNow.length - this.head;
   }
 
   private add(t: ManualTimer): TimerHandle {

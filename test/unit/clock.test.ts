@@ -50,3 +50,54 @@ test('any schedule fires each timer once, at its time, in (time, order) order', 
     }),
   );
 });
+
+/** The ordering ManualClock promises, kept the plain way: every pending timer in one list, the least (due, order) fires next. */
+class ReferenceClock {
+  now = 0;
+  private order = 0;
+  private readonly pending: { at: number; order: number; fn: () => void }[] = [];
+  setTimeout(fn: () => void, ms: number): void {
+    this.pending.push({ at: this.now + Math.max(0, ms), order: this.order++, fn });
+  }
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      let best = -1;
+      for (let i = 0; i < this.pending.length; i++) {
+        const t = this.pending[i] as { at: number; order: number };
+        const b = this.pending[best];
+        if (t.at <= end && (!b || t.at < b.at || (t.at === b.at && t.order < b.order))) best = i;
+      }
+      if (best < 0) break;
+      const [t] = this.pending.splice(best, 1);
+      this.now = (t as { at: number }).at;
+      (t as { fn: () => void }).fn();
+    }
+    this.now = end;
+  }
+}
+
+test('timers scheduled while others fire, at once or later, fire in the same order as one (time, order) list', () => {
+  // Each timer, as it fires, schedules the children its spec gives: delays of 0 (due at once) mixed with later ones.
+  const delay = fc.constantFrom(0, 0, 0, 1, 2, 5, 0.5);
+  fc.assert(
+    fc.property(fc.array(fc.record({ at: fc.integer({ min: 0, max: 20 }), children: fc.array(delay, { maxLength: 3 }) }), { minLength: 1, maxLength: 30 }), (specs) => {
+      const run = (clock: { setTimeout(fn: () => void, ms: number): unknown; advance(ms: number): void }) => {
+        const fired: string[] = [];
+        const schedule = (id: string, ms: number, depth: number, children: readonly number[]) =>
+          clock.setTimeout(() => {
+            fired.push(id);
+            if (depth < 3) children.forEach((c, k) => schedule(`${id}.${k}`, c, depth + 1, children));
+          }, ms);
+        specs.forEach((s, i) => schedule(String(i), s.at, 0, s.children));
+        // In steps, as the simulator advances it, and with timers scheduled between steps too.
+        for (let step = 0; step < 8; step++) {
+          clock.advance(5);
+          clock.setTimeout(() => fired.push(`between ${step}`), 0);
+        }
+        return fired;
+      };
+      assert.deepEqual(run(new ManualClock()), run(new ReferenceClock()));
+    }),
+  );
+});
