@@ -43,8 +43,15 @@ export class Neighbour {
   everUnchokedUs = false;
   /** Its bitfield arrived: we know what it held when it met us. */
   bitfieldSeen = false;
-  /** seq -> pieces the neighbour announced. */
+  /** seq -> pieces the neighbour announced. Entries go only through markHas and forgetBefore. */
   readonly has = new Map<number, boolean[]>();
+  /**
+   * The last segment `holds` found in `has`, and its pieces: most calls ask
+   * of the segment the one before did. Segment numbers count seconds since
+   * 1970, past the small integers, and a map lookup by one is slow.
+   */
+  private lastSeq = Number.NaN;
+  private lastBits: boolean[] | undefined = undefined;
   /** Our outstanding requests to it. */
   readonly inFlight = new Map<number, Request>();
   /** Pieces it refused recently, not asked again until the time given. */
@@ -108,7 +115,22 @@ export class Neighbour {
   }
 
   holds(seq: number, piece: number): boolean {
-    return this.has.get(seq)?.[piece] === true;
+    if (seq !== this.lastSeq) {
+      const bits = this.has.get(seq);
+      if (bits === undefined) return false;
+      this.lastSeq = seq;
+      this.lastBits = bits;
+    }
+    return (this.lastBits as boolean[])[piece] === true;
+  }
+
+  /** Forgets what it holds of segments before `oldest`. */
+  forgetBefore(oldest: number): void {
+    for (const seq of this.has.keys()) if (seq < oldest) this.has.delete(seq);
+    if (this.lastSeq < oldest) {
+      this.lastSeq = Number.NaN;
+      this.lastBits = undefined;
+    }
   }
 
   markHas(seq: number, piece: number, pieceCount: number): void {

@@ -862,7 +862,7 @@ export class Swarm {
     if (oldest === undefined || oldest === this.prunedBelow) return;
     this.prunedBelow = oldest;
     for (const seq of this.heardAt.keys()) if (seq < oldest) this.heardAt.delete(seq);
-    for (const n of this.neighbours) for (const seq of n.has.keys()) if (seq < oldest) n.has.delete(seq);
+    for (const n of this.neighbours) n.forgetBefore(oldest);
   }
 
   /**
