@@ -54,7 +54,15 @@ class ManualTimer implements TimerHandle {
  */
 export class ManualClock implements Clock {
   private now: number;
-  private readonly heap: ManualTimer[] = [];
+  /**
+   * The heap: each timer's due time and order side by side in typed arrays,
+   * where comparing two reads no timer object (a number field of one is a
+   * box of its own), and the timers at the same positions.
+   */
+  private heapAt = new Float64Array(1024);
+  private heapOrder = new Float64Array(1024);
+  private heapTimers: (ManualTimer | undefined)[] = [];
+  private heapSize = 0;
   /** Timers due at `now`, scheduled at `now`, in order; those before `head` have fired. */
   private dueNow: ManualTimer[] = [];
   private head = 0;
@@ -88,16 +96,17 @@ export class ManualClock implements Clock {
   advance(ms: number): void {
     const end = this.now + ms;
     for (;;) {
-      let next = this.heap[0];
+      let next: ManualTimer;
+      const topAt = this.heapSize > 0 ? (this.heapAt[0] as number) : Number.POSITIVE_INFINITY;
       // Those in the heap due now were scheduled before any in dueNow; time moves on only once dueNow is empty.
-      if (next && next.at <= this.now) this.pop();
+      if (topAt <= this.now) next = this.pop();
       else if (this.head < this.dueNow.length) {
         next = this.dueNow[this.head++] as ManualTimer;
         if (this.head === this.dueNow.length) {
           this.dueNow = [];
           this.head = 0;
         }
-      } else if (next && next.at <= end) this.pop();
+      } else if (topAt <= end) next = this.pop();
       else break;
       if (next.cancelled) continue;
       this.now = next.at;
@@ -119,7 +128,7 @@ export class ManualClock implements Clock {
 
   /** Timers waiting, cancelled ones not yet dropped included. */
   get pending(): number {
-    return this.heap.length + this.dueNow.length - this.head;
+    return this.heapSize + this.dueNow.length - this.head;
   }
 
   private add(t: ManualTimer): TimerHandle {
@@ -128,38 +137,68 @@ export class ManualClock implements Clock {
   }
 
   private push(t: ManualTimer): void {
-    t.order = this.scheduled++;
-    const h = this.heap;
-    let i = h.length;
-    h.push(t);
+    const order = this.scheduled++;
+    t.order = order;
+    const at = t.at;
+    if (this.heapSize === this.heapAt.length) {
+      const grownAt = new Float64Array(2 * this.heapSize);
+      grownAt.set(this.heapAt);
+      this.heapAt = grownAt;
+      const grownOrder = new Float64Array(2 * this.heapSize);
+      grownOrder.set(this.heapOrder);
+      this.heapOrder = grownOrder;
+    }
+    const hAt = this.heapAt;
+    const hOrder = this.heapOrder;
+    const timers = this.heapTimers;
+    let i = this.heapSize++;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = h[parent] as ManualTimer;
-      if (!before(t, p)) break;
-      h[i] = p;
+      const pAt = hAt[parent] as number;
+      if (at > pAt || (at === pAt && order > (hOrder[parent] as number))) break;
+      hAt[i] = pAt;
+      hOrder[i] = hOrder[parent] as number;
+      timers[i] = timers[parent];
       i = parent;
     }
-    h[i] = t;
+    hAt[i] = at;
+    hOrder[i] = order;
+    timers[i] = t;
   }
 
-  private pop(): void {
-    const h = this.heap;
-    const last = h.pop() as ManualTimer;
-    if (h.length === 0) return;
+  /** Takes the earliest timer off the heap (which holds one at least). */
+  private pop(): ManualTimer {
+    const hAt = this.heapAt;
+    const hOrder = this.heapOrder;
+    const timers = this.heapTimers;
+    const top = timers[0] as ManualTimer;
+    const n = --this.heapSize;
+    const last = timers[n] as ManualTimer;
+    timers[n] = undefined;
+    if (n === 0) return top;
+    const at = hAt[n] as number;
+    const order = hOrder[n] as number;
     let i = 0;
     for (;;) {
       const l = 2 * i + 1;
-      if (l >= h.length) break;
+      if (l >= n) break;
       const r = l + 1;
-      const child = r < h.length && before(h[r] as ManualTimer, h[l] as ManualTimer) ? r : l;
-      if (!before(h[child] as ManualTimer, last)) break;
-      h[i] = h[child] as ManualTimer;
+      let child = l;
+      if (r < n) {
+        const rAt = hAt[r] as number;
+        const lAt = hAt[l] as number;
+        if (rAt < lAt || (rAt === lAt && (hOrder[r] as number) < (hOrder[l] as number))) child = r;
+      }
+      const cAt = hAt[child] as number;
+      if (at < cAt || (at === cAt && order < (hOrder[child] as number))) break;
+      hAt[i] = cAt;
+      hOrder[i] = hOrder[child] as number;
+      timers[i] = timers[child];
       i = child;
     }
-    h[i] = last;
+    hAt[i] = at;
+    hOrder[i] = order;
+    timers[i] = last;
+    return top;
   }
-}
-
-function before(a: ManualTimer, b: ManualTimer): boolean {
-  return a.at < b.at || (a.at === b.at && a.order < b.order);
 }
