@@ -8,13 +8,23 @@ export interface Request {
   sentAtMs: number;
 }
 
+/** Segments apart by a multiple of this share keys: 12 days of 1 s segments, while the keys' maps hold seconds' worth. */
+const KEY_SEQ_SPAN = 2 ** 20;
+
 /**
- * One number per piece (the wire caps seq at 32 bits and piece below
- * MAX_PIECES_PER_SEGMENT, so it is exact): a string key cost an allocation and
- * a hash of its characters on every request, cancel and arrival.
+ * One small integer per piece (piece is below MAX_PIECES_PER_SEGMENT, 2^10,
+ * on the wire): a string key cost an allocation and a hash of its characters
+ * on every request, cancel and arrival, and seq itself (seconds since 1970)
+ * is past V8's small integers. Two segments 2^20 apart cannot both be in
+ * flight; a neighbour naming one on purpose reaches only its own requests.
  */
 export function pieceKey(seq: number, piece: number): number {
-  return seq * MAX_PIECES_PER_SEGMENT + piece;
+  return (seq % KEY_SEQ_SPAN) * MAX_PIECES_PER_SEGMENT + piece;
+}
+
+/** Whether `key` is of a piece of segment `seq`. */
+export function keyOfSegment(key: number, seq: number): boolean {
+  return key - (key % MAX_PIECES_PER_SEGMENT) === pieceKey(seq, 0);
 }
 
 /**

@@ -13,7 +13,7 @@ import type { PeerConfig } from './config.ts';
 import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
-import { Neighbour, type Request, pieceKey } from './neighbour.ts';
+import { Neighbour, type Request, keyOfSegment, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
@@ -997,8 +997,7 @@ export class Swarm {
     // Nor need it be copied when what it refused lies outside the segments the picker sees.
     let inView = false;
     for (const key of n.refusedUntil.keys()) {
-      const seq = Math.floor(key / MAX_PIECES_PER_SEGMENT);
-      for (const s of segments) if (s.seq === seq) inView = true;
+      for (const s of segments) if (keyOfSegment(key, s.seq)) inView = true;
       if (inView) break;
     }
     if (!inView) return n.has;
