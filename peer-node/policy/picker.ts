@@ -84,6 +84,8 @@ type InFlight = PickerSegment['inFlight'][number];
 
 interface Candidate {
   seg: PickerSegment;
+  /** The segment's index in the snapshot. */
+  k: number;
   piece: number;
   bytes: number;
   avail: number;
@@ -100,22 +102,23 @@ const ORDER: Record<PickerMode, (a: Candidate, b: Candidate) => number> = {
 
 /** Neighbours in the snapshot holding each piece, choked or not: seq -> count per piece. */
 export function availability(s: PickerSnapshot): Map<number, number[]> {
-  const out = new Map<number, number[]>();
-  for (const seg of s.segments) out.set(seg.seq, new Array<number>(seg.pieceCount).fill(0));
-  for (const p of s.peers) {
-    for (const seg of s.segments) {
-      const bits = p.has.get(seg.seq);
-      if (!bits) continue;
-      const counts = out.get(seg.seq) as number[];
-      for (let i = 0; i < counts.length; i++) if (bits[i] === true) counts[i] = (counts[i] as number) + 1;
-    }
-  }
-  return out;
+  return new Map(s.segments.map((seg) => [seg.seq, holderCounts(s.peers.map((p) => p.has.get(seg.seq)), seg.pieceCount)]));
+}
+
+/** Per piece, how many of the holdings given (one per neighbour, of one segment) hold it. */
+function holderCounts(holdings: readonly (readonly boolean[] | undefined)[], pieceCount: number): number[] {
+  const counts = new Array<number>(pieceCount).fill(0);
+  for (const bits of holdings) if (bits) for (let i = 0; i < pieceCount; i++) if (bits[i] === true) counts[i] = (counts[i] as number) + 1;
+  return counts;
 }
 
 export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions, rng: Rng): PlannedRequest[] {
   const plan: PlannedRequest[] = [];
   const peers = s.peers;
+  // Each neighbour's pieces of each segment, looked up once: a map lookup by segment number is slow, and each piece asks it of every neighbour.
+  // Built on first use: most plans find nothing to ask for.
+  let heldTable: (readonly boolean[] | undefined)[][] | null = null;
+  const heldBy = () => (heldTable ??= peers.map((p) => s.segments.map((seg) => p.has.get(seg.seq))));
   // Only an urgent piece already in flight needs a peer by id: built on first use.
   let byId: Map<string, PickerPeer> | null = null;
   // Counts include what this call plans, so the bounds hold across the whole plan.
@@ -136,13 +139,14 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   /** The last bestPeer's estimated arrival: a number rather than an object per answer, as it runs for every piece. */
   let bestEta = 0;
   /** The unchoked neighbour with room that would deliver the piece first: its index (its estimated arrival in bestEta), or -1. */
-  const bestPeer = (seq: number, piece: number, bytes: number): number => {
+  const bestPeer = (k: number, piece: number, bytes: number): number => {
     if (peerTotal >= o.maxInFlightTotal) return -1;
+    const held = heldBy();
     let best = -1;
     for (const i of open) {
       const p = peers[i] as PickerPeer;
       const q = queued[i] as number;
-      if (p.has.get(seq)?.[piece] !== true) continue;
+      if ((held[i] as (readonly boolean[] | undefined)[])[k]?.[piece] !== true) continue;
       const eta = nowMs + latency(p) + (q + 1) * pieceMs(p, bytes);
       if (best < 0 || eta < bestEta || (eta === bestEta && (tieKey[i] as number) < (tieKey[best] as number))) {
         best = i;
@@ -181,6 +185,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   const isUrgent = (seg: PickerSegment) => seg.deadlineMs - nowMs <= o.urgentWindowMs;
   const urgent = s.segments.filter(isUrgent).sort((a, b) => a.deadlineMs - b.deadlineMs || a.seq - b.seq);
   for (const seg of urgent) {
+    const k = s.segments.indexOf(seg);
     const flying = byPiece(seg);
     // A segment is played whole, so the order of its pieces does not matter to
     // us; a random one makes neighbours that all fall back to the origin at
@@ -194,7 +199,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
         if (originHasRoom() && out.every((r) => overdue(r, bytes))) push(seg.seq, piece, null, 'urgent-origin');
         continue;
       }
-      const best = bestPeer(seg.seq, piece, bytes);
+      const best = bestPeer(k, piece, bytes);
       if (best >= 0 && bestEta <= seg.deadlineMs) push(seg.seq, piece, best, 'urgent-peer');
       // No neighbour can send it yet: at the live edge it is most likely on its way to one, so the origin is asked only when time runs short.
       else if (best < 0 && seg.deadlineMs - nowMs > o.rescueWindowMs) continue;
@@ -207,23 +212,24 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   // Non-urgent pieces come from neighbours only: the origin's bandwidth is for deadlines.
   // With no neighbour able to take a request, ranking the candidates would be wasted.
   const roomLeft = peerTotal < o.maxInFlightTotal && open.length > 0;
-  const later = roomLeft ? s.segments.filter((seg) => !isUrgent(seg)) : [];
-  const avail = later.length > 0 ? availability({ ...s, segments: later }) : new Map<number, number[]>();
   const candidates: Candidate[] = [];
-  for (const seg of later) {
+  for (let k = 0; roomLeft && k < s.segments.length; k++) {
+    const seg = s.segments[k] as PickerSegment;
+    if (isUrgent(seg)) continue;
     const flying = byPiece(seg);
-    const counts = avail.get(seg.seq) ?? [];
+    // Neighbours holding each piece, choked or not: availability().
+    const counts = holderCounts(heldBy().map((bitsOf) => bitsOf[k]), seg.pieceCount);
     for (let piece = 0; piece < seg.pieceCount; piece++) {
-      const n = counts[piece] ?? 0;
+      const n = counts[piece] as number;
       if (seg.have[piece] === true || flying[piece] || n === 0) continue;
-      candidates.push({ seg, piece, bytes: bytesOf(seg, piece), avail: n, key: rng() });
+      candidates.push({ seg, k, piece, bytes: bytesOf(seg, piece), avail: n, key: rng() });
     }
   }
   candidates.sort(ORDER[o.mode]);
   for (const c of candidates) {
     // Every neighbour's pipeline full: no later candidate can be placed either.
     if (peerTotal >= o.maxInFlightTotal || open.length === 0) break;
-    const best = bestPeer(c.seg.seq, c.piece, c.bytes);
+    const best = bestPeer(c.k, c.piece, c.bytes);
     if (best >= 0) push(c.seg.seq, c.piece, best, REASON[o.mode]);
   }
   return plan;
