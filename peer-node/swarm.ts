@@ -931,7 +931,7 @@ export class Swarm {
     const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
       for (const seg of segments) if (seg.seq === r.seq) return void seg.inFlight.push({ piece: r.piece, from, sentAtMs: r.sentAtMs });
     };
-    for (const n of peers) for (const r of n.inFlight.values()) addInFlight(r, n.peerId as string);
+    for (const n of peers) if (n.inFlight.size > 0) for (const r of n.inFlight.values()) addInFlight(r, n.peerId as string);
     for (const r of this.originInFlight.values()) addInFlight(r, ORIGIN);
 
     const pieceSize = store.pieceSize;

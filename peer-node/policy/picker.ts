@@ -116,9 +116,9 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   const plan: PlannedRequest[] = [];
   const peers = s.peers;
   // Each neighbour's pieces of each segment, looked up once: a map lookup by segment number is slow, and each piece asks it of every neighbour.
-  // Built on first use: most plans find nothing to ask for.
-  let heldTable: (readonly boolean[] | undefined)[][] | null = null;
-  const heldBy = () => (heldTable ??= peers.map((p) => s.segments.map((seg) => p.has.get(seg.seq))));
+  // Each built on first use: most plans find nothing to ask for, and most neighbours choke us.
+  const heldTable: ((readonly boolean[] | undefined)[] | undefined)[] = [];
+  const heldBy = (i: number) => (heldTable[i] ??= s.segments.map((seg) => (peers[i] as PickerPeer).has.get(seg.seq)));
   // Only an urgent piece already in flight needs a peer by id: built on first use.
   let byId: Map<string, PickerPeer> | null = null;
   // Counts include what this call plans, so the bounds hold across the whole plan.
@@ -141,12 +141,11 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
   /** The unchoked neighbour with room that would deliver the piece first: its index (its estimated arrival in bestEta), or -1. */
   const bestPeer = (k: number, piece: number, bytes: number): number => {
     if (peerTotal >= o.maxInFlightTotal) return -1;
-    const held = heldBy();
     let best = -1;
     for (const i of open) {
       const p = peers[i] as PickerPeer;
       const q = queued[i] as number;
-      if ((held[i] as (readonly boolean[] | undefined)[])[k]?.[piece] !== true) continue;
+      if (heldBy(i)[k]?.[piece] !== true) continue;
       const eta = nowMs + latency(p) + (q + 1) * pieceMs(p, bytes);
       if (best < 0 || eta < bestEta || (eta === bestEta && (tieKey[i] as number) < (tieKey[best] as number))) {
         best = i;
@@ -218,7 +217,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
     if (isUrgent(seg)) continue;
     const flying = byPiece(seg);
     // Neighbours holding each piece, choked or not: availability().
-    const counts = holderCounts(heldBy().map((bitsOf) => bitsOf[k]), seg.pieceCount);
+    const counts = holderCounts(peers.map((_, i) => heldBy(i)[k]), seg.pieceCount);
     for (let piece = 0; piece < seg.pieceCount; piece++) {
       const n = counts[piece] as number;
       if (seg.have[piece] === true || flying[piece] || n === 0) continue;
