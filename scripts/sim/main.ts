@@ -25,6 +25,8 @@ import { type SweepRow, renderSweepTable } from './sweep-table.ts';
 import { validate } from './validate.ts';
 import { runWorld } from './world.ts';
 
+/** The child's young generation, in MB (V8's default is 16 at most). */
+const SEMI_SPACE_MB = 64;
 const RANGE = /^\d+(\.\d+)?-\d+(\.\d+)?$/;
 const SIM_SCENARIOS = [...SCENARIO_NAMES] as const;
 
@@ -192,7 +194,9 @@ async function inChild(argv: readonly string[], scenario: ScenarioName, variant:
     const file = join(dir, 'result.json');
     const args = [...withoutFlags(argv, ['--sweep', '--svg', '--json', '--scenario', '--seed', '--repeat', ...more]), '--scenario', scenario, '--seed', String(seed), '--child-variant', String(variant), '--child-result', file];
     await new Promise<void>((resolve, reject) => {
-      const child = fork(SIM_BUNDLE, args, { execArgv: ['--max-old-space-size=14336'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // A simulation allocates short-lived objects by the million (frames, messages, plans): a young generation
+      // larger than V8's default is collected less often, for a little more memory.
+      const child = fork(SIM_BUNDLE, args, { execArgv: ['--max-old-space-size=14336', `--max-semi-space-size=${SEMI_SPACE_MB}`], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       child.on('error', reject);
       child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`the simulated run of ${scenario} exited with ${code}`))));
     });
