@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type Variant, parseMasterPlaylist } from '../shared/master-playlist.ts';
 import { type BandwidthEstimator, chooseRung, estimateBps, newEstimator, sampleDownload } from './abr-rule.ts';
 import { parseLivePlaylist, playOnWallClock, sendReport } from './playback-model.ts';
+import { httpRequest } from './http-client.ts';
 import { type ListedSegment, type PlaybackResult, Playout } from './playout.ts';
 
 /** A segment the model fetched whole. */
@@ -88,14 +89,14 @@ export class AbrPlaybackModel {
   private async readMaster(): Promise<void> {
     while (!this.stopped) {
       try {
-        const res = await fetch(this.masterUrl, { signal: AbortSignal.timeout(5000) });
+        const res = await httpRequest(this.masterUrl, 5000);
         if (res.ok) {
-          const rungs = parseMasterPlaylist(await res.text());
+          const rungs = parseMasterPlaylist(res.body.toString());
           if (rungs.length > 0) {
             this.rungs = rungs.sort((a, b) => a.bandwidth - b.bandwidth);
             return;
           }
-        } else await res.body?.cancel();
+        }
       } catch {
         // Not listening yet, or not a ladder yet (a node answers 503 until it knows): ask again, as hls.js must.
       }
@@ -111,9 +112,9 @@ export class AbrPlaybackModel {
   private async readPlaylist(i: number): Promise<void> {
     const rung = this.rungs[i] as Variant;
     try {
-      const res = await fetch(this.playlistUrl(rung), { signal: AbortSignal.timeout(5000) });
-      if (!res.ok) return void (await res.body?.cancel());
-      const segments = parseLivePlaylist(await res.text());
+      const res = await httpRequest(this.playlistUrl(rung), 5000);
+      if (!res.ok) return;
+      const segments = parseLivePlaylist(res.body.toString());
       const known = this.listed.get(rung.name) ?? new Map<number, ListedSegment>();
       for (const s of segments) known.set(s.seq, s);
       trim(known);
@@ -179,16 +180,15 @@ export class AbrPlaybackModel {
       this.renditionOf.set(next.seq, rung.name);
       const askedAt = Date.now();
       try {
-        const res = await fetch(new URL(uri, this.playlistUrl(rung)), { signal: AbortSignal.timeout(15_000) });
-        const ttfbMs = Date.now() - askedAt;
+        const res = await httpRequest(new URL(uri, this.playlistUrl(rung)), 15_000);
+        const ttfbMs = res.headersAtMs - askedAt;
         if (res.ok) {
-          const body = new Uint8Array(await res.arrayBuffer());
+          const body = res.body;
           const doneAt = Date.now();
           this.estimator = sampleDownload(this.estimator, doneAt - askedAt, body.byteLength, ttfbMs);
           this.fetchedSegments.push({ seq: next.seq, rendition: rung.name, bytes: body.byteLength });
           this.playout.fetched(next.seq, doneAt, { sha256: createHash('sha256').update(body).digest('hex'), corrupt: false, rendition: rung.name });
         } else {
-          await res.body?.cancel();
           this.playout.fetched(next.seq, Date.now(), null);
         }
       } catch {

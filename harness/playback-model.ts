@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { httpRequest } from './http-client.ts';
 import { type ListedSegment, type PlaybackResult, Playout } from './playout.ts';
 
 export type { PlaybackResult } from './playout.ts';
@@ -77,9 +78,8 @@ export class PlaybackModel {
   private async playlistLoop(): Promise<void> {
     while (!this.stopped) {
       try {
-        const res = await fetch(this.playlistUrl, { signal: AbortSignal.timeout(5000) });
-        if (res.ok) this.playout.listed(parseLivePlaylist(await res.text()));
-        else await res.body?.cancel();
+        const res = await httpRequest(this.playlistUrl, 5000);
+        if (res.ok) this.playout.listed(parseLivePlaylist(res.body.toString()));
       } catch {
         // The peer node may not be listening yet; keep asking, as hls.js must.
       }
@@ -95,14 +95,12 @@ export class PlaybackModel {
         continue;
       }
       try {
-        const res = await fetch(new URL(next.uri, this.playlistUrl), { signal: AbortSignal.timeout(15_000) });
+        const res = await httpRequest(new URL(next.uri, this.playlistUrl), 15_000);
         if (res.ok) {
-          const body = new Uint8Array(await res.arrayBuffer());
-          const sha256 = createHash('sha256').update(body).digest('hex');
+          const sha256 = createHash('sha256').update(res.body).digest('hex');
           const expected = this.expectedSha256(next.seq);
           this.playout.fetched(next.seq, Date.now(), { sha256, corrupt: expected !== null && sha256 !== expected });
         } else {
-          await res.body?.cancel();
           this.playout.fetched(next.seq, Date.now(), null);
         }
       } catch {
@@ -138,13 +136,7 @@ export async function sendReport(url: string, playout: Playout, msn: number, sta
   const r = playout.result;
   const offsetMs = Math.max(0, Date.now() - startedAtMs);
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ seq: msn, offsetMs: Math.min(offsetMs, 600_000), stalls: r.stalls, stallMs: Math.round(r.stalledMs), rendition }),
-      signal: AbortSignal.timeout(2000),
-    });
-    await res.body?.cancel();
+    await httpRequest(url, 2000, JSON.stringify({ seq: msn, offsetMs: Math.min(offsetMs, 600_000), stalls: r.stalls, stallMs: Math.round(r.stalledMs), rendition }));
   } catch {
     // A report lost is a report late; the next one carries the totals.
   }
