@@ -27,6 +27,7 @@ const flags = {
   json: { kind: 'optional-string', default: null, help: 'also write the figures to this file as JSON' },
   segmentSeconds: { kind: 'int', default: 1, min: 1, max: 6, help: 'segment duration of the benchmark stream' },
   ffmpegPath: { kind: 'string', default: 'ffmpeg', help: 'ffmpeg binary', env: 'FFMPEG_PATH' },
+  cpuProf: { kind: 'optional-string', default: null, help: "write each peer worker's V8 CPU profile (.cpuprofile, for Chrome DevTools) into this folder" },
 } as const satisfies Record<string, FlagSpec>;
 
 const CACHE_DIR = fileURLToPath(new URL('../../.cache/', import.meta.url));
@@ -72,7 +73,7 @@ void runMain('bench', async () => {
   for (const plan of plans) {
     say(`${plan.name}: ${plan.peers.length} peers, ${plan.durationMs / 1000} s`);
     try {
-      const run = await runScenario(plan, { clipPath: clips.get(plan.segmentMs) as string, segmentSeconds: config.segmentSeconds, seed: config.seed, progress: say });
+      const run = await runScenario(plan, { clipPath: clips.get(plan.segmentMs) as string, segmentSeconds: config.segmentSeconds, seed: config.seed, progress: say, cpuProfDir: config.cpuProf });
       results[plan.name] = computeFigures(run);
       if (run.abr) ladderResults[plan.name] = computeAbrFigures(run.abr);
     } catch (err) {

@@ -29,6 +29,20 @@ import type { PeerFinal, ToRunner, ToWorker } from './worker-protocol.ts';
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const WORKERS = 2;
 const PROGRESS_EVERY_MS = 5000;
+/** Writing a CPU profile of a minute of 25 peer nodes takes a few seconds on a busy machine. */
+const WORKER_PROFILE_EXIT_MS = 30_000;
+
+/** Resolves when `child` has exited, or after `ms`. */
+function exited(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
 
 export interface RunContext {
   /** Encoded with a keyframe every plan.segmentMs (clip.ts). */
@@ -39,6 +53,8 @@ export interface RunContext {
   progress(line: string): void;
   /** Each segment the origin publishes (the simulator's --validate takes the real encode's sizes from here). */
   onPublished?: (seq: number, size: number) => void;
+  /** A folder for each worker's V8 CPU profile (node --cpu-prof), written as it exits; none when not given. */
+  cpuProfDir?: string | null;
 }
 
 interface Worker {
@@ -47,8 +63,9 @@ interface Worker {
   stats: Map<string, { counters: SwarmCounters; neighbours: number; renditions?: RenditionStats[] }>;
 }
 
-function startWorker(): Promise<Worker> {
-  const child = fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+function startWorker(cpuProfDir: string | null): Promise<Worker> {
+  const profile = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+  const child = fork(WORKER, [], { execArgv: ['--import', 'tsx', ...profile], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const stats = new Map<string, { counters: SwarmCounters; neighbours: number; renditions?: RenditionStats[] }>();
   let resolveFinal!: (v: { peers: PeerFinal[]; cpuMs: number }) => void;
   const final = new Promise<{ peers: PeerFinal[]; cpuMs: number }>((r) => (resolveFinal = r));
@@ -105,7 +122,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
   try {
     // Viewers join a stream that is already live, with enough of it to start 3 segments behind.
     await live;
-    if (plan.p2p) for (let i = 0; i < WORKERS; i++) workers.push(await startWorker());
+    if (plan.p2p) for (let i = 0; i < WORKERS; i++) workers.push(await startWorker(ctx.cpuProfDir ?? null));
     const t0 = Date.now();
     const warmAt = t0 + plan.warmupMs;
     const placement = new Map<string, Worker>();
@@ -285,6 +302,8 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     for (const t of timers) clearTimeout(t);
     for (const d of directModels) if (!d.result) await d.model.close();
     await Promise.all(processPeers.map((p) => stopProcess(p.proc)));
+    // A worker leaves once it has sent its figures; one still writing its CPU profile is given the time to.
+    await Promise.all(workers.map((w) => exited(w.child, ctx.cpuProfDir ? WORKER_PROFILE_EXIT_MS : 0)));
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGTERM');
     await origin.close();
   }
