@@ -31,7 +31,8 @@ export function httpRequest(url: string | URL, timeoutMs: number, post?: string)
         resolve({ status, ok: status >= 200 && status < 300, headersAtMs, body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks) });
       });
       res.on('error', reject);
-      res.on('aborted', () => reject(new Error('response aborted')));
+      // Cut short (the server went away, the timeout fired): a settled promise ignores this.
+      res.on('close', () => reject(new Error('response cut short')));
     });
     req.on('error', reject);
     req.end(post);
