@@ -1,8 +1,8 @@
 // Runs the test files, each in a `node --test` process of its own:
 //   - first the few files listed in ALONE, one at a time with nothing beside
 //     them, streamed as they run;
-//   - then every other file, three at a time, each file's output printed whole
-//     as it ends so files do not interleave. Most of an integration file's
+//   - then every other file, three at a time, longest first, each file's
+//     output printed whole as it ends so files do not interleave. Most of an integration file's
 //     time is spent waiting on real time (a player playing N seconds), not
 //     computing: over a whole run two at a time kept this two-core machine
 //     about a quarter busy, so three side by side cost each other little (a
@@ -32,6 +32,27 @@ const CONCURRENCY = Number(process.env.TEST_CONCURRENCY) || 3;
  */
 const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak', 'tracker-replicas'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
+/**
+ * Seconds the slowest shared files take on this 2-core machine (a clean-clone
+ * run, rounded), so that they start first: longest first, a long file cannot
+ * start last and run on alone while the other slots sit idle. Only the order
+ * depends on these; a file not listed is estimated by its directory. A new
+ * file over ~15 s belongs here.
+ */
+const KNOWN_SECONDS = {
+  'e2e/player': 66, 'integration/restart': 53, 'integration/flood': 50, 'e2e/abr': 48, 'integration/slow-reader': 47,
+  'integration/bench-abr': 43, 'unit/fuzz': 38, 'integration/abr-peers': 37, 'integration/ingest-pace': 35, 'integration/bench': 32,
+  'integration/forged-announcements': 28, 'integration/origin-process': 26, 'integration/shutdown': 24, 'e2e/dashboard': 24,
+  'integration/tracker-lies': 24, 'integration/sim-cli': 24, 'integration/idle-neighbours': 24, 'e2e/low-latency': 23,
+  'integration/tracker-bench': 23, 'integration/tracker-reflection': 23, 'integration/pack': 21, 'integration/nginx-edge': 20,
+  'integration/redis-outage': 19, 'integration/garbage': 17, 'integration/prometheus': 16, 'unit/sim-world': 16,
+  'integration/origin': 16, 'integration/rtmp-key': 15, 'integration/tls': 15, 'e2e/dashboard-token': 13, 'unit/p2p-live-command': 12,
+};
+const BY_DIRECTORY_SECONDS = { e2e: 20, integration: 8, unit: 1.5 };
+function estimatedSeconds(file) {
+  const name = file.replace(/\\/g, '/').replace(/^test\//, '').replace(/\.test\.ts$/, '');
+  return KNOWN_SECONDS[name] ?? BY_DIRECTORY_SECONDS[name.split('/')[0]] ?? BY_DIRECTORY_SECONDS.integration;
+}
 
 function list(dir) {
   return readdirSync(dir, { recursive: true })
@@ -99,8 +120,8 @@ function killGroup(pid) {
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/integration'), ...list('test/e2e')];
 const alone = files.filter((f) => ALONE.has(f));
-// Integration and end-to-end files first, so the short unit files fill the gaps at the end.
-const shared = [...files.filter((f) => !isUnit(f) && !ALONE.has(f)), ...files.filter(isUnit)];
+// Longest first, so the short unit files fill the gaps at the end (a stable sort: equal estimates keep their order).
+const shared = files.filter((f) => !ALONE.has(f)).sort((a, b) => estimatedSeconds(b) - estimatedSeconds(a));
 const results = [];
 const wallStart = Date.now();
 /** Process groups of the files running now. */
