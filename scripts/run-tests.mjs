@@ -1,11 +1,10 @@
 // Runs the test files, each in a `node --test` process of its own:
 //   - first the few files listed in ALONE, one at a time with no other
-//     integration file beside them, streamed as they run; meanwhile the files
-//     that only compute (unit files, and COMPUTE_ONLY) run one at a time at
-//     the lowest CPU priority (nice 19), so they take only the CPU the ALONE
-//     file leaves idle (most of it: those files wait on real time) and never
-//     delay it;
-//   - then every other file (and any computing one not yet run), three at a
+//     integration file beside them, streamed as they run; meanwhile the unit
+//     files and the BACKGROUND ones run one at a time at the lowest CPU
+//     priority (nice 19), so they take only the CPU the ALONE file leaves
+//     idle (most of it: those files wait on real time) and never delay it;
+//   - then every other file (and any of those not yet run), three at a
 //     time, longest first, each file's output printed whole as it ends so
 //     files do not interleave. Most of an integration file's time is spent
 //     waiting on real time (a player playing N seconds), not computing: over
@@ -33,14 +32,22 @@ const CONCURRENCY = Number(process.env.TEST_CONCURRENCY) || 3;
 /**
  * Files that assert playback continuity over a swarm of processes, or a flat
  * memory line, in real time, with little margin: another file's ffmpeg and
- * peers on the same two cores would blur what they measure. A file that only
- * computes, at nice 19, does not: it gets the CPU only while their processes
- * wait (churn beside fuzz, sim-world and p2p-live-command so: 50/50 segments
- * on time after the kill for every survivor, the dead dropped in 84 ms).
+ * peers on the same two cores would blur what they measure. A file at nice
+ * 19 does not: it gets the CPU only while their processes wait (churn beside
+ * fuzz, sim-world and p2p-live-command so: 50/50 segments on time after the
+ * kill for every survivor, the dead dropped in 84 ms).
  */
 const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak', 'tracker-replicas'].map((name) => join('test', 'integration', `${name}.test.ts`)));
-/** Integration files that wait on no real time (the simulator runs on a virtual clock), so CPU they wait for delays them without changing what they assert. */
-const COMPUTE_ONLY = new Set(['sim-cli'].map((name) => join('test', 'integration', `${name}.test.ts`)));
+/**
+ * Integration files that assert no speed and bound every wait generously
+ * (seconds where it takes a fraction): waiting for the CPU at nice 19 delays
+ * them without changing what they assert. sim-cli's simulator runs on a
+ * virtual clock; pack is mostly npm and esbuild; tracker-bench says "it
+ * asserts no speed"; origin-process and tls check exits, output, joins and
+ * bytes. Not here: files that judge playback on time, latency, pacing,
+ * backoff or caching by the clock.
+ */
+const BACKGROUND = new Set(['sim-cli', 'pack', 'tracker-bench', 'origin-process', 'tls'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 /**
  * Seconds the slowest shared files take on this 2-core machine (a clean-clone
@@ -138,9 +145,9 @@ const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/inte
 const alone = files.filter((f) => ALONE.has(f));
 // Longest first, so the short files fill the gaps at the end (a stable sort: equal estimates keep their order).
 const longestFirst = (list) => list.sort((a, b) => estimatedSeconds(b) - estimatedSeconds(a));
-// The computing files beside the ALONE ones, when there are ALONE files to run.
-const computing = alone.length > 0 ? longestFirst(files.filter((f) => isUnit(f) || COMPUTE_ONLY.has(f))) : [];
-const shared = longestFirst(files.filter((f) => !ALONE.has(f) && !computing.includes(f)));
+// The unit and BACKGROUND files beside the ALONE ones, when there are ALONE files to run.
+const background = alone.length > 0 ? longestFirst(files.filter((f) => isUnit(f) || BACKGROUND.has(f))) : [];
+const shared = longestFirst(files.filter((f) => !ALONE.has(f) && !background.includes(f)));
 const results = [];
 const wallStart = Date.now();
 /** Process groups of the files running now. */
@@ -160,8 +167,8 @@ const printBesideAlone = () => {
 };
 let aloneDone = false;
 const idleLane = (async () => {
-  while (!aloneDone && computing.length > 0) {
-    const r = await runFile(computing.shift(), { stream: false, idle: true });
+  while (!aloneDone && background.length > 0) {
+    const r = await runFile(background.shift(), { stream: false, idle: true });
     besideAlone.push(r);
     results.push(r);
   }
@@ -172,7 +179,7 @@ for (const file of alone) {
 }
 aloneDone = true;
 // The file still running in the idle lane finishes there, beside the shared files; those not started join their queue.
-const queue = longestFirst([...shared, ...computing.splice(0)]);
+const queue = longestFirst([...shared, ...background.splice(0)]);
 const idleLaneDone = idleLane.then(printBesideAlone);
 await Promise.all(
   Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
