@@ -43,11 +43,12 @@ const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak', 'tracker-replicas'].
  * (seconds where it takes a fraction): waiting for the CPU at nice 19 delays
  * them without changing what they assert. sim-cli's simulator runs on a
  * virtual clock; pack is mostly npm and esbuild; tracker-bench says "it
- * asserts no speed"; origin-process and tls check exits, output, joins and
- * bytes. Not here: files that judge playback on time, latency, pacing,
- * backoff or caching by the clock.
+ * asserts no speed"; origin-process, tls and channels check exits, output,
+ * joins and bytes; ladder and low-latency-origin read durations and keyframe
+ * times from the media, not the clock. Not here: files that judge playback
+ * on time, latency, pacing, backoff or caching by the clock.
  */
-const BACKGROUND = new Set(['sim-cli', 'pack', 'tracker-bench', 'origin-process', 'tls'].map((name) => join('test', 'integration', `${name}.test.ts`)));
+const BACKGROUND = new Set(['sim-cli', 'pack', 'tracker-bench', 'origin-process', 'tls', 'ladder', 'channels', 'channels-replicas', 'low-latency-origin'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 /**
  * Seconds the slowest shared files take on this 2-core machine (a clean-clone
@@ -166,6 +167,7 @@ const printBesideAlone = () => {
   for (const r of besideAlone.splice(0)) process.stdout.write(r.out);
 };
 let aloneDone = false;
+// One at a time: with two, both cores busy at nice 19, churn lost its margin once (on the shared machine, at load 12).
 const idleLane = (async () => {
   while (!aloneDone && background.length > 0) {
     const r = await runFile(background.shift(), { stream: false, idle: true });
@@ -178,7 +180,7 @@ for (const file of alone) {
   printBesideAlone();
 }
 aloneDone = true;
-// The file still running in the idle lane finishes there, beside the shared files; those not started join their queue.
+// The file still running at nice 19 finishes so, beside the shared files; those not started join their queue.
 const queue = longestFirst([...shared, ...background.splice(0)]);
 const idleLaneDone = idleLane.then(printBesideAlone);
 await Promise.all(
