@@ -60,11 +60,12 @@ const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo
 const KNOWN_SECONDS = {
   'e2e/player': 66, 'integration/restart': 53, 'integration/flood': 50, 'e2e/abr': 48, 'integration/slow-reader': 47,
   'integration/bench-abr': 43, 'unit/fuzz': 38, 'integration/abr-peers': 37, 'integration/ingest-pace': 35, 'integration/bench': 32,
-  'integration/forged-announcements': 28, 'integration/origin-process': 26, 'integration/shutdown': 24, 'e2e/dashboard': 24,
+  'integration/forged-announcements': 28, 'integration/origin-process': 26, 'integration/shutdown': 18, 'e2e/dashboard': 24,
   'integration/tracker-lies': 24, 'integration/sim-cli': 24, 'integration/idle-neighbours': 24, 'e2e/low-latency': 23,
   'integration/tracker-bench': 23, 'integration/tracker-reflection': 23, 'integration/pack': 21, 'integration/nginx-edge': 20,
   'integration/redis-outage': 19, 'integration/garbage': 17, 'integration/prometheus': 16, 'unit/sim-world': 16,
-  'integration/origin': 16, 'integration/rtmp-key': 15, 'integration/tls': 15, 'e2e/dashboard-token': 13, 'unit/p2p-live-command': 12,
+  'integration/origin': 16, 'integration/rtmp-key': 15, 'integration/tls': 15, 'e2e/dashboard-token': 13, 'integration/ladder': 13,
+  'unit/p2p-live-command': 12, 'integration/channels-replicas': 11, 'integration/channels': 11, 'integration/low-latency-origin': 10, 'unit/compose': 8,
 };
 const BY_DIRECTORY_SECONDS = { e2e: 20, integration: 8, unit: 1.5 };
 function estimatedSeconds(file) {
