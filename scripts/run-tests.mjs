@@ -51,9 +51,9 @@ const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak', 'tracker-replicas'].
 const BACKGROUND = new Set(['sim-cli', 'pack', 'tracker-bench', 'origin-process', 'tls', 'ladder', 'channels', 'channels-replicas', 'low-latency-origin'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 /**
- * Seconds the slowest shared files take on this 2-core machine (a clean-clone
- * run, rounded), so that they start first: longest first, a long file cannot
- * start last and run on alone while the other slots sit idle. Only the order
+ * Seconds the slowest files take on this 2-core machine (a clean-clone run,
+ * rounded), so that each lane starts them first: longest first, a long file
+ * cannot start last and run on alone while the other slots sit idle. Only the order
  * depends on these; a file not listed is estimated by its directory. A new
  * file over ~15 s belongs here.
  */
