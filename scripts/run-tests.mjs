@@ -5,7 +5,7 @@
 //     priority (nice 19), so they take only the CPU the ALONE file leaves
 //     idle (most of it: those files wait on real time) and never delay it;
 //   - then every other file (and any of those not yet run), three at a
-//     time, longest first, each file's output printed whole as it ends so
+//     time, each file's output printed whole as it ends so
 //     files do not interleave. Most of an integration file's time is spent
 //     waiting on real time (a player playing N seconds), not computing: over
 //     a whole run two at a time kept this two-core machine about a quarter
@@ -51,26 +51,18 @@ const ALONE = new Set(['churn', 'swarm', 'hostile', 'soak', 'tracker-replicas'].
 const BACKGROUND = new Set(['sim-cli', 'pack', 'tracker-bench', 'origin-process', 'tls', 'ladder', 'channels', 'channels-replicas', 'low-latency-origin'].map((name) => join('test', 'integration', `${name}.test.ts`)));
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
 /**
- * Seconds the slowest files take on this 2-core machine (a clean-clone run,
- * rounded), so that each lane starts them first: longest first, a long file
- * cannot start last and run on alone while the other slots sit idle. Only the order
- * depends on these; a file not listed is estimated by its directory. A new
- * file over ~15 s belongs here.
+ * Seconds the slowest of the files run at nice 19 take on this 2-core machine
+ * (a clean-clone run, rounded), so that their lane starts the longest first
+ * and what is left of it when the ALONE files end is short files, which fill
+ * the shared slots' gaps at the end. A file not listed counts as short.
  */
 const KNOWN_SECONDS = {
-  'e2e/player': 66, 'integration/restart': 53, 'integration/flood': 50, 'e2e/abr': 48, 'integration/slow-reader': 47,
-  'integration/bench-abr': 43, 'unit/fuzz': 38, 'integration/abr-peers': 37, 'integration/ingest-pace': 35, 'integration/bench': 32,
-  'integration/forged-announcements': 28, 'integration/origin-process': 26, 'integration/shutdown': 18, 'e2e/dashboard': 24,
-  'integration/tracker-lies': 24, 'integration/sim-cli': 24, 'integration/idle-neighbours': 24, 'e2e/low-latency': 23,
-  'integration/tracker-bench': 23, 'integration/tracker-reflection': 23, 'integration/pack': 21, 'integration/nginx-edge': 20,
-  'integration/redis-outage': 19, 'integration/garbage': 17, 'integration/prometheus': 16, 'unit/sim-world': 16,
-  'integration/origin': 16, 'integration/rtmp-key': 15, 'integration/tls': 15, 'e2e/dashboard-token': 13, 'integration/ladder': 13,
-  'unit/p2p-live-command': 12, 'integration/channels-replicas': 11, 'integration/channels': 11, 'integration/low-latency-origin': 10, 'unit/compose': 8,
+  'unit/fuzz': 38, 'integration/origin-process': 26, 'integration/sim-cli': 24, 'integration/tracker-bench': 23, 'integration/pack': 21,
+  'unit/sim-world': 16, 'integration/tls': 15, 'integration/ladder': 13, 'unit/p2p-live-command': 12, 'integration/channels-replicas': 11,
+  'integration/channels': 11, 'integration/low-latency-origin': 10, 'unit/compose': 8,
 };
-const BY_DIRECTORY_SECONDS = { e2e: 20, integration: 8, unit: 1.5 };
 function estimatedSeconds(file) {
-  const name = file.replace(/\\/g, '/').replace(/^test\//, '').replace(/\.test\.ts$/, '');
-  return KNOWN_SECONDS[name] ?? BY_DIRECTORY_SECONDS[name.split('/')[0]] ?? BY_DIRECTORY_SECONDS.integration;
+  return KNOWN_SECONDS[file.replace(/\\/g, '/').replace(/^test\//, '').replace(/\.test\.ts$/, '')] ?? 1;
 }
 
 function list(dir) {
@@ -145,11 +137,13 @@ function killGroup(pid) {
 const only = process.argv.slice(2);
 const files = only.length > 0 ? only : [...list('test/unit'), ...list('test/integration'), ...list('test/e2e')];
 const alone = files.filter((f) => ALONE.has(f));
-// Longest first, so the short files fill the gaps at the end (a stable sort: equal estimates keep their order).
+// Longest first (a stable sort: equal estimates keep their order).
 const longestFirst = (list) => list.sort((a, b) => estimatedSeconds(b) - estimatedSeconds(a));
 // The unit and BACKGROUND files beside the ALONE ones, when there are ALONE files to run.
 const background = alone.length > 0 ? longestFirst(files.filter((f) => isUnit(f) || BACKGROUND.has(f))) : [];
-const shared = longestFirst(files.filter((f) => !ALONE.has(f) && !background.includes(f)));
+// The shared files in directory order, not longest first: that starts the heaviest (player, restart, flood) side by
+// side, and restart lost its margins so twice on the loaded shared machine; in this order the run was already balanced.
+const shared = files.filter((f) => !ALONE.has(f) && !background.includes(f));
 const results = [];
 const wallStart = Date.now();
 /** Process groups of the files running now. */
@@ -182,7 +176,7 @@ for (const file of alone) {
 }
 aloneDone = true;
 // The file still running at nice 19 finishes so, beside the shared files; those not started join their queue.
-const queue = longestFirst([...shared, ...background.splice(0)]);
+const queue = [...shared, ...background.splice(0)];
 const idleLaneDone = idleLane.then(printBesideAlone);
 await Promise.all(
   Array.from({ length: Math.min(CONCURRENCY, queue.length) }, async () => {
