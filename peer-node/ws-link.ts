@@ -31,9 +31,12 @@ export function wsLink(ws: WebSocket, clock: Clock): Link {
   let closing = false;
   const close = (code: number, reason: string) => {
     closing = true;
+    if (ws.readyState === WebSocket.CLOSED) return;
     if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(code, reason.slice(0, 120));
-    // A peer that never answers the close handshake must not hold the socket open.
-    clock.setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+    // A peer that never answers the close handshake must not hold the socket open; once the socket has closed, the
+    // timer goes too, or it would keep a closing process alive for CLOSE_GRACE_MS after everything else had ended.
+    const grace = clock.setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+    ws.once('close', () => grace.cancel());
   };
   return {
     send(frame, done) {

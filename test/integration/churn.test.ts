@@ -15,6 +15,7 @@ import type { Origin } from '../../origin/origin.ts';
 import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { type Started, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { originSha, trackerUrl } from '../helpers/swarm.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -41,8 +42,9 @@ describe('churn: a third of the peers SIGKILLed mid-stream', () => {
   before(async () => {
     origin = await startTestOrigin({ egressKbps: 1500 });
     const sha = originSha(origin);
+    const peerBundle = await ensurePeerBundle();
     for (let i = 0; i < PEERS; i++) {
-      procs.push(startScript('peer-node/main.ts', ['--tracker', trackerUrl(origin), '--port', '0', '--peer-id', `peer-${i}`, '--seed', String(i + 1), ...LINK]));
+      procs.push(startScript(peerBundle, ['--tracker', trackerUrl(origin), '--port', '0', '--peer-id', `peer-${i}`, '--seed', String(i + 1), ...LINK]));
     }
     for (const p of procs) urls.push((await waitForOutput(p, /player\s+(http:\/\/\S+?)\/?$/m, 30_000))[1] as string);
     await waitForSegments(origin, 3);

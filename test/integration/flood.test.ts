@@ -30,6 +30,7 @@ import { encodeWire } from '../../shared/wire-protocol.ts';
 import { type RawClient, closedWithin, handshakeFrame, isAnnouncement, rawClient } from '../helpers/hostile-peer.ts';
 import { quietLog } from '../helpers/origin.ts';
 import { type Started, peakRss, rssBytes, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const LIGHT = ['--width', '320', '--height', '180', '--fps', '15', '--video-kbps', '400', '--audio-kbps', '64'];
@@ -67,7 +68,7 @@ describe('floods are bounded', () => {
     const [, playlist] = await waitForOutput(origin, /playlist\s+(http\S+)\/live\/index\.m3u8/);
     tracker = `${(playlist as string).replace(/^http/, 'ws')}/tracker`;
     await waitFor('a segment', async () => (await fetch(`${playlist}/live/index.m3u8`)).status === 200, 30_000);
-    target = startScript('peer-node/main.ts', ['--tracker', tracker, '--port', '0', '--peer-id', 'target']);
+    target = startScript(await ensurePeerBundle(), ['--tracker', tracker, '--port', '0', '--peer-id', 'target']);
     const [, http] = await waitForOutput(target, /playlist (http\S+)\/live\.m3u8/);
     targetHttp = http as string;
     peerUrl = `${targetHttp.replace(/^http/, 'ws')}/peer`;

@@ -24,6 +24,7 @@ import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model
 import { TrackerWatch } from '../../harness/tracker-watch.ts';
 import { decodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /** The origin's signing key, made by its first run and read by the second: peers pin it on first use and refuse any other. */
@@ -63,7 +64,7 @@ async function startOrigin(port: number): Promise<{ p: Started; port: number }> 
 }
 
 async function startPeer(trackerUrl: string, id: string, port: number): Promise<{ p: Started; url: string }> {
-  const p = startScript('peer-node/main.ts', ['--tracker', trackerUrl, '--port', String(port), '--peer-id', id, ...PEER_FLAGS]);
+  const p = startScript(await ensurePeerBundle(), ['--tracker', trackerUrl, '--port', String(port), '--peer-id', id, ...PEER_FLAGS]);
   const [, url] = await waitForOutput(p, /player\s+(http:\/\/\S+?)\/?$/m);
   return { p, url: url as string };
 }

@@ -24,6 +24,7 @@ import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { decodeTrackerToPeer, encodePeerToTracker } from '../../shared/tracker-protocol.ts';
 import { decodeWire, encodeWire } from '../../shared/wire-protocol.ts';
 import { type Started, childPids, isAlive, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { waitFor, waitUntil } from '../helpers/wait.ts';
 import { listening, portForFfmpegRtmpListener } from '../../harness/ports.ts';
 
@@ -132,8 +133,8 @@ async function startOrigin(rtmpPort: number | null = null): Promise<{ p: Started
 }
 
 
-function startPeer(trackerUrl: string, peerId: string): Started {
-  return startScript('peer-node/main.ts', ['--tracker', trackerUrl, '--port', '0', '--peer-id', peerId, '--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20']);
+async function startPeer(trackerUrl: string, peerId: string): Promise<Started> {
+  return startScript(await ensurePeerBundle(), ['--tracker', trackerUrl, '--port', '0', '--peer-id', peerId, '--max-neighbours-per-address', '0', '--upload-kbps', '900', '--latency-ms', '20']);
 }
 
 async function peerUrl(p: Started): Promise<string> {
@@ -182,7 +183,7 @@ describe('graceful shutdown on SIGTERM', () => {
     const listed = await joinTracker(trackerUrl, 'test-dialled', `ws://127.0.0.1:${dialledPort}/peer`);
     sockets.push(listed.ws);
 
-    const peer = startPeer(trackerUrl, 'leaving');
+    const peer = await startPeer(trackerUrl, 'leaving');
     started.push(peer);
     const url = await peerUrl(peer);
     const port = Number(new URL(url).port);
@@ -223,7 +224,7 @@ describe('graceful shutdown on SIGTERM', () => {
     started.push(origin.p);
     const trackerUrl = `${origin.url.replace(/^http/, 'ws')}/tracker`;
     const port = Number(new URL(origin.url).port);
-    const peer = startPeer(trackerUrl, 'staying');
+    const peer = await startPeer(trackerUrl, 'staying');
     started.push(peer);
     const url = await peerUrl(peer);
     const client = await joinTracker(trackerUrl, 'test-client', null);

@@ -11,6 +11,7 @@ import type { PeerNode } from '../../peer-node/node.ts';
 import { PlaybackModel, type PlaybackResult } from '../../harness/playback-model.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
 import { type Started, startScript, stopProcess, waitForOutput } from '../../harness/process.ts';
+import { ensurePeerBundle } from '../../harness/peer-bundle.ts';
 import { originSha, startTestPeer, trackerUrl } from '../helpers/swarm.ts';
 
 const run = promisify(execFile);
@@ -45,7 +46,7 @@ describe('a swarm of real peer nodes', () => {
     sha = originSha(origin);
     for (let i = 0; i < CONTRIBUTORS; i++) peers.push(await startTestPeer(origin, { ...LINK, peerId: `contributor-${i}`, seed: i + 1 }));
     free = await startTestPeer(origin, { ...LINK, uploadKbps: 0, peerId: 'free-rider', seed: 99 });
-    victim = startScript('peer-node/main.ts', [
+    victim = startScript(await ensurePeerBundle(), [
       '--tracker', trackerUrl(origin), '--port', '0', '--peer-id', 'victim', '--max-neighbours-per-address', '0',
       '--upload-kbps', String(LINK.uploadKbps), '--latency-ms', String(LINK.latencyMs),
       '--rechoke-interval-ms', String(LINK.rechokeIntervalMs), '--optimistic-interval-ms', String(LINK.optimisticIntervalMs),
