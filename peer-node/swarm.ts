@@ -285,6 +285,8 @@ export class Swarm {
     const r = n.inFlight.get(key);
     if (!r) return undefined;
     n.inFlight.delete(key);
+    // One asked after it was gone was never counted (addRequest).
+    if (!this.neighbours.has(n)) return r;
     this.requestsOut--;
     const asked = this.askedOf.get(key) as number;
     if (asked > 1) this.askedOf.set(key, asked - 1);
