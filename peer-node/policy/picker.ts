@@ -100,13 +100,8 @@ const ORDER: Record<PickerMode, (a: Candidate, b: Candidate) => number> = {
   random: (a, b) => a.key - b.key,
 };
 
-/** Neighbours in the snapshot holding each piece, choked or not: seq -> count per piece. */
-export function availability(s: PickerSnapshot): Map<number, number[]> {
-  return new Map(s.segments.map((seg) => [seg.seq, holderCounts(s.peers.map((p) => p.has.get(seg.seq)), seg.pieceCount)]));
-}
-
-/** Per piece, how many of the holdings given (one per neighbour, of one segment) hold it. */
-function holderCounts(holdings: readonly (readonly boolean[] | undefined)[], pieceCount: number): number[] {
+/** Per piece, how many of the holdings given (one per neighbour, choked or not, of one segment) hold it. */
+export function holderCounts(holdings: readonly (readonly boolean[] | undefined)[], pieceCount: number): number[] {
   const counts = new Array<number>(pieceCount).fill(0);
   for (const bits of holdings) if (bits) for (let i = 0; i < pieceCount; i++) if (bits[i] === true) counts[i] = (counts[i] as number) + 1;
   return counts;
@@ -216,7 +211,7 @@ export function planRequests(s: PickerSnapshot, nowMs: number, o: PickerOptions,
     const seg = s.segments[k] as PickerSegment;
     if (isUrgent(seg)) continue;
     const flying = byPiece(seg);
-    // Neighbours holding each piece, choked or not: availability().
+    // Neighbours holding each piece, choked or not.
     const counts = holderCounts(peers.map((_, i) => heldBy(i)[k]), seg.pieceCount);
     for (let piece = 0; piece < seg.pieceCount; piece++) {
       const n = counts[piece] as number;

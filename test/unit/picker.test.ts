@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  availability,
+  holderCounts,
   type PickerOptions,
   type PickerPeer,
   type PickerSegment,
@@ -292,12 +292,9 @@ describe('planRequests', () => {
     assert.deepEqual(order('random'), random);
   });
 
-  test('availability counts neighbours holding each piece, choked or not', () => {
-    const snapshot: PickerSnapshot = {
-      segments: [seg(1, '000', LATER), seg(2, '00', LATER)],
-      peers: [peer('A', { 1: '110', 9: '1' }), peer('B', { 1: '011', 2: '01' }, { chokedUs: true })],
-      originInFlight: 0,
-    };
-    assert.deepEqual(availability(snapshot), new Map([[1, [1, 2, 1]], [2, [0, 1]]]));
+  test('holderCounts counts neighbours holding each piece, choked or not', () => {
+    const peers = [peer('A', { 1: '110', 9: '1' }), peer('B', { 1: '011', 2: '01' }, { chokedUs: true })];
+    const of = (seq: number, pieceCount: number) => holderCounts(peers.map((p) => p.has.get(seq)), pieceCount);
+    assert.deepEqual([of(1, 3), of(2, 2)], [[1, 2, 1], [0, 1]]);
   });
 });
