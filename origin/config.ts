@@ -45,6 +45,11 @@ export const originFlags = {
     default: false,
     help: `low-latency mode: ${LOW_LATENCY_SEGMENT_MS / 1000} s segments instead of --segment-seconds, and twice the --window-segments and --playlist-segments so they span as long; when encoding, --fps must be even (a keyframe every ${LOW_LATENCY_SEGMENT_MS / 1000} s)`,
   },
+  wholeSegments: {
+    kind: 'bool',
+    default: false,
+    help: 'with --low-latency, announce and seed only whole segments; by default a low-latency origin (one rendition, no --redis) announces and seeds each piece as soon as ffmpeg has written its bytes, so peers relay it before its segment is complete',
+  },
   windowSegments: { kind: 'int', default: 30, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments kept in the live window' },
   playlistSegments: { kind: 'int', default: 6, min: 3, max: MAX_WINDOW_SEGMENTS, help: 'segments listed in the live playlist' },
   pieceSize: { kind: 'int', default: DEFAULT_PIECE_SIZE, min: MIN_PIECE_SIZE, max: MAX_PIECE_SIZE, help: 'bytes per piece, the unit peers trade and verify' },
