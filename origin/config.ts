@@ -153,6 +153,17 @@ function withLowLatency(config: OriginConfig): OriginConfig {
   });
 }
 
+/**
+ * Whether the origin announces and seeds each piece as ffmpeg writes it
+ * (--low-latency without --whole-segments), rather than whole segments only.
+ * Not with a ladder (its renditions come from one hls output, which PUTs a
+ * segment only once it is whole) nor with Redis (replicas relay whole
+ * announcements only).
+ */
+export function progressiveAnnouncement(config: Pick<OriginConfig, 'lowLatency' | 'wholeSegments' | 'ladder' | 'redis'>): boolean {
+  return config.lowLatency && !config.wholeSegments && config.ladder === null && config.redis === null;
+}
+
 /** One live channel of an origin: the default one from --source and --stream-key, the others from --channel and --channel-key. */
 export interface ChannelSpec {
   name: string;
