@@ -7,7 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { LOW_LATENCY_SEGMENT_MS } from '../../origin/config.ts';
 import type { Origin } from '../../origin/origin.ts';
+import { publicKeyFromBase64, verifyPartial } from '../../shared/announcement-signature.ts';
+import type { SignedPartial } from '../../shared/tracker-protocol.ts';
 import { startTestOrigin, waitForSegments } from '../helpers/origin.ts';
+import { trackerUrl } from '../helpers/swarm.ts';
+import { type TestTrackerClient, trackerClient } from '../helpers/tracker-client.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
 const FPS = 16;
@@ -26,7 +31,10 @@ describe('origin --low-latency', () => {
     dir = await mkdtemp(join(tmpdir(), 'p2p-live-ll-'));
   });
 
+  let peer: TestTrackerClient | undefined;
+
   after(async () => {
+    await peer?.close();
     await origin?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -50,4 +58,38 @@ describe('origin --low-latency', () => {
       assert.equal(keys[0], '1', `${uri} starts on a keyframe`);
     }
   });
+
+  test("a joined peer hears each segment's whole pieces in partials (in order, signed, each before its whole announcement) under the number it is then published with", { timeout: 60_000 }, async () => {
+    const o = origin as Origin;
+    peer = await trackerClient(trackerUrl(o), { peerId: 'listener', url: () => null });
+    await peer.welcomed();
+    const p = peer;
+    // Segments published after the join: each was announced piece by piece while it arrived.
+    await waitFor('4 whole announcements after the join', () => p.received.filter((m) => m.type === 'segment').length >= 4 || undefined, 30_000);
+    const key = publicKeyFromBase64(o.originKey);
+    const parts = new Map<number, SignedPartial[]>();
+    let checked = 0;
+    for (const m of p.received) {
+      if (m.type === 'segment-part') {
+        const seq = m.announcement.partial.seq;
+        assert.equal(verifyPartial(key, 'main', m.announcement), true, `a partial of ${seq} verifies`);
+        parts.set(seq, [...(parts.get(seq) ?? []), m.announcement]);
+      } else if (m.type === 'segment') {
+        const { segment } = m.announcement;
+        const mine = (parts.get(segment.seq) ?? []).map((a) => a.partial);
+        // A segment whose first partial came before the join is left out.
+        if (mine[0]?.first !== 0) continue;
+        const hashes: string[] = [];
+        for (const partial of mine) {
+          assert.equal(partial.first, hashes.length, `each partial of ${segment.seq} starts where the one before ended`);
+          hashes.push(...partial.pieceHashes);
+        }
+        assert.ok(hashes.length >= segment.pieceHashes.length - 1, `every whole piece of ${segment.seq} but the last, short one was announced before the segment`);
+        assert.deepEqual(segment.pieceHashes.slice(0, hashes.length), hashes, `the partials of ${segment.seq} are a prefix of its whole announcement`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 3, `segments announced piece by piece from their first piece: ${checked}`);
+  });
 });
+

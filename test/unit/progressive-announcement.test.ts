@@ -29,6 +29,7 @@ const silent = pino({ level: 'silent' });
 /** One peer's tracker connection: every frame it got, decoded, in order. */
 interface Listener {
   received: TrackerToPeer[];
+  leave(): void;
 }
 
 class Rig {
@@ -61,7 +62,7 @@ class Rig {
 
   /** A joined peer that reads what the tracker sends it; `uploadKbps` 0 is never seeded. */
   async listener(id: string, uploadKbps = 1000): Promise<Listener> {
-    const l: Listener = { received: [] };
+    const l: Listener = { received: [], leave: () => socket.close(1000, 'bye') };
     const socket = memoryTrackerConnect(this.clock, LATENCY_MS, this.swarm.tracker, '10.0.0.1')('ws://origin/tracker', {
       onOpen: () => socket.send(encodePeerToTracker({ type: 'join', version: PROTOCOL_VERSION, streamId: 'live', peerId: id, url: null, uploadKbps })),
       onMessage: (frame) => {
@@ -183,6 +184,24 @@ describe('progressive announcement: the origin announces and seeds whole pieces 
     const whole = peer.received.at(-1);
     assert.ok(whole?.type === 'segment' && whole.announcement.segment.discontinuity);
     assert.equal(rig.swarm.window.published, 2);
+  });
+
+  test('a peer that leaves right after being seeded a piece of an open segment: the piece is seeded again to another, from the bytes so far', async () => {
+    const rig = new Rig(true);
+    const a = await rig.listener('a', 1000);
+    const b = await rig.listener('b', 1000);
+    const data = Buffer.concat([bytes(PIECE, 1), bytes(PIECE, 2)]);
+    rig.swarm.grow({ run: 'r', index: 0, bytes: data.subarray(0, PIECE + 100) });
+    await rig.run(2 * LATENCY_MS);
+    const [gone, stays] = kinds(a).includes('seed 100/0') ? [a, b] : [b, a];
+    assert.deepEqual(kinds(gone), ['part 100@0+1', 'seed 100/0']);
+    assert.deepEqual(kinds(stays), ['part 100@0+1']);
+    gone.leave();
+    await rig.run(5 * LATENCY_MS);
+    assert.deepEqual(kinds(stays), ['part 100@0+1', 'seed 100/0']);
+    const reseeded = stays.received.at(-1);
+    assert.ok(reseeded?.type === 'seed');
+    assert.deepEqual(Buffer.from(reseeded.data), data.subarray(0, PIECE));
   });
 
   test('growth of a segment already published, or told twice, announces nothing more', async () => {
