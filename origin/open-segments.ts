@@ -95,11 +95,6 @@ export class OpenSegments {
     return this.open.find((s) => s.seq === seq)?.bytes ?? null;
   }
 
-  /** How many segments are open: what the origin is receiving now, or waits to publish. */
-  get size(): number {
-    return this.open.length;
-  }
-
   private find(run: string, index: number): OpenSegment | undefined {
     return this.open.find((s) => s.run === run && s.index === index);
   }

@@ -19,6 +19,9 @@ export function sharedVerifier(): Verifier {
   const pieces = new WeakMap<ArrayBufferLike, Map<string, boolean>>();
   const segments = new Map<string, boolean>();
   const signatures = new Map<string, { key: KeyObject; record: Uint8Array; ok: boolean }>();
+  const bounded = <V>(m: Map<string, V>) => {
+    if (m.size > KEPT) m.delete(m.keys().next().value as string);
+  };
   // Signed records of either kind: the kind is part of the key, so an answer for one is never given for the other.
   const signed = (kind: 'whole' | 'part', key: KeyObject, channel: string, a: { record: Uint8Array; signature: Uint8Array }, check: () => boolean) => {
     const id = `${kind}:${channel}:${Buffer.from(a.signature).toString('base64')}`;
@@ -28,9 +31,6 @@ export function sharedVerifier(): Verifier {
     signatures.set(id, { key, record: a.record, ok });
     bounded(signatures);
     return ok;
-  };
-  const bounded = <V>(m: Map<string, V>) => {
-    if (m.size > KEPT) m.delete(m.keys().next().value as string);
   };
   return {
     piece(data, expected) {

@@ -169,11 +169,12 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     const index = segmentIndex++;
     return { index, data: segmentContent(segmentBytes(o.stream, index), contentRng) };
   };
-  if (!open) clock.setInterval(() => {
-    const s = next();
-    publish(s.data, s.index);
-  }, o.stream.segmentMs);
-  else {
+  if (!open) {
+    clock.setInterval(() => {
+      const s = next();
+      publish(s.data, s.index);
+    }, o.stream.segmentMs);
+  } else {
     // ffmpeg's segment muxer: each segment's bytes arrive over its duration, piece i whole at (i + 1) / n of it,
     // handed to the origin's growth handling as the ingest receiver does; the segment is published at its end.
     const arrive = (s: { index: number; data: Buffer }) => {
