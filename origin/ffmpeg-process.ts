@@ -93,13 +93,19 @@ function hlsOutputOptions(s: IngestSettings, ingestBase: string): string[] {
  * segment, with or without `-segment_list_flags +live` (which 5.1 ignores),
  * reaches no player. Timestamps run on across segments: -reset_timestamps
  * would restart each at the same time, and a player reads them in a row.
+ * The list counts a run's first segment from 0 rather than from its first
+ * frame, so timestamps are left as the encoders make them (avoid_negative_ts
+ * disabled, outside and in each segment's mpegts): the AAC encoder's priming
+ * puts the first audio 21 ms before 0, and shifting everything by that would
+ * list the first segment as 0.521 s (the player aims at the longest EXTINF).
  * ffmpeg 5.1 opens the segments and the list without the output's protocol
  * options, so it POSTs them whatever -method says: the ingest route takes
  * POST as it takes PUT.
  */
 function segmentOutputOptions(s: IngestSettings, ingestBase: string): string[] {
   return [
-    '-f', 'segment', '-segment_time', String(s.segmentSeconds), '-segment_format', 'mpegts', '-segment_format_options', 'flush_packets=1',
+    '-f', 'segment', '-segment_time', String(s.segmentSeconds), '-avoid_negative_ts', 'disabled',
+    '-segment_format', 'mpegts', '-segment_format_options', 'flush_packets=1:avoid_negative_ts=disabled',
     '-segment_list', `${ingestBase}stream.m3u8`, '-segment_list_type', 'm3u8', '-segment_list_size', '6',
   ];
 }
