@@ -28,7 +28,7 @@ export interface IngestedSegment {
 export interface IngestGrowth {
   run: string;
   index: number;
-  /** every byte of the segment received so far */
+  /** every byte of the segment received so far (a view whose bytes never change: later ones go past its end) */
   bytes: Buffer;
 }
 
