@@ -214,4 +214,9 @@ export class Channel {
     const swarm = rendition === null ? undefined : this.renditions.get(rendition);
     return swarm ? swarm.put(run, file, body, atMs) : { status: 'rejected', reason: 'unexpected file name' };
   }
+
+  /** A segment body ffmpeg streams for this channel, its stream key already checked; a ladder's come whole, to put(). */
+  open(run: string, file: string): ReturnType<StreamSwarm['open']> {
+    return this.plain ? this.plain.open(run, file) : { status: 'rejected', reason: 'a ladder\'s segments are read whole' };
+  }
 }

@@ -11,11 +11,11 @@ import ffmpeg from 'fluent-ffmpeg';
 import type { Clock } from '../shared/clock.ts';
 import { h264Level, levelArg } from '../shared/h264-level.ts';
 import type { Rung } from '../shared/rendition.ts';
-import type { OriginConfig } from './config.ts';
+import { type OriginConfig, progressiveAnnouncement } from './config.ts';
 
 export type IngestSettings = Pick<
   OriginConfig,
-  'source' | 'copy' | 'segmentSeconds' | 'width' | 'height' | 'fps' | 'videoKbps' | 'audioKbps' | 'ffmpegPath'
+  'source' | 'copy' | 'segmentSeconds' | 'width' | 'height' | 'fps' | 'videoKbps' | 'audioKbps' | 'ffmpegPath' | 'lowLatency' | 'wholeSegments' | 'redis'
 > & {
   /** Written on the test pattern: a named channel's (shared/channel.ts), so its pictures, and bytes, are its own. */
   label?: string;
@@ -83,6 +83,34 @@ function hlsOutputOptions(s: IngestSettings, ingestBase: string): string[] {
 }
 
 /**
+ * For progressive announcement: the hls muxer holds each segment and sends it
+ * whole at its end, the segment muxer streams it as it writes it. Its mpegts
+ * flushes every packet, so each frame leaves at once (one chunk per video
+ * frame of the chunked body), and starts each segment with its own PAT/PMT.
+ * The list names each segment with its duration once the segment ends, as the
+ * hls muxer's playlist does; only those lines are read (the origin renders the
+ * playlist players see), so the ENDLIST that ffmpeg 5.1 writes after its last
+ * segment, with or without `-segment_list_flags +live` (which 5.1 ignores),
+ * reaches no player. Timestamps run on across segments: -reset_timestamps
+ * would restart each at the same time, and a player reads them in a row.
+ * The list counts a run's first segment from 0 rather than from its first
+ * frame, so timestamps are left as the encoders make them (avoid_negative_ts
+ * disabled, outside and in each segment's mpegts): the AAC encoder's priming
+ * puts the first audio 21 ms before 0, and shifting everything by that would
+ * list the first segment as 0.521 s (the player aims at the longest EXTINF).
+ * ffmpeg 5.1 opens the segments and the list without the output's protocol
+ * options, so it POSTs them whatever -method says: the ingest route takes
+ * POST as it takes PUT.
+ */
+function segmentOutputOptions(s: IngestSettings, ingestBase: string): string[] {
+  return [
+    '-f', 'segment', '-segment_time', String(s.segmentSeconds), '-avoid_negative_ts', 'disabled',
+    '-segment_format', 'mpegts', '-segment_format_options', 'flush_packets=1:avoid_negative_ts=disabled',
+    '-segment_list', `${ingestBase}stream.m3u8`, '-segment_list_type', 'm3u8', '-segment_list_size', '6',
+  ];
+}
+
+/**
  * Every rung from the one input: the video split and scaled once per encoded
  * rung, one libx264 per rung at the H.264 level the master playlist names
  * (shared/master-playlist.ts), and the audio encoded alike for each (HLS wants
@@ -136,7 +164,8 @@ function ladderHlsOptions(s: IngestSettings, ladder: readonly Rung[], ingestBase
 
 /**
  * Starts one ffmpeg that PUTs HLS segments and playlists to `ingestBase`
- * (the origin's own ingest route). Where setpriv exists (Linux), ffmpeg runs
+ * (the origin's own ingest route); with progressive announcement
+ * (origin/config.ts) it streams each segment's body as it writes it. Where setpriv exists (Linux), ffmpeg runs
  * under a parent-death signal so it dies with the origin even on SIGKILL.
  */
 export function startFfmpeg(s: IngestSettings, ingestBase: string, clock: Clock, onStderr: (line: string) => void): FfmpegRun {
@@ -147,6 +176,7 @@ export function startFfmpeg(s: IngestSettings, ingestBase: string, clock: Clock,
   }
   // Given as separate arguments, fluent-ffmpeg passes each as it is (an array item with one space it splits in two).
   if (s.ladder) cmd.outputOptions(...ladderArgs(s, s.ladder), ...ladderHlsOptions(s, s.ladder, ingestBase)).output(`${ingestBase}%v-stream.m3u8`);
+  else if (progressiveAnnouncement({ ...s, ladder: null })) cmd.outputOptions(...encodeArgs(s), ...segmentOutputOptions(s, ingestBase)).output(`${ingestBase}s%d.ts`);
   else cmd.outputOptions(...encodeArgs(s), ...hlsOutputOptions(s, ingestBase)).output(`${ingestBase}stream.m3u8`);
 
   if (existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv')) {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { type Server, createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import { adminGate } from '../shared/admin-auth.ts';
 import { DEFAULT_CHANNEL, channelOfTrackerPath } from '../shared/channel.ts';
@@ -10,7 +10,6 @@ import { refuseUpgrade } from '../shared/refuse-upgrade.ts';
 import { createWebServer, loadTls } from '../shared/tls.ts';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { FETCH_TOKEN_HEADER } from '../shared/fetch-token.ts';
-import { MAX_SEGMENT_BYTES } from '../shared/limits.ts';
 import { renderMasterPlaylist } from '../shared/master-playlist.ts';
 import { renderLivePlaylist } from '../shared/playlist.ts';
 import { masterPlaylistPath, renditionLivePath, renditionOfTrackerPath, renditionSignedName } from '../shared/rendition.ts';
@@ -18,10 +17,11 @@ import { type Rng, seededRng } from '../shared/rng.ts';
 import { parseSegmentFileName } from '../shared/segment.ts';
 import { ifRangeAllows, negativeCacheControl, playlistCacheControl, playlistEtag, segmentCacheControl, segmentEtag } from './cache-headers.ts';
 import { Channel } from './channel.ts';
-import { type OriginConfig, originChannels, originLadder } from './config.ts';
+import { type OriginConfig, originChannels, originLadder, progressiveAnnouncement } from './config.ts';
 import { httpErrorHandler } from './http-errors.ts';
 import { parseRange } from './http-range.ts';
 import { sendCounted } from './counted-send.ts';
+import { ingestRoutes } from './ingest-routes.ts';
 import type { IngestSupervisor } from './ingest-supervisor.ts';
 import type { OriginEvents } from './events.ts';
 import type { LiveWindow } from './live-window.ts';
@@ -157,38 +157,12 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       })),
   });
 
-  function ingestPut(channel: Channel | undefined, req: Request, res: Response, next: NextFunction): void {
-    const key = String(req.params.key);
-    if (!channel || !channel.keyMatches(key)) {
-      // A channel that does not exist is refused like a wrong key: the route tells nothing more than the pages do.
-      if (channel) channel.metrics.ingestRejected.inc({ reason: 'bad-key' });
-      log.warn({ ip: req.socket.remoteAddress, channel: channel?.name ?? null }, 'ingest refused: wrong stream key');
-      res.status(403).send('wrong stream key\n');
-      return;
-    }
-    res.locals.channel = channel;
-    next();
-  }
-  function ingestBody(req: Request, res: Response): void {
-    const channel = res.locals.channel as Channel;
-    const run = String(req.params.run);
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(run) || !Buffer.isBuffer(req.body)) {
-      channel.metrics.ingestRejected.inc({ reason: 'bad-request' });
-      res.status(400).send('bad ingest request\n');
-      return;
-    }
-    const result = channel.put(run, String(req.params.file), req.body, performance.now());
-    if (result.status === 'rejected') {
-      channel.metrics.ingestRejected.inc({ reason: 'bad-file' });
-      res.status(400).send(`${result.reason}\n`);
-      return;
-    }
-    res.status(201).end();
-  }
-  const rawBody = express.raw({ type: () => true, limit: MAX_SEGMENT_BYTES });
-  const ingestRoutes = express.Router();
-  ingestRoutes.put('/ingest/:key/:run/:file', (req, res, next) => ingestPut(main, req, res, next), rawBody, ingestBody);
-  ingestRoutes.put('/ingest/:channel/:key/:run/:file', (req, res, next) => ingestPut(channels.get(String(req.params.channel)), req, res, next), rawBody, ingestBody);
+  const ingest = ingestRoutes({
+    channel: (name) => (name === null ? main : channels.get(name)),
+    progressive: progressiveAnnouncement(config),
+    log,
+    now: () => performance.now(),
+  });
 
   function playlist(swarm: StreamSwarm, req: Request, res: Response): void {
     const { window } = swarm;
@@ -302,7 +276,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  if (!tls.server) app.use(ingestRoutes);
+  if (!tls.server) app.use(ingest);
 
   app.get('/live/master.m3u8', (req, res) => master(main, req, res));
   app.get('/live/index.m3u8', (req, res) => {
@@ -373,7 +347,7 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   const server: Server = createWebServer(tls, app, log);
   // ffmpeg's own https uploads lose segments (ffmpeg 5.1 with GnuTLS cut 4 of 12 segment PUTs short at 32 KiB),
   // so when the public port speaks TLS, ffmpeg PUTs plain HTTP to a listener of its own on loopback.
-  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingestRoutes).use(httpErrorHandler(log))) : null;
+  const ingestServer: Server | null = tls.server ? createServer(express().disable('x-powered-by').use(ingest).use(httpErrorHandler(log))) : null;
   let ingestPort = 0;
   ingestServer?.on('clientError', (_err, socket) => socket.destroy());
   server.on('clientError', (_err, socket) => socket.destroy());

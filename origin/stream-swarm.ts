@@ -173,4 +173,9 @@ export class StreamSwarm {
   put(run: string, file: string, body: Buffer, atMs: number): PutResult {
     return this.receiver.put(run, file, body, atMs);
   }
+
+  /** A segment body ffmpeg streams for this swarm, its stream key already checked: fed to it as it arrives. */
+  open(run: string, file: string): ReturnType<IngestReceiver['open']> {
+    return this.receiver.open(run, file);
+  }
 }

@@ -15,7 +15,7 @@ import { ensureClip } from './clip.ts';
 import { type Figures, computeFigures } from './figures.ts';
 import { runScenario } from './run-scenario.ts';
 import { type AbrFigures, abrFiguresJson, computeAbrFigures, renderAbrTable } from './abr-figures.ts';
-import { BENCH_SCENARIO_NAMES, type BenchScenarioName, STREAM_KBPS, planScenario } from './scenarios.ts';
+import { BENCH_SCENARIO_NAMES, type BenchScenarioName, STREAM_KBPS, benchPlans } from './scenarios.ts';
 import { renderTable } from './table.ts';
 
 const flags = {
@@ -47,7 +47,7 @@ void runMain('bench', async () => {
     config.scenario === 'all' ? [...BENCH_SCENARIO_NAMES] : [...new Set<BenchScenarioName>(['baseline-http', config.scenario as BenchScenarioName])];
   const rng = seededRng(config.seed);
   const plans = names.flatMap((name) =>
-    planScenario(name, { quick: config.quick, peers: config.peers || null, durationS: config.duration || null, segmentMs: 1000 * config.segmentSeconds, rng }),
+    benchPlans(name, { quick: config.quick, peers: config.peers || null, durationS: config.duration || null, segmentMs: 1000 * config.segmentSeconds, rng }),
   );
   const longest = Math.max(...plans.map((p) => p.durationMs));
   say(`encoding the test clip (${STREAM_KBPS} kbit/s, cached in .cache/)`);

@@ -92,7 +92,7 @@ type Published = Map<number, { sha256: string; size: number; atMs: number }>;
 
 export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<RunRecord> {
   const origin = createOrigin(
-    originConfig({ port: 0, source: ctx.clipPath, copy: true, segmentSeconds: ctx.segmentSeconds, lowLatency: plan.lowLatency, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, ...(plan.ladder !== undefined && { ladder: plan.ladder }) }),
+    originConfig({ port: 0, source: ctx.clipPath, copy: true, segmentSeconds: ctx.segmentSeconds, lowLatency: plan.lowLatency, wholeSegments: plan.wholeSegments, egressKbps: plan.originEgressKbps, seedCopies: plan.p2p ? 1 : 0, ...(plan.ladder !== undefined && { ladder: plan.ladder }) }),
     { log: pino({ level: 'silent' }) },
   );
   const published: Published = new Map();

@@ -38,6 +38,8 @@ export interface ScenarioPlan {
   segmentMs: number;
   /** The origin in its --low-latency mode. */
   lowLatency: boolean;
+  /** With lowLatency, the origin's --whole-segments: pieces announced only once their segment is whole, not as ffmpeg writes them. */
+  wholeSegments: boolean;
   /** The origin's --ladder (the clip is its top rung, copied); viewers then play it with the ABR model. One stream when not given. */
   ladder?: string;
 }
@@ -89,6 +91,19 @@ export function abrViewers(n: number, rng: Rng, m: AudienceMix, ladder = ABR_LAD
     const rate = { ...m, streamKbps: (rungs[aim] as { averageBandwidth: number }).averageBandwidth / 1000 };
     return peer(`p${i}`, rng, rate, { joinAtMs: Math.round(m.joinSpreadMs * rng()), downloadKbps });
   });
+}
+
+/**
+ * The benchmark's plans of one scenario: planScenario's, and for low-latency
+ * also its ablation, the very same viewers with the origin's --whole-segments
+ * (reported as low-latency-whole-segments beside low-latency), so the table
+ * shows what announcing pieces as ffmpeg writes them gains. The simulator
+ * runs the one plan, progressive or not by its own --whole-segments.
+ */
+export function benchPlans(name: BenchScenarioName, o: PlanOptions): ScenarioPlan[] {
+  const plans = planScenario(name, o);
+  if (name !== 'low-latency') return plans;
+  return plans.flatMap((p) => [p, { ...p, name: `${p.name}-whole-segments`, wholeSegments: true, peers: p.peers.map((v) => ({ ...v })) }]);
 }
 
 export interface PlanOptions {
@@ -165,6 +180,7 @@ export function planScenario(name: BenchScenarioName, o: PlanOptions): ScenarioP
     warmupMs,
     segmentMs: o.segmentMs,
     lowLatency: false,
+    wholeSegments: false,
     originEgressKbps: Math.round(m.originEgressCopies * m.streamKbps),
     peers,
     picker: 'rarest-deadline',
@@ -216,7 +232,7 @@ export function planScenario(name: BenchScenarioName, o: PlanOptions): ScenarioP
       return [base('relay-ablation-pull', viewers, { relay: 'pull' }), base('relay-ablation-push', viewers.map((p) => ({ ...p })), { relay: 'push' })];
     }
     case 'low-latency':
-      // swarm-50's viewers, drawn the same way, with the origin's 0.5 s segments; the warm-up is 3 of them.
+      // swarm-50's viewers, drawn the same way, with the origin's 0.5 s segments (pieces announced as ffmpeg writes them); the warm-up is 3 of them.
       return [base(name, crowd(big), { segmentMs: LOW_LATENCY_SEGMENT_MS, lowLatency: true, warmupMs: 3 * LOW_LATENCY_SEGMENT_MS })];
     case 'abr':
       // N = 30 (12 in --quick) on a ladder; the origin's egress is 5 copies of the top rung, for every rung together.

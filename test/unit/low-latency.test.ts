@@ -4,7 +4,7 @@ import { LOW_LATENCY_SEGMENT_MS, originConfig, parseOriginConfig } from '../../o
 import { ConfigError } from '../../shared/cli.ts';
 import { REFERENCE_SEGMENT_MS, windowForSegment } from '../../peer-node/policy/segment-timing.ts';
 import { LIVE_LATENCY, LOW_LATENCY, hlsLatencyFor, segmentSecondsOf } from '../../player/latency.ts';
-import { defaultMix, planScenario } from '../../scripts/bench/scenarios.ts';
+import { type ScenarioPlan, benchPlans, defaultMix, planScenario } from '../../scripts/bench/scenarios.ts';
 import { seededRng } from '../../shared/rng.ts';
 
 describe('origin --low-latency config', () => {
@@ -83,5 +83,17 @@ describe('the low-latency scenario', () => {
     assert.deepEqual([s50.segmentMs, s50.lowLatency], [1000, false]);
     assert.deepEqual(ll.peers, s50.peers, 'the same viewers, links and arrivals from the same seed');
     assert.equal(ll.peers.length, 50);
+  });
+
+  test('the benchmark runs it twice on the same viewers: pieces announced as ffmpeg writes them, and --whole-segments', () => {
+    const o = { quick: false, peers: null, durationS: null, segmentMs: 1000, mix: defaultMix(false) };
+    const plans = benchPlans('low-latency', { ...o, rng: seededRng(3) });
+    assert.deepEqual(plans.map((p) => [p.name, p.lowLatency, p.wholeSegments]), [['low-latency', true, false], ['low-latency-whole-segments', true, true]]);
+    const [progressive, whole] = plans as [ScenarioPlan, ScenarioPlan];
+    assert.deepEqual(whole.peers, progressive.peers);
+    assert.notEqual(whole.peers[0], progressive.peers[0], 'each run its own viewers (a run may change a plan\'s peers)');
+    assert.deepEqual({ ...whole, name: progressive.name, wholeSegments: false }, progressive, 'nothing else differs');
+    assert.equal(planScenario('low-latency', { ...o, rng: seededRng(3) }).length, 1, 'the simulator gets the one plan');
+    assert.deepEqual(benchPlans('swarm-50', { ...o, rng: seededRng(3) }), planScenario('swarm-50', { ...o, rng: seededRng(3) }));
   });
 });
