@@ -12,22 +12,47 @@
  * `<channel>/<rendition>`, which no channel name can be (no `/`), so none
  * replays into another rendition either. Neither the domain nor a name holds a
  * zero byte, so the message splits one way only.
+ *
+ * A partial record (the next pieces of a segment still being received, in
+ * low-latency mode) is signed the same way under its own domain,
+ * `PARTIAL_DOMAIN`: the two domains differ before their zero byte, so no
+ * partial's signature can pass as a whole record's, nor the reverse.
  */
 import { type KeyObject, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { CHANNEL_NAME_PATTERN, DEFAULT_CHANNEL } from './channel.ts';
 import { isSignedName } from './rendition.ts';
-import type { SegmentAnnouncement } from './segment.ts';
-import { ORIGIN_KEY_PATTERN, SIGNATURE_BYTES, type SignedAnnouncement, encodeSegmentRecord } from './tracker-protocol.ts';
+import type { PartialAnnouncement, SegmentAnnouncement } from './segment.ts';
+import {
+  ORIGIN_KEY_PATTERN,
+  SIGNATURE_BYTES,
+  type SignedAnnouncement,
+  type SignedPartial,
+  encodePartialRecord,
+  encodeSegmentRecord,
+} from './tracker-protocol.ts';
 
 export const ANNOUNCE_DOMAIN = 'p2p-live/announce/v1';
+export const PARTIAL_DOMAIN = 'p2p-live/announce-part/v1';
 
 const DOMAIN_BYTES = Buffer.from(`${ANNOUNCE_DOMAIN}\0`, 'latin1');
+const PARTIAL_DOMAIN_BYTES = Buffer.from(`${PARTIAL_DOMAIN}\0`, 'latin1');
 
-/** The exact bytes a signature over `record` in `channel` covers. */
-export function signedMessage(channel: string, record: Uint8Array): Buffer {
+function message(domain: Buffer, channel: string, record: Uint8Array): Buffer {
   if (!isSignedName(channel)) throw new Error(`channel name ${JSON.stringify(channel)} must match ${CHANNEL_NAME_PATTERN} or be <channel>/<rendition>`);
-  return Buffer.concat([DOMAIN_BYTES, Buffer.from(`${channel}\0`, 'latin1'), record]);
+  return Buffer.concat([domain, Buffer.from(`${channel}\0`, 'latin1'), record]);
 }
+
+/** The exact bytes a signature over the segment record `record` in `channel` covers. */
+export function signedMessage(channel: string, record: Uint8Array): Buffer {
+  return message(DOMAIN_BYTES, channel, record);
+}
+
+/** The exact bytes a signature over the partial record `record` in `channel` covers. */
+export function signedPartialMessage(channel: string, record: Uint8Array): Buffer {
+  return message(PARTIAL_DOMAIN_BYTES, channel, record);
+}
+
+const view = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
 function assertEd25519(key: KeyObject, type: 'private' | 'public', what: string): void {
   if (key.type !== type || key.asymmetricKeyType !== 'ed25519') {
@@ -53,8 +78,12 @@ export class AnnouncementSigner {
 
   sign(segment: SegmentAnnouncement): SignedAnnouncement {
     const record = encodeSegmentRecord(segment);
-    const signature = sign(null, signedMessage(this.channel, record), this.privateKey);
-    return { segment, record, signature: new Uint8Array(signature.buffer, signature.byteOffset, signature.byteLength) };
+    return { segment, record, signature: view(sign(null, signedMessage(this.channel, record), this.privateKey)) };
+  }
+
+  signPartial(partial: PartialAnnouncement): SignedPartial {
+    const record = encodePartialRecord(partial);
+    return { partial, record, signature: view(sign(null, signedPartialMessage(this.channel, record), this.privateKey)) };
   }
 }
 
@@ -67,6 +96,12 @@ export function generateSigner(channel: string = DEFAULT_CHANNEL): AnnouncementS
 export function verifyAnnouncement(key: KeyObject, channel: string, a: SignedAnnouncement): boolean {
   if (a.signature.byteLength !== SIGNATURE_BYTES) return false;
   return verify(null, signedMessage(channel, a.record), key, a.signature);
+}
+
+/** True only if `a.signature` is `key`'s signature of the partial record `a.record` in `channel`. */
+export function verifyPartial(key: KeyObject, channel: string, a: SignedPartial): boolean {
+  if (a.signature.byteLength !== SIGNATURE_BYTES) return false;
+  return verify(null, signedPartialMessage(channel, a.record), key, a.signature);
 }
 
 /** 32 raw bytes in standard base64. */

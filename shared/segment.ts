@@ -17,6 +17,22 @@ export interface SegmentAnnouncement {
   discontinuity: boolean;
 }
 
+/**
+ * The next pieces of a segment the origin is still receiving (progressive
+ * announcement in low-latency mode): each exactly pieceSize bytes (the last,
+ * short piece comes only in the segment's whole announcement).
+ */
+export interface PartialAnnouncement {
+  seq: number;
+  /** Index of the first piece whose hash this carries: pieces before it came in earlier partials of the same segment. */
+  first: number;
+  /** base64url SHA-256 of pieces first .. first + length - 1 (same encoding as SegmentAnnouncement.pieceHashes). */
+  pieceHashes: string[];
+  /** Epoch ms when the origin received the segment's first bytes (same for every partial of one segment). */
+  openedAtMs: number;
+  discontinuity: boolean;
+}
+
 export function pieceCount(size: number, pieceSize: number): number {
   return Math.max(1, Math.ceil(size / pieceSize));
 }

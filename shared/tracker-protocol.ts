@@ -19,7 +19,7 @@ import {
   MIN_PIECE_SIZE,
   PROTOCOL_VERSION,
 } from './limits.ts';
-import type { SegmentAnnouncement } from './segment.ts';
+import type { PartialAnnouncement, SegmentAnnouncement } from './segment.ts';
 import {
   FieldError,
   type Obj,
@@ -87,6 +87,18 @@ export interface SignedAnnouncement {
   signature: Uint8Array;
 }
 
+/**
+ * A partial announcement as the origin signed it (under its own domain:
+ * shared/announcement-signature.ts), `record` being the partial record
+ * exactly as encoded and `partial` that record decoded.
+ */
+export interface SignedPartial {
+  partial: PartialAnnouncement;
+  record: Uint8Array;
+  /** Ed25519, 64 bytes. */
+  signature: Uint8Array;
+}
+
 export type Welcome = Extract<TrackerToPeer, { type: 'welcome' }>;
 
 export type TrackerToPeer =
@@ -107,6 +119,8 @@ export type TrackerToPeer =
       originKey: string;
     }
   | { type: 'segment'; announcement: SignedAnnouncement }
+  /** The next whole pieces' hashes of a segment the origin is still receiving (low-latency, progressive). */
+  | { type: 'segment-part'; announcement: SignedPartial }
   /** The origin seeding one piece into the swarm through this peer. */
   | { type: 'seed'; seq: number; piece: number; data: Uint8Array }
   | { type: 'peers'; peers: PeerAddress[] }
@@ -133,6 +147,8 @@ export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
       return encodeWelcome(msg, msg.segments.map(segmentFrame));
     case 'segment':
       return segmentFrame(msg.announcement);
+    case 'segment-part':
+      return partialFrame(msg.announcement);
     case 'seed':
       return new Writer(SEED_HEADER_BYTES + msg.data.byteLength).u8(KIND.seed).u32(msg.seq).u16(msg.piece).bytes(msg.data).done();
     case 'peers':
@@ -150,6 +166,11 @@ export function encodeTrackerToPeer(msg: TrackerToPeer): string | Uint8Array {
  */
 export function segmentFrame(a: SignedAnnouncement): Uint8Array {
   return new Writer(1 + a.record.byteLength + a.signature.byteLength).u8(KIND.segment).bytes(a.record).bytes(a.signature).done();
+}
+
+/** A signed partial's binary frame: made once by the origin, the same bytes to every peer. */
+export function partialFrame(a: SignedPartial): Uint8Array {
+  return new Writer(1 + a.record.byteLength + a.signature.byteLength).u8(KIND.part).bytes(a.record).bytes(a.signature).done();
 }
 
 /**
@@ -273,7 +294,8 @@ export function decodeTrackerToPeer(frame: string | Uint8Array): Decoded<Tracker
 }
 
 /** First byte of a binary frame from the tracker. */
-const KIND = { seed: 1, segment: 2 } as const;
+const KIND = { seed: 1, segment: 2, part: 3 } as const;
+const KIND_NAME: Record<number, TrackerToPeer['type']> = { [KIND.seed]: 'seed', [KIND.segment]: 'segment', [KIND.part]: 'segment-part' };
 
 /** A seed frame: u8 kind · u32 seq · u16 piece index · the piece's bytes. */
 const SEED_HEADER_BYTES = 7;
@@ -285,6 +307,9 @@ const MAX_SEGMENT_RECORD_BYTES = SEGMENT_RECORD_FIXED_BYTES + HASH_BYTES * MAX_P
 const MAX_SIGNED_RECORD_BYTES = MAX_SEGMENT_RECORD_BYTES + SIGNATURE_BYTES;
 /** Largest binary frame the tracker sends: a seed frame of the largest piece (a segment frame is far smaller). */
 const MAX_BINARY_FRAME_BYTES = SEED_HEADER_BYTES + MAX_PIECE_SIZE;
+/** A partial record without its piece hashes: seq, openedAtMs, flags, first piece index, hash count. */
+const PARTIAL_RECORD_FIXED_BYTES = 4 + 6 + 1 + 2 + 2;
+const MAX_SIGNED_PARTIAL_BYTES = PARTIAL_RECORD_FIXED_BYTES + HASH_BYTES * MAX_PIECES_PER_SEGMENT + SIGNATURE_BYTES;
 const FLAG_DISCONTINUITY = 0x01;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const MAX_RECORD_BASE64_CHARS = Math.ceil((MAX_SIGNED_RECORD_BYTES * 4) / 3);
@@ -312,6 +337,18 @@ function writeSegmentRecord(w: Writer, s: SegmentAnnouncement): void {
 export function encodeSegmentRecord(s: SegmentAnnouncement): Uint8Array {
   const w = new Writer(segmentRecordBytes(s));
   writeSegmentRecord(w, s);
+  return w.done();
+}
+
+/** The partial record of `p`: the bytes the origin signs under the partial domain. Trusts its input, like the segment record's. */
+export function encodePartialRecord(p: PartialAnnouncement): Uint8Array {
+  const w = new Writer(PARTIAL_RECORD_FIXED_BYTES + HASH_BYTES * p.pieceHashes.length);
+  w.u32(p.seq)
+    .u48(p.openedAtMs)
+    .u8(p.discontinuity ? FLAG_DISCONTINUITY : 0)
+    .u16(p.first)
+    .u16(p.pieceHashes.length);
+  for (const h of p.pieceHashes) w.bytes(Buffer.from(h, 'base64url'));
   return w.done();
 }
 
@@ -354,6 +391,23 @@ function readSegmentRecord(r: Reader): SegmentAnnouncement {
   return { seq, durationMs, size, sha256, pieceHashes, publishedAtMs, discontinuity: flags === FLAG_DISCONTINUITY };
 }
 
+/** A partial record and the signature after it; `record` is a view of exactly the bytes read, as in readSignedRecord. */
+function readSignedPartial(r: Reader): SignedPartial {
+  const start = r.offset;
+  const seq = r.u32();
+  const openedAtMs = r.u48();
+  const flags = r.u8();
+  if ((flags & ~FLAG_DISCONTINUITY) !== 0) throw new FieldError(`unknown segment flags ${flags}`);
+  const first = ranged(r.u16(), 0, MAX_PIECES_PER_SEGMENT - 1, 'first piece');
+  const count = ranged(r.u16(), 1, MAX_PIECES_PER_SEGMENT - first, 'hash count');
+  r.need(count * HASH_BYTES);
+  const pieceHashes: string[] = [];
+  for (let i = 0; i < count; i++) pieceHashes.push(base64url(r.bytes(HASH_BYTES)));
+  const record = r.since(start);
+  const signature = r.bytes(SIGNATURE_BYTES);
+  return { partial: { seq, first, pieceHashes, openedAtMs, discontinuity: flags === FLAG_DISCONTINUITY }, record, signature };
+}
+
 /** One segment of a welcome's window: a signed segment record in unpadded base64url, of exactly one spelling. */
 function readWindowSegment(v: unknown): SignedAnnouncement {
   if (typeof v !== 'string' || v.length > MAX_RECORD_BASE64_CHARS || !BASE64URL.test(v)) {
@@ -391,13 +445,16 @@ function decodeBinary(frame: Uint8Array): Decoded<TrackerToPeer> {
     } else if (kind === KIND.segment) {
       if (frame.byteLength > 1 + MAX_SIGNED_RECORD_BYTES) return fail('ERR_TOO_LARGE', `segment frame of ${frame.byteLength} bytes`);
       msg = { type: 'segment', announcement: readSignedRecord(r) };
+    } else if (kind === KIND.part) {
+      if (frame.byteLength > 1 + MAX_SIGNED_PARTIAL_BYTES) return fail('ERR_TOO_LARGE', `segment-part frame of ${frame.byteLength} bytes`);
+      msg = { type: 'segment-part', announcement: readSignedPartial(r) };
     } else {
       return fail('ERR_UNKNOWN_TYPE', `unknown binary frame kind ${kind}`);
     }
     if (r.remaining !== 0) return fail('ERR_MALFORMED', `${r.remaining} trailing bytes after ${msg.type}`);
     return { ok: true, value: msg };
   } catch (e) {
-    if (e instanceof Truncated) return fail('ERR_MALFORMED', `truncated ${kind === KIND.seed ? 'seed' : 'segment'} frame`);
+    if (e instanceof Truncated) return fail('ERR_MALFORMED', `truncated ${KIND_NAME[kind]} frame`);
     if (e instanceof FieldError) return fail('ERR_BAD_FIELD', e.message);
     throw e;
   }

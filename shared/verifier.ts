@@ -1,8 +1,8 @@
 import { createHash, type KeyObject } from 'node:crypto';
-import { verifyAnnouncement } from './announcement-signature.ts';
+import { verifyAnnouncement, verifyPartial } from './announcement-signature.ts';
 import { pieceMatches } from './hashing.ts';
 import type { SegmentAnnouncement } from './segment.ts';
-import type { SignedAnnouncement } from './tracker-protocol.ts';
+import type { SignedAnnouncement, SignedPartial } from './tracker-protocol.ts';
 
 /**
  * The checks a peer node makes before it trusts bytes: a piece against its
@@ -18,6 +18,8 @@ export interface Verifier {
   segment(info: Pick<SegmentAnnouncement, 'sha256' | 'pieceHashes'>, pieces: readonly Uint8Array[]): boolean;
   /** True only if `a.signature` is `key`'s signature of `a.record` in `channel`. */
   announcement(key: KeyObject, channel: string, a: SignedAnnouncement): boolean;
+  /** True only if `a.signature` is `key`'s signature of the partial record `a.record` in `channel`. */
+  partial(key: KeyObject, channel: string, a: SignedPartial): boolean;
 }
 
 export const directVerifier: Verifier = {
@@ -28,4 +30,5 @@ export const directVerifier: Verifier = {
     return hash.digest('hex') === info.sha256;
   },
   announcement: verifyAnnouncement,
+  partial: verifyPartial,
 };

@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import type { SignedAnnouncement } from '../../shared/tracker-protocol.ts';
+import type { SignedAnnouncement, SignedPartial } from '../../shared/tracker-protocol.ts';
 import { type Verifier, directVerifier } from '../../shared/verifier.ts';
 
 /** Answers kept for this many segments (and signatures), the oldest forgotten first: a window's worth and then some. */
@@ -19,6 +19,16 @@ export function sharedVerifier(): Verifier {
   const pieces = new WeakMap<ArrayBufferLike, Map<string, boolean>>();
   const segments = new Map<string, boolean>();
   const signatures = new Map<string, { key: KeyObject; record: Uint8Array; ok: boolean }>();
+  // Signed records of either kind: the kind is part of the key, so an answer for one is never given for the other.
+  const signed = (kind: 'whole' | 'part', key: KeyObject, channel: string, a: { record: Uint8Array; signature: Uint8Array }, check: () => boolean) => {
+    const id = `${kind}:${channel}:${Buffer.from(a.signature).toString('base64')}`;
+    const known = signatures.get(id);
+    if (known && (known.key === key || known.key.equals(key)) && Buffer.compare(known.record, a.record) === 0) return known.ok;
+    const ok = check();
+    signatures.set(id, { key, record: a.record, ok });
+    bounded(signatures);
+    return ok;
+  };
   const bounded = <V>(m: Map<string, V>) => {
     if (m.size > KEPT) m.delete(m.keys().next().value as string);
   };
@@ -42,13 +52,10 @@ export function sharedVerifier(): Verifier {
       return ok;
     },
     announcement(key: KeyObject, channel: string, a: SignedAnnouncement) {
-      const id = `${channel}:${Buffer.from(a.signature).toString('base64')}`;
-      const known = signatures.get(id);
-      if (known && (known.key === key || known.key.equals(key)) && Buffer.compare(known.record, a.record) === 0) return known.ok;
-      const ok = directVerifier.announcement(key, channel, a);
-      signatures.set(id, { key, record: a.record, ok });
-      bounded(signatures);
-      return ok;
+      return signed('whole', key, channel, a, () => directVerifier.announcement(key, channel, a));
+    },
+    partial(key: KeyObject, channel: string, a: SignedPartial) {
+      return signed('part', key, channel, a, () => directVerifier.partial(key, channel, a));
     },
   };
 }

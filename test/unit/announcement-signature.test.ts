@@ -11,11 +11,14 @@ import { type PeerCore, createPeerCore } from '../../peer-node/peer-core.ts';
 import {
   ANNOUNCE_DOMAIN,
   AnnouncementSigner,
+  PARTIAL_DOMAIN,
   generateSigner,
   publicKeyFromBase64,
   publicKeyToBase64,
   signedMessage,
+  signedPartialMessage,
   verifyAnnouncement,
+  verifyPartial,
 } from '../../shared/announcement-signature.ts';
 import { DEFAULT_CHANNEL } from '../../shared/channel.ts';
 import { ManualClock } from '../../shared/clock.ts';
@@ -23,7 +26,8 @@ import { hashPieces, sha256Hex } from '../../shared/hashing.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
 import type { SegmentAnnouncement } from '../../shared/segment.ts';
-import { type SignedAnnouncement, decodeTrackerToPeer, encodeTrackerToPeer } from '../../shared/tracker-protocol.ts';
+import { type SignedAnnouncement, type SignedPartial, decodeTrackerToPeer, encodeTrackerToPeer } from '../../shared/tracker-protocol.ts';
+import { directVerifier } from '../../shared/verifier.ts';
 import { capturingLog } from '../helpers/origin.ts';
 
 const PIECE = 16 * 1024;
@@ -109,6 +113,59 @@ describe('announcement signatures', () => {
     assert.throws(() => publicKeyFromBase64(text.slice(1)), /32 bytes in base64/);
     assert.throws(() => publicKeyFromBase64(Buffer.from(text, 'base64').toString('base64url')), /32 bytes in base64/);
   });
+});
+
+describe('partial announcement signatures', () => {
+  const { key: originPrivate, signer } = keyed();
+  const whole = segment(100);
+  // The partial a segment's first two pieces went out in before it was whole.
+  const part = signer.signPartial({ seq: 100, first: 0, pieceHashes: whole.info.pieceHashes.slice(0, 2), openedAtMs: 1_764_000_000_000, discontinuity: false });
+  const partOverTheWire = (a: SignedPartial): SignedPartial => {
+    const d = decodeTrackerToPeer(encodeTrackerToPeer({ type: 'segment-part', announcement: a }));
+    assert.ok(d.ok && d.value.type === 'segment-part');
+    return d.value.announcement;
+  };
+  const tamperedPart = (a: SignedPartial, offset: number): SignedPartial => ({ ...a, record: Uint8Array.from(a.record, (b, i) => (i === offset ? b ^ 0x01 : b)) });
+
+  test('signed under their own domain, ended by a zero byte like the whole record', () => {
+    assert.equal(PARTIAL_DOMAIN, 'p2p-live/announce-part/v1');
+    assert.deepEqual(signedPartialMessage('main', part.record), Buffer.concat([Buffer.from('p2p-live/announce-part/v1\0main\0'), part.record]));
+    assert.throws(() => signedPartialMessage('Main', part.record), /channel name/);
+  });
+
+  test('the origin key signs, the peer verifies, after the wire as before it, directly or through the Verifier', () => {
+    assert.equal(verifyPartial(signer.publicKey, 'main', part), true);
+    assert.equal(verifyPartial(signer.publicKey, 'main', partOverTheWire(part)), true);
+    assert.equal(directVerifier.partial(signer.publicKey, 'main', part), true);
+  });
+
+  test("a partial's signature never verifies as a whole record's, nor a whole record's as a partial's", () => {
+    const good = signer.sign(whole.info);
+    // The same bytes and signature presented as the other kind: only the domain differs, and it decides.
+    assert.equal(verifyAnnouncement(signer.publicKey, 'main', { segment: whole.info, record: part.record, signature: part.signature }), false);
+    assert.equal(verifyPartial(signer.publicKey, 'main', { partial: part.partial, record: good.record, signature: good.signature }), false);
+    assert.equal(directVerifier.announcement(signer.publicKey, 'main', { segment: whole.info, record: part.record, signature: part.signature }), false);
+    assert.equal(directVerifier.partial(signer.publicKey, 'main', { partial: part.partial, record: good.record, signature: good.signature }), false);
+  });
+
+  const refusals: { name: string; a: () => SignedPartial; key?: () => KeyObject; channel?: string }[] = [
+    // Record offsets: seq at 0, openedAtMs 4, flags 10, first 11, count 13, piece hashes from 15.
+    { name: 'a piece hash changed', a: () => tamperedPart(part, 15 + 32 + 7) },
+    { name: 'the last bit of the last hash changed', a: () => tamperedPart(part, part.record.byteLength - 1) },
+    { name: 'first changed', a: () => tamperedPart(part, 12) },
+    { name: 'seq changed', a: () => tamperedPart(part, 3) },
+    { name: 'openedAtMs changed', a: () => tamperedPart(part, 9) },
+    { name: 'the discontinuity flag set', a: () => tamperedPart(part, 10) },
+    { name: 'a short signature', a: () => ({ ...part, signature: part.signature.subarray(0, 63) }) },
+    { name: 'signed by another key', a: () => generateSigner().signPartial(part.partial) },
+    { name: 'signed for another channel', a: () => new AnnouncementSigner(originPrivate, 'sports').signPartial(part.partial) },
+    { name: 'checked as another channel', a: () => part, channel: 'sports' },
+  ];
+  for (const r of refusals) {
+    test(`refused: ${r.name}`, () => {
+      assert.equal(verifyPartial(r.key?.() ?? signer.publicKey, r.channel ?? 'main', r.a()), false);
+    });
+  }
 });
 
 describe('a peer trusts only the origin key', () => {

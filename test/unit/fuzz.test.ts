@@ -40,7 +40,7 @@ import {
 } from '../../shared/limits.ts';
 import { FETCH_TOKEN_CHARS, FETCH_TOKEN_PATTERN } from '../../shared/fetch-token.ts';
 import { type Rng, seededRng } from '../../shared/rng.ts';
-import type { SegmentAnnouncement } from '../../shared/segment.ts';
+import type { PartialAnnouncement, SegmentAnnouncement } from '../../shared/segment.ts';
 import {
   type PeerToTracker,
   type TrackerToPeer,
@@ -48,7 +48,9 @@ import {
   ORIGIN_KEY_PATTERN,
   SIGNATURE_BYTES,
   type SignedAnnouncement,
+  type SignedPartial,
   decodeTrackerToPeer,
+  encodePartialRecord,
   encodePeerToTracker,
   encodeSegmentRecord,
   encodeTrackerToPeer,
@@ -65,6 +67,9 @@ const MAX_SEED_FRAME = MAX_PIECE_SIZE + 7;
 /** A segment frame: kind, 51 bytes of fields and 32 per piece hash. */
 const SEGMENT_FRAME_FIXED = 52;
 const MAX_SEGMENT_FRAME = SEGMENT_FRAME_FIXED + 32 * MAX_PIECES_PER_SEGMENT;
+/** A segment-part frame: kind, 14 bytes of fields, 32 per hash and the signature. */
+const PART_FRAME_FIXED = 15;
+const MAX_PART_FRAME = PART_FRAME_FIXED + 32 * MAX_PIECES_PER_SEGMENT + SIGNATURE_BYTES;
 const MAX_PUBLISHED_AT_MS = 2 ** 48 - 1;
 const KNOWN_CODES: ReadonlySet<ProtocolErrorCode> = new Set(['ERR_TOO_LARGE', 'ERR_MALFORMED', 'ERR_UNKNOWN_TYPE', 'ERR_BAD_FIELD', 'ERR_VERSION']);
 const ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -535,12 +540,33 @@ function randomSegmentFrame(rng: Rng): TrackerToPeer {
   return { type: 'segment', announcement: randomlySigned(rng, segment) };
 }
 
+/** A random partial announcement; now and then one past its bounds (no hash, or hashes past the last piece index). */
+function randomPartFrame(rng: Rng): TrackerToPeer {
+  const count = chance(rng, 0.002) ? MAX_PIECES_PER_SEGMENT : between(rng, 1, 4);
+  const partial: PartialAnnouncement = {
+    seq: randomU32(rng),
+    first: chance(rng, 0.01) ? MAX_PIECES_PER_SEGMENT - count : between(rng, 0, Math.min(40, MAX_PIECES_PER_SEGMENT - count)),
+    pieceHashes: Array.from({ length: count }, () => randomHash(rng)),
+    openedAtMs: chance(rng, 0.1) ? pick(rng, [0, MAX_PUBLISHED_AT_MS]) : skewed(rng, 4e12),
+    discontinuity: chance(rng, 0.2),
+  };
+  if (chance(rng, 0.05)) {
+    if (chance(rng, 0.5)) partial.pieceHashes = [];
+    else partial.first = MAX_PIECES_PER_SEGMENT - count + 1;
+  }
+  const signed: SignedPartial = { partial, record: encodePartialRecord(partial), signature: randomBytes(rng, SIGNATURE_BYTES) };
+  return { type: 'segment-part', announcement: signed };
+}
+
 /** An announcement with a random signature: the decoder checks its length, a peer its value. */
 function randomlySigned(rng: Rng, segment: SegmentAnnouncement): SignedAnnouncement {
   return { segment, record: encodeSegmentRecord(segment), signature: randomBytes(rng, SIGNATURE_BYTES) };
 }
 
-const randomTrackerFrame = (rng: Rng): TrackerToPeer => (chance(rng, 0.5) ? randomSeedPiece(rng) : randomSegmentFrame(rng));
+const randomTrackerFrame = (rng: Rng): TrackerToPeer => {
+  const r = rng();
+  return r < 0.4 ? randomSeedPiece(rng) : r < 0.7 ? randomSegmentFrame(rng) : randomPartFrame(rng);
+};
 
 function binaryFrame(msg: TrackerToPeer): Uint8Array {
   const f = encodeTrackerToPeer(msg);
@@ -559,7 +585,7 @@ function fuzzTrackerBinary(): Tally {
     const v = run(decodeTrackerToPeer, frame, tally, what);
     if (v === undefined) return;
     checkTrackerToPeer(v, what);
-    check(v.type === 'seed' || v.type === 'segment', `a binary frame decoded as ${v.type}`, what);
+    check(v.type === 'seed' || v.type === 'segment' || v.type === 'segment-part', `a binary frame decoded as ${v.type}`, what);
     // Every field has a fixed width and one spelling: re-encoding gives the very bytes.
     const reencoded = binaryFrame(v);
     check(sameBytes(reencoded, frame), `${v.type} frame is not canonical`, what);
@@ -568,9 +594,12 @@ function fuzzTrackerBinary(): Tally {
     if (again.ok) check(sameBytes(binaryFrame(again.value), reencoded), 'decode(encode(v)) differs from v', what);
   };
 
-  const edges = [0, 1, 6, 7, 8, SEGMENT_FRAME_FIXED - 1, SEGMENT_FRAME_FIXED, SEGMENT_FRAME_FIXED + 32, MAX_SEGMENT_FRAME, MAX_SEGMENT_FRAME + 1, MAX_SEED_FRAME - 1, MAX_SEED_FRAME, MAX_SEED_FRAME + 1, 2 * MAX_SEED_FRAME];
+  const edges = [
+    0, 1, 6, 7, 8, PART_FRAME_FIXED - 1, PART_FRAME_FIXED, PART_FRAME_FIXED + 32 + SIGNATURE_BYTES, SEGMENT_FRAME_FIXED - 1, SEGMENT_FRAME_FIXED, SEGMENT_FRAME_FIXED + 32, MAX_SEGMENT_FRAME,
+    MAX_SEGMENT_FRAME + 1, MAX_PART_FRAME, MAX_PART_FRAME + 1, MAX_SEED_FRAME - 1, MAX_SEED_FRAME, MAX_SEED_FRAME + 1, 2 * MAX_SEED_FRAME,
+  ];
   for (const n of edges) {
-    for (const kind of [0, 1, 2, 3, 255]) {
+    for (const kind of [0, 1, 2, 3, 4, 255]) {
       const f = randomBytes(rng, n);
       if (n > 0) f[0] = kind;
       if (kind === 1 && n >= 7 && chance(rng, 0.5)) writeU16(f, 5, between(rng, 0, MAX_PIECES_PER_SEGMENT - 1));
@@ -580,6 +609,12 @@ function fuzzTrackerBinary(): Tally {
         writeU32(f, 7, between(rng, 1, MAX_SEGMENT_BYTES));
         f[17] = between(rng, 0, 1);
         writeU16(f, 50, Math.floor((n - SEGMENT_FRAME_FIXED) / 32));
+      }
+      if (kind === 3 && n >= PART_FRAME_FIXED && chance(rng, 0.5)) {
+        f[11] = between(rng, 0, 1);
+        const count = Math.max(1, Math.floor((n - PART_FRAME_FIXED - SIGNATURE_BYTES) / 32));
+        writeU16(f, 12, between(rng, 0, Math.max(0, MAX_PIECES_PER_SEGMENT - count)));
+        writeU16(f, 14, count);
       }
       feed('edge-length', f, () => `length ${n} kind ${kind}`);
     }
@@ -596,8 +631,8 @@ function fuzzTrackerBinary(): Tally {
     { weight: 27, arbitrary: bytes(65, 600) },
     { weight: 3, arbitrary: bytes(601, MAX_SEED_FRAME + 16) },
   );
-  // The kinds are 1 and 2: random frames often start with one of them.
-  generated(SEED + 1, binaryCases(random, 2), (c) => {
+  // The kinds are 1 to 3: random frames often start with one of them.
+  generated(SEED + 1, binaryCases(random, 3), (c) => {
     if (c.source === 'random') return feed('random', c.frame, () => 'random bytes');
     const base = frameOf(c.base);
     if (c.source === 'valid') return feed('valid', base, () => `valid frame (generator seed ${c.base})`);
@@ -958,6 +993,23 @@ function checkTrackerToPeer(v: TrackerToPeer, what: () => string): void {
       keys(v, ['type', 'announcement']);
       signed(v.announcement);
       break;
+    case 'segment-part': {
+      keys(v, ['type', 'announcement']);
+      const a = v.announcement;
+      keys(a, ['partial', 'record', 'signature']);
+      const p = a.partial;
+      keys(p, ['seq', 'first', 'pieceHashes', 'openedAtMs', 'discontinuity']);
+      int(p.seq, 0, 0xffff_ffff, 'seq');
+      int(p.openedAtMs, 0, MAX_PUBLISHED_AT_MS, 'openedAtMs');
+      int(p.first, 0, MAX_PIECES_PER_SEGMENT - 1, 'first');
+      check(Array.isArray(p.pieceHashes) && p.pieceHashes.length >= 1 && p.first + p.pieceHashes.length <= MAX_PIECES_PER_SEGMENT, 'partial hash count', what);
+      for (const h of p.pieceHashes) check(typeof h === 'string' && B64URL_HASH.test(h), 'piece hash', what);
+      check(typeof p.discontinuity === 'boolean', 'discontinuity', what);
+      check(a.record instanceof Uint8Array && a.record.byteLength === 15 + 32 * p.pieceHashes.length, 'record length', what);
+      check(a.signature instanceof Uint8Array && a.signature.byteLength === SIGNATURE_BYTES, 'signature length', what);
+      check(sameBytes(a.record, encodePartialRecord(p)), 'the record is not the encoding of the partial it decoded as', what);
+      break;
+    }
     case 'seed':
       keys(v, ['type', 'seq', 'piece', 'data']);
       int(v.seq, 0, 0xffff_ffff, 'seed seq');

@@ -73,3 +73,23 @@ test('announcements: genuine ones pass, another key or channel or a forged signa
     assert.equal(v.announcement(key, signer.channel, forged), false, "another record under this one's signature");
   }
 });
+
+test('partials: genuine ones pass; a tampered hash, another key, or a whole record under its signature fails, each time', () => {
+  const v = sharedVerifier();
+  const signer = generateSigner();
+  const data = randomBytes(3 * PIECE);
+  const whole = signer.sign(segment(9, data));
+  const part = signer.signPartial({ seq: 9, first: 0, pieceHashes: hashPieces(data, PIECE).slice(0, 2), openedAtMs: 5, discontinuity: false });
+  const key = publicKeyFromBase64(signer.publicKeyBase64);
+  const otherKey = publicKeyFromBase64(generateSigner().publicKeyBase64);
+  const tampered = { ...part, record: Uint8Array.from(part.record, (b, i) => (i === part.record.byteLength - 1 ? b ^ 1 : b)) };
+  for (let round = 0; round < 2; round++) {
+    assert.equal(v.partial(key, signer.channel, part), true);
+    assert.equal(v.partial(key, signer.channel, tampered), false, 'a hash changed');
+    assert.equal(v.partial(otherKey, signer.channel, part), false, 'checked with another key');
+    // A remembered answer for one kind is never given for the other: same signature, same record.
+    assert.equal(v.announcement(key, signer.channel, { segment: whole.segment, record: part.record, signature: part.signature }), false);
+    assert.equal(v.partial(key, signer.channel, { partial: part.partial, record: whole.record, signature: whole.signature }), false);
+    assert.equal(v.announcement(key, signer.channel, whole), true);
+  }
+});

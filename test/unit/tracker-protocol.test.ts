@@ -14,7 +14,7 @@ import {
   MAX_WINDOW_SEGMENTS,
   PROTOCOL_VERSION,
 } from '../../shared/limits.ts';
-import type { SegmentAnnouncement } from '../../shared/segment.ts';
+import type { PartialAnnouncement, SegmentAnnouncement } from '../../shared/segment.ts';
 import { generateSigner } from '../../shared/announcement-signature.ts';
 import {
   type PeerStats,
@@ -45,6 +45,10 @@ function segment(more: Partial<SegmentAnnouncement> = {}): SegmentAnnouncement {
 
 const signer = generateSigner();
 const signed = (s: SegmentAnnouncement) => signer.sign(s);
+function partial(more: Partial<PartialAnnouncement> = {}): PartialAnnouncement {
+  return { seq: 12, first: 0, pieceHashes: [HASH], openedAtMs: 1_700_000_000_000, discontinuity: false, ...more };
+}
+const signedPart = (p: PartialAnnouncement) => signer.signPartial(p);
 const KEY = signer.publicKeyBase64;
 
 const stats: PeerStats = { p2pBytes: 1, originBytes: 2, uploadedBytes: 3, stalls: 4, stallMs: 5, neighbours: 6, hashFailures: 7 };
@@ -147,6 +151,12 @@ describe('tracker protocol: round trip, tracker -> peer', () => {
       },
     },
     { name: 'segment, smallest', msg: { type: 'segment', announcement: signed(segment({ seq: 0, durationMs: 1, size: 1, pieceHashes: [HASH], publishedAtMs: 0 })) } },
+    { name: 'segment-part', msg: { type: 'segment-part', announcement: signedPart(partial({ first: 3, pieceHashes: [HASH, HASH] })) } },
+    {
+      name: 'segment-part, extreme bounds: the last piece index',
+      msg: { type: 'segment-part', announcement: signedPart(partial({ seq: 2 ** 32 - 1, first: MAX_PIECES_PER_SEGMENT - 1, openedAtMs: 2 ** 48 - 1, discontinuity: true })) },
+    },
+    { name: 'segment-part, every hash a segment can have', msg: { type: 'segment-part', announcement: signedPart(partial({ seq: 0, openedAtMs: 0, pieceHashes: new Array(MAX_PIECES_PER_SEGMENT).fill(HASH) })) } },
     { name: 'seed, smallest', msg: { type: 'seed', seq: 0, piece: 0, data: new Uint8Array([7]) } },
     { name: 'seed, largest', msg: { type: 'seed', seq: 2 ** 32 - 1, piece: MAX_PIECES_PER_SEGMENT - 1, data: new Uint8Array(MAX_PIECE_SIZE).fill(3) } },
     { name: 'peers', msg: { type: 'peers', peers: [peer(3)] } },
@@ -406,7 +416,7 @@ describe('binary frames: seeded pieces', () => {
     { name: 'header without data (empty piece)', frame: valid(0), code: 'ERR_MALFORMED' },
     { name: 'header cut short', frame: valid(0).subarray(0, 6), code: 'ERR_MALFORMED' },
     { name: 'kind 0', frame: valid(10, 0, 0), code: 'ERR_UNKNOWN_TYPE' },
-    { name: 'kind 3', frame: valid(10, 0, 3), code: 'ERR_UNKNOWN_TYPE' },
+    { name: 'kind 4', frame: valid(10, 0, 4), code: 'ERR_UNKNOWN_TYPE' },
     { name: 'kind "{" (JSON sent as binary)', frame: new TextEncoder().encode('{"type":"leave"}'), code: 'ERR_UNKNOWN_TYPE' },
     { name: 'piece index 1024', frame: valid(10, MAX_PIECES_PER_SEGMENT), code: 'ERR_BAD_FIELD' },
     { name: 'piece index 0xFFFF', frame: valid(10, 0xffff), code: 'ERR_BAD_FIELD' },
@@ -517,5 +527,77 @@ describe('binary frames: segment announcements', () => {
     assert.equal(Object.getPrototypeOf(d.value.announcement.segment), Object.prototype);
     assert.deepEqual(Object.keys(d.value.announcement).sort(), ['record', 'segment', 'signature']);
     assert.deepEqual(Object.keys(d.value.announcement.segment).sort(), ['discontinuity', 'durationMs', 'pieceHashes', 'publishedAtMs', 'seq', 'sha256', 'size']);
+  });
+});
+
+describe('binary frames: partial announcements (segment-part)', () => {
+  const frame = (more: Partial<PartialAnnouncement> = {}) => binary({ type: 'segment-part', announcement: signedPart(partial(more)) });
+
+  test('layout: u8 kind 3 | u32 seq | u48 openedAtMs | u8 flags | u16 first | u16 count | hashes | signature', () => {
+    const a = signedPart(partial({ seq: 0x01020304, openedAtMs: 0x0506_0708090a, discontinuity: true, first: 0x0102, pieceHashes: [HASH] }));
+    const f = binary({ type: 'segment-part', announcement: a });
+    assert.deepEqual(f.subarray(0, 16), new Uint8Array([3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 1, 2, 0, 1]));
+    assert.equal(Buffer.from(f.subarray(16, 48)).toString('base64url'), HASH);
+    assert.deepEqual(f.subarray(1, 48), a.record, 'the record is the bytes the origin signed');
+    assert.deepEqual(f.subarray(48), a.signature);
+    assert.equal(f.byteLength, 16 + 32 + 64);
+  });
+
+  test('what a piece costs announced one at a time: 112 bytes per piece per peer (80 of them the frame, header and signature)', () => {
+    assert.equal(frame().byteLength, 112);
+    assert.equal(frame({ pieceHashes: [HASH, HASH, HASH] }).byteLength, 80 + 3 * 32);
+  });
+
+  test('every truncation of a valid frame is ERR_MALFORMED', () => {
+    const f = frame({ pieceHashes: [HASH, HASH] });
+    for (let n = 1; n < f.byteLength; n++) {
+      const d = decodeTrackerToPeer(f.subarray(0, n));
+      assert.equal(d.ok ? 'ok' : d.error.code, 'ERR_MALFORMED', `prefix of ${n} bytes`);
+    }
+  });
+
+  const patched = (at: number, bytes: number[], base = frame({ first: 2, pieceHashes: [HASH, HASH, HASH] })) => {
+    const f = Uint8Array.from(base);
+    f.set(bytes, at);
+    return f;
+  };
+  const u16 = (v: number) => [v >> 8, v & 0xff];
+  const concat = (...parts: Uint8Array[]) => Uint8Array.from(parts.flatMap((p) => [...p]));
+  // Offsets in the frame: flags at 11, first at 12, count at 14, hashes from 16.
+  const badRows: { name: string; frame: Uint8Array; code: ProtocolErrorCode }[] = [
+    { name: 'a byte after the signature', frame: concat(frame(), new Uint8Array([0])), code: 'ERR_MALFORMED' },
+    { name: 'count one more than the hashes there', frame: patched(14, u16(4)), code: 'ERR_MALFORMED' },
+    { name: 'count one less than the hashes there', frame: patched(14, u16(2)), code: 'ERR_MALFORMED' },
+    { name: 'no hash at all', frame: patched(14, u16(0)), code: 'ERR_BAD_FIELD' },
+    { name: 'first + count one past the largest segment', frame: patched(12, u16(MAX_PIECES_PER_SEGMENT - 2)), code: 'ERR_BAD_FIELD' },
+    { name: 'first at the piece limit', frame: patched(12, u16(MAX_PIECES_PER_SEGMENT)), code: 'ERR_BAD_FIELD' },
+    { name: 'first 0xFFFF', frame: patched(12, u16(0xffff)), code: 'ERR_BAD_FIELD' },
+    { name: 'count 0xFFFF', frame: patched(14, u16(0xffff)), code: 'ERR_BAD_FIELD' },
+    { name: 'an unknown flag', frame: patched(11, [0x02]), code: 'ERR_BAD_FIELD' },
+    { name: 'longer than the largest segment-part frame', frame: concat(frame({ pieceHashes: new Array(MAX_PIECES_PER_SEGMENT).fill(HASH) }), new Uint8Array(1)), code: 'ERR_TOO_LARGE' },
+    { name: 'kind only', frame: new Uint8Array([3]), code: 'ERR_MALFORMED' },
+  ];
+  for (const row of badRows) {
+    test(`bad segment-part frame: ${row.name} -> ${row.code}`, () => {
+      const d = decodeTrackerToPeer(row.frame);
+      assert.equal(d.ok, false, 'accepted');
+      if (d.ok) return;
+      assert.equal(d.error.name, 'ProtocolError');
+      assert.equal(d.error.code, row.code, d.error.message);
+    });
+  }
+
+  test('the bound that holds: the last hash ends exactly at the piece limit', () => {
+    const d = decodeTrackerToPeer(patched(12, u16(MAX_PIECES_PER_SEGMENT - 3)));
+    assert.ok(d.ok && d.value.type === 'segment-part', d.ok ? '' : d.error.message);
+    assert.equal(d.value.announcement.partial.first, MAX_PIECES_PER_SEGMENT - 3);
+  });
+
+  test('the decoded partial is a plain object of exactly its fields', () => {
+    const d = decodeTrackerToPeer(frame());
+    assert.ok(d.ok && d.value.type === 'segment-part');
+    assert.equal(Object.getPrototypeOf(d.value.announcement.partial), Object.prototype);
+    assert.deepEqual(Object.keys(d.value.announcement).sort(), ['partial', 'record', 'signature']);
+    assert.deepEqual(Object.keys(d.value.announcement.partial).sort(), ['discontinuity', 'first', 'openedAtMs', 'pieceHashes', 'seq']);
   });
 });
