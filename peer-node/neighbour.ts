@@ -134,6 +134,15 @@ export class Neighbour {
     return (this.lastBits as boolean[])[piece] === true;
   }
 
+  /** Forgets what it told of holding of `seq` (the number now stands for other bytes). */
+  forget(seq: number): void {
+    this.has.delete(seq);
+    if (this.lastSeq === seq) {
+      this.lastSeq = Number.NaN;
+      this.lastBits = undefined;
+    }
+  }
+
   /** Forgets what it holds of segments before `oldest`. */
   forgetBefore(oldest: number): void {
     for (const seq of this.has.keys()) if (seq < oldest) this.has.delete(seq);

@@ -78,6 +78,7 @@ export class SegmentStore {
   private last: { seq: number; local: number } | null = null;
   private readonly changeListeners = new Set<() => void>();
   private readonly completeListeners = new Set<(e: StoredEntry) => void>();
+  private readonly replacedListeners = new Set<(seq: number) => void>();
   /** `all()`'s answer, kept until an entry comes or goes: the swarm asks for it on every plan. */
   private sorted: StoredEntry[] | null = null;
   private openSorted: OpenEntry[] | null = null;
@@ -99,6 +100,21 @@ export class SegmentStore {
   onComplete(listener: (e: StoredEntry) => void): () => void {
     this.completeListeners.add(listener);
     return () => this.completeListeners.delete(listener);
+  }
+
+  /**
+   * Calls `listener` with each segment number the origin reused for other
+   * bytes (announced again with another hash, or opened again with other
+   * piece hashes): what neighbours told of holding under it is of the old
+   * bytes. Until the returned function is called.
+   */
+  onReplaced(listener: (seq: number) => void): () => void {
+    this.replacedListeners.add(listener);
+    return () => this.replacedListeners.delete(listener);
+  }
+
+  private replaced(seq: number): void {
+    for (const l of [...this.replacedListeners]) l(seq);
   }
 
   private changed(): void {
@@ -170,6 +186,7 @@ export class SegmentStore {
       this.evict(oldest);
     }
     if (this.entries.get(info.seq) === entry && entry.held === n) this.assemble(entry, nowMs);
+    if (existing || (open && !kept)) this.replaced(info.seq);
     this.changed();
     return true;
   }
@@ -187,12 +204,19 @@ export class SegmentStore {
    * true if they are news. The first (`first` 0) opens an entry for a
    * segment newer than any known here; later ones extend it only where they
    * carry on from its last known piece: one missed leaves the entry as it
-   * is, to be completed by the whole announcement.
+   * is, to be completed by the whole announcement. A first one of an open
+   * segment with other hashes is the origin reusing the number of a segment
+   * whose ingest died (docs/protocol.md): the entry starts afresh.
    */
   extend(p: PartialAnnouncement, nowMs: number): boolean {
     if (p.pieceHashes.length === 0 || p.first + p.pieceHashes.length > MAX_PIECES_PER_SEGMENT) return false;
     let open = this.opens.get(p.seq);
-    if (open) {
+    if (open && p.first === 0 && p.pieceHashes.some((h, i) => i < (open as OpenEntry).pieceHashes.length && h !== (open as OpenEntry).pieceHashes[i])) {
+      this.dropOpen((seq) => seq === p.seq);
+      open = { seq: p.seq, pieceHashes: [], openedAtMs: nowMs, pieces: [], frames: [], held: 0, firstPieceAtMs: null };
+      this.opens.set(p.seq, open);
+      this.replaced(p.seq);
+    } else if (open) {
       if (p.first !== open.pieceHashes.length) return false;
     } else {
       if (p.first !== 0 || (this.last !== null && p.seq <= this.last.seq)) return false;

@@ -164,7 +164,30 @@ export class Swarm {
   /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
   private handshakenList: Neighbour[] | null = null;
 
-  constructor(private readonly deps: SwarmDeps) {}
+  /** Segment numbers the origin reused for other bytes while we traded them: a piece of the old bytes still on its way is no neighbour's fault. */
+  private readonly reusedSeqs = new Set<number>();
+
+  constructor(private readonly deps: SwarmDeps) {
+    deps.store.onReplaced((seq) => this.forgetSegment(seq));
+  }
+
+  /**
+   * The segment `seq` now stands for other bytes: what neighbours told of
+   * holding under it, and what we asked of them, were of the old ones.
+   */
+  private forgetSegment(seq: number): void {
+    this.reusedSeqs.add(seq);
+    this.heardAt.delete(seq);
+    for (const n of this.neighbours) {
+      n.forget(seq);
+      for (const key of [...n.inFlight.keys()]) {
+        if (!keyOfSegment(key, seq)) continue;
+        const r = this.endRequest(n, key);
+        if (r) this.send(n, { type: 'cancel', seq, piece: r.piece });
+      }
+    }
+    this.schedulePick();
+  }
 
   start(): void {
     const c = this.deps.clock;
@@ -747,6 +770,7 @@ export class Swarm {
         return;
       case 'bad-hash':
       case 'bad-index':
+        if (this.reusedSeqs.has(seq)) return;
         this.deps.counters.hashFailures++;
         n.hashFailures++;
         this.deps.log.warn({ neighbour: n.peerId, seq, piece, failures: n.hashFailures }, 'piece failed its hash');
@@ -882,6 +906,7 @@ export class Swarm {
     if (oldest === undefined || oldest === this.prunedBelow) return;
     this.prunedBelow = oldest;
     for (const seq of this.heardAt.keys()) if (seq < oldest) this.heardAt.delete(seq);
+    for (const seq of this.reusedSeqs) if (seq < oldest) this.reusedSeqs.delete(seq);
     for (const n of this.neighbours) n.forgetBefore(oldest);
   }
 

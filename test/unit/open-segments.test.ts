@@ -208,6 +208,43 @@ describe('open entries of the segment store', () => {
     assert.deepEqual(store.all().map((e) => e.localSeq), [10, 11, 12]);
   });
 
+  test('a first partial with other hashes for an open segment starts it afresh: the origin reused the number of a segment whose ingest died', () => {
+    const { store } = storeAt10();
+    const replaced: number[] = [];
+    store.onReplaced((seq) => replaced.push(seq));
+    const died = seg(11, 70);
+    const next = seg(11, 71);
+    store.extend(died.part(0, 2), NOW);
+    assert.equal(store.putPiece(11, 0, died.piece(0), NOW), 'stored');
+    assert.equal(store.extend(died.part(0, 1), NOW), false, 'the same first partial again is no news');
+    assert.deepEqual(replaced, []);
+    assert.equal(store.extend(next.part(0, 1), NOW + 1), true);
+    assert.deepEqual(replaced, [11]);
+    const open = store.getOpen(11);
+    assert.ok(open);
+    assert.deepEqual(open.pieceHashes, next.info.pieceHashes.slice(0, 1));
+    assert.equal(open.held, 0);
+    assert.equal(store.putPiece(11, 0, died.piece(0), NOW), 'bad-hash');
+    assert.equal(store.putPiece(11, 0, next.piece(0), NOW), 'stored');
+    assert.equal(store.announce(next.info, NOW + 2), true);
+    assert.equal(store.get(11)?.held, 1);
+    assert.deepEqual(replaced, [11], 'the whole announcement continues the new one');
+  });
+
+  test('the store tells when a number comes to stand for other bytes: a whole announcement over an open entry it does not continue, or over another', () => {
+    const { store } = storeAt10();
+    const replaced: number[] = [];
+    store.onReplaced((seq) => replaced.push(seq));
+    store.extend(seg(11, 80).part(0, 1), NOW);
+    store.announce(seg(11, 81).info, NOW);
+    assert.deepEqual(replaced, [11]);
+    store.announce(seg(11, 82).info, NOW);
+    assert.deepEqual(replaced, [11, 11]);
+    store.extend(seg(12).part(0, 1), NOW);
+    store.announce(seg(12).info, NOW);
+    assert.deepEqual(replaced, [11, 11], 'not when it continues the open entry');
+  });
+
   test(`at most ${MAX_OPEN_SEGMENTS} open entries: the oldest goes`, () => {
     const { store } = storeAt10();
     for (let seq = 11; seq <= 11 + MAX_OPEN_SEGMENTS; seq++) assert.equal(store.extend(seg(seq).part(0, 1), NOW), true);

@@ -190,6 +190,66 @@ describe('holdings of an open segment that grows', () => {
   });
 });
 
+describe('a segment number the origin reuses', () => {
+  test("pieces of a dead segment's bytes held by a neighbour cost it nothing once the number stands for other bytes, and the new segment spreads", () => {
+    const w = new World();
+    const a = w.add('a', { relay: 'pull' });
+    const b = w.add('b', { relay: 'pull' });
+    const whole = w.live(1, a);
+    w.clock.advance(500);
+    const seq = (whole.at(-1) as StoredSegment).info.seq + 1;
+    const died = bytes(OPEN_BYTES, 11);
+    const next = bytes(OPEN_BYTES, 12);
+    const part = (data: Uint8Array, first: number, count: number) =>
+      w.signer.signPartial({ seq, first, pieceHashes: hashPieces(data, PIECE).slice(first, first + count), openedAtMs: 0, discontinuity: false });
+    for (const c of w.cores) c.onPartial(part(died, 0, 3));
+    w.seed(a, seq, died, [0, 1, 2]);
+    w.clock.advance(300);
+    assert.equal(b.store.getOpen(seq)?.held, 3);
+    // Its ingest died; the next run's first segment takes the number. B hears of it before A, which still holds the old bytes.
+    b.onPartial(part(next, 0, 2));
+    w.clock.advance(100);
+    a.onPartial(part(next, 0, 2));
+    w.seed(a, seq, next, [0, 1]);
+    w.clock.advance(300);
+    assert.equal(b.store.getOpen(seq)?.held, 2);
+    const published = w.origin.publishAt(seq, next, 1000, false, w.clock.nowMs());
+    assert.ok(published);
+    for (const c of w.cores) c.onSegment(published.signed);
+    w.seed(a, seq, next, [2, 3]);
+    w.clock.advance(500);
+    assert.ok(b.store.segmentData(seq)?.equals(next));
+    assert.equal(b.counters.hashFailures, 0, 'B asked A for nothing of the old bytes, and what crossed was not held against it');
+    assert.ok(b.swarm.connectedTo('a'));
+    w.close();
+  });
+});
+
+describe('a piece of the old bytes on its way when the number is reused', () => {
+  test('is dropped without blame: the neighbour sent what the origin had told it', () => {
+    const w = new World();
+    const a = w.add('a', { relay: 'pull' });
+    const b = w.add('b', { relay: 'pull' });
+    const whole = w.live(1, a);
+    w.clock.advance(500);
+    const seq = (whole.at(-1) as StoredSegment).info.seq + 1;
+    const died = bytes(OPEN_BYTES, 21);
+    const part = (data: Uint8Array) => w.signer.signPartial({ seq, first: 0, pieceHashes: hashPieces(data, PIECE).slice(0, 1), openedAtMs: 0, discontinuity: false });
+    for (const c of w.cores) c.onPartial(part(died));
+    w.seed(a, seq, died, [0]);
+    const asked = () => b.swarm.handshaken().some((n) => [...n.inFlight.values()].some((r) => r.seq === seq));
+    for (let ms = 0; ms < 200 && !asked(); ms++) w.clock.advance(1);
+    assert.ok(asked(), 'B asked A for the piece');
+    // The number is reused while the piece is on its way to B.
+    b.onPartial(part(bytes(OPEN_BYTES, 22)));
+    w.clock.advance(100);
+    assert.equal(b.store.getOpen(seq)?.held, 0);
+    assert.equal(b.counters.hashFailures, 0);
+    assert.ok(b.swarm.connectedTo('a'));
+    w.close();
+  });
+});
+
 describe('forged partial announcements', () => {
   test('one not signed by the origin key, through the tracker client, is refused and counted; the genuine one next to it is taken', () => {
     const w = new World();
