@@ -5,7 +5,7 @@ import type { Clock } from '../shared/clock.ts';
 import { type Variant, rungVariant } from '../shared/master-playlist.ts';
 import { PEER_PATH, type Rung, renditionPeerPath, renditionSignedName, renditionStreamId } from '../shared/rendition.ts';
 import type { Rng } from '../shared/rng.ts';
-import type { ChannelSpec, OriginConfig } from './config.ts';
+import { type ChannelSpec, type OriginConfig, progressiveAnnouncement } from './config.ts';
 import type { Egress } from './egress.ts';
 import type { OriginEvents } from './events.ts';
 import type { PutResult } from './ingest-receiver.ts';
@@ -96,6 +96,7 @@ export class Channel {
         peerPath: PEER_PATH,
         redis: deps.redisLink ? { link: deps.redisLink, channel: spec.name } : null,
         filePrefix: '',
+        progressive: progressiveAnnouncement(config),
         metrics,
         log,
         probe: deps.probe(this.streamId),
@@ -120,6 +121,7 @@ export class Channel {
             peerPath: renditionPeerPath(rung.name),
             redis: null,
             filePrefix: `${rung.name}-`,
+            progressive: false,
             seqFor: (run, index) => numbering.seqFor(run, index),
             stampFor: (seq, nowMs) => numbering.stampFor(seq, nowMs),
             metrics: channelMetrics(deps.metrics, spec.name, rung.name),

@@ -19,6 +19,13 @@ export interface IngestedSegment {
   index: number;
 }
 
+export interface IngestGrowth {
+  run: string;
+  index: number;
+  /** every byte of the segment received so far */
+  bytes: Buffer;
+}
+
 const MAX_PENDING_PER_RUN = 16;
 const MAX_RUNS = 2;
 
@@ -71,6 +78,7 @@ export class IngestReceiver {
   constructor(
     private readonly publish: (s: IngestedSegment) => void,
     private readonly prefix = '',
+    private readonly grow?: (g: IngestGrowth) => void,
   ) {
     this.segmentFile = segmentFilePattern(prefix);
   }
@@ -82,7 +90,10 @@ export class IngestReceiver {
     const state = this.runState(run);
     if (segment) {
       const index = Number(segment[1]);
-      if (index > state.lastIndex) bound(state.bytes).set(index, { data: body, putEndMs: atMs });
+      if (index > state.lastIndex) {
+        this.grow?.({ run, index, bytes: body });
+        bound(state.bytes).set(index, { data: body, putEndMs: atMs });
+      }
     } else {
       for (const entry of parseIngestPlaylist(body.toString('utf8'), this.prefix)) {
         if (entry.index > state.lastIndex && !state.named.has(entry.index)) {

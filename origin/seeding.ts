@@ -15,6 +15,8 @@ export const RESEED_WINDOW_MS = 3000;
 export interface OriginSeedingDeps {
   config: Pick<OriginConfig, 'seedCopies' | 'pieceSize'>;
   window: Pick<LiveWindow, 'lookup'>;
+  /** The bytes received so far of a segment still arriving (progressive low-latency), for reseeding its pieces; absent: none are. */
+  openBytes?: (seq: number) => Uint8Array | null;
   tracker: Pick<TrackerServer, 'seedCandidates' | 'canSeed' | 'seed'>;
   egress: Egress;
   clock: Clock;
@@ -35,8 +37,15 @@ export class OriginSeeding {
 
   constructor(private readonly deps: OriginSeedingDeps) {}
 
-  seed(segment: StoredSegment): void {
-    this.seedPieces(segment.info.seq, segment.info.pieceHashes.map((_, i) => i), null);
+  /** Seeds a newly published segment's pieces from `from` on: those before it were seeded while it arrived (seedOpen). */
+  seed(segment: StoredSegment, from = 0): void {
+    const pieces = segment.info.pieceHashes.map((_, i) => i).slice(from);
+    if (pieces.length > 0) this.seedPieces(segment.info.seq, pieces, null, segment.data);
+  }
+
+  /** Seeds whole pieces of segment `seq`, still arriving, from `data`, its bytes so far: the same credit, queue and accounting as a published one's. */
+  seedOpen(seq: number, pieces: readonly number[], data: Uint8Array): void {
+    this.seedPieces(seq, pieces, null, data);
   }
 
   /** `peerId` left: what it was seeded within RESEED_WINDOW_MS goes to others. */
@@ -52,21 +61,24 @@ export class OriginSeeding {
       if (pieces) pieces.push(r.piece);
       else bySeq.set(r.seq, [r.piece]);
     }
-    for (const [seq, pieces] of bySeq) this.seedPieces(seq, pieces, peerId);
+    for (const [seq, pieces] of bySeq) {
+      const found = this.deps.window.lookup(seq);
+      const data = found.state === 'live' ? found.segment.data : this.deps.openBytes?.(seq);
+      if (data) this.seedPieces(seq, pieces, peerId, data);
+    }
   }
 
-  private seedPieces(seq: number, pieces: readonly number[], exclude: string | null): void {
+  /** `data`: the segment's bytes, or those of it received so far (every piece in `pieces` is whole in it). */
+  private seedPieces(seq: number, pieces: readonly number[], exclude: string | null, data: Uint8Array): void {
     const { config, tracker, egress } = this.deps;
-    const found = this.deps.window.lookup(seq);
-    if (found.state !== 'live' || config.seedCopies === 0) return;
-    const { info, data } = found.segment;
+    if (config.seedCopies === 0) return;
     const candidates = tracker.seedCandidates().filter((c) => c.peerId !== exclude);
     const plan = planSeeding(pieces.length, candidates, this.state, config.seedCopies);
     this.state = plan.state;
     const now = this.deps.clock.nowMs();
     plan.targets.forEach((targets, i) => {
       const piece = pieces[i] as number;
-      const { start, end } = pieceRange(info.size, config.pieceSize, piece);
+      const { start, end } = pieceRange(data.byteLength, config.pieceSize, piece);
       const bytes = data.subarray(start, end);
       let sent = 0;
       for (const peerId of targets) {

@@ -10,10 +10,11 @@ import type { OriginConfig } from './config.ts';
 import type { FetchClass } from './egress-class.ts';
 import type { Egress } from './egress.ts';
 import type { OriginEvents } from './events.ts';
-import { type IngestedSegment, IngestReceiver, type PutResult } from './ingest-receiver.ts';
+import { type IngestGrowth, type IngestedSegment, IngestReceiver, type PutResult } from './ingest-receiver.ts';
 import { LiveWindow } from './live-window.ts';
 import type { ChannelMetrics } from './metrics.ts';
 import { type OffloadTotals, offloadRatio } from './offload.ts';
+import { OpenSegments } from './open-segments.ts';
 import type { Probe } from './reachability-probe.ts';
 import type { RedisLink } from './redis-link.ts';
 import { RedisOrigin } from './redis-origin.ts';
@@ -36,6 +37,8 @@ export interface StreamSwarmDeps {
   seqFor?: (run: string, index: number) => number;
   /** A rendition's publish time for number `seq` published now, shared with its sibling renditions; absent: now. */
   stampFor?: (seq: number, nowMs: number) => number;
+  /** Announce and seed each segment's whole pieces as its bytes arrive (progressiveAnnouncement(config); never a rendition's or with Redis). */
+  progressive: boolean;
   config: OriginConfig;
   signingKey: KeyObject;
   metrics: ChannelMetrics;
@@ -66,6 +69,8 @@ export class StreamSwarm {
   readonly measured: OffloadTotals = { egressBytes: 0, audienceBytes: 0 };
   private readonly receiver: IngestReceiver;
   private readonly seeding: OriginSeeding;
+  /** Null unless progressive. */
+  private readonly openSegments: OpenSegments | null;
 
   constructor(deps: StreamSwarmDeps) {
     const { config, clock, log } = deps;
@@ -95,10 +100,23 @@ export class StreamSwarm {
           onPeerGone: (peerId) => this.seeding.reseed(peerId),
         })
       : null);
-    this.seeding = new OriginSeeding({ config, window, tracker: redis?.seedTarget ?? tracker, egress: deps.egress, clock, countEgress: (bytes) => this.countEgress(bytes) });
+    if (deps.progressive && (redis || deps.seqFor)) throw new Error('progressive announcement is for a swarm of its own tracker, not a rendition nor with Redis');
+    const seeding = (this.seeding = new OriginSeeding({
+      config,
+      window,
+      tracker: redis?.seedTarget ?? tracker,
+      egress: deps.egress,
+      clock,
+      countEgress: (bytes) => this.countEgress(bytes),
+      openBytes: (seq) => this.openSegments?.bytes(seq) ?? null,
+    }));
+    const open = (this.openSegments = deps.progressive
+      ? new OpenSegments({ pieceSize: config.pieceSize, window, signer, announce: (p) => tracker.announcePart(p), seeding, clock })
+      : null);
     const { seqFor, stampFor } = deps;
     this.receiver = new IngestReceiver((s: IngestedSegment) => {
-      const seq = seqFor ? seqFor(s.run, s.index) : window.next;
+      const opened = open?.close(s.run, s.index) ?? null;
+      const seq = opened ? opened.seq : seqFor ? seqFor(s.run, s.index) : window.next;
       const now = clock.nowMs();
       const stored = window.publishAt(seq, s.data, s.durationMs, s.discontinuity, stampFor ? stampFor(seq, now) : now);
       if (!stored) {
@@ -118,12 +136,17 @@ export class StreamSwarm {
       if (redis) redis.publishSegment(segmentFrame(stored.signed));
       else tracker.announce(stored.signed);
       const announcedMs = performance.now();
-      this.seeding.seed(stored);
+      this.seeding.seed(stored, opened?.seeded ?? 0);
       this.events.emit('segmentPublished', {
         segment: stored,
         timing: { segmentPutEndMs: s.segmentPutEndMs, playlistPutMs: s.playlistPutMs, publishedMs, announcedMs },
       });
-    }, deps.filePrefix);
+    }, deps.filePrefix, open ? (g) => this.grow(g) : undefined);
+  }
+
+  /** More bytes of a segment ffmpeg is PUTting (IngestReceiver's `grow`): with progressive announcement, its new whole pieces go out now. */
+  grow(g: IngestGrowth): void {
+    this.openSegments?.grow(g);
   }
 
   /** Peers joined to the swarm: at this origin's tracker, or at the replicas. */

@@ -18,10 +18,12 @@ import { TokenBucket } from '../shared/token-bucket.ts';
 import {
   type PeerAddress,
   type SignedAnnouncement,
+  type SignedPartial,
   type TrackerToPeer,
   decodePeerToTracker,
   encodeTrackerToPeer,
   encodeWelcome,
+  partialFrame,
   segmentFrame,
 } from '../shared/tracker-protocol.ts';
 import type { OriginConfig } from './config.ts';
@@ -179,10 +181,19 @@ export class TrackerServer {
 
   /** Pushes a segment frame (segmentFrame) to every joined peer as it is: a replica relaying the origin's bytes. */
   announceFrame(frame: Uint8Array): void {
+    this.broadcast(frame, 'segment');
+  }
+
+  /** Pushes the next whole pieces' hashes of a segment still arriving (progressive low-latency) to every joined peer, framed once. */
+  announcePart(partial: SignedPartial): void {
+    this.broadcast(partialFrame(partial), 'segment-part');
+  }
+
+  private broadcast(frame: Uint8Array, type: TrackerToPeer['type']): void {
     let sent = 0;
     for (const c of this.conns.values()) if (this.write(c, frame)) sent++;
     // Counted once for all: a labelled counter's inc per peer is a measurable share of the broadcast (npm run bench:tracker).
-    this.deps.metrics.trackerMessages.inc({ type: 'segment', direction: 'out' }, sent);
+    this.deps.metrics.trackerMessages.inc({ type, direction: 'out' }, sent);
   }
 
   /** Sends one piece of a segment to one peer (the origin seeding the swarm). Returns false if it could not. */

@@ -6,10 +6,11 @@
  * loopback HTTP of each player, and the broadcast itself.
  */
 import { pino } from 'pino';
-import { originConfig } from '../../origin/config.ts';
+import { originConfig, progressiveAnnouncement } from '../../origin/config.ts';
 import { Egress } from '../../origin/egress.ts';
 import { LiveWindow } from '../../origin/live-window.ts';
 import { createOriginMetrics } from '../../origin/metrics.ts';
+import { OpenSegments } from '../../origin/open-segments.ts';
 import type { ProbeResult } from '../../origin/reachability-probe.ts';
 import { OriginSeeding } from '../../origin/seeding.ts';
 import { spareBudgetBytesPerSec } from '../../origin/spare-budget.ts';
@@ -44,6 +45,8 @@ export interface WorldOptions {
   spareEgressPercent?: number;
   /** The origin's --piece-size (its default unless given). */
   pieceSize?: number;
+  /** The origin's --whole-segments: with --low-latency, announce each segment only once it is whole (default: as its pieces arrive). */
+  wholeSegments?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -60,6 +63,8 @@ export interface WorldOutcome {
 
 /** Simulated time starts here: the origin numbers its first segment from the clock's seconds. */
 const EPOCH_MS = Date.UTC(2026, 0, 1);
+/** The simulated ffmpeg's one run. */
+const RUN = 'sim';
 /** Virtual time between two looks at pending promises (the tracker's probes): they settle then. */
 const STEP_MS = 10;
 const LAG_SAMPLE_MS = 1000;
@@ -99,6 +104,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const rng = seededRng(o.seed);
   const config = originConfig({
     lowLatency: plan.lowLatency,
+    wholeSegments: o.wholeSegments ?? false,
     egressKbps: plan.originEgressKbps,
     seedCopies: plan.p2p ? 1 : 0,
     maxPeers: 100_000,
@@ -131,21 +137,60 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     probe,
     onPeerLeft: (peerId) => seeding.reseed(peerId),
   });
-  const seeding = new OriginSeeding({ config, window, tracker, egress, clock, countEgress: (bytes) => (originEgressBytes += bytes) });
+  const seeding = new OriginSeeding({
+    config,
+    window,
+    tracker,
+    egress,
+    clock,
+    countEgress: (bytes) => (originEgressBytes += bytes),
+    openBytes: (seq) => open?.bytes(seq) ?? null,
+  });
+  // With progressive announcement, the origin's own handling of a segment still arriving (origin/open-segments.ts).
+  const open = progressiveAnnouncement(config)
+    ? new OpenSegments({ pieceSize: config.pieceSize, window, signer, announce: (p) => tracker.announcePart(p), seeding, clock })
+    : null;
   tracker.start();
 
   // The broadcast: a segment every segmentMs, announced and seeded as the origin does.
   const published = new Map<number, { sha256: string; size: number; atMs: number }>();
   let segmentIndex = 0;
   const contentRng = seededRng(o.seed ^ 0xc0ffee);
-  const publish = () => {
-    const data = segmentContent(segmentBytes(o.stream, segmentIndex++), contentRng);
-    const stored = window.publish(data, o.stream.segmentMs, false, clock.nowMs());
+  const publish = (data: Buffer, index: number) => {
+    // As StreamSwarm publishes: under the number its partials named, seeding only what they did not.
+    const closed = open?.close(RUN, index) ?? null;
+    const stored = window.publishAt(closed ? closed.seq : window.next, data, o.stream.segmentMs, false, clock.nowMs());
+    if (!stored) throw new Error(`segment ${index} behind the window`);
     published.set(stored.info.seq, { sha256: stored.info.sha256, size: stored.info.size, atMs: stored.info.publishedAtMs });
     tracker.announce(stored.signed);
-    seeding.seed(stored);
+    seeding.seed(stored, closed?.seeded ?? 0);
   };
-  clock.setInterval(publish, o.stream.segmentMs);
+  const next = () => {
+    const index = segmentIndex++;
+    return { index, data: segmentContent(segmentBytes(o.stream, index), contentRng) };
+  };
+  if (!open) clock.setInterval(() => {
+    const s = next();
+    publish(s.data, s.index);
+  }, o.stream.segmentMs);
+  else {
+    // ffmpeg's segment muxer: each segment's bytes arrive over its duration, piece i whole at (i + 1) / n of it,
+    // handed to the origin's growth handling as the ingest receiver does; the segment is published at its end.
+    const arrive = (s: { index: number; data: Buffer }) => {
+      const n = Math.ceil(s.data.byteLength / config.pieceSize);
+      for (let i = 0; i < n - 1; i++) {
+        const bytes = s.data.subarray(0, (i + 1) * config.pieceSize);
+        clock.setTimeout(() => open.grow({ run: RUN, index: s.index, bytes }), Math.round(((i + 1) * o.stream.segmentMs) / n));
+      }
+      return s;
+    };
+    let arriving = arrive(next());
+    clock.setInterval(() => {
+      open.grow({ run: RUN, index: arriving.index, bytes: arriving.data });
+      publish(arriving.data, arriving.index);
+      arriving = arrive(next());
+    }, o.stream.segmentMs);
+  }
 
   // The origin's HTTP answer to a fallback Range request: its bytes leave through the egress queue, in the class
   // its token earns, unless the asker has gone or given up by then. The node aborts a fetch after FETCH_TIMEOUT_MS;

@@ -4,6 +4,7 @@ import { computeFigures } from '../../scripts/bench/figures.ts';
 import { type ScenarioPlan, defaultMix, planScenario } from '../../scripts/bench/scenarios.ts';
 import { offloadBound } from '../../scripts/sim/bounds.ts';
 import { runWorld } from '../../scripts/sim/world.ts';
+import { LOW_LATENCY_SEGMENT_MS } from '../../origin/config.ts';
 import { seededRng } from '../../shared/rng.ts';
 
 /**
@@ -57,5 +58,30 @@ describe('the simulated swarm', () => {
     assert.equal(f.offload, 0);
     assert.ok(Math.abs((f.originCopies ?? 0) - 20) < 1.5, `origin copies ${f.originCopies}`);
     assert.equal(f.continuity, 1);
+  });
+});
+
+describe('the simulated swarm in low-latency mode', () => {
+  const lowLatency = (seed: number): ScenarioPlan => {
+    const [p] = planScenario('low-latency', { quick: false, peers: 12, durationS: 12, segmentMs: LOW_LATENCY_SEGMENT_MS, rng: seededRng(seed), mix: defaultMix(false) });
+    return p as ScenarioPlan;
+  };
+  const run = async (seed: number, wholeSegments: boolean) => {
+    const out = await runWorld({ plan: lowLatency(seed), stream: { ...STREAM, segmentMs: LOW_LATENCY_SEGMENT_MS }, seed, unreachableShare: 0, downloadKbps: 0, wholeSegments });
+    return { figures: computeFigures(out.record), events: out.events, record: out.record };
+  };
+
+  test('progressive by default: the same seed gives the same figures twice, nothing corrupt, and each piece costs the viewers a partial', async () => {
+    const a = await run(6, false);
+    const b = await run(6, false);
+    assert.deepEqual(a.figures, b.figures);
+    assert.equal(a.events, b.events);
+    assert.equal(a.figures.corruptPlayed, 0);
+    const whole = await run(6, true);
+    assert.equal(whole.figures.corruptPlayed, 0);
+    assert.notEqual(a.events, whole.events, 'the segments arrive piece by piece, on timers of their own');
+    // A viewer's control bytes count what its tracker sent it: with --whole-segments, no partials.
+    const control = (r: typeof a) => r.record.viewers.reduce((n, v) => n + v.controlBytes, 0);
+    assert.ok(control(a) > control(whole), `control bytes ${control(a)} progressive vs ${control(whole)} whole`);
   });
 });
