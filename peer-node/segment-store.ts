@@ -55,6 +55,8 @@ export interface StoredEntry extends PieceHolding {
   localSeq: number;
   /** A discontinuity before this segment, as the origin said or because numbers jumped here. */
   localDiscontinuity: boolean;
+  /** Bytes of the pieces it held when its whole announcement came: taken while it was open. */
+  earlyBytes: number;
   /** True once every piece is in and the whole-segment hash matched; `segmentData` gives the bytes. */
   complete: true | null;
   completedAtMs: number | null;
@@ -174,6 +176,7 @@ export class SegmentStore {
       pieces: kept ? kept.pieces : [],
       frames: kept ? kept.frames : [],
       held: kept ? kept.held : 0,
+      earlyBytes: kept ? kept.held * this.pieceSizeBytes : 0,
       complete: null,
       completedAtMs: null,
       firstPieceAtMs: kept ? kept.firstPieceAtMs : null,

@@ -126,6 +126,7 @@ describe('open entries of the segment store', () => {
     assert.deepEqual(e.pieces[1], s.piece(1));
     assert.equal(e.announcedAtMs, NOW + 500, 'deadlines and the list delay are reckoned from the whole announcement');
     assert.equal(e.firstPieceAtMs, NOW + 10);
+    assert.equal(e.earlyBytes, PIECE);
     assert.equal(e.localSeq, 11);
     assert.equal(store.putPiece(11, 2, s.piece(2), NOW + 600), 'stored', 'the short last piece, known from the whole announcement only');
     assert.equal(store.putPiece(11, 0, s.piece(0), NOW + 700), 'stored');
