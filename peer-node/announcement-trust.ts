@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { publicKeyFromBase64, publicKeyToBase64 } from '../shared/announcement-signature.ts';
-import type { SignedAnnouncement } from '../shared/tracker-protocol.ts';
+import type { SignedAnnouncement, SignedPartial } from '../shared/tracker-protocol.ts';
 import { type Verifier, directVerifier } from '../shared/verifier.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
 
@@ -50,11 +50,19 @@ export class AnnouncementTrust {
   /** True if `a` is the origin's; otherwise counted and logged, and nothing in it may be used. */
   verified(a: SignedAnnouncement): boolean {
     if (this.pinned !== null && this.verifier.announcement(this.pinned, this.channel, a)) return true;
-    this.counters.badAnnouncements++;
-    this.log.warn(
-      { seq: a.segment.seq, channel: this.channel, reason: this.pinned === null ? 'no origin key pinned yet' : 'not signed by the pinned origin key' },
-      'announcement signature invalid',
-    );
+    this.refused(a.segment.seq, 'announcement signature invalid');
     return false;
+  }
+
+  /** The same for a partial announcement (the next piece hashes of a segment the origin is still receiving). */
+  verifiedPartial(a: SignedPartial): boolean {
+    if (this.pinned !== null && this.verifier.partial(this.pinned, this.channel, a)) return true;
+    this.refused(a.partial.seq, 'partial announcement signature invalid');
+    return false;
+  }
+
+  private refused(seq: number, message: string): void {
+    this.counters.badAnnouncements++;
+    this.log.warn({ seq, channel: this.channel, reason: this.pinned === null ? 'no origin key pinned yet' : 'not signed by the pinned origin key' }, message);
   }
 }

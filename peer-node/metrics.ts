@@ -86,7 +86,8 @@ export function createPeerMetrics(
   fromCounter('peer_uploaded_bytes_total', 'Segment bytes uploaded to other peers', 'uploadedBytes');
   fromCounter('peer_duplicate_bytes_total', 'Segment bytes received twice (wasted)', 'duplicateBytes');
   fromCounter('peer_hash_failures_total', 'Pieces that failed their hash and were dropped', 'hashFailures');
-  fromCounter('peer_announcement_signature_failures_total', 'Segment announcements dropped: not signed by the origin key', 'badAnnouncements');
+  fromCounter('peer_announcement_signature_failures_total', 'Segment announcements, whole or partial, dropped: not signed by the origin key', 'badAnnouncements');
+  fromCounter('peer_pieces_early_total', 'Pieces stored while their segment was still open (progressive announcement in low-latency mode)', 'earlyPieces');
   fromCounter('peer_protocol_errors_total', 'Malformed frames received', 'protocolErrors');
   fromCounter('peer_piece_requests_total', 'Piece requests sent to neighbours', 'peerRequests');
   fromCounter('peer_pieces_pushed_total', 'Fresh pieces sent to neighbours unasked (relay push)', 'piecesPushed');

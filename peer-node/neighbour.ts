@@ -134,6 +134,15 @@ export class Neighbour {
     return (this.lastBits as boolean[])[piece] === true;
   }
 
+  /** Forgets what it told of holding of `seq` (the number now stands for other bytes). */
+  forget(seq: number): void {
+    this.has.delete(seq);
+    if (this.lastSeq === seq) {
+      this.lastSeq = Number.NaN;
+      this.lastBits = undefined;
+    }
+  }
+
   /** Forgets what it holds of segments before `oldest`. */
   forgetBefore(oldest: number): void {
     for (const seq of this.has.keys()) if (seq < oldest) this.has.delete(seq);
@@ -143,10 +152,18 @@ export class Neighbour {
     }
   }
 
-  markHas(seq: number, piece: number, pieceCount: number): void {
+  /**
+   * Records that it holds a piece of a segment of at most `maxPieces`. Its
+   * bits grow as it tells of more: a segment still open here (or not known
+   * yet) may have more pieces than we know of, and what it held of them
+   * counts once we know them.
+   */
+  markHas(seq: number, piece: number, maxPieces: number): void {
+    if (piece < 0 || piece >= maxPieces) return;
     let bits = this.has.get(seq);
-    if (!bits) this.has.set(seq, (bits = new Array<boolean>(pieceCount).fill(false)));
-    if (piece >= bits.length || bits[piece] === true) return;
+    if (!bits) this.has.set(seq, (bits = []));
+    if (bits[piece] === true) return;
+    while (bits.length < piece) bits.push(false);
     bits[piece] = true;
     this.hasVersion++;
   }

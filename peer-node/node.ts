@@ -22,7 +22,7 @@ import { LinkShaper } from './link.ts';
 import { renderLocalMaster } from './master-playlist.ts';
 import { createPeerMetrics } from './metrics.ts';
 import { loadOriginKey } from './origin-key.ts';
-import { type DownloadSample, measuredBytesPerSec, paceBytesPerSec, recordSample } from './policy/pacing.ts';
+import { type DownloadSample, measuredBytesPerSec, paceBytesPerSec, recordSample, segmentSample } from './policy/pacing.ts';
 import { DEFAULT_HEADLESS_AFTER_MS, DEFAULT_LINGER_MS, HEADLESS_MARGIN } from './policy/renditions.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type StreamPlace, type StreamSession, createStreamSession } from './stream-session.ts';
@@ -102,7 +102,8 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     // Every segment downloaded, in any swarm, measures the one access link.
     session.core.store.onComplete((e) => {
       if (e.completedAtMs === null || e.firstPieceAtMs === null) return;
-      samples = recordSample(samples, { bytes: e.info.size, ms: e.completedAtMs - e.firstPieceAtMs, atMs: e.completedAtMs });
+      const sample = segmentSample({ size: e.info.size, earlyBytes: e.earlyBytes, firstPieceAtMs: e.firstPieceAtMs, announcedAtMs: e.announcedAtMs, completedAtMs: e.completedAtMs });
+      samples = recordSample(samples, sample);
     });
     return session;
   }

@@ -11,7 +11,7 @@ import {
 import type { PlayerReport } from '../shared/player-api.ts';
 import type { Rng } from '../shared/rng.ts';
 import type { SegmentAnnouncement } from '../shared/segment.ts';
-import type { PeerAddress, PeerStats, PeerToTracker, SignedAnnouncement, TrackerToPeer } from '../shared/tracker-protocol.ts';
+import type { PeerAddress, PeerStats, PeerToTracker, SignedAnnouncement, SignedPartial, TrackerToPeer } from '../shared/tracker-protocol.ts';
 import type { Verifier } from '../shared/verifier.ts';
 import { hostOf } from './address.ts';
 import { AnnouncementTrust } from './announcement-trust.ts';
@@ -89,6 +89,8 @@ export interface PeerCore {
   joinMessage(): PeerToTracker;
   onWelcome(w: Welcome): void;
   onSegment(a: SignedAnnouncement): void;
+  /** The next piece hashes of a segment the origin is still receiving: its pieces are traded before it is whole. */
+  onPartial(a: SignedPartial): void;
   onPeers(peers: readonly PeerAddress[]): void;
   onSeed(seq: number, piece: number, data: Uint8Array): void;
 
@@ -387,6 +389,9 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     },
     onSegment(a) {
       if (trust.verified(a)) announce([a.segment]);
+    },
+    onPartial(a) {
+      if (trust.verifiedPartial(a) && store.extend(a.partial, clock.nowMs())) swarm.onPartial();
     },
     onPeers(peers) {
       neighbourhood.learn(peers);

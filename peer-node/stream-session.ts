@@ -84,6 +84,7 @@ export function createStreamSession(config: PeerConfig, place: StreamPlace, deps
     joinMessage: core.joinMessage,
     onWelcome: core.onWelcome,
     onSegment: core.onSegment,
+    onPartial: core.onPartial,
     onPeers: core.onPeers,
     onSeed: core.onSeed,
   });

@@ -20,8 +20,10 @@ export interface SwarmCounters {
   trackerBytesOut: number;
   stalls: number;
   stallMs: number;
-  /** Segment announcements dropped because the origin's key did not sign them (announcement-trust.ts). */
+  /** Segment announcements, whole or partial, dropped because the origin's key did not sign them (announcement-trust.ts). */
   badAnnouncements: number;
+  /** Pieces stored while their segment was still open (progressive announcement): relay ahead of the whole announcement. */
+  earlyPieces: number;
 }
 
 export function newCounters(): SwarmCounters {
@@ -43,6 +45,7 @@ export function newCounters(): SwarmCounters {
     stalls: 0,
     stallMs: 0,
     badAnnouncements: 0,
+    earlyPieces: 0,
   };
 }
 

@@ -4,7 +4,6 @@ import type { Rng } from '../shared/rng.ts';
 import {
   MAX_HAVE_AHEAD_SEGMENTS,
   MAX_PEER_REQUESTS_PER_SEC,
-  MAX_PIECES_PER_SEGMENT,
   PEER_REQUEST_BURST,
   PROTOCOL_VERSION,
 } from '../shared/limits.ts';
@@ -165,7 +164,30 @@ export class Swarm {
   /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
   private handshakenList: Neighbour[] | null = null;
 
-  constructor(private readonly deps: SwarmDeps) {}
+  /** Segment numbers the origin reused for other bytes while we traded them: a piece of the old bytes still on its way is no neighbour's fault. */
+  private readonly reusedSeqs = new Set<number>();
+
+  constructor(private readonly deps: SwarmDeps) {
+    deps.store.onReplaced((seq) => this.forgetSegment(seq));
+  }
+
+  /**
+   * The segment `seq` now stands for other bytes: what neighbours told of
+   * holding under it, and what we asked of them, were of the old ones.
+   */
+  private forgetSegment(seq: number): void {
+    this.reusedSeqs.add(seq);
+    this.heardAt.delete(seq);
+    for (const n of this.neighbours) {
+      n.forget(seq);
+      for (const key of [...n.inFlight.keys()]) {
+        if (!keyOfSegment(key, seq)) continue;
+        const r = this.endRequest(n, key);
+        if (r) this.send(n, { type: 'cancel', seq, piece: r.piece });
+      }
+    }
+    this.schedulePick();
+  }
 
   start(): void {
     const c = this.deps.clock;
@@ -231,6 +253,17 @@ export class Swarm {
     this.schedulePick();
   }
 
+  /**
+   * The origin told of more pieces of a segment it is still receiving (the
+   * store took them). They are wanted at once, and what neighbours told us of
+   * them before we knew them counts now: a neighbour found of no interest
+   * may hold them.
+   */
+  onPartial(): void {
+    this.wantedVersion++;
+    this.schedulePick();
+  }
+
   /** Once, when the node is ready for its player: how far back to start, given what the neighbours hold. */
   chooseStart(lonely: boolean): void {
     const newest = this.deps.store.newestSeq();
@@ -242,6 +275,7 @@ export class Swarm {
 
   /** A piece verified and stored from any source (neighbour, origin, seed). */
   onPieceStored(seq: number, piece: number): void {
+    if (this.deps.store.getOpen(seq)) this.deps.counters.earlyPieces++;
     this.pendingHaves.push({ seq, piece });
     if (this.haveTimer === null) {
       this.haveTimer = this.deps.clock.setTimeout(() => {
@@ -384,8 +418,7 @@ export class Swarm {
         this.uploadInProgress -= payload;
         if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return this.pump();
         // It holds the piece from now on, so hears no have of it, and asks for it no more.
-        const e = this.deps.store.get(msg.seq);
-        if (e) n.markHas(msg.seq, msg.piece, e.pieces.length);
+        n.markHas(msg.seq, msg.piece, this.deps.store.maxPieces(msg.seq));
         n.piecesInSocket++;
         n.pieceBytesInSocket += payload;
       }
@@ -462,7 +495,8 @@ export class Swarm {
         const newest = store.newestSeq();
         for (const seg of msg.segments) {
           if (!this.keepsHave(seg.seq, newest)) continue;
-          for (let i = 0; i < seg.pieceCount; i++) if (hasBit(seg.bits, i)) n.markHas(seg.seq, i, seg.pieceCount);
+          const max = Math.min(seg.pieceCount, store.maxPieces(seg.seq));
+          for (let i = 0; i < max; i++) if (hasBit(seg.bits, i)) n.markHas(seg.seq, i, max);
         }
         // The first one tells whether the node can start from what this neighbour holds (peer-core's ready).
         if (first) this.deps.onNeighboursChanged();
@@ -477,13 +511,17 @@ export class Swarm {
         let wanted = false;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
-          const e = store.get(p.seq);
-          // Not announced to us yet: room for any piece, so the segment's later pieces are not lost.
-          n.markHas(p.seq, p.piece, e ? e.pieces.length : MAX_PIECES_PER_SEGMENT);
-          if (!e || e.pieces[p.piece] !== null) continue;
-          news = true;
-          unasked ||= !this.requested(pieceKey(p.seq, p.piece));
-          wanted ||= this.wantedSeqs.has(p.seq);
+          // Not announced to us yet, or open: room for any piece, so the segment's later pieces are not lost.
+          n.markHas(p.seq, p.piece, store.maxPieces(p.seq));
+          const slots = store.pieceSlots(p.seq);
+          // A piece of an open segment past those we know of yet is news once its hash comes (onPartial), as is the have.
+          const beyond = slots !== undefined && p.piece >= slots.length && store.getOpen(p.seq) !== undefined;
+          if (!beyond && (!slots || slots[p.piece] !== null)) continue;
+          if (!beyond) {
+            news = true;
+            unasked ||= !this.requested(pieceKey(p.seq, p.piece));
+            wanted ||= this.wantedSeqs.has(p.seq);
+          }
           let heard = this.heardAt.get(p.seq);
           if (!heard) this.heardAt.set(p.seq, (heard = new Map()));
           if (!heard.has(p.piece)) heard.set(p.piece, this.deps.clock.nowMs());
@@ -553,7 +591,7 @@ export class Swarm {
    * Anything else is no use to us, and would be memory it could fill at will.
    */
   private keepsHave(seq: number, newest: number | null): boolean {
-    if (this.deps.store.get(seq)) return true;
+    if (this.deps.store.knows(seq)) return true;
     return newest !== null && seq > newest && seq <= newest + MAX_HAVE_AHEAD_SEGMENTS;
   }
 
@@ -711,7 +749,7 @@ export class Swarm {
     const request = this.endRequest(n, key);
     if (request) {
       n.recordArrival(request, data.byteLength, now);
-    } else if (this.deps.store.hasPiece(seq, piece) || !this.deps.store.get(seq)) {
+    } else if (this.deps.store.hasPiece(seq, piece) || !this.deps.store.knows(seq)) {
       // Unasked-for bytes we cannot use: a push crossing a have, or a cancel
       // crossing a piece, now and then; many in a row and the sender goes.
       if (this.deps.store.hasPiece(seq, piece)) this.deps.counters.duplicateBytes += data.byteLength;
@@ -724,7 +762,7 @@ export class Swarm {
         n.strikes = 0;
         if (!request) n.recordPush(data.byteLength, now);
         this.deps.counters.p2pBytes += data.byteLength;
-        n.markHas(seq, piece, this.deps.store.get(seq)?.pieces.length ?? piece + 1);
+        n.markHas(seq, piece, this.deps.store.maxPieces(seq));
         this.onPieceStored(seq, piece);
         return;
       case 'duplicate':
@@ -732,6 +770,7 @@ export class Swarm {
         return;
       case 'bad-hash':
       case 'bad-index':
+        if (this.reusedSeqs.has(seq)) return;
         this.deps.counters.hashFailures++;
         n.hashFailures++;
         this.deps.log.warn({ neighbour: n.peerId, seq, piece, failures: n.hashFailures }, 'piece failed its hash');
@@ -741,18 +780,21 @@ export class Swarm {
         }
         return;
       case 'unknown-segment':
+      // A piece of an open segment whose hash has not reached us yet: pushed by a neighbour the partial reached first.
+      case 'unknown-piece':
         return;
     }
   }
 
   private sendBitfield(n: Neighbour): void {
-    const segments = this.deps.store
-      .all()
-      .filter((e) => e.held > 0)
-      .map((e) => {
-        const bits = new Uint8Array(bitsetBytes(e.pieces.length));
-        e.pieces.forEach((p, i) => p && setBit(bits, i));
-        return { seq: e.info.seq, pieceCount: e.pieces.length, bits };
+    const store = this.deps.store;
+    // An open segment's pieces as far as we know them: the neighbour counts what it knows of, and hears of the rest as haves.
+    const segments = [...store.all().map((e) => ({ seq: e.info.seq, h: e })), ...store.allOpen().map((e) => ({ seq: e.seq, h: e }))]
+      .filter(({ h }) => h.held > 0)
+      .map(({ seq, h }) => {
+        const bits = new Uint8Array(bitsetBytes(h.pieces.length));
+        h.pieces.forEach((p, i) => p && setBit(bits, i));
+        return { seq, pieceCount: h.pieces.length, bits };
       });
     this.send(n, { type: 'bitfield', segments });
   }
@@ -864,6 +906,7 @@ export class Swarm {
     if (oldest === undefined || oldest === this.prunedBelow) return;
     this.prunedBelow = oldest;
     for (const seq of this.heardAt.keys()) if (seq < oldest) this.heardAt.delete(seq);
+    for (const seq of this.reusedSeqs) if (seq < oldest) this.reusedSeqs.delete(seq);
     for (const n of this.neighbours) n.forgetBefore(oldest);
   }
 
@@ -890,6 +933,8 @@ export class Swarm {
       anyWanted = true;
       break;
     }
+    const opens = store.allOpen();
+    for (const o of opens) if (o.seq >= firstWanted && o.held < o.pieces.length) anyWanted = true;
     if (this.relayOnly || !anyWanted) {
       this.setWanted([]);
       this.updateInterest(peers, []);
@@ -920,6 +965,20 @@ export class Swarm {
         size: e.info.size,
         deadlineMs: deadline,
         have: e.pieces.map((p) => p !== null),
+        inFlight: [],
+      });
+    }
+    // Open segments: the freshest pieces, due after every announced one and never urgent, so never asked of the origin (it is seeding them now).
+    let openDeadline = Math.max(now + urgentWindowMs, ...segments.map((seg) => seg.deadlineMs));
+    for (const o of opens) {
+      if (o.seq < firstWanted) continue;
+      openDeadline += first.info.durationMs + 1;
+      segments.push({
+        seq: o.seq,
+        pieceCount: o.pieces.length,
+        size: o.pieces.length * store.pieceSize,
+        deadlineMs: openDeadline,
+        have: o.pieces.map((p) => p !== null),
         inFlight: [],
       });
     }

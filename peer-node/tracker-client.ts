@@ -4,6 +4,7 @@ import {
   type PeerAddress,
   type PeerToTracker,
   type SignedAnnouncement,
+  type SignedPartial,
   type TrackerToPeer,
   decodeTrackerToPeer,
   encodePeerToTracker,
@@ -30,6 +31,8 @@ export interface TrackerClientDeps {
   joinMessage(): PeerToTracker;
   onWelcome(w: Extract<TrackerToPeer, { type: 'welcome' }>): void;
   onSegment(a: SignedAnnouncement): void;
+  /** The next piece hashes of a segment the origin is still receiving (progressive announcement in low-latency mode). */
+  onPartial(a: SignedPartial): void;
   onPeers(peers: PeerAddress[]): void;
   onSeed(seq: number, piece: number, data: Uint8Array): void;
 }
@@ -120,6 +123,9 @@ export class TrackerClient {
         return;
       case 'segment':
         this.deps.onSegment(msg.announcement);
+        return;
+      case 'segment-part':
+        this.deps.onPartial(msg.announcement);
         return;
       case 'seed':
         this.deps.onSeed(msg.seq, msg.piece, msg.data);

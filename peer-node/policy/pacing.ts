@@ -44,6 +44,30 @@ export interface NeighbourDelivery {
   lastPieceAtMs: number | null;
 }
 
+/** A whole segment downloaded, as pacing needs it (peer-node/segment-store.ts StoredEntry). */
+export interface CompletedSegment {
+  size: number;
+  /** Bytes it held when its whole announcement came: taken while the origin was still receiving it. */
+  earlyBytes: number;
+  firstPieceAtMs: number;
+  announcedAtMs: number;
+  completedAtMs: number;
+}
+
+/**
+ * What a completed segment says of the link. Pieces taken while the segment
+ * was open came as fast as the origin received them from ffmpeg, about one
+ * segment's bytes per segment duration, not as fast as the link carries
+ * them: timed with them, every segment would read as a link at the stream's
+ * rate, and the player would be served each segment over its whole duration.
+ * Only what came after its whole announcement, from then on, measures the
+ * link (a lower bound, as every sample is).
+ */
+export function segmentSample(e: CompletedSegment): DownloadSample {
+  if (e.earlyBytes === 0) return { bytes: e.size, ms: e.completedAtMs - e.firstPieceAtMs, atMs: e.completedAtMs };
+  return { bytes: e.size - e.earlyBytes, ms: e.completedAtMs - Math.max(e.firstPieceAtMs, e.announcedAtMs), atMs: e.completedAtMs };
+}
+
 /** `samples` with `s` added: bounded, oldest dropped first; a sample too small to tell a rate is not kept. */
 export function recordSample(samples: readonly DownloadSample[], s: DownloadSample, config: PacingConfig = DEFAULT_PACING): DownloadSample[] {
   if (s.bytes < config.minSampleBytes) return [...samples];

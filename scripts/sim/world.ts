@@ -293,6 +293,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       joinMessage: () => core.joinMessage(),
       onWelcome: (w) => core.onWelcome(w),
       onSegment: (a) => core.onSegment(a),
+      onPartial: (a) => core.onPartial(a),
       onPeers: (peers) => core.onPeers(peers),
       onSeed: (seq, piece, data) => core.onSeed(seq, piece, data),
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_PACING, type DownloadSample, bytesDueBy, measuredBytesPerSec, nextWriteInMs, paceBytesPerSec, recordSample } from '../../peer-node/policy/pacing.ts';
+import { DEFAULT_PACING, type DownloadSample, bytesDueBy, measuredBytesPerSec, nextWriteInMs, paceBytesPerSec, recordSample, segmentSample } from '../../peer-node/policy/pacing.ts';
 import { DEFAULT_HEADLESS_AFTER_MS, HEADLESS_MARGIN, headlessRendition, isHeadless, renditionRole, renditionToPrepare } from '../../peer-node/policy/renditions.ts';
 
 const KB = 1024;
@@ -88,6 +88,19 @@ describe('pacing policy: the rate a segment is served to the player at', () => {
       }
       assert.ok(Math.abs(now - (total * 1000) / rate) <= 1, `chunk ${chunk}: done at ${now} ms`);
     }
+  });
+});
+
+describe('what a completed segment says of the link', () => {
+  test('a segment fetched whole: its bytes over the time from its first piece to its last', () => {
+    assert.deepEqual(segmentSample({ size: 200_000, earlyBytes: 0, firstPieceAtMs: 1000, announcedAtMs: 900, completedAtMs: 1400 }), { bytes: 200_000, ms: 400, atMs: 1400 });
+  });
+
+  test('a segment mostly taken while open (progressive announcement): only what came after its whole announcement, from then on', () => {
+    // 10 pieces came over the second the origin took to receive them; the last 20,000 bytes in 50 ms after the whole announcement.
+    const s = segmentSample({ size: 10 * 16384 + 20_000, earlyBytes: 10 * 16384, firstPieceAtMs: 1000, announcedAtMs: 2000, completedAtMs: 2050 });
+    assert.deepEqual(s, { bytes: 20_000, ms: 50, atMs: 2050 });
+    assert.deepEqual(recordSample([], s), [], 'too few bytes to tell a rate: no sample rather than one of the stream rate');
   });
 });
 

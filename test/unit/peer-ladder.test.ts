@@ -39,7 +39,7 @@ function world(downloadBitsPerSec: number | null, onHeadless: (r: string | null)
         fetchOrigin: (_s, _p, _z, _ps, _t, done) => done(null),
       },
     );
-    const tracker = new TrackerClient({ url: 'ws://127.0.0.1:1/tracker', clock, log, counters: core.counters, joinMessage: core.joinMessage, onWelcome: core.onWelcome, onSegment: core.onSegment, onPeers: core.onPeers, onSeed: core.onSeed });
+    const tracker = new TrackerClient({ url: 'ws://127.0.0.1:1/tracker', clock, log, counters: core.counters, joinMessage: core.joinMessage, onWelcome: core.onWelcome, onSegment: core.onSegment, onPartial: core.onPartial, onPeers: core.onPeers, onSeed: core.onSeed });
     return {
       place: { streamId: renditionStreamId('live', r), trackers: [], livePath: `/live/main/${r}`, signedName: `main/${r}` },
       core,

@@ -105,6 +105,7 @@ class Rig {
         announcing = this.clock.setInterval(() => p.client.send({ type: 'announce', stats: ZERO_STATS }), w.announceIntervalMs);
       },
       onSegment: (a) => p.segments.push(a.segment.seq),
+      onPartial: () => {},
       onPeers: (peers) => p.peers.push(...peers.map((x) => x.peerId)),
       onSeed: (seq, piece, data) => p.seeds.push({ seq, piece, data }),
     });

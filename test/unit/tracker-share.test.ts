@@ -112,6 +112,7 @@ class Swarm {
         seen.peers.push(...w.peers.map((p) => p.peerId));
       },
       onSegment: () => {},
+      onPartial: () => {},
       onPeers: (peers) => seen.peers.push(...peers.map((p) => p.peerId)),
       onSeed: () => {},
     });
