@@ -178,17 +178,8 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
     ({ p: origin } = await startOrigin(originPort));
     everyOrigin.push(origin);
     const restartedAt = Date.now();
-    await waitFor('the new origin announcing', () => known.newest > lastOldSeq, 30_000);
-    await waitFor('every peer rejoined', async () => {
-      const s = await Promise.all(peers.map((x) => json<Stats>(`${x.url}/api/stats`)));
-      return s.every((v) => v.trackerConnected);
-    }, 20_000);
-    rejoinedMs = Date.now() - restartedAt;
-    trackerPeersAfterRejoin = (await json<{ peers: number }>(`${originUrl}/healthz`)).peers;
-    firstNewSeq = Math.min(...[...known.bySeq.keys()].filter((s) => s > lastOldSeq));
-    originFirstSeq = firstNewSeq;
-
-    // Keep every peer's playlist, as a player reloads it, until the old stream has left it.
+    // Keep every peer's playlist, as a player reloads it, from the restart until the old stream has left it:
+    // a peer that rejoins early may carry its player onto the new stream before the slowest one rejoins.
     let capturing = true;
     const capture = (async () => {
       while (capturing) {
@@ -203,18 +194,31 @@ describe('crashes and restarts of ffmpeg, the origin and a peer', () => {
       }
     })();
 
-    // Players reach the new stream, then play it for a while.
-    await waitFor('every player on the new stream', () => {
-      for (const x of peers) {
-        const r = x.model.current();
-        if (!resumedAt.has(x.id) && r.digests.some((d) => d.seq >= firstNewSeq)) resumedAt.set(x.id, r);
-      }
-      return resumedAt.size === peers.length;
-    }, 40_000);
-    // On purpose: the players must play the new stream for a while, and the old stream leave the playlists.
-    await sleep(RESUMED_WATCH_MS);
-    capturing = false;
-    await capture;
+    try {
+      await waitFor('the new origin announcing', () => known.newest > lastOldSeq, 30_000);
+      await waitFor('every peer rejoined', async () => {
+        const s = await Promise.all(peers.map((x) => json<Stats>(`${x.url}/api/stats`)));
+        return s.every((v) => v.trackerConnected);
+      }, 20_000);
+      rejoinedMs = Date.now() - restartedAt;
+      trackerPeersAfterRejoin = (await json<{ peers: number }>(`${originUrl}/healthz`)).peers;
+      firstNewSeq = Math.min(...[...known.bySeq.keys()].filter((s) => s > lastOldSeq));
+      originFirstSeq = firstNewSeq;
+
+      // Players reach the new stream, then play it for a while.
+      await waitFor('every player on the new stream', () => {
+        for (const x of peers) {
+          const r = x.model.current();
+          if (!resumedAt.has(x.id) && r.digests.some((d) => d.seq >= firstNewSeq)) resumedAt.set(x.id, r);
+        }
+        return resumedAt.size === peers.length;
+      }, 40_000);
+      // On purpose: the players must play the new stream for a while, and the old stream leave the playlists.
+      await sleep(RESUMED_WATCH_MS);
+    } finally {
+      capturing = false;
+      await capture;
+    }
     afterWatch = new Map(peers.map((x) => [x.id, x.model.current()]));
   });
 
