@@ -20,6 +20,7 @@ export const FIGURE_KEYS = [
   'behindLiveMsP50',
   'freeRiderShare',
   'overhead',
+  'duplicates',
   'corruptPlayed',
   'cpuPctPerPeer',
   'rssMbPerPeer',
@@ -34,6 +35,8 @@ export interface ViewerRecord {
   /** Segment bytes received after the warm-up, by source. */
   p2pBytes: number;
   originBytes: number;
+  /** Piece bytes from peers that arrived when the viewer held the piece already (not in p2pBytes). */
+  duplicateBytes: number;
   /** Control bytes on the wire: peer-wire sent, tracker both ways. */
   controlBytes: number;
   /** How long it took part after the warm-up (ms), for per-second rates. */
@@ -98,6 +101,8 @@ export function computeFigures(run: RunRecord): Figures {
     overhead: p2p + origin === 0 ? undefined : sum(v.map((x) => x.controlBytes)) / (p2p + origin),
     corruptPlayed: corrupt,
   };
+  const duplicate = sum(v.map((x) => x.duplicateBytes));
+  if (p2p + duplicate > 0) f.duplicates = duplicate / (p2p + duplicate);
   if (run.p2p) {
     f.cpuPctPerPeer = run.peerTimeMs === 0 ? undefined : (100 * run.peerCpuMs) / run.peerTimeMs;
     f.rssMbPerPeer = mean(run.peerProcessRssMb);

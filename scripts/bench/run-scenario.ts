@@ -216,6 +216,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       return {
         freeRider,
         p2pBytes: c.p2pBytes - w.p2pBytes,
+        duplicateBytes: c.duplicateBytes - w.duplicateBytes,
         originBytes: c.originBytes - w.originBytes,
         controlBytes: c.controlBytesOut - w.controlBytesOut + (c.trackerBytesIn - w.trackerBytesIn) + (c.trackerBytesOut - w.trackerBytesOut),
         activeMs: Math.max(0, leftAtMs - Math.max(joinedAtMs, warmAt)),
@@ -269,7 +270,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     for (const d of directModels) {
       const playback = d.result ?? (await d.model.close());
       const bytes = playback.digests.reduce((n, x) => n + ((published.get(x.seq)?.atMs ?? 0) >= warmAt ? (published.get(x.seq)?.size ?? 0) : 0), 0);
-      viewers.push({ freeRider: false, p2pBytes: 0, originBytes: bytes, controlBytes: 0, activeMs: (d.leftAtMs ?? endAt) - Math.max(d.joinedAtMs, warmAt), playback, lagsMs: [] });
+      viewers.push({ freeRider: false, p2pBytes: 0, duplicateBytes: 0, originBytes: bytes, controlBytes: 0, activeMs: (d.leftAtMs ?? endAt) - Math.max(d.joinedAtMs, warmAt), playback, lagsMs: [] });
     }
     const bytesInRun = (p: Published) => [...p.values()].filter((s) => s.atMs >= warmAt && s.atMs <= endAt).reduce((n, s) => n + s.size, 0);
     const publishedBytes = abr ? [...renditionPublished.values()].reduce((n, p) => n + bytesInRun(p), 0) : bytesInRun(published);

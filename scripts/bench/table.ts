@@ -11,7 +11,7 @@ const LIMITS: Partial<Record<FigureKey, (f: Figures) => number | undefined>> = {
 function format(key: FigureKey, v: number | undefined): string {
   if (v === undefined || Number.isNaN(v)) return '-';
   if (key.endsWith('P50') || key.endsWith('P95') || key === 'peers' || key === 'corruptPlayed') return String(Math.round(v));
-  if (key === 'overhead' || key === 'offload' || key === 'rebufferRatio' || key === 'freeRiderShare') return `${(100 * v).toFixed(2)} %`;
+  if (key === 'overhead' || key === 'duplicates' || key === 'offload' || key === 'rebufferRatio' || key === 'freeRiderShare') return `${(100 * v).toFixed(2)} %`;
   return v.toFixed(key === 'continuity' || key === 'continuityContributors' ? 4 : 2);
 }
 

@@ -381,6 +381,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     return {
       freeRider: d.plan.freeRider,
       p2pBytes: c.p2pBytes - w.p2pBytes,
+      duplicateBytes: c.duplicateBytes - w.duplicateBytes,
       originBytes: c.originBytes - w.originBytes,
       controlBytes: c.controlBytesOut - w.controlBytesOut + (c.trackerBytesIn - w.trackerBytesIn) + (c.trackerBytesOut - w.trackerBytesOut),
       activeMs: Math.max(0, d.leftAtMs - Math.max(d.joinedAtMs, warmAt)),

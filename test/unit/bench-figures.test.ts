@@ -8,6 +8,7 @@ function viewer(more: Partial<ViewerRecord> = {}, playback: Partial<ViewerRecord
   return {
     freeRider: false,
     p2pBytes: 900,
+    duplicateBytes: 100,
     originBytes: 100,
     controlBytes: 10,
     activeMs: 10_000,
@@ -35,6 +36,7 @@ describe('benchmark figures, as BENCHMARKS.md defines them', () => {
     assert.equal(f.behindLiveMsP50, 3000);
     assert.equal(f.freeRiderShare, 300 / 900);
     assert.equal(f.overhead, 20 / 2000);
+    assert.equal(f.duplicates, 200 / (1200 + 200), 'duplicate peer bytes over all peer piece bytes received');
     assert.equal(f.corruptPlayed, 0);
     assert.equal(f.cpuPctPerPeer, 2.5);
     assert.equal(f.rssMbPerPeer, 65);
