@@ -406,10 +406,23 @@ export class SegmentStore {
     return n;
   }
 
-  /** The origin's number of the segment this node numbers `localSeq`, if held. */
+  /**
+   * The origin's number of the segment this node numbers `localSeq`: held,
+   * or older than all it holds. A player that fell further behind live than
+   * the store reaches still plays (it fetched ahead), and where it plays must
+   * stay known: without it the node would reckon deadlines for a player at
+   * the live edge and fetch the newest pieces from the origin as urgent
+   * (seen in the low-latency bench, where 12 segments are 6 s). Behind the
+   * oldest held segment both numberings count on alike, as the origin's
+   * jumps are rare.
+   */
   seqOfLocal(localSeq: number): number | null {
-    for (const e of this.entries.values()) if (e.localSeq === localSeq) return e.info.seq;
-    return null;
+    let oldest: StoredEntry | null = null;
+    for (const e of this.entries.values()) {
+      if (e.localSeq === localSeq) return e.info.seq;
+      if (oldest === null || e.localSeq < oldest.localSeq) oldest = e;
+    }
+    return oldest !== null && localSeq < oldest.localSeq ? oldest.info.seq - (oldest.localSeq - localSeq) : null;
   }
 
   /** The segment left the window: it is gone for good (410), and its discontinuity still counts. */

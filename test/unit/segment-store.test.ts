@@ -263,6 +263,18 @@ describe('SegmentStore eviction', () => {
     assert.equal(store.discontinuitiesBefore(181), 1);
   });
 
+  test('a player behind every segment held still has a place: its numbers count on from the oldest held', () => {
+    const store = new SegmentStore(3, PIECE);
+    for (const seq of [100, 101, 102, 180, 181]) store.announce(seg(seq).info, NOW);
+    // Held: 102, 180, 181 as local 102, 103, 104; a player still playing local 99 or 101 fetched them before they went.
+    assert.deepEqual(store.all().map((e) => e.localSeq), [102, 103, 104]);
+    assert.equal(store.seqOfLocal(101), 101);
+    assert.equal(store.seqOfLocal(99), 99);
+    assert.equal(store.seqOfLocal(103), 180);
+    assert.equal(store.seqOfLocal(105), null, 'no segment numbered past the newest yet');
+    assert.equal(new SegmentStore(3, PIECE).seqOfLocal(7), null, 'nothing held: no place');
+  });
+
   test('publishedLocalMs is the local time less the age the origin gave, never in the future', () => {
     const rows: { ageMs: number | undefined; expected: number }[] = [
       { ageMs: undefined, expected: NOW },
