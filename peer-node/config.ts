@@ -52,7 +52,7 @@ export const peerFlags = {
   uploadKbps: { kind: 'int', default: -1, min: -1, max: 10_000_000, help: 'emulated upload limit; -1 = unlimited, 0 = free-rider (never uploads)' },
   downloadKbps: { kind: 'int', default: 0, min: 0, max: 10_000_000, help: 'emulated download limit; 0 = unlimited' },
   latencyMs: { kind: 'int', default: 0, min: 0, max: 10_000, help: 'emulated one-way latency added to everything this node sends and to origin fetches' },
-  storeSegments: { kind: 'int', default: 12, min: 4, max: 600, help: 'segments kept in memory (the local live window)' },
+  storeSegments: { kind: 'int', default: 12, min: 4, max: 600, help: 'segments kept in memory, the local live window (for 1 s segments: shorter ones keep as many more as span the same time, up to 4 times as many)' },
   playlistSegments: { kind: 'int', default: 6, min: 3, max: 60, help: 'segments listed in the local playlist' },
   listDelayMs: { kind: 'int', default: 1000, min: 0, max: 60_000, help: 'a segment is listed for the player once whole here or known this long (for 1 s segments: shorter ones scale it down in proportion)' },
   neighbours: { kind: 'int', default: 12, min: 1, max: 100, help: 'neighbours to keep connected' },

@@ -3,6 +3,7 @@ import { type Clock, systemClock } from '../shared/clock.ts';
 import { MAX_PIECES_PER_SEGMENT } from '../shared/limits.ts';
 import { type Verifier, directVerifier } from '../shared/verifier.ts';
 import { PIECE_HEADER_BYTES, encodeWire } from '../shared/wire-protocol.ts';
+import { keptSegments } from './policy/segment-timing.ts';
 
 /** The pieces held of one segment, announced whole or still open. */
 export interface PieceHolding {
@@ -86,6 +87,7 @@ export class SegmentStore {
   private openSorted: OpenEntry[] | null = null;
 
   constructor(
+    /** --store-segments: segments kept, for segments of 1 s (keptSegments). */
     private readonly capacity: number,
     private pieceSizeBytes: number,
     private readonly clock: Clock = systemClock,
@@ -184,7 +186,7 @@ export class SegmentStore {
     while (entry.pieces.length < n) entry.pieces.push(null);
     while (entry.frames.length < n) entry.frames.push(null);
     this.entries.set(info.seq, entry);
-    while (this.entries.size > this.capacity) {
+    while (this.entries.size > keptSegments(this.capacity, info.durationMs)) {
       const oldest = Math.min(...this.entries.keys());
       this.evict(oldest);
     }

@@ -1,3 +1,5 @@
+import { MAX_WINDOW_SEGMENTS } from '../../shared/limits.ts';
+
 /**
  * The node's time windows (--list-delay-ms, --urgent-window-ms,
  * --rescue-window-ms) are budgets out of the time a player holds back, which
@@ -19,4 +21,20 @@ export const REFERENCE_SEGMENT_MS = 1000;
 export function windowForSegment(configuredMs: number, segmentMs: number): number {
   if (!(segmentMs > 0) || segmentMs >= REFERENCE_SEGMENT_MS) return configuredMs;
   return Math.round((configuredMs * segmentMs) / REFERENCE_SEGMENT_MS);
+}
+
+/** Shorter segments are kept in proportion to their duration, up to this many times --store-segments. */
+const MAX_STORE_SCALE = 4;
+
+/**
+ * --store-segments is the local live window for segments of
+ * REFERENCE_SEGMENT_MS: shorter ones are kept in proportion, so the window
+ * spans the same time. Kept as a count, 12 segments of the low-latency 0.5 s
+ * were 6 s, and a player further behind than that was behind everything the
+ * node held.
+ */
+export function keptSegments(configured: number, segmentMs: number): number {
+  if (!(segmentMs > 0) || segmentMs >= REFERENCE_SEGMENT_MS) return configured;
+  // A neighbour's bitfield names at most MAX_WINDOW_SEGMENTS: a node never holds more than one can tell of.
+  return Math.max(configured, Math.min(MAX_WINDOW_SEGMENTS, Math.ceil(configured * Math.min(MAX_STORE_SCALE, REFERENCE_SEGMENT_MS / segmentMs))));
 }

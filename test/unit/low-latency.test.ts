@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LOW_LATENCY_SEGMENT_MS, originConfig, parseOriginConfig } from '../../origin/config.ts';
 import { ConfigError } from '../../shared/cli.ts';
-import { REFERENCE_SEGMENT_MS, windowForSegment } from '../../peer-node/policy/segment-timing.ts';
+import { REFERENCE_SEGMENT_MS, keptSegments, windowForSegment } from '../../peer-node/policy/segment-timing.ts';
+import { MAX_WINDOW_SEGMENTS } from '../../shared/limits.ts';
 import { LIVE_LATENCY, LOW_LATENCY, hlsLatencyFor, segmentSecondsOf } from '../../player/latency.ts';
 import { type ScenarioPlan, benchPlans, defaultMix, planScenario } from '../../scripts/bench/scenarios.ts';
 import { seededRng } from '../../shared/rng.ts';
@@ -48,6 +49,19 @@ describe("the peer node's windows for short segments", () => {
     assert.equal(windowForSegment(1200, REFERENCE_SEGMENT_MS), 1200);
     assert.equal(windowForSegment(1200, 2000), 1200, 'longer segments keep the configured window');
     assert.equal(windowForSegment(1200, 0), 1200, 'an unknown duration keeps it too');
+  });
+  test('the store keeps as many more short segments as span the same time, within bounds', () => {
+    const rows: [configured: number, segmentMs: number, kept: number][] = [
+      [12, 500, 24],
+      [12, 250, 48],
+      [12, 100, 48], // at most 4 times as many
+      [12, 333, 37],
+      [12, REFERENCE_SEGMENT_MS, 12],
+      [12, 2000, 12], // longer segments keep the count
+      [12, 0, 12],
+      [400, 250, MAX_WINDOW_SEGMENTS], // never more than a bitfield can name
+    ];
+    for (const [configured, segmentMs, kept] of rows) assert.equal(keptSegments(configured, segmentMs), kept, `${configured} at ${segmentMs} ms`);
   });
 });
 

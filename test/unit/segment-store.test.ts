@@ -216,6 +216,12 @@ describe('SegmentStore.waitComplete', () => {
 });
 
 describe('SegmentStore eviction', () => {
+  test('segments of 0.5 s: twice as many are kept, the same seconds as 1 s ones', () => {
+    const store = new SegmentStore(3, PIECE);
+    for (let seq = 10; seq < 20; seq++) assert.equal(store.announce(seg(seq, seq + 1, { durationMs: 500 }).info, NOW), true);
+    assert.deepEqual(store.all().map((e) => e.info.seq), [14, 15, 16, 17, 18, 19]);
+    assert.equal(store.isEvicted(13), true);
+  });
   test('beyond capacity the oldest seq leaves; its waiters get null and it reads as evicted', async () => {
     const store = new SegmentStore(3, PIECE);
     const segs = [10, 11, 12, 13, 14].map((seq) => seg(seq));
