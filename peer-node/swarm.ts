@@ -15,6 +15,7 @@ import { startSeq } from './listing.ts';
 import { Neighbour, type Request, keyOfSegment, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
+import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
 import { windowForSegment } from './policy/segment-timing.ts';
@@ -73,8 +74,6 @@ const PICK_MIN_GAP_MS = 25;
  */
 const HAVE_BATCH_MS = 20;
 const HANDSHAKE_TIMEOUT_MS = 5000;
-/** With push, how long pull leaves a piece we just heard of to the pushes (about a hop). */
-const PULL_HOLD_OFF_MS = 150;
 const REFUSAL_BACKOFF_MS = 1000;
 /** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
 const TRIAL_BURST_BYTES = 64 * 1024;
@@ -88,8 +87,6 @@ const TRIAL_BURST_BYTES = 64 * 1024;
 const NEWCOMER_ALLOWANCE_BYTES = 96 * 1024;
 /** A newcomer is unchoked at once, so it can start from what we hold, until the next choke round or this long at most. */
 const WELCOME_MS = 10_000;
-/** A segment this far past its deadline is given up on: the player has skipped or stalled past it. */
-const ABANDON_AFTER_MS = 5000;
 /**
  * Piece bytes handed to the upload and not yet passed to a link, at most,
  * before the next upload is chosen: enough to keep the upload busy through
@@ -953,35 +950,15 @@ export class Swarm {
       now,
       this.playerAsked,
     );
-    const segments: PickerSegment[] = [];
-    for (const e of entries) {
-      if (e.complete || e.info.seq < firstWanted) continue;
-      const deadline = deadlines.get(e.info.seq);
-      if (deadline === undefined) continue;
-      if (!this.playerAsked.has(e.info.seq) && deadline < now - ABANDON_AFTER_MS) continue;
-      segments.push({
-        seq: e.info.seq,
-        pieceCount: e.pieces.length,
-        size: e.info.size,
-        deadlineMs: deadline,
-        have: e.pieces.map((p) => p !== null),
-        inFlight: [],
-      });
-    }
-    // Open segments: the freshest pieces, due after every announced one and never urgent, so never asked of the origin (it is seeding them now).
-    let openDeadline = Math.max(now + urgentWindowMs, ...segments.map((seg) => seg.deadlineMs));
-    for (const o of opens) {
-      if (o.seq < firstWanted) continue;
-      openDeadline += first.info.durationMs + 1;
-      segments.push({
-        seq: o.seq,
-        pieceCount: o.pieces.length,
-        size: o.pieces.length * store.pieceSize,
-        deadlineMs: openDeadline,
-        have: o.pieces.map((p) => p !== null),
-        inFlight: [],
-      });
-    }
+    const segments = wantedSegments(entries, opens, {
+      firstWanted,
+      deadlines,
+      asked: this.playerAsked,
+      nowMs: now,
+      urgentWindowMs,
+      segmentMs: first.info.durationMs,
+      pieceSize: store.pieceSize,
+    });
     this.setWanted(segments);
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
@@ -1026,24 +1003,9 @@ export class Swarm {
     for (const r of plan) this.apply(r, now, peers);
   }
 
-  /**
-   * With push, a piece we heard of moments ago is most likely being pushed to
-   * us already: asking for it too would bring it twice. Pull waits
-   * PULL_HOLD_OFF_MS for it, unless its segment is urgent; the plan sees it
-   * as held meanwhile (after interest is decided: we want it all the same).
-   */
+  /** Pieces we heard of moments ago are left to the pushes (policy/wanted.ts); a plan follows once the first wait ends. */
   private holdOffFresh(segments: readonly PickerSegment[], now: number, urgentWindowMs: number): void {
-    let next = Number.POSITIVE_INFINITY;
-    for (const seg of segments) {
-      if (seg.deadlineMs - now <= urgentWindowMs) continue;
-      const heard = this.heardAt.get(seg.seq);
-      if (!heard) continue;
-      for (const [piece, at] of heard) {
-        if (seg.have[piece] === true || now - at >= PULL_HOLD_OFF_MS) continue;
-        seg.have[piece] = true;
-        next = Math.min(next, at + PULL_HOLD_OFF_MS);
-      }
-    }
+    const next = holdOffFresh(segments, this.heardAt, now, urgentWindowMs);
     if (next === Number.POSITIVE_INFINITY || this.holdOffTimer) return;
     this.holdOffTimer = this.deps.clock.setTimeout(() => {
       this.holdOffTimer = null;
