@@ -1,6 +1,7 @@
 import { MAX_PIECES_PER_SEGMENT } from '../shared/limits.ts';
 import type { TokenBucket } from '../shared/token-bucket.ts';
 import type { Link } from './link.ts';
+import type { Witness } from './policy/interest.ts';
 
 export interface Request {
   seq: number;
@@ -43,7 +44,7 @@ export class Neighbour {
    * Our last interest verdict and what it rested on: a piece we lacked and it
    * held, or, when not interested, the versions it saw (swarm.ts updateInterest).
    */
-  interest: { witness: { seq: number; piece: number } | null; hasVersion: number; wantedVersion: number } = {
+  interest: { witness: Witness | null; hasVersion: number; wantedVersion: number } = {
     witness: null,
     hasVersion: -1,
     wantedVersion: -1,

@@ -15,6 +15,7 @@ import { startSeq } from './listing.ts';
 import { Neighbour, type Request, keyOfSegment, pieceKey } from './neighbour.ts';
 import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
+import { type Lacking, interestWitness, lackedPieces } from './policy/interest.ts';
 import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
@@ -1049,7 +1050,7 @@ export class Swarm {
    * is wanted (our holdings only grow, which never makes it interesting).
    */
   private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
-    let missing: { seq: number; pieces: number[] }[] | null = null;
+    let lacking: Lacking[] | null = null;
     for (const n of peers) {
       const v = n.interest;
       if (n.amInterested && v.witness) {
@@ -1063,24 +1064,8 @@ export class Swarm {
         if (lacked && n.holds(w.seq, w.piece)) continue;
       } else if (!n.amInterested && v.hasVersion === n.hasVersion && v.wantedVersion === this.wantedVersion) continue;
       // The pieces we lack, found once per plan rather than once per neighbour.
-      missing ??= segments.flatMap((s) => {
-        const pieces: number[] = [];
-        for (let i = 0; i < s.pieceCount; i++) if (s.have[i] !== true) pieces.push(i);
-        return pieces.length > 0 ? [{ seq: s.seq, pieces }] : [];
-      });
-      // Searched from the newest piece back: pieces come roughly in order, so the last one we lack stays lacked longest.
-      let witness: { seq: number; piece: number } | null = null;
-      for (let k = missing.length - 1; k >= 0 && !witness; k--) {
-        const m = missing[k] as (typeof missing)[number];
-        const bits = n.has.get(m.seq);
-        if (bits === undefined) continue;
-        for (let j = m.pieces.length - 1; j >= 0; j--) {
-          const i = m.pieces[j] as number;
-          if (bits[i] !== true) continue;
-          witness = { seq: m.seq, piece: i };
-          break;
-        }
-      }
+      lacking ??= lackedPieces(segments);
+      const witness = interestWitness(lacking, n.has);
       n.interest = { witness, hasVersion: n.hasVersion, wantedVersion: this.wantedVersion };
       this.setInterested(n, witness !== null);
     }
