@@ -90,6 +90,13 @@ export const originFlags = {
     max: 100_000,
     help: "origin egress for free-riders' HTTP fallbacks, all of them together, in percent of one stream copy (beyond it they are refused with 429; 0 = never served)",
   },
+  fallbackWaitMs: {
+    kind: 'int',
+    default: 500,
+    min: 0,
+    max: 60_000,
+    help: "with --egress-kbps: an HTTP fallback that would wait longer than this behind what the uplink has queued is refused at once (503, Retry-After: 1), so the peer turns to its neighbours (0 = queue every one)",
+  },
   restartMaxBackoffMs: { kind: 'int', default: 8000, min: 100, max: 600_000, help: 'longest wait before restarting a failed ingest' },
   signingKey: {
     kind: 'optional-string',

@@ -79,8 +79,11 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
   let closed: Promise<void> | null = null;
   // One uplink: every channel's seeds go before every channel's fallbacks; the free-riders of every channel share
   // one budget, that share of every channel's stream (spare-budget.ts).
-  const egress = new Egress(config.egressKbps, clock, () =>
-    swarms().reduce((n, s) => n + spareBudgetBytesPerSec(config.spareEgressPercent, s.window.announcements()), 0),
+  const egress = new Egress(
+    config.egressKbps,
+    clock,
+    () => swarms().reduce((n, s) => n + spareBudgetBytesPerSec(config.spareEgressPercent, s.window.announcements()), 0),
+    config.fallbackWaitMs,
   );
   // One key: each channel's signatures name the channel (shared/announcement-signature.ts), so none replays into another.
   const signing = loadSigningKey(config.signingKey);
@@ -231,10 +234,15 @@ export function createOrigin(config: OriginConfig, deps: OriginDeps): Origin {
       () => !res.destroyed && !req.socket.destroyed,
     );
     if (!refused) return answered(status);
-    // A free-rider over the spare budget (spare-budget.ts): "not now", for this token only, so no cache may keep it.
-    answered(429);
+    // A free-rider over the spare budget (spare-budget.ts), or an uplink too full to send this in time (egress.ts):
+    // "not now", for this request only, so no cache may keep it.
+    const busy = cls !== 'spare';
+    answered(busy ? 503 : 429);
     for (const h of ['Content-Type', 'Accept-Ranges', 'ETag', 'Last-Modified', 'Content-Range']) res.removeHeader(h);
-    res.status(429).set({ 'Retry-After': String(refused.retryAfterS), 'Cache-Control': 'no-store' }).send('over the origin\'s budget for peers that upload nothing: ask neighbours\n');
+    res
+      .status(busy ? 503 : 429)
+      .set({ 'Retry-After': String(refused.retryAfterS), 'Cache-Control': 'no-store' })
+      .send(busy ? "the origin's uplink is full: ask neighbours\n" : "over the origin's budget for peers that upload nothing: ask neighbours\n");
   }
 
   /** The channel a `/live/<c>/…` path names, or a 404. */

@@ -58,6 +58,13 @@ export const simFlags = {
     help: "the origin's --spare-egress-percent: free-riders' fallbacks, all together, in percent of one stream copy",
   },
   wholeSegments: { kind: 'bool', default: false, help: "the origin's --whole-segments: in low-latency, announce each segment only once it is whole (default: its pieces as they arrive)" },
+  fallbackWait: {
+    kind: 'int',
+    default: originFlags.fallbackWaitMs.default,
+    min: originFlags.fallbackWaitMs.min,
+    max: originFlags.fallbackWaitMs.max,
+    help: "the origin's --fallback-wait-ms: an HTTP fallback that would wait longer behind its queued egress is refused (0 = queue every one)",
+  },
   pieceSize: {
     kind: 'int',
     default: originFlags.pieceSize.default,
@@ -167,7 +174,7 @@ async function childRun(c: SimConfig, variant: number, file: string, say: (line:
   const plan = plansOf(c.scenario as ScenarioName, c, c.seed)[variant] as ScenarioPlan;
   const started = performance.now();
   // A plan may have segments of its own (low-latency's 0.5 s); sizes then follow from the stream rate, or --segment-sizes.
-  const out = await runWorld({ plan, stream: { ...streamOf(c), segmentMs: plan.segmentMs }, seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, pieceSize: c.pieceSize, wholeSegments: c.wholeSegments, progress: say });
+  const out = await runWorld({ plan, stream: { ...streamOf(c), segmentMs: plan.segmentMs }, seed: c.seed, unreachableShare: c.unreachable / 100, downloadKbps: c.downloadKbps, spareEgressPercent: c.spareEgress, fallbackWaitMs: c.fallbackWait, pieceSize: c.pieceSize, wholeSegments: c.wholeSegments, progress: say });
   const result: RunResult = {
     figures: computeFigures(out.record),
     cost: {

@@ -43,6 +43,8 @@ export interface WorldOptions {
   downloadKbps: number;
   /** The origin's --spare-egress-percent (default: the origin's). */
   spareEgressPercent?: number;
+  /** The origin's --fallback-wait-ms (default: the origin's). */
+  fallbackWaitMs?: number;
   /** The origin's --piece-size (its default unless given). */
   pieceSize?: number;
   /** The origin's --whole-segments: with --low-latency, announce each segment only once it is whole (default: as its pieces arrive). */
@@ -109,12 +111,13 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     seedCopies: plan.p2p ? 1 : 0,
     maxPeers: 100_000,
     ...(o.spareEgressPercent !== undefined && { spareEgressPercent: o.spareEgressPercent }),
+    ...(o.fallbackWaitMs !== undefined && { fallbackWaitMs: o.fallbackWaitMs }),
     ...(o.pieceSize !== undefined && { pieceSize: o.pieceSize }),
   });
   // Signed once per segment, as the origin does; every viewer verifies with the key its welcome names.
   const signer = generateSigner();
   const window = new LiveWindow(config.windowSegments, config.pieceSize, signer, Math.floor(clock.nowMs() / 1000));
-  const egress = new Egress(config.egressKbps, clock, () => spareBudgetBytesPerSec(config.spareEgressPercent, window.announcements()));
+  const egress = new Egress(config.egressKbps, clock, () => spareBudgetBytesPerSec(config.spareEgressPercent, window.announcements()), config.fallbackWaitMs);
   let originEgressBytes = 0;
   const viewers = new Map<string, Viewer>();
   const byUrl = new Map<string, Viewer>();

@@ -126,6 +126,37 @@ describe('a swarm of real peer nodes', () => {
     assert.equal(ffmpegClient.stderr.trim(), '');
   });
 
+  test('fetches past what the capped uplink sends within the fallback wait are refused at once: 503, Retry-After, no egress', async (t) => {
+    const seq = origin.window.announcements().at(-1)?.seq ?? 0;
+    const found = origin.window.lookup(seq);
+    assert.equal(found.state, 'live');
+    if (found.state !== 'live') return;
+    const size = found.segment.data.byteLength;
+    // At 1500 kbit/s a segment of this stream takes ~300 ms to send: of a burst of 8, those queued past 500 ms are refused.
+    const egressBefore = await counterTotal(origin.metrics.httpSegmentBytes);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        const res = await fetch(`${origin.url}/live/seg-${seq}.ts`);
+        const body = await res.arrayBuffer();
+        return { status: res.status, retryAfter: res.headers.get('retry-after'), cacheControl: res.headers.get('cache-control'), bytes: body.byteLength };
+      }),
+    );
+    const egress = (await counterTotal(origin.metrics.httpSegmentBytes)) - egressBefore;
+    t.diagnostic(`segment of ${size} B: ${answers.map((a) => a.status).join(' ')}; egress ${egress} B`);
+    const served = answers.filter((a) => a.status === 200);
+    const refused = answers.filter((a) => a.status === 503);
+    assert.equal(served.length + refused.length, answers.length);
+    // The peers' own fallbacks share the uplink (and its counter), so how many of the 8 wait past the bound varies.
+    assert.ok(served.length >= 1 && refused.length >= 1, `${served.length} served, ${refused.length} refused`);
+    for (const a of served) assert.equal(a.bytes, size);
+    for (const a of refused) {
+      assert.deepEqual({ retryAfter: a.retryAfter, cacheControl: a.cacheControl }, { retryAfter: '1', cacheControl: 'no-store' });
+      assert.ok(a.bytes < 100, 'a refusal sends no segment byte');
+    }
+    assert.ok(egress >= served.length * size, `egress ${egress} B for ${served.length} served`);
+    assert.ok((await origin.metrics.httpSegmentRequests.get()).values.some((v) => v.labels.status === '503' && v.value >= refused.length), 'counted as 503s');
+  });
+
   test('a segment served by a peer is valid MPEG-TS with H.264 video and AAC audio', async () => {
     const playlist = await (await fetch(`${peers[1]?.url}/live.m3u8`)).text();
     const segment = playlist.trim().split('\n').at(-1) as string;

@@ -81,6 +81,33 @@ describe('spare budget in the egress queue', () => {
     }
   });
 
+  test('an HTTP fallback that would wait past the bound behind queued seeds and fallbacks is refused at once; spare ones queue behind as before', () => {
+    const clock = new ManualClock(0);
+    // 8000 kbit/s: 1000 bytes per ms, so each 200 KB item takes 200 ms on the wire; fallbacks wait at most 500 ms.
+    const egress = new Egress(8000, clock, () => 1e9, 500);
+    const sent: string[] = [];
+    const send = (cls: EgressClass, name: string) => {
+      const refused = egress.send(cls, 200_000, () => sent.push(name));
+      return refused ? `${name} refused ${refused.retryAfterS}` : `${name} taken`;
+    };
+    // On the wire at once: p1. Queued ahead of a new fallback: p2 (200 ms), then h1 (400 ms), then h2 (600 ms).
+    assert.deepEqual(
+      [send('seed', 'p1'), send('seed', 'p2'), send('http', 'h1'), send('http', 'h2'), send('http', 'h3'), send('spare', 'x1'), send('seed', 'p3')],
+      ['p1 taken', 'p2 taken', 'h1 taken', 'h2 taken', 'h3 refused 1', 'x1 taken', 'p3 taken'],
+    );
+    // As the queue drains, fallbacks are taken again.
+    clock.advance(400);
+    assert.deepEqual(sent, ['p1', 'p2']);
+    assert.equal(send('http', 'h4'), 'h4 taken');
+    clock.advance(10_000);
+    assert.deepEqual(sent, ['p1', 'p2', 'p3', 'h1', 'h2', 'h4', 'x1']);
+    // Unbounded (0), or an uncapped uplink: every fallback is taken.
+    for (const [kbps, bound] of [[8000, 0], [0, 500]] as const) {
+      const e = new Egress(kbps, new ManualClock(0), () => 1e9, bound);
+      for (let i = 0; i < 10; i++) assert.equal(e.send('http', 200_000, () => {}), null, `kbps ${kbps}, bound ${bound}`);
+    }
+  });
+
   test('the budget follows the stream: read at each fetch', () => {
     const clock = new ManualClock(0);
     let rate = 0;
