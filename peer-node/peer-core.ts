@@ -179,10 +179,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
     const now = clock.nowMs();
     let last: number | null = null;
     for (const s of segments) if (store.announce(s, now, ageMs(s))) last = s.seq;
-    if (last === null) return;
-    swarm.onAnnounced(last);
-    // A player waiting for its first playlist may start now: readiness waits for the whole batch (ready()).
-    for (const w of [...listingWaiters]) w();
+    if (last !== null) swarm.onAnnounced(last);
   }
 
   /**
@@ -192,9 +189,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
    */
   function ready(): boolean {
     if (started) return true;
-    // Not in the middle of an announcement batch (the store tells of each segment as it takes it): the start
-    // is chosen from the newest segment of them all, and a node that did so from the first started nowhere.
-    if (welcomedAtMs === null || swarm.firstWanted === null) return false;
+    if (welcomedAtMs === null) return false;
     const lonely = neighbourhood.size === 0;
     // Not before a neighbour's bitfield: without it the node knows of no older segment to start from and starts at the live edge.
     if (!swarm.heardHoldings() && !lonely && clock.nowMs() - welcomedAtMs < READY_WAIT_MS) return false;

@@ -9,7 +9,7 @@ import { generateSigner } from '../../shared/announcement-signature.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
-import { type SegmentAnnouncement, pieceRange } from '../../shared/segment.ts';
+import { pieceRange } from '../../shared/segment.ts';
 import type { PeerAddress } from '../../shared/tracker-protocol.ts';
 
 /**
@@ -37,8 +37,7 @@ class World {
   readonly dials: { from: string; to: string }[] = [];
   readonly fetches: { by: string; seq: number; piece: number; fetchToken: string | null }[] = [];
 
-  /** `beforeWelcome` runs between the core's start and the tracker's welcome, as a player's first request may. */
-  add(peerId: string, config: Partial<PeerConfig> = {}, listsWholeSegments = false, beforeWelcome: (core: PeerCore) => void = () => {}): PeerCore {
+  add(peerId: string, config: Partial<PeerConfig> = {}, listsWholeSegments = false): PeerCore {
     const clock = this.clock;
     const core: PeerCore = createPeerCore(peerConfig({ streamId: STREAM, ...config }), {
       peerId,
@@ -61,7 +60,6 @@ class World {
       },
     });
     core.start();
-    beforeWelcome(core);
     // The tracker's welcome: the window so far, and the peers that joined before.
     core.onWelcome({
       type: 'welcome',
@@ -159,21 +157,6 @@ describe('peer cores over memory links in virtual time', () => {
       const listed = (c: PeerCore) => c.listed().map((s) => s.seq);
       assert.deepEqual({ published: row.published, a: listed(a), b: listed(b) }, row);
     }
-    world.close();
-  });
-
-  test('a lone core starts the hold-back back, also when its player was waiting before the welcome', async () => {
-    const world = new World();
-    const segments = world.live(5, null);
-    const seqs = segments.map((s) => s.info.seq);
-    const holdBack = peerConfig().holdBackSegments;
-    // The player's first playlist request is held open while the welcome's segments arrive one by one: the
-    // start is chosen once they all have, not from the first.
-    const waits: Promise<SegmentAnnouncement[]>[] = [];
-    const a = world.add('a', {}, false, (core) => waits.push(core.waitListed(10_000, () => false)));
-    assert.equal(waits.length, 1);
-    assert.deepEqual((await waits[0])?.map((s) => s.seq), seqs.slice(-holdBack));
-    assert.deepEqual(a.listed().map((s) => s.seq), seqs.slice(-holdBack));
     world.close();
   });
 
