@@ -146,8 +146,10 @@ describe('a swarm of real peer nodes', () => {
     const served = answers.filter((a) => a.status === 200);
     const refused = answers.filter((a) => a.status === 503);
     assert.equal(served.length + refused.length, answers.length);
-    // The peers' own fallbacks share the uplink (and its counter), so how many of the 8 wait past the bound varies.
-    assert.ok(served.length >= 1 && refused.length >= 1, `${served.length} served, ${refused.length} refused`);
+    // The peers' own fallbacks and seeds share the uplink (and its counter), so how many of the 8 are within the bound
+    // varies, down to none if the queue was already full; with an idle uplink the first three fit (one on the wire,
+    // two queued within 500 ms), so at least half are refused.
+    assert.ok(refused.length >= 4, `${served.length} served, ${refused.length} refused`);
     for (const a of served) assert.equal(a.bytes, size);
     for (const a of refused) {
       assert.deepEqual({ retryAfter: a.retryAfter, cacheControl: a.cacheControl }, { retryAfter: '1', cacheControl: 'no-store' });
