@@ -65,8 +65,8 @@ export class Egress {
    * is asked for a piece due soon: a long wait would only hold the peer back
    * from its neighbours, and, as a swarm forms around a crowd, keep the
    * uplink full of pieces the peers get elsewhere meanwhile (the simulator,
-   * 300 viewers joining within 10 s: origin copies 1.98 -> 1.73, startup
-   * P95 4.6 -> 3.7 s at a 500 ms bound).
+   * 300 viewers joining within 10 s, seed 1: origin copies 2.02 -> 1.52,
+   * startup P95 4.9 -> 3.7 s at a 500 ms bound; docs/simulator.md).
    */
   send(cls: EgressClass, bytes: number, send: () => void, wanted: () => boolean = () => true): EgressRefusal | null {
     if (this.closed) return null;
