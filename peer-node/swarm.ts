@@ -18,12 +18,12 @@ import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLo
 import { type Lacking, interestWitness, lackedPieces } from './policy/interest.ts';
 import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
-import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
 import { windowForSegment } from './policy/segment-timing.ts';
-import { DEFAULT_UPLOAD_LIMITS, admitRequest, drainVerdict } from './policy/upload.ts';
+import { DEFAULT_UPLOAD_LIMITS, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
+import { Uploader } from './uploader.ts';
 
 export type SwarmConfig = Pick<
   PeerConfig,
@@ -88,27 +88,13 @@ const TRIAL_BURST_BYTES = 64 * 1024;
 const NEWCOMER_ALLOWANCE_BYTES = 96 * 1024;
 /** A newcomer is unchoked at once, so it can start from what we hold, until the next choke round or this long at most. */
 const WELCOME_MS = 10_000;
-/**
- * Piece bytes handed to the upload and not yet passed to a link, at most,
- * before the next upload is chosen: enough to keep the upload busy through
- * its latency, few enough that what goes next is decided late, on what
- * neighbours hold by then.
- */
-const MAX_UPLOAD_IN_PROGRESS_BYTES = 64 * 1024;
-
-/** Shaped as the relay policy's QueuedUpload, so the queue is handed to it as is. */
-interface QueuedRequest {
-  n: Neighbour;
-  neighbour: -1;
-  seq: number;
-  piece: number;
-  queuedAtMs: number;
-}
 
 /**
  * The peer node's scheduler: it owns the neighbours, feeds plain snapshots to
- * the picker and the choker, and applies their decisions as wire messages.
- * Decide in policy/, apply here: nothing here chooses a piece or a peer.
+ * the picker and the choker, and applies their decisions as wire messages;
+ * what it sends its neighbours' requests, and pushes, is the Uploader's
+ * (uploader.ts). Decide in policy/, apply here: nothing here chooses a piece
+ * or a peer.
  */
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
@@ -142,18 +128,9 @@ export class Swarm {
   private originRefusedUntilMs = Number.NEGATIVE_INFINITY;
   /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
   private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
-  /** Requests accepted and not yet sent, in arrival order; ones cancelled or choked since are skipped when met. */
-  private uploadQueue: QueuedRequest[] = [];
   /** When we first heard of each piece we lack, per segment: with push, pull waits a moment for it. */
   private readonly heardAt = new Map<number, Map<number, number>>();
   private holdOffTimer: TimerHandle | null = null;
-  /** Pieces stored lately, in arrival order: what push may still relay. */
-  private readonly fresh: FreshPiece[] = [];
-  /** Piece bytes handed to the shaper and not yet passed to a link. */
-  private uploadInProgress = 0;
-  private pumpTimer: TimerHandle | null = null;
-  private pumping = false;
-  private pumpAgain = false;
   private closed = false;
   /** Fetches nothing, relays what it holds: a rendition the player left (peer-node/policy/renditions.ts). */
   private relayOnly = false;
@@ -165,7 +142,20 @@ export class Swarm {
   /** Segment numbers the origin reused for other bytes while we traded them: a piece of the old bytes still on its way is no neighbour's fault. */
   private readonly reusedSeqs = new Set<number>();
 
+  private readonly uploader: Uploader;
+
   constructor(private readonly deps: SwarmDeps) {
+    this.uploader = new Uploader({
+      relay: deps.config.relay,
+      clock: deps.clock,
+      store: deps.store,
+      shaper: deps.shaper,
+      counters: deps.counters,
+      handshaken: () => this.handshaken(),
+      isConnected: (n) => this.neighbours.has(n),
+      send: (n, msg, frame) => this.send(n, msg, frame),
+      scheduleChoker: () => this.scheduleChoker(),
+    });
     deps.store.onReplaced((seq) => this.forgetSegment(seq));
   }
 
@@ -197,7 +187,7 @@ export class Swarm {
     this.closed = true;
     for (const t of this.timers) t.cancel();
     this.haveTimer?.cancel();
-    this.pumpTimer?.cancel();
+    this.uploader.close();
     this.holdOffTimer?.cancel();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
@@ -290,12 +280,7 @@ export class Swarm {
       if (raceLostIsMiss(this.record(n), now - r.sentAtMs, this.deps.store.pieceSize, DEFAULT_PATIENCE)) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
     }
-    if (this.deps.config.relay === 'push' && this.deps.shaper.uploads) {
-      // Expired here too: a pump that finds no room for long never reaches its own expiry.
-      expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
-      this.fresh.push({ seq, piece, storedAtMs: now, pushes: 0 });
-      this.pump();
-    }
+    this.uploader.stored(seq, piece, now);
     this.schedulePick();
   }
 
@@ -406,15 +391,14 @@ export class Swarm {
     const payload = bulk ? msg.data.byteLength : 0;
     this.deps.counters.controlBytesOut += frame.byteLength - payload + frameOverheadBytes(frame.byteLength, n.outbound);
     n.lastSentAtMs = this.deps.clock.nowMs();
-    if (bulk) this.uploadInProgress += payload;
+    if (bulk) this.uploader.handedToShaper(payload);
     this.deps.shaper.upload(frame.byteLength, () => {
       if (bulk) {
         // Cancelled, or the neighbour was choked, while the piece waited for bandwidth.
         // Taken off the upload once the link has it: a neighbour whose socket
         // does not drain is held to its own queue's bound, and must not stall
         // what we send everyone else.
-        this.uploadInProgress -= payload;
-        if (!n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece))) return this.pump();
+        if (!this.uploader.leftShaper(n, msg.seq, msg.piece, payload)) return;
         // It holds the piece from now on, so hears no have of it, and asks for it no more.
         n.markHas(msg.seq, msg.piece, this.deps.store.maxPieces(msg.seq));
         n.piecesInSocket++;
@@ -437,7 +421,7 @@ export class Swarm {
       n.pieceBytesInSocket -= payload;
       if (sent) this.deps.counters.uploadedBytes += payload;
       // Its queue has room again, for a push.
-      this.pump();
+      this.uploader.pump();
     });
   }
 
@@ -540,7 +524,7 @@ export class Swarm {
       case 'interested':
         n.peerInterested = true;
         this.scheduleChoker();
-        if (!n.amChoking) this.pump();
+        if (!n.amChoking) this.uploader.pump();
         return;
       case 'not-interested':
         n.peerInterested = false;
@@ -565,7 +549,7 @@ export class Swarm {
         let allowance = this.requestAllowance.get(n);
         if (!allowance) this.requestAllowance.set(n, (allowance = new TokenBucket(MAX_PEER_REQUESTS_PER_SEC, PEER_REQUEST_BURST, now)));
         if (!allowance.tryTake(1, now)) return this.disconnect(n, 'too many requests');
-        return this.serveRequest(n, msg.seq, msg.piece);
+        return this.uploader.serve(n, msg.seq, msg.piece);
       }
       case 'cancel':
         n.uploadWaiting.delete(pieceKey(msg.seq, msg.piece));
@@ -591,154 +575,6 @@ export class Swarm {
   private keepsHave(seq: number, newest: number | null): boolean {
     if (this.deps.store.knows(seq)) return true;
     return newest !== null && seq > newest && seq <= newest + MAX_HAVE_AHEAD_SEGMENTS;
-  }
-
-  private serveRequest(n: Neighbour, seq: number, piece: number): void {
-    // Asked for what we sent it, the two crossing (or for what it told us it holds): the piece on its way answers the request.
-    if (n.holds(seq, piece) && this.deps.store.hasPiece(seq, piece)) return;
-    const key = pieceKey(seq, piece);
-    const data = this.deps.store.getPiece(seq, piece);
-    const admission = admitRequest(
-      {
-        uploads: this.deps.shaper.uploads,
-        amChoking: n.amChoking,
-        pieceBytes: data === null ? null : data.byteLength,
-        alreadyQueued: n.uploadWaiting.has(key),
-        queuedPieces: n.queuedPieces,
-        queuedBytes: n.queuedBytes,
-        backlogMs: this.uploadBacklogMs(),
-        stalled: n.uploadStalled,
-      },
-      DEFAULT_UPLOAD_LIMITS,
-    );
-    const now = this.deps.clock.nowMs();
-    const share = this.uploadShare(n);
-    const trialSpent = share !== null && data !== null && admission === 'accept' && !share.tryTake(data.byteLength, now);
-    // Spent: the choker takes back its slot.
-    if (this.allowanceSpent(n, now)) this.scheduleChoker();
-    if (admission !== 'accept' || trialSpent || data === null) {
-      this.send(n, { type: 'reject', seq, piece });
-      return;
-    }
-    n.uploadWaiting.set(key, data.byteLength);
-    this.uploadQueue.push({ n, neighbour: -1, seq, piece, queuedAtMs: this.deps.clock.nowMs() });
-    this.pump();
-  }
-
-  /** How long a request accepted now would wait for our upload: what is queued, at our rate. */
-  private uploadBacklogMs(): number {
-    const rate = this.deps.shaper.uploadBytesPerSec();
-    if (!rate) return 0;
-    let bytes = this.uploadInProgress;
-    for (const q of this.uploadQueue) bytes += q.n.uploadWaiting.get(pieceKey(q.seq, q.piece)) ?? 0;
-    return (1000 * bytes) / rate;
-  }
-
-  /**
-   * Sends what our upload should send next (policy/relay.ts) for as long as
-   * it has room: its bandwidth is free and the links have taken what it
-   * handed on. Called again whenever either frees up or there is something
-   * new to send.
-   */
-  private pump(): void {
-    if (this.pumping) {
-      this.pumpAgain = true;
-      return;
-    }
-    this.pumping = true;
-    try {
-      do {
-        this.pumpAgain = false;
-        while (this.uploadRoom() && this.uploadOne());
-      } while (this.pumpAgain);
-    } finally {
-      this.pumping = false;
-    }
-  }
-
-  private uploadRoom(): boolean {
-    if (this.closed || !this.deps.shaper.uploads) return false;
-    if (this.uploadInProgress >= MAX_UPLOAD_IN_PROGRESS_BYTES) return false;
-    const backlog = this.deps.shaper.uploadBacklogMs();
-    if (backlog <= 0) return true;
-    this.pumpTimer ??= this.deps.clock.setTimeout(() => {
-      this.pumpTimer = null;
-      this.pump();
-    }, backlog);
-    return false;
-  }
-
-  /** Sends one piece; false if there is nothing to send. */
-  private uploadOne(): boolean {
-    const now = this.deps.clock.nowMs();
-    // Requests cancelled, choked away or from neighbours gone since they were queued.
-    const queue = this.uploadQueue;
-    let kept = 0;
-    for (const q of queue) if (q.n.uploadWaiting.has(pieceKey(q.seq, q.piece)) && this.neighbours.has(q.n)) queue[kept++] = q;
-    queue.length = kept;
-    const push = this.deps.config.relay === 'push';
-    if (push) expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
-    if (this.uploadQueue.length === 0 && this.fresh.length === 0) return false;
-    const peers = this.uploadQueue.length === 0 ? this.handshaken() : [];
-    const choice = nextUpload(
-      this.uploadQueue,
-      this.fresh,
-      peers.map((n) => this.relayView(n, now)),
-      now,
-      { mode: this.deps.config.relay, pushWindowMs: DEFAULT_PUSH_WINDOW_MS, maxQueuedForPush: DEFAULT_MAX_QUEUED_FOR_PUSH, maxPushesPerPiece: DEFAULT_MAX_PUSHES_PER_PIECE },
-    );
-    if (choice === null) return false;
-    if (choice.kind === 'request') {
-      const [q] = this.uploadQueue.splice(choice.index, 1) as [QueuedRequest];
-      this.sendPiece(q.n, q.seq, q.piece);
-      return true;
-    }
-    const n = peers[choice.neighbour] as Neighbour;
-    const bytes = this.deps.store.getPiece(choice.seq, choice.piece)?.byteLength;
-    if (bytes === undefined) return false;
-    this.uploadShare(n)?.tryTake(bytes, now);
-    n.uploadWaiting.set(pieceKey(choice.seq, choice.piece), bytes);
-    this.deps.counters.piecesPushed++;
-    const f = this.fresh.find((p) => p.seq === choice.seq && p.piece === choice.piece);
-    if (f) f.pushes++;
-    this.sendPiece(n, choice.seq, choice.piece);
-    return true;
-  }
-
-  private relayView(n: Neighbour, now: number): RelayNeighbour {
-    const share = this.uploadShare(n);
-    return new RelayView(n, n.uploadStalled || (share !== null && share.available(now) < this.deps.store.pieceSize));
-  }
-
-  /**
-   * What bounds our upload to `n` beyond its slot: its newcomer's allowance
-   * while it has neither sent us a piece nor ever unchoked us (a node that
-   * uploads unchokes each newcomer at once), else an optimistic trial's share.
-   * One that unchoked us but never sent anything may simply never have held
-   * what we lacked first, as a viewer behind all its neighbours does: it is
-   * served as the choker says.
-   */
-  private uploadShare(n: Neighbour): TokenBucket | null {
-    return this.onAllowance(n) ? n.newcomerAllowance : n.trialShare;
-  }
-
-  private onAllowance(n: Neighbour): boolean {
-    return n.lastPieceAtMs === null && !n.everUnchokedUs;
-  }
-
-  private allowanceSpent(n: Neighbour, now: number): boolean {
-    return this.onAllowance(n) && n.newcomerAllowance !== null && n.newcomerAllowance.available(now) < this.deps.store.pieceSize;
-  }
-
-  /** A piece accepted or pushed goes out. */
-  private sendPiece(n: Neighbour, seq: number, piece: number): void {
-    const frame = this.deps.store.getPieceFrame(seq, piece);
-    const data = this.deps.store.getPiece(seq, piece);
-    if (!frame || !data) {
-      n.uploadWaiting.delete(pieceKey(seq, piece));
-      return;
-    }
-    this.send(n, { type: 'piece', seq, piece, data }, frame);
   }
 
   private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array, frame: Uint8Array): void {
@@ -895,7 +731,7 @@ export class Swarm {
     n.amChoking = choke;
     if (choke) n.uploadWaiting.clear();
     this.send(n, { type: choke ? 'choke' : 'unchoke' });
-    if (!choke) this.pump();
+    if (!choke) this.uploader.pump();
   }
 
   private pruneOld(): void {
@@ -1133,7 +969,7 @@ export class Swarm {
       peers.map((n) => ({
         id: n.peerId as string,
         // One that took all it may without giving back wants nothing we would give.
-        interested: n.peerInterested && !n.uploadStalled && !this.allowanceSpent(n, now),
+        interested: n.peerInterested && !n.uploadStalled && !this.uploader.allowanceSpent(n, now),
         downloadedBytes: n.roundDownloadedBytes,
         connectedAtMs: n.connectedAtMs,
         lastPieceAtMs: n.lastPieceAtMs,
@@ -1159,7 +995,7 @@ export class Swarm {
     const slots = this.deps.config.regularSlots + this.deps.config.optimisticSlots;
     for (const n of peers) {
       if (newRound) n.welcomeUntilMs = 0;
-      const welcomed = now < n.welcomeUntilMs && !n.uploadStalled && !this.allowanceSpent(n, now);
+      const welcomed = now < n.welcomeUntilMs && !n.uploadStalled && !this.uploader.allowanceSpent(n, now);
       const choke = !unchoked.has(n.peerId as string) && !welcomed;
       // An optimistic unchoke is a trial: one slot's share of our upload, not
       // all the spare of it, or a free-rider lives well on optimistic slots alone.
@@ -1169,47 +1005,5 @@ export class Swarm {
       this.setChoking(n, choke);
       if (newRound) n.roundDownloadedBytes = 0;
     }
-  }
-}
-
-/**
- * A neighbour as the relay policy sees it. A class rather than an object of
- * closures: the upload builds one per neighbour each time it has room.
- */
-class RelayView implements RelayNeighbour {
-  readonly unchoked: boolean;
-  readonly interested: boolean;
-  readonly blocked: boolean;
-  readonly queuedPieces: number;
-  readonly givesBytes: number;
-
-  constructor(
-    private readonly n: Neighbour,
-    /** Not reading what we send, or out of its upload share. */
-    blocked: boolean,
-  ) {
-    this.unchoked = !n.amChoking;
-    this.interested = n.peerInterested;
-    this.blocked = blocked;
-    this.queuedPieces = n.queuedPieces;
-    this.givesBytes = n.roundDownloadedBytes;
-  }
-
-  /** A piece waiting for our upload is as good as held: it is on its way. */
-  holds(seq: number, piece: number): boolean {
-    return this.n.holds(seq, piece) || (this.n.uploadWaiting.size > 0 && this.n.uploadWaiting.has(pieceKey(seq, piece)));
-  }
-
-  /** The last answer, kept: the push choice asks it of each neighbour again for every fresh piece. */
-  private heldSeq = -1;
-  private held = 0;
-
-  heldOf(seq: number): number {
-    if (seq === this.heldSeq) return this.held;
-    let held = 0;
-    for (const b of this.n.has.get(seq) ?? []) if (b) held++;
-    this.heldSeq = seq;
-    this.held = held;
-    return held;
   }
 }
