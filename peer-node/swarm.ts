@@ -13,7 +13,6 @@ import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './d
 import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, type Request, keyOfSegment, pieceKey } from './neighbour.ts';
-import { type ChokerState, initialChokerState, rechoke } from './policy/choker.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
 import { type Lacking, interestWitness, lackedPieces } from './policy/interest.ts';
 import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
@@ -24,6 +23,7 @@ import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
 import { Uploader } from './uploader.ts';
+import { ChokeRounds } from './choke-rounds.ts';
 
 export type SwarmConfig = Pick<
   PeerConfig,
@@ -76,8 +76,6 @@ const PICK_MIN_GAP_MS = 25;
 const HAVE_BATCH_MS = 20;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const REFUSAL_BACKOFF_MS = 1000;
-/** Burst of an optimistic trial's upload share: a few pieces, so a trial starts at once. */
-const TRIAL_BURST_BYTES = 64 * 1024;
 /**
  * All a neighbour that never unchoked us may take from us until it sends us
  * a piece: its welcome, its newcomer's grace and its optimistic trials
@@ -91,10 +89,10 @@ const WELCOME_MS = 10_000;
 
 /**
  * The peer node's scheduler: it owns the neighbours, feeds plain snapshots to
- * the picker and the choker, and applies their decisions as wire messages;
- * what it sends its neighbours' requests, and pushes, is the Uploader's
- * (uploader.ts). Decide in policy/, apply here: nothing here chooses a piece
- * or a peer.
+ * the picker, and applies its decisions as wire messages; the choke rounds
+ * are ChokeRounds' (choke-rounds.ts), and what it sends for its neighbours'
+ * requests, and pushes, is the Uploader's (uploader.ts). Decide in policy/,
+ * apply here: nothing here chooses a piece or a peer.
  */
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
@@ -111,14 +109,12 @@ export class Swarm {
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
   private readonly requestAllowance = new WeakMap<Neighbour, TokenBucket>();
   private pendingHaves: { seq: number; piece: number }[] = [];
-  private chokerState: ChokerState = initialChokerState();
   private timers: TimerHandle[] = [];
   private player: PlayerPosition | null = null;
   private firstWantedSeq: number | null = null;
   private haveTimer: TimerHandle | null = null;
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
-  private chokerScheduled = false;
   private prunedBelow: number | null = null;
   /** The segments the last plan wanted pieces of: a have of one of their missing pieces makes us interested without a plan. */
   private readonly wantedSeqs = new Set<number>();
@@ -143,6 +139,7 @@ export class Swarm {
   private readonly reusedSeqs = new Set<number>();
 
   private readonly uploader: Uploader;
+  private readonly chokeRounds: ChokeRounds;
 
   constructor(private readonly deps: SwarmDeps) {
     this.uploader = new Uploader({
@@ -154,7 +151,16 @@ export class Swarm {
       handshaken: () => this.handshaken(),
       isConnected: (n) => this.neighbours.has(n),
       send: (n, msg, frame) => this.send(n, msg, frame),
-      scheduleChoker: () => this.scheduleChoker(),
+      rerunChoker: () => this.chokeRounds.rerun(),
+    });
+    this.chokeRounds = new ChokeRounds({
+      config: deps.config,
+      clock: deps.clock,
+      rng: deps.rng,
+      shaper: deps.shaper,
+      handshaken: () => this.handshaken(),
+      allowanceSpent: (n, now) => this.uploader.allowanceSpent(n, now),
+      setChoking: (n, choke) => this.setChoking(n, choke),
     });
     deps.store.onReplaced((seq) => this.forgetSegment(seq));
   }
@@ -180,7 +186,7 @@ export class Swarm {
   start(): void {
     const c = this.deps.clock;
     this.timers.push(c.setInterval(() => this.tick(), TICK_MS));
-    this.timers.push(c.setInterval(() => this.runChoker(true), this.deps.config.rechokeIntervalMs));
+    this.chokeRounds.start();
   }
 
   close(): void {
@@ -188,6 +194,7 @@ export class Swarm {
     for (const t of this.timers) t.cancel();
     this.haveTimer?.cancel();
     this.uploader.close();
+    this.chokeRounds.close();
     this.holdOffTimer?.cancel();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
@@ -523,12 +530,12 @@ export class Swarm {
       }
       case 'interested':
         n.peerInterested = true;
-        this.scheduleChoker();
+        this.chokeRounds.rerun();
         if (!n.amChoking) this.uploader.pump();
         return;
       case 'not-interested':
         n.peerInterested = false;
-        this.scheduleChoker();
+        this.chokeRounds.rerun();
         return;
       case 'choke':
         n.peerChoking = true;
@@ -718,10 +725,10 @@ export class Swarm {
     if (verdict === 'stalled' && !n.uploadStalled) {
       this.setChoking(n, true);
       n.uploadStalled = true;
-      this.scheduleChoker();
+      this.chokeRounds.rerun();
     } else if (n.uploadStalled && n.unsentBytes === 0) {
       n.uploadStalled = false;
-      this.scheduleChoker();
+      this.chokeRounds.rerun();
     }
     return true;
   }
@@ -945,65 +952,5 @@ export class Swarm {
     this.addRequest(n, key, { seq: r.seq, piece: r.piece, sentAtMs: now });
     this.deps.counters.peerRequests++;
     this.send(n, { type: 'request', seq: r.seq, piece: r.piece });
-  }
-
-  /**
-   * Interest changes between rounds rerun the choker at once (not waiting up to
-   * 10 s), so newcomers and freed slots do not sit idle; the round's byte
-   * counts carry on until the periodic rechoke resets them.
-   */
-  private scheduleChoker(): void {
-    if (this.chokerScheduled || this.closed) return;
-    this.chokerScheduled = true;
-    this.deps.clock.setTimeout(() => {
-      this.chokerScheduled = false;
-      if (!this.closed) this.runChoker(false);
-    }, 250);
-  }
-
-  /** Tit-for-tat: the choker decides from this round's bytes; we send the changes and, each period, start a new round. */
-  private runChoker(newRound: boolean): void {
-    const now = this.deps.clock.nowMs();
-    const peers = this.handshaken();
-    const decision = rechoke(
-      peers.map((n) => ({
-        id: n.peerId as string,
-        // One that took all it may without giving back wants nothing we would give.
-        interested: n.peerInterested && !n.uploadStalled && !this.uploader.allowanceSpent(n, now),
-        downloadedBytes: n.roundDownloadedBytes,
-        connectedAtMs: n.connectedAtMs,
-        lastPieceAtMs: n.lastPieceAtMs,
-        everUnchokedUs: n.everUnchokedUs,
-      })),
-      this.chokerState,
-      now,
-      {
-        mode: this.deps.config.choker,
-        regularSlots: this.deps.config.regularSlots,
-        optimisticSlots: this.deps.config.optimisticSlots,
-        optimisticIntervalMs: this.deps.config.optimisticIntervalMs,
-        snubTimeoutMs: 2 * this.deps.config.rechokeIntervalMs,
-        newcomerMs: this.deps.config.optimisticIntervalMs,
-        newcomerWeight: 3,
-      },
-      this.deps.rng,
-      newRound,
-    );
-    this.chokerState = decision.state;
-    const unchoked = new Set(this.deps.shaper.uploads ? decision.unchoked : []);
-    const upload = this.deps.shaper.uploadBytesPerSec();
-    const slots = this.deps.config.regularSlots + this.deps.config.optimisticSlots;
-    for (const n of peers) {
-      if (newRound) n.welcomeUntilMs = 0;
-      const welcomed = now < n.welcomeUntilMs && !n.uploadStalled && !this.uploader.allowanceSpent(n, now);
-      const choke = !unchoked.has(n.peerId as string) && !welcomed;
-      // An optimistic unchoke is a trial: one slot's share of our upload, not
-      // all the spare of it, or a free-rider lives well on optimistic slots alone.
-      const trial = decision.reasons.get(n.peerId as string) === 'optimistic' && upload !== null && slots > 0;
-      if (!trial) n.trialShare = null;
-      else n.trialShare ??= new TokenBucket(upload / slots, TRIAL_BURST_BYTES, now);
-      this.setChoking(n, choke);
-      if (newRound) n.roundDownloadedBytes = 0;
-    }
   }
 }

@@ -30,7 +30,7 @@ export interface UploaderDeps {
   /** Sends `msg` to `n` (`frame`: its encoding, when at hand); a piece comes back through handedToShaper and leftShaper. */
   send(n: Neighbour, msg: WireMessage, frame?: Uint8Array): void;
   /** A neighbour's allowance ran out: the choker should take its slot back. */
-  scheduleChoker(): void;
+  rerunChoker(): void;
 }
 
 /** Shaped as the relay policy's QueuedUpload, so the queue is handed to it as is. */
@@ -90,7 +90,7 @@ export class Uploader {
     const share = uploadShare(n);
     const trialSpent = share !== null && data !== null && admission === 'accept' && !share.tryTake(data.byteLength, now);
     // Spent: the choker takes back its slot.
-    if (this.allowanceSpent(n, now)) this.deps.scheduleChoker();
+    if (this.allowanceSpent(n, now)) this.deps.rerunChoker();
     if (admission !== 'accept' || trialSpent || data === null) {
       this.deps.send(n, { type: 'reject', seq, piece });
       return;

@@ -60,7 +60,7 @@ function setup(relay: 'push' | 'pull') {
         sent.push({ to, msg });
       }, true);
     },
-    scheduleChoker: () => void chokerCalls++,
+    rerunChoker: () => void chokerCalls++,
   });
   /** A handshaken neighbour that has sent us a piece (no newcomer's allowance), unchoked and interested unless told. */
   const neighbour = (more: Partial<Neighbour> = {}): Neighbour => {
