@@ -12,7 +12,7 @@ import type { PeerConfig } from './config.ts';
 import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
-import { Neighbour, type Request, keyOfSegment, pieceKey } from './neighbour.ts';
+import { Neighbour, keyOfSegment, pieceKey } from './neighbour.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
 import { type Lacking, interestWitness, lackedPieces } from './policy/interest.ts';
 import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
@@ -22,6 +22,7 @@ import { DEFAULT_UPLOAD_LIMITS, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
 import { TokenBucket } from '../shared/token-bucket.ts';
+import { RequestsOut } from './requests-out.ts';
 import { Uploader } from './uploader.ts';
 import { ChokeRounds } from './choke-rounds.ts';
 
@@ -96,14 +97,7 @@ const WELCOME_MS = 10_000;
  */
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
-  private readonly originInFlight = new Map<number, { seq: number; piece: number; sentAtMs: number }>();
-  /**
-   * Per piece, how many neighbours we asked for it, and their requests in all:
-   * kept as requests come and go (addRequest, endRequest) so that a have, a
-   * stored piece or a plan need not ask every neighbour.
-   */
-  private readonly askedOf = new Map<number, number>();
-  private requestsOut = 0;
+  private readonly requests = new RequestsOut((n) => this.neighbours.has(n));
   /** Segments the local player asked for over HTTP, and when: a hint of where it is when it reports nothing. */
   private readonly playerAsked = new Map<number, number>();
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
@@ -176,7 +170,7 @@ export class Swarm {
       n.forget(seq);
       for (const key of [...n.inFlight.keys()]) {
         if (!keyOfSegment(key, seq)) continue;
-        const r = this.endRequest(n, key);
+        const r = this.requests.end(n, key);
         if (r) this.send(n, { type: 'cancel', seq, piece: r.piece });
       }
     }
@@ -280,8 +274,8 @@ export class Swarm {
     }
     const key = pieceKey(seq, piece);
     const now = this.deps.clock.nowMs();
-    if (this.askedOf.has(key)) for (const n of this.neighbours) {
-      const r = this.endRequest(n, key);
+    if (this.requests.askedOfNeighbour(key)) for (const n of this.neighbours) {
+      const r = this.requests.end(n, key);
       if (!r) continue;
       // Beaten by another source long after it should have answered: as good as a timeout for judging whether it delivers.
       if (raceLostIsMiss(this.record(n), now - r.sentAtMs, this.deps.store.pieceSize, DEFAULT_PATIENCE)) n.recordTimeout();
@@ -291,42 +285,11 @@ export class Swarm {
     this.schedulePick();
   }
 
-  /** Whether a request for the piece is out, to a neighbour or to the origin. */
-  private requested(key: number): boolean {
-    return this.originInFlight.has(key) || this.askedOf.has(key);
-  }
-
-  private addRequest(n: Neighbour, key: number, r: Request): void {
-    n.inFlight.set(key, r);
-    // A neighbour gone while a plan was applied is asked all the same, as the link drops it; it counts no more.
-    if (!this.neighbours.has(n)) return;
-    this.requestsOut++;
-    this.askedOf.set(key, (this.askedOf.get(key) ?? 0) + 1);
-  }
-
-  /** Our request for the piece to `n`, which is over (answered, refused, cancelled or given up), if there was one. */
-  private endRequest(n: Neighbour, key: number): Request | undefined {
-    const r = n.inFlight.get(key);
-    if (!r) return undefined;
-    n.inFlight.delete(key);
-    // One asked after it was gone was never counted (addRequest).
-    if (!this.neighbours.has(n)) return r;
-    this.requestsOut--;
-    const asked = this.askedOf.get(key) as number;
-    if (asked > 1) this.askedOf.set(key, asked - 1);
-    else this.askedOf.delete(key);
-    return r;
-  }
-
-  private endAllRequests(n: Neighbour): void {
-    for (const key of n.inFlight.keys()) this.endRequest(n, key);
-  }
-
   /** Whether a plan now could send `n` a request: it unchokes us and both its pipeline and ours have room. */
   private mayRequestFrom(n: Neighbour): boolean {
     const c = this.deps.config;
     if (n.peerChoking || n.inFlight.size >= c.maxInFlightPerPeer) return false;
-    return this.requestsOut < c.maxInFlightTotal;
+    return this.requests.toNeighbours < c.maxInFlightTotal;
   }
 
   /** What the patience policy judges a neighbour by. */
@@ -376,7 +339,7 @@ export class Swarm {
 
   private drop(n: Neighbour): void {
     if (!this.neighbours.has(n)) return;
-    this.endAllRequests(n);
+    this.requests.endAll(n);
     this.neighbours.delete(n);
     if (n.handshaken) this.handshakenList = null;
     this.deps.onNeighboursChanged();
@@ -508,7 +471,7 @@ export class Swarm {
           if (!beyond && (!slots || slots[p.piece] !== null)) continue;
           if (!beyond) {
             news = true;
-            unasked ||= !this.requested(pieceKey(p.seq, p.piece));
+            unasked ||= !this.requests.requested(pieceKey(p.seq, p.piece));
             wanted ||= this.wantedSeqs.has(p.seq);
           }
           let heard = this.heardAt.get(p.seq);
@@ -542,7 +505,7 @@ export class Swarm {
         // A choking peer drops our pending requests (BitTorrent semantics): they can go elsewhere now.
         // With none pending, nothing is freed and a plan would ask for nothing new.
         if (n.inFlight.size === 0) return;
-        this.endAllRequests(n);
+        this.requests.endAll(n);
         this.schedulePick();
         return;
       case 'unchoke':
@@ -563,7 +526,7 @@ export class Swarm {
         return;
       case 'reject': {
         const key = pieceKey(msg.seq, msg.piece);
-        if (this.endRequest(n, key)) n.refusedUntil.set(key, this.deps.clock.nowMs() + REFUSAL_BACKOFF_MS);
+        if (this.requests.end(n, key)) n.refusedUntil.set(key, this.deps.clock.nowMs() + REFUSAL_BACKOFF_MS);
         this.schedulePick();
         return;
       }
@@ -587,7 +550,7 @@ export class Swarm {
   private receivePiece(n: Neighbour, seq: number, piece: number, data: Uint8Array, frame: Uint8Array): void {
     const now = this.deps.clock.nowMs();
     const key = pieceKey(seq, piece);
-    const request = this.endRequest(n, key);
+    const request = this.requests.end(n, key);
     if (request) {
       n.recordArrival(request, data.byteLength, now);
     } else if (this.deps.store.hasPiece(seq, piece) || !this.deps.store.knows(seq)) {
@@ -685,7 +648,7 @@ export class Swarm {
       const patience = patienceMs(this.record(n), this.deps.store.pieceSize, DEFAULT_PATIENCE);
       for (const [key, r] of n.inFlight) {
         if (now - r.sentAtMs <= patience) continue;
-        this.endRequest(n, key);
+        this.requests.end(n, key);
         n.refusedUntil.set(key, now + REFUSAL_BACKOFF_MS);
         n.recordTimeout();
         freed = true;
@@ -814,7 +777,7 @@ export class Swarm {
       for (const seg of segments) if (seg.seq === r.seq) return void seg.inFlight.push({ piece: r.piece, from, sentAtMs: r.sentAtMs });
     };
     for (const n of peers) if (n.inFlight.size > 0) for (const r of n.inFlight.values()) addInFlight(r, n.peerId as string);
-    for (const r of this.originInFlight.values()) addInFlight(r, ORIGIN);
+    for (const r of this.requests.origin.values()) addInFlight(r, ORIGIN);
 
     const pieceSize = store.pieceSize;
     const plan = planRequests(
@@ -828,7 +791,7 @@ export class Swarm {
           rateBytesPerSec: n.rateBytesPerSec(pieceSize),
           latencyMs: n.latencyMs(),
         })),
-        originInFlight: this.originInFlight.size,
+        originInFlight: this.requests.origin.size,
       },
       now,
       {
@@ -923,11 +886,11 @@ export class Swarm {
   private apply(r: PlannedRequest, now: number, peers: readonly Neighbour[]): void {
     const key = pieceKey(r.seq, r.piece);
     if (r.from === 'origin') {
-      if (this.originInFlight.has(key)) return;
-      this.originInFlight.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
+      if (this.requests.origin.has(key)) return;
+      this.requests.origin.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
       this.deps.counters.originRequests++;
       this.deps.fetchFromOrigin(r.seq, r.piece, (data, refusedUntilMs) => {
-        this.originInFlight.delete(key);
+        this.requests.origin.delete(key);
         if (this.closed) return;
         if (refusedUntilMs !== undefined) {
           this.originRefusedUntilMs = Math.max(this.originRefusedUntilMs, refusedUntilMs);
@@ -949,7 +912,7 @@ export class Swarm {
     }
     const n = peers.find((p) => p.peerId === r.from);
     if (!n || n.inFlight.has(key)) return;
-    this.addRequest(n, key, { seq: r.seq, piece: r.piece, sentAtMs: now });
+    this.requests.add(n, key, { seq: r.seq, piece: r.piece, sentAtMs: now });
     this.deps.counters.peerRequests++;
     this.send(n, { type: 'request', seq: r.seq, piece: r.piece });
   }
