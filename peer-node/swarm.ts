@@ -25,6 +25,7 @@ import { TokenBucket } from '../shared/token-bucket.ts';
 import { RequestsOut } from './requests-out.ts';
 import { Uploader } from './uploader.ts';
 import { ChokeRounds } from './choke-rounds.ts';
+import { HaveBatcher } from './have-batcher.ts';
 
 export type SwarmConfig = Pick<
   PeerConfig,
@@ -70,11 +71,6 @@ export interface SwarmDeps {
 
 const TICK_MS = 100;
 const PICK_MIN_GAP_MS = 25;
-/**
- * Haves wait this long to be batched. Each relay hop waits for it, so it adds
- * straight to the lag behind live; pieces arriving together still share a frame.
- */
-const HAVE_BATCH_MS = 20;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const REFUSAL_BACKOFF_MS = 1000;
 /**
@@ -102,11 +98,9 @@ export class Swarm {
   private readonly playerAsked = new Map<number, number>();
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
   private readonly requestAllowance = new WeakMap<Neighbour, TokenBucket>();
-  private pendingHaves: { seq: number; piece: number }[] = [];
   private timers: TimerHandle[] = [];
   private player: PlayerPosition | null = null;
   private firstWantedSeq: number | null = null;
-  private haveTimer: TimerHandle | null = null;
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
   private prunedBelow: number | null = null;
@@ -133,6 +127,7 @@ export class Swarm {
   private readonly reusedSeqs = new Set<number>();
 
   private readonly uploader: Uploader;
+  private readonly haves: HaveBatcher;
   private readonly chokeRounds: ChokeRounds;
 
   constructor(private readonly deps: SwarmDeps) {
@@ -147,6 +142,7 @@ export class Swarm {
       send: (n, msg, frame) => this.send(n, msg, frame),
       rerunChoker: () => this.chokeRounds.rerun(),
     });
+    this.haves = new HaveBatcher({ clock: deps.clock, handshaken: () => this.handshaken(), send: (n, msg) => this.send(n, msg) });
     this.chokeRounds = new ChokeRounds({
       config: deps.config,
       clock: deps.clock,
@@ -186,7 +182,7 @@ export class Swarm {
   close(): void {
     this.closed = true;
     for (const t of this.timers) t.cancel();
-    this.haveTimer?.cancel();
+    this.haves.close();
     this.uploader.close();
     this.chokeRounds.close();
     this.holdOffTimer?.cancel();
@@ -265,13 +261,7 @@ export class Swarm {
   /** A piece verified and stored from any source (neighbour, origin, seed). */
   onPieceStored(seq: number, piece: number): void {
     if (this.deps.store.getOpen(seq)) this.deps.counters.earlyPieces++;
-    this.pendingHaves.push({ seq, piece });
-    if (this.haveTimer === null) {
-      this.haveTimer = this.deps.clock.setTimeout(() => {
-        this.haveTimer = null;
-        if (!this.closed) this.flushHaves();
-      }, HAVE_BATCH_MS);
-    }
+    this.haves.stored(seq, piece);
     const key = pieceKey(seq, piece);
     const now = this.deps.clock.nowMs();
     if (this.requests.askedOfNeighbour(key)) for (const n of this.neighbours) {
@@ -601,18 +591,6 @@ export class Swarm {
         return { seq, pieceCount: h.pieces.length, bits };
       });
     this.send(n, { type: 'bitfield', segments });
-  }
-
-  private flushHaves(): void {
-    if (this.pendingHaves.length === 0) return;
-    const haves = this.pendingHaves;
-    this.pendingHaves = [];
-    for (const n of this.neighbours) {
-      if (!n.handshaken) continue;
-      // A neighbour that already holds a piece has no use for hearing we do.
-      const news = haves.filter((h) => !n.holds(h.seq, h.piece));
-      if (news.length > 0) this.send(n, { type: 'have', pieces: news });
-    }
   }
 
   /**
