@@ -98,7 +98,7 @@ export class Swarm {
   private readonly playerAsked = new Map<number, number>();
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
   private readonly requestAllowance = new WeakMap<Neighbour, TokenBucket>();
-  private timers: TimerHandle[] = [];
+  private tickTimer: TimerHandle | null = null;
   private player: PlayerPosition | null = null;
   private firstWantedSeq: number | null = null;
   private pickScheduled = false;
@@ -174,14 +174,13 @@ export class Swarm {
   }
 
   start(): void {
-    const c = this.deps.clock;
-    this.timers.push(c.setInterval(() => this.tick(), TICK_MS));
+    this.tickTimer = this.deps.clock.setInterval(() => this.tick(), TICK_MS);
     this.chokeRounds.start();
   }
 
   close(): void {
     this.closed = true;
-    for (const t of this.timers) t.cancel();
+    this.tickTimer?.cancel();
     this.haves.close();
     this.uploader.close();
     this.chokeRounds.close();

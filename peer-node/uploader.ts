@@ -123,8 +123,8 @@ export class Uploader {
   }
 
   /**
-   * What bounds our upload to `n` beyond its slot, and whether it has taken
-   * all of it: see uploadShare. The choker asks this of every neighbour.
+   * Whether `n`, still on its newcomer's allowance (see uploadShare), has
+   * taken all of it: the choke rounds then give its slot to others.
    */
   allowanceSpent(n: Neighbour, now: number): boolean {
     return onAllowance(n) && n.newcomerAllowance !== null && n.newcomerAllowance.available(now) < this.deps.store.pieceSize;

@@ -3,10 +3,10 @@ import { describe, test } from 'node:test';
 import { ChokeRounds } from '../../peer-node/choke-rounds.ts';
 import { peerConfig } from '../../peer-node/config.ts';
 import { LinkShaper } from '../../peer-node/link.ts';
-import { memoryLinkPair } from '../../peer-node/memory-link.ts';
-import { Neighbour } from '../../peer-node/neighbour.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { seededRng } from '../../shared/rng.ts';
+import type { Neighbour } from '../../peer-node/neighbour.ts';
+import { testNeighbour } from '../helpers/neighbour.ts';
 
 /**
  * The choke rounds on a manual clock, with the real choker: when rounds run,
@@ -22,11 +22,8 @@ function setup(neighbourCount: number) {
   const config = peerConfig({ regularSlots: 2, optimisticSlots: 1, rechokeIntervalMs: ROUND_MS, optimisticIntervalMs: 30_000 });
   const neighbours: Neighbour[] = [];
   for (let i = 0; i < neighbourCount; i++) {
-    const [link] = memoryLinkPair(clock, { latencyMs: 0 });
-    const n = new Neighbour(link, true, clock.nowMs(), null, `n${i}`);
     // Interested, and each has given us something: no newcomer's allowance in play.
-    Object.assign(n, { peerId: `n${i}`, handshaken: true, peerInterested: true, lastPieceAtMs: clock.nowMs(), everUnchokedUs: true });
-    neighbours.push(n);
+    neighbours.push(testNeighbour(clock, `n${i}`, { peerInterested: true, lastPieceAtMs: clock.nowMs(), everUnchokedUs: true }));
   }
   let runs = 0;
   const rounds = new ChokeRounds({

@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HAVE_BATCH_MS, HaveBatcher } from '../../peer-node/have-batcher.ts';
-import { memoryLinkPair } from '../../peer-node/memory-link.ts';
-import { Neighbour } from '../../peer-node/neighbour.ts';
+import type { Neighbour } from '../../peer-node/neighbour.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import type { PieceRef, WireMessage } from '../../shared/wire-protocol.ts';
+import { testNeighbour } from '../helpers/neighbour.ts';
 
 function setup(neighbourCount: number) {
   const clock = new ManualClock(0);
-  const neighbours = Array.from({ length: neighbourCount }, (_, i) => {
-    const n = new Neighbour(memoryLinkPair(clock, { latencyMs: 0 })[0], true, 0, null, `n${i}`);
-    n.peerId = `n${i}`;
-    n.handshaken = true;
-    return n;
-  });
+  const neighbours = Array.from({ length: neighbourCount }, (_, i) => testNeighbour(clock, `n${i}`));
   const sent: { to: string; pieces: readonly PieceRef[] }[] = [];
   const haves = new HaveBatcher({
     clock,

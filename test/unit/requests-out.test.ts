@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { memoryLinkPair } from '../../peer-node/memory-link.ts';
-import { Neighbour } from '../../peer-node/neighbour.ts';
+import type { Neighbour } from '../../peer-node/neighbour.ts';
 import { RequestsOut } from '../../peer-node/requests-out.ts';
 import { ManualClock } from '../../shared/clock.ts';
+import { testNeighbour } from '../helpers/neighbour.ts';
 
 /**
  * The running counts must say what asking every neighbour would: the
@@ -27,7 +27,7 @@ test('the counts of requests out always match a count over the connected neighbo
   fc.assert(
     fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
       const clock = new ManualClock(0);
-      const neighbours = Array.from({ length: NEIGHBOURS }, (_, i) => new Neighbour(memoryLinkPair(clock, { latencyMs: 0 })[0], true, 0, null, `a${i}`));
+      const neighbours = Array.from({ length: NEIGHBOURS }, (_, i) => testNeighbour(clock, `a${i}`));
       const connected = new Set(neighbours);
       const out = new RequestsOut((n) => connected.has(n));
       for (const s of steps) {

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LiveWindow } from '../../origin/live-window.ts';
 import { LinkShaper } from '../../peer-node/link.ts';
-import { memoryLinkPair } from '../../peer-node/memory-link.ts';
-import { Neighbour } from '../../peer-node/neighbour.ts';
+import type { Neighbour } from '../../peer-node/neighbour.ts';
 import { SegmentStore } from '../../peer-node/segment-store.ts';
 import { newCounters } from '../../peer-node/swarm-counters.ts';
 import { Uploader } from '../../peer-node/uploader.ts';
@@ -12,6 +11,7 @@ import { ManualClock } from '../../shared/clock.ts';
 import { pieceRange } from '../../shared/segment.ts';
 import { TokenBucket } from '../../shared/token-bucket.ts';
 import type { WireMessage } from '../../shared/wire-protocol.ts';
+import { testNeighbour } from '../helpers/neighbour.ts';
 
 /**
  * The upload on its own, on a manual clock: what it sends, in what order,
@@ -64,9 +64,7 @@ function setup(relay: 'push' | 'pull') {
   });
   /** A handshaken neighbour that has sent us a piece (no newcomer's allowance), unchoked and interested unless told. */
   const neighbour = (more: Partial<Neighbour> = {}): Neighbour => {
-    const [link] = memoryLinkPair(clock, { latencyMs: 0 });
-    const n = new Neighbour(link, true, clock.nowMs(), null, `n${neighbours.length}`);
-    Object.assign(n, { peerId: `n${neighbours.length}`, handshaken: true, amChoking: false, peerInterested: true, lastPieceAtMs: clock.nowMs(), ...more });
+    const n = testNeighbour(clock, `n${neighbours.length}`, { amChoking: false, peerInterested: true, lastPieceAtMs: clock.nowMs(), ...more });
     neighbours.push(n);
     return n;
   };
