@@ -1,6 +1,6 @@
 /**
  * Origin as seed (super-seeding): each piece of a new segment is pushed to
- * one peer, never the same peer twice in a row when others can take it, so
+ * one fast peer, never the same peer twice in a row when others can take it, so
  * the origin sends each segment about once however many peers watch, and
  * the swarm spreads the pieces rarest-first. Pure: the caller sends.
  */
@@ -31,15 +31,32 @@ export interface SeedPlan {
 }
 
 /**
- * Chooses `copies` distinct peers per piece by smooth weighted round-robin
- * over declared upload capacity. Credit carries over between segments, so a
- * peer that took the last piece of one segment does not also take the first
- * piece of the next. Each piece's list also names fallbacks (the next peers
- * in line) so the caller can skip a peer whose socket is backed up.
+ * The peers worth seeding: the faster half of those that upload (a declared
+ * capacity of at least the median, capped). A piece's one copy spreads at the pace of
+ * its holder's uplink, and a segment is whole across the swarm only once its
+ * slowest piece is; a piece left with a slow holder is fetched from the origin
+ * by everyone it has not reached by their deadline, which grows with the
+ * audience.
+ */
+export function seedable(candidates: readonly SeedCandidate[]): SeedCandidate[] {
+  const uploaders = candidates.filter((c) => c.uploadKbps > 0);
+  // Capped as weights are, so a claim above the cap cannot push honest peers out of the faster half.
+  const capped = (c: SeedCandidate) => Math.min(c.uploadKbps, MAX_SEED_WEIGHT_KBPS);
+  const sorted = uploaders.map(capped).sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1] ?? 0;
+  return uploaders.filter((c) => capped(c) >= median);
+}
+
+/**
+ * Chooses `copies` distinct peers per piece among the seedable ones by smooth
+ * weighted round-robin over declared upload capacity. Credit carries over
+ * between segments, so a peer that took the last piece of one segment does
+ * not also take the first piece of the next. Each piece's list also names
+ * fallbacks (the next peers in line) so the caller can skip a peer whose
+ * socket is backed up.
  */
 export function planSeeding(pieceCount: number, candidates: readonly SeedCandidate[], state: SeederState, copies: number, fallbacks = 2): SeedPlan {
-  const eligible = candidates
-    .filter((c) => c.uploadKbps > 0)
+  const eligible = seedable(candidates)
     .map((c) => ({ peerId: c.peerId, weight: Math.min(c.uploadKbps, MAX_SEED_WEIGHT_KBPS) }))
     .sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
   const credit = new Map<string, number>();

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Egress, type EgressClass } from '../../origin/egress.ts';
-import { initialSeederState, planSeeding, type SeedCandidate } from '../../origin/seeder.ts';
+import { initialSeederState, planSeeding, type SeedCandidate, seedable } from '../../origin/seeder.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import fc from 'fast-check';
 
-describe('seeder: each piece to one peer, by weighted round-robin over declared upload', () => {
+describe('seeder: each piece to one of the faster half of the uploaders, by weighted round-robin over declared upload', () => {
   const peers = (...kbps: number[]): SeedCandidate[] => kbps.map((k, i) => ({ peerId: String.fromCharCode(65 + i), uploadKbps: k }));
   const firsts = (pieces: number, candidates: SeedCandidate[], copies = 1) => {
     let state = initialSeederState();
@@ -20,8 +20,9 @@ describe('seeder: each piece to one peer, by weighted round-robin over declared 
 
   const table: [string, SeedCandidate[], number, string[]][] = [
     ['equal peers take turns, and the turn carries over to the next segment', peers(1000, 1000, 1000), 2, ['A B', 'C A', 'B C']],
-    ['a peer with twice the upload takes twice the pieces', peers(2000, 1000), 3, ['A B A', 'A B A', 'A B A']],
+    ['a peer with twice the upload takes twice the pieces', peers(2000, 1000, 1000, 500), 4, ['A B C A', 'A B C A', 'A B C A']],
     ['free-riders (upload 0) are never seeded', peers(0, 1000, 0), 2, ['B B', 'B B', 'B B']],
+    ['the slower half of the uploaders is never seeded', peers(750, 3000, 750, 0, 2000, 750, 1500), 3, ['B E G', 'B E B', 'G B E']],
     ['nobody to seed: no targets', peers(0, 0), 2, [' ', ' ', ' ']],
   ];
   for (const [name, candidates, pieces, expected] of table) {
@@ -31,7 +32,7 @@ describe('seeder: each piece to one peer, by weighted round-robin over declared 
   test('the targets are a stable ranking by credit, whatever the swarm: the same as sorting everyone, in one pass', () => {
     /** The plan as it was written first: sort every eligible peer by credit for every piece. */
     const bySorting = (pieceCount: number, candidates: SeedCandidate[], copies: number) => {
-      const eligible = candidates.filter((c) => c.uploadKbps > 0).map((c) => ({ peerId: c.peerId, weight: Math.min(c.uploadKbps, 20_000) })).sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
+      const eligible = seedable(candidates).map((c) => ({ peerId: c.peerId, weight: Math.min(c.uploadKbps, 20_000) })).sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
       const credit = new Map(eligible.map((c) => [c.peerId, 0]));
       const total = eligible.reduce((n, c) => n + c.weight, 0);
       const targets: string[][] = [];
@@ -47,6 +48,21 @@ describe('seeder: each piece to one peer, by weighted round-robin over declared 
       fc.property(fc.array(fc.integer({ min: 0, max: 5000 }), { maxLength: 30 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 3 }), (kbps, pieces, copies) => {
         const candidates = peers(...kbps.map((k) => Math.round(k / 500) * 500));
         assert.deepEqual(planSeeding(pieces, candidates, initialSeederState(), copies).targets, bySorting(pieces, candidates, copies));
+      }),
+    );
+  });
+
+  test('the seedable peers are those declaring at least the median upload of the uploaders', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 50_000 }), { maxLength: 30 }), (kbps) => {
+        const candidates = peers(...kbps);
+        const chosen = seedable(candidates);
+        const uploaders = candidates.filter((c) => c.uploadKbps > 0);
+        // At least half the uploaders, and none slower than one left out.
+        assert.ok(2 * chosen.length >= uploaders.length);
+        const slowestChosen = Math.min(...chosen.map((c) => c.uploadKbps));
+        for (const c of uploaders) if (!chosen.includes(c)) assert.ok(c.uploadKbps < slowestChosen);
+        assert.equal(chosen.length === 0, uploaders.length === 0);
       }),
     );
   });
