@@ -402,7 +402,7 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
         if (store.putPiece(seq, piece, data, clock.nowMs()) !== 'stored') return;
         counters.originBytes += data.byteLength;
         counters.seedBytes += data.byteLength;
-        swarm.onPieceStored(seq, piece);
+        swarm.onPieceStored(seq, piece, true);
       });
     },
 

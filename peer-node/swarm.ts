@@ -257,8 +257,8 @@ export class Swarm {
     this.schedulePick();
   }
 
-  /** A piece verified and stored from any source (neighbour, origin, seed). */
-  onPieceStored(seq: number, piece: number): void {
+  /** A piece verified and stored from any source (neighbour, origin, seed); `seeded`: the origin's seed, its one copy in the swarm. */
+  onPieceStored(seq: number, piece: number, seeded = false): void {
     if (this.deps.store.getOpen(seq)) this.deps.counters.earlyPieces++;
     this.haves.stored(seq, piece);
     const key = pieceKey(seq, piece);
@@ -270,7 +270,7 @@ export class Swarm {
       if (raceLostIsMiss(this.record(n), now - r.sentAtMs, this.deps.store.pieceSize, DEFAULT_PATIENCE)) n.recordTimeout();
       this.send(n, { type: 'cancel', seq, piece });
     }
-    this.uploader.stored(seq, piece, now);
+    this.uploader.stored(seq, piece, now, seeded);
     this.schedulePick();
   }
 

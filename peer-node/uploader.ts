@@ -100,12 +100,12 @@ export class Uploader {
     this.pump();
   }
 
-  /** A piece we just stored: with push, ours to relay for a while. */
-  stored(seq: number, piece: number, nowMs: number): void {
+  /** A piece we just stored: with push, ours to relay for a while; `seeded`, ahead of the requests queued. */
+  stored(seq: number, piece: number, nowMs: number, seeded = false): void {
     if (this.deps.relay !== 'push' || !this.deps.shaper.uploads) return;
     // Expired here too: a pump that finds no room for long never reaches its own expiry.
     expireFresh(this.fresh, nowMs, DEFAULT_PUSH_WINDOW_MS);
-    this.fresh.push({ seq, piece, storedAtMs: nowMs, pushes: 0 });
+    this.fresh.push({ seq, piece, storedAtMs: nowMs, pushes: 0, seeded });
     this.pump();
   }
 
@@ -184,7 +184,7 @@ export class Uploader {
     const push = this.deps.relay === 'push';
     if (push) expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
     if (queue.length === 0 && this.fresh.length === 0) return false;
-    const peers = queue.length === 0 ? this.deps.handshaken() : [];
+    const peers = queue.length === 0 || this.fresh.some((f) => f.seeded && f.pushes < DEFAULT_MAX_PUSHES_PER_PIECE) ? this.deps.handshaken() : [];
     const choice = nextUpload(
       queue,
       this.fresh,

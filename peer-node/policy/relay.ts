@@ -10,7 +10,10 @@
  * relays a fresh piece to a neighbour we unchoke that has not got it: at the
  * live edge every piece is wanted by everyone, and a push saves the hop its
  * have, request and reply would cost (CoolStreaming's push-pull, PPSPP's live
- * profile).
+ * profile). A piece the origin seeded us is pushed before any request: until
+ * we pass it on, the swarm has no other copy, and while a crowd joins our
+ * upload is never idle (its requests are for older segments), so the live
+ * edge would wait behind them.
  */
 
 export type RelayMode = 'push' | 'pull';
@@ -30,6 +33,8 @@ export interface FreshPiece {
   storedAtMs: number;
   /** Neighbours we pushed it to so far. */
   pushes: number;
+  /** The origin's seed: its one copy in the swarm, which nobody else can pass on. */
+  seeded: boolean;
 }
 
 export interface RelayNeighbour {
@@ -79,6 +84,10 @@ export function nextUpload(
   nowMs: number,
   l: RelayLimits,
 ): UploadChoice {
+  if (l.mode === 'push') {
+    const seeded = pushChoice(fresh, neighbours, nowMs, l, true);
+    if (seeded) return seeded;
+  }
   let best = -1;
   for (let i = 0; i < queue.length; i++) {
     const q = queue[i] as QueuedUpload;
@@ -87,16 +96,18 @@ export function nextUpload(
   }
   if (best >= 0) return { kind: 'request', index: best };
   if (l.mode !== 'push') return null;
-  return pushChoice(fresh, neighbours, nowMs, l);
+  return pushChoice(fresh, neighbours, nowMs, l, false);
 }
 
 /**
  * The fresh piece fewest of our neighbours hold (at the live edge, the one
  * least spread), older segment first among equals, to the neighbour lacking
  * it that holds least of its segment (furthest behind), then the one that
- * gave us most this round (fastest to pass it on).
+ * gave us most this round (fastest to pass it on). `seededOnly`: among the
+ * origin's seeds alone.
  */
-function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeighbour[], nowMs: number, l: RelayLimits): UploadChoice {
+function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeighbour[], nowMs: number, l: RelayLimits, seededOnly: boolean): UploadChoice {
+  if (seededOnly && !fresh.some((f) => f.seeded && f.pushes < l.maxPushesPerPiece)) return null;
   const open: number[] = [];
   for (let i = 0; i < neighbours.length; i++) {
     const n = neighbours[i] as RelayNeighbour;
@@ -105,7 +116,7 @@ function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeig
   if (open.length === 0) return null;
   let choice: { seq: number; piece: number; neighbour: number; holders: number } | null = null;
   for (const f of fresh) {
-    if (nowMs - f.storedAtMs > l.pushWindowMs || f.pushes >= l.maxPushesPerPiece) continue;
+    if ((seededOnly && !f.seeded) || nowMs - f.storedAtMs > l.pushWindowMs || f.pushes >= l.maxPushesPerPiece) continue;
     // Counted first, and only as far as could still beat the choice so far: most fresh pieces are held widely already.
     const most = choice === null ? Number.POSITIVE_INFINITY : choice.holders;
     let holders = 0;

@@ -11,7 +11,7 @@ const nb = (held: string[] = [], more: Partial<Omit<RelayNeighbour, 'holds'>> = 
   const set = new Set(held);
   return { unchoked: true, interested: true, blocked: false, queuedPieces: 0, givesBytes: 0, ...more, holds: (s, p) => set.has(`${s}:${p}`), heldOf: (s) => [...set].filter((k) => k.startsWith(`${s}:`)).length };
 };
-const fresh = (seq: number, piece: number, ageMs = 0, pushes = 0): FreshPiece => ({ seq, piece, storedAtMs: NOW - ageMs, pushes });
+const fresh = (seq: number, piece: number, ageMs = 0, pushes = 0, seeded = false): FreshPiece => ({ seq, piece, storedAtMs: NOW - ageMs, pushes, seeded });
 const req = (seq: number, piece: number, queuedAtMs: number): QueuedUpload => ({ neighbour: 0, seq, piece, queuedAtMs });
 
 describe('nextUpload', () => {
@@ -24,6 +24,18 @@ describe('nextUpload', () => {
     ];
     for (const [why, queue, expected] of table) assert.deepEqual(nextUpload(queue, [], [nb()], NOW, PUSH), expected, why);
     assert.deepEqual(nextUpload([req(9, 0, 1)], [fresh(9, 1)], [nb()], NOW, PUSH), { kind: 'request', index: 0 }, 'a request beats a push');
+  });
+
+  test("a piece the origin seeded us goes before the requests queued, until pushed as often as allowed; pull leaves it to requests", () => {
+    const queue = [req(7, 0, 10)];
+    const seeded = (pushes = 0) => fresh(9, 1, 0, pushes, true);
+    assert.deepEqual(nextUpload(queue, [fresh(9, 2), seeded()], [nb()], NOW, PUSH), { kind: 'push', seq: 9, piece: 1, neighbour: 0 });
+    assert.deepEqual(nextUpload(queue, [seeded()], [nb(), nb()], NOW, PUSH), { kind: 'push', seq: 9, piece: 1, neighbour: 0 });
+    assert.deepEqual(nextUpload(queue, [seeded(2)], [nb()], NOW, PUSH), { kind: 'request', index: 0 }, 'pushed as often as allowed');
+    assert.deepEqual(nextUpload(queue, [seeded()], [nb(['9:1'])], NOW, PUSH), { kind: 'request', index: 0 }, 'every neighbour holds it');
+    assert.deepEqual(nextUpload(queue, [seeded()], [nb([], { unchoked: false })], NOW, PUSH), { kind: 'request', index: 0 }, 'nobody we unchoke');
+    assert.deepEqual(nextUpload(queue, [fresh(9, 1, 1001, 0, true)], [nb()], NOW, PUSH), { kind: 'request', index: 0 }, 'past the push window');
+    assert.deepEqual(nextUpload(queue, [seeded()], [nb()], NOW, PULL), { kind: 'request', index: 0 }, 'pull');
   });
 
   test('push relays a fresh piece only to an unchoked, interested neighbour that lacks it and has room', () => {

@@ -113,6 +113,20 @@ describe('the upload', () => {
     assert.equal(u.counters.piecesPushed, 1);
   });
 
+  test("with push, a piece the origin seeded us goes out before the requests waiting", () => {
+    const u = setup('push');
+    const a = u.neighbour();
+    const b = u.neighbour();
+    // Piece 0 goes to the shaper at once; 1 and 2 wait behind it.
+    u.uploader.serve(a, u.seq, 0);
+    u.uploader.serve(a, u.seq, 1);
+    u.uploader.serve(a, u.seq, 2);
+    for (const n of [a, b]) n.markHas(u.seq, 0, 4);
+    u.uploader.stored(u.seq, 3, u.clock.nowMs(), true);
+    u.clock.advance(2000);
+    assert.deepEqual(u.pieces(), [['n0', 0], ['n1', 3], ['n0', 1], ['n0', 2]]);
+  });
+
   test('with pull, pushes nothing', () => {
     const u = setup('pull');
     u.neighbour();
