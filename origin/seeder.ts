@@ -30,21 +30,22 @@ export interface SeedPlan {
   state: SeederState;
 }
 
+const seedWeight = (c: SeedCandidate): number => Math.min(c.uploadKbps, MAX_SEED_WEIGHT_KBPS);
+
 /**
- * The peers worth seeding: the faster half of those that upload (a declared
- * capacity of at least the median, capped). A piece's one copy spreads at the pace of
- * its holder's uplink, and a segment is whole across the swarm only once its
- * slowest piece is; a piece left with a slow holder is fetched from the origin
- * by everyone it has not reached by their deadline, which grows with the
- * audience.
+ * The peers worth seeding: the faster half of those that upload (a weight of
+ * at least the median; weights are capped, so a claim above the cap cannot
+ * push honest peers out of the half). A piece's one copy spreads at the pace
+ * of its holder's uplink, and a segment is whole across the swarm only once
+ * its slowest piece is; a piece left with a slow holder is fetched from the
+ * origin by everyone it has not reached by their deadline, which grows with
+ * the audience.
  */
 export function seedable(candidates: readonly SeedCandidate[]): SeedCandidate[] {
   const uploaders = candidates.filter((c) => c.uploadKbps > 0);
-  // Capped as weights are, so a claim above the cap cannot push honest peers out of the faster half.
-  const capped = (c: SeedCandidate) => Math.min(c.uploadKbps, MAX_SEED_WEIGHT_KBPS);
-  const sorted = uploaders.map(capped).sort((a, b) => a - b);
+  const sorted = uploaders.map(seedWeight).sort((a, b) => a - b);
   const median = sorted[sorted.length >> 1] ?? 0;
-  return uploaders.filter((c) => capped(c) >= median);
+  return uploaders.filter((c) => seedWeight(c) >= median);
 }
 
 /**
@@ -57,7 +58,7 @@ export function seedable(candidates: readonly SeedCandidate[]): SeedCandidate[] 
  */
 export function planSeeding(pieceCount: number, candidates: readonly SeedCandidate[], state: SeederState, copies: number, fallbacks = 2): SeedPlan {
   const eligible = seedable(candidates)
-    .map((c) => ({ peerId: c.peerId, weight: Math.min(c.uploadKbps, MAX_SEED_WEIGHT_KBPS) }))
+    .map((c) => ({ peerId: c.peerId, weight: seedWeight(c) }))
     .sort((a, b) => (a.peerId < b.peerId ? -1 : 1));
   const credit = new Map<string, number>();
   for (const c of eligible) credit.set(c.peerId, state.get(c.peerId) ?? 0);

@@ -116,12 +116,11 @@ describe('the upload', () => {
   test("with push, a piece the origin seeded us goes out before the requests waiting", () => {
     const u = setup('push');
     const a = u.neighbour();
-    const b = u.neighbour();
-    // Piece 0 goes to the shaper at once; 1 and 2 wait behind it.
+    u.neighbour(); // n1
+    // Piece 0 goes to the shaper at once; 1 and 2 wait behind it, so n0's queue is full for pushes and n1 gets the seed.
     u.uploader.serve(a, u.seq, 0);
     u.uploader.serve(a, u.seq, 1);
     u.uploader.serve(a, u.seq, 2);
-    for (const n of [a, b]) n.markHas(u.seq, 0, 4);
     u.uploader.stored(u.seq, 3, u.clock.nowMs(), true);
     u.clock.advance(2000);
     assert.deepEqual(u.pieces(), [['n0', 0], ['n1', 3], ['n0', 1], ['n0', 2]]);
