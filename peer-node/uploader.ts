@@ -4,7 +4,7 @@ import type { WireMessage } from '../shared/wire-protocol.ts';
 import type { PeerConfig } from './config.ts';
 import type { LinkShaper } from './link.ts';
 import { type Neighbour, pieceKey } from './neighbour.ts';
-import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload } from './policy/relay.ts';
+import { DEFAULT_MAX_PUSHES_PER_PIECE, DEFAULT_MAX_QUEUED_FOR_PUSH, DEFAULT_PUSH_WINDOW_MS, type FreshPiece, type RelayNeighbour, expireFresh, nextUpload, seedAwaitsPush } from './policy/relay.ts';
 import { DEFAULT_UPLOAD_LIMITS, admitRequest } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import type { SwarmCounters } from './swarm-counters.ts';
@@ -184,7 +184,8 @@ export class Uploader {
     const push = this.deps.relay === 'push';
     if (push) expireFresh(this.fresh, now, DEFAULT_PUSH_WINDOW_MS);
     if (queue.length === 0 && this.fresh.length === 0) return false;
-    const peers = queue.length === 0 || this.fresh.some((f) => f.seeded && f.pushes < DEFAULT_MAX_PUSHES_PER_PIECE) ? this.deps.handshaken() : [];
+    // Neighbours' views are built only when a push may come of them.
+    const peers = queue.length === 0 || seedAwaitsPush(this.fresh, DEFAULT_MAX_PUSHES_PER_PIECE) ? this.deps.handshaken() : [];
     const choice = nextUpload(
       queue,
       this.fresh,

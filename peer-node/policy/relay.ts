@@ -99,6 +99,11 @@ export function nextUpload(
   return pushChoice(fresh, neighbours, nowMs, l, false);
 }
 
+/** Whether a piece the origin seeded us still waits to be pushed: it goes ahead of requests. */
+export function seedAwaitsPush(fresh: readonly FreshPiece[], maxPushesPerPiece: number): boolean {
+  return fresh.some((f) => f.seeded && f.pushes < maxPushesPerPiece);
+}
+
 /**
  * The fresh piece fewest of our neighbours hold (at the live edge, the one
  * least spread), older segment first among equals, to the neighbour lacking
@@ -107,7 +112,7 @@ export function nextUpload(
  * origin's seeds alone.
  */
 function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeighbour[], nowMs: number, l: RelayLimits, seededOnly: boolean): UploadChoice {
-  if (seededOnly && !fresh.some((f) => f.seeded && f.pushes < l.maxPushesPerPiece)) return null;
+  if (seededOnly && !seedAwaitsPush(fresh, l.maxPushesPerPiece)) return null;
   const open: number[] = [];
   for (let i = 0; i < neighbours.length; i++) {
     const n = neighbours[i] as RelayNeighbour;
