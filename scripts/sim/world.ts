@@ -72,8 +72,16 @@ const STEP_MS = 10;
 const LAG_SAMPLE_MS = 1000;
 /** A dial opens (or fails) this long after it is made: a TCP and WebSocket handshake on a LAN. */
 const DIAL_MS = 2;
+/** A progress line every this many simulated ms, or every PROGRESS_WALL_MS of real time if that comes first (10,000 viewers take minutes per simulated second). */
 const PROGRESS_EVERY_MS = 10_000;
+const PROGRESS_WALL_MS = 60_000;
 const RSS_SAMPLE_MS = 1000;
+
+/** Where a run is, and when it will end at the pace so far (which slows while a crowd joins). */
+function progressLine(plan: ScenarioPlan, simulatedMs: number, viewers: number, events: number, wallMs: number): string {
+  const etaS = simulatedMs > 0 ? Math.round(((plan.durationMs - simulatedMs) * wallMs) / simulatedMs / 1000) : null;
+  return `${plan.name}: ${(simulatedMs / 1000).toFixed(1)}/${plan.durationMs / 1000} simulated s, ${viewers} viewers, ${events} events, ${Math.round(wallMs / 1000)} s wall${etaS === null ? '' : `, ~${etaS} s to go`}`;
+}
 
 interface Viewer {
   plan: PeerPlan;
@@ -351,6 +359,8 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
 
   let peakViewers = 0;
   let lastProgress = clock.nowMs();
+  const wallStart = performance.now();
+  let lastProgressWall = wallStart;
   let lastRssAt = clock.nowMs();
   const baseRssBytes = process.memoryUsage().rss;
   let peakRssBytes = baseRssBytes;
@@ -363,9 +373,10 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       lastRssAt = clock.nowMs();
       peakRssBytes = Math.max(peakRssBytes, process.memoryUsage().rss);
     }
-    if (o.progress && clock.nowMs() - lastProgress >= PROGRESS_EVERY_MS) {
+    if (o.progress && (clock.nowMs() - lastProgress >= PROGRESS_EVERY_MS || performance.now() - lastProgressWall >= PROGRESS_WALL_MS)) {
       lastProgress = clock.nowMs();
-      o.progress(`${plan.name}: ${Math.round((clock.nowMs() - t0) / 1000)}/${plan.durationMs / 1000} simulated s, ${viewers.size} viewers, ${clock.events} events`);
+      lastProgressWall = performance.now();
+      o.progress(progressLine(plan, clock.nowMs() - t0, viewers.size, clock.events, lastProgressWall - wallStart));
     }
   }
   for (const v of [...viewers.values()]) leave(v);
