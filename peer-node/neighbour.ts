@@ -49,6 +49,8 @@ export class Neighbour {
     hasVersion: -1,
     wantedVersion: -1,
   };
+  /** Since when it holds nothing we lack while we still say we are interested (policy/interest.ts), else null. */
+  lackingSinceMs: number | null = null;
   peerChoking = true;
   peerInterested = false;
   everUnchokedUs = false;

@@ -14,7 +14,7 @@ import type { Link, LinkShaper } from './link.ts';
 import { startSeq } from './listing.ts';
 import { Neighbour, keyOfSegment, pieceKey } from './neighbour.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
-import { type Lacking, interestWitness, lackedPieces } from './policy/interest.ts';
+import { type Lacking, interestLingers, interestWitness, lackedPieces } from './policy/interest.ts';
 import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
 import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
 import { windowForSegment } from './policy/segment-timing.ts';
@@ -826,7 +826,8 @@ export class Swarm {
   }
 
   /**
-   * Interested in a neighbour that holds a wanted piece we lack. Most plans
+   * Interested in a neighbour that holds a wanted piece we lack, and for
+   * INTEREST_LINGER_MS after it stops (policy/interest.ts). Most plans
    * change no verdict, so each is rechecked only when it may have changed: an
    * interest while the piece it rests on is still wanted, lacked and held
    * stands; a lack of interest stands until the neighbour holds more or more
@@ -850,6 +851,13 @@ export class Swarm {
       lacking ??= lackedPieces(segments);
       const witness = interestWitness(lacking, n.has);
       n.interest = { witness, hasVersion: n.hasVersion, wantedVersion: this.wantedVersion };
+      if (witness === null && n.amInterested) {
+        const now = this.deps.clock.nowMs();
+        n.lackingSinceMs ??= now;
+        // Rechecked at every plan, the tick's included, so the verdict comes at most a tick late.
+        if (interestLingers(n.lackingSinceMs, now)) continue;
+      }
+      n.lackingSinceMs = null;
       this.setInterested(n, witness !== null);
     }
   }

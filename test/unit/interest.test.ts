@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { interestWitness, lackedPieces } from '../../peer-node/policy/interest.ts';
+import { INTEREST_LINGER_MS, interestLingers, interestWitness, lackedPieces } from '../../peer-node/policy/interest.ts';
 import type { PickerSegment } from '../../peer-node/policy/picker.ts';
 
 const seg = (seq: number, have: boolean[]): PickerSegment => ({ seq, pieceCount: have.length, size: have.length * 1000, deadlineMs: 0, have, inFlight: [] });
@@ -28,5 +28,17 @@ describe('interest', () => {
       { name: 'bits past the segment count nothing', has: [[12, [false, false, false, true]]], witness: null },
     ];
     for (const row of rows) assert.deepEqual(interestWitness(lacking, new Map(row.has)), row.witness, row.name);
+  });
+
+  test('interestLingers: interest stays for INTEREST_LINGER_MS after the neighbour last held something we lack', () => {
+    const since = 10_000;
+    const rows = [
+      { afterMs: 0, lingers: true },
+      { afterMs: INTEREST_LINGER_MS - 1, lingers: true },
+      { afterMs: INTEREST_LINGER_MS, lingers: false },
+      { afterMs: 10 * INTEREST_LINGER_MS, lingers: false },
+    ];
+    for (const row of rows) assert.deepEqual({ ...row, lingers: interestLingers(since, since + row.afterMs) }, row);
+    assert.equal(interestLingers(since, since + 50, 0), false, 'no linger asked, none given');
   });
 });
