@@ -34,9 +34,9 @@ const PLAY_S = 30;
 /** The last part of it in which the capped viewer must stay on the bottom rung. */
 const SETTLED_S = 12;
 /**
- * Stall time that is a loaded machine's hiccup, not a rung the link cannot carry. Stalls allowed the capped viewer: a rung its link cannot carry stalls ~16 s in 30 (without pacing). Inside the
- * full `npm test` on a busy 2-core machine a viewer that fits its rung stalled 0.8-1.1 s in 3 of 4 clean-clone runs
- * on 2026-12-02, with the peer node's code of stop 25 as with that of stop 26, and 0-14 ms when run alone.
+ * Stall time that is a loaded machine's hiccup, not a rung the link cannot carry (that stalls ~16 s in 30
+ * without pacing). Inside the full `npm test` on this busy 2-core machine a viewer that fits its rung stalled
+ * 0.8-1.1 s in 3 of 4 clean-clone runs on 2026-12-02, with stop 25's peer code as with stop 26's, and 0-14 ms alone.
  */
 const MAX_HICCUP_MS = 2000;
 
