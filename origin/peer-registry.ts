@@ -16,6 +16,8 @@ export interface PeerRecord {
   url: string | null;
   reachability: Reachability;
   uploadKbps: number;
+  /** It said it only relays the stream now (`relay-only`): it is not seeded. */
+  relayOnly: boolean;
   /** What its origin fetches carry, so the origin knows whose they are (egress-class.ts). */
   fetchToken: string;
   joinedAtMs: number;
@@ -68,6 +70,7 @@ export class PeerRegistry {
       url,
       reachability: url === null ? 'unreachable' : 'probing',
       uploadKbps,
+      relayOnly: false,
       fetchToken,
       joinedAtMs: nowMs,
       lastSeenMs: nowMs,

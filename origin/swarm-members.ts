@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Rng } from '../shared/rng.ts';
 import type { PeerAddress } from '../shared/tracker-protocol.ts';
-import { FieldError, id, int, isObj, str, wsUrl } from '../shared/validate.ts';
+import { FieldError, bool, id, int, isObj, str, wsUrl } from '../shared/validate.ts';
 import type { FetchingPeer } from './egress-class.ts';
 import type { PeerRecord } from './peer-registry.ts';
 import { SampleSet } from './sample-set.ts';
@@ -22,6 +22,8 @@ export interface Member {
   /** Its connect-back probe passed, so it is handed out in peer lists. */
   listed: boolean;
   uploadKbps: number;
+  /** It only relays the stream now (PeerRecord.relayOnly): not seeded. */
+  relayOnly: boolean;
   /** The replica it is joined to: where the origin's seeds for it go. */
   replica: string;
   /** Hex SHA-256 of its fetch token: the origin classes its fetches by it, and a rejoin proves itself with the token. */
@@ -46,6 +48,7 @@ export function memberOf(peer: PeerRecord, replica: string): Member {
     url: peer.url,
     listed: peer.reachability === 'reachable',
     uploadKbps: peer.uploadKbps,
+    relayOnly: peer.relayOnly,
     replica,
     tokenHash: hashToken(peer.fetchToken),
     joinedAtMs: peer.joinedAtMs,
@@ -74,6 +77,8 @@ export function decodeMember(json: string | unknown): Member {
     url: v.url === null ? null : wsUrl(v, 'url'),
     listed: v.listed && v.url !== null,
     uploadKbps: int(v, 'uploadKbps', 0, 100_000_000),
+    // Absent from what a replica of older code wrote: it fetches.
+    relayOnly: v.relayOnly === undefined ? false : bool(v, 'relayOnly'),
     replica: str(v, 'replica', REPLICA_ID, 64),
     tokenHash: str(v, 'tokenHash', HEX64, 64),
     joinedAtMs: int(v, 'joinedAtMs', 0, Number.MAX_SAFE_INTEGER),
@@ -139,9 +144,11 @@ export class SwarmMembers {
     return resume === null || hashToken(resume) !== m.tokenHash;
   }
 
-  /** Every member and its declared capacity: the origin seeds across the whole swarm, once per piece. */
+  /** Every member that fetches the stream (not relay-only) and its declared capacity: the origin seeds across the whole swarm, once per piece. */
   seedCandidates(): SeedCandidate[] {
-    return [...this.members.values()].map((m) => ({ peerId: m.peerId, uploadKbps: m.uploadKbps }));
+    const out: SeedCandidate[] = [];
+    for (const m of this.members.values()) if (!m.relayOnly) out.push({ peerId: m.peerId, uploadKbps: m.uploadKbps });
+    return out;
   }
 
   /** The member an origin fetch's token names, as egress-class.ts judges it. */

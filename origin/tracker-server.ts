@@ -222,9 +222,11 @@ export class TrackerServer {
     this.tellShortListed(peer);
   }
 
-  /** Joined peers and their declared upload capacity, for the seeder. */
+  /** Joined peers that fetch the stream (not relay-only), and their declared upload capacity, for the seeder. */
   seedCandidates(): { peerId: string; uploadKbps: number }[] {
-    return [...this.registry.all()].map((p) => ({ peerId: p.peerId, uploadKbps: p.uploadKbps }));
+    const out: { peerId: string; uploadKbps: number }[] = [];
+    for (const p of this.registry.all()) if (!p.relayOnly) out.push({ peerId: p.peerId, uploadKbps: p.uploadKbps });
+    return out;
   }
 
   /** The egress class of an HTTP segment fetch that carried `token` (or none). */
@@ -408,6 +410,13 @@ export class TrackerServer {
         m.peerHashFailures.inc(growth.hashFailures);
         return;
       }
+      case 'relay-only':
+        if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'relay-only before join');
+        if (conn.peer.relayOnly === msg.on) return;
+        conn.peer.relayOnly = msg.on;
+        // The origin's seeder may be in another process (replicas): it hears of it as of any change of a member.
+        this.deps.share?.publish(conn.peer);
+        return;
       case 'get-peers':
         if (!conn.peer) return this.reject(conn, 'NOT_JOINED', 'get-peers before join');
         this.send(conn, { type: 'peers', peers: this.sample(conn.peer.peerId, msg.max) });

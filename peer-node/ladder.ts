@@ -16,10 +16,11 @@ interface Joined {
 /**
  * The renditions of a ladder the node is in, one swarm each. A rendition is
  * joined when the player first asks for it (its playlist, a segment, a
- * report), not before: a node's link carries what its player watches, and
- * the origin seeds every rendition to the peers on it. The one the player
- * is on fetches with deadlines; one it left fetches nothing more and relays
- * what it holds for a while, then is left (policy/renditions.ts). A node
+ * report), not before: a node's link carries what its player watches. The
+ * one the player is on fetches with deadlines; one it left fetches nothing
+ * more and relays what it holds for a while, then is left
+ * (policy/renditions.ts); the node tells the tracker of each whether it only
+ * relays, so the origin seeds only the peers that fetch. A node
  * whose player has asked for nothing for a while (or never: a relay box)
  * picks a rung for itself and is active in it, so it still carries part of
  * the ladder; the player's next request ends that.
@@ -166,7 +167,7 @@ export class Ladder {
     for (const [name, j] of this.joined) {
       const role = this.role(name, j, now);
       if (role === 'leave') this.leave(name, j);
-      else j.session.core.swarm.setRelayOnly(role === 'relay');
+      else j.session.core.setRelayOnly(role === 'relay');
     }
   }
 

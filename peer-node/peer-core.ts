@@ -104,6 +104,8 @@ export interface PeerCore {
   acceptInbound(link: Link, address: string): void;
 
   onPlayerReport(r: PlayerReport): void;
+  /** Stops or resumes fetching (a rung of a ladder the player is not on); the tracker is told, so the origin seeds only peers that fetch. */
+  setRelayOnly(on: boolean): void;
   /** The segments the playlist lists now, oldest first. */
   listed(): SegmentAnnouncement[];
   /** In how many ms time alone may change what is listed, or null if it will not. */
@@ -385,6 +387,8 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       announce(segments, (s) => w.originTimeMs - s.publishedAtMs);
       announceTimer?.cancel();
       announceTimer = clock.setInterval(() => deps.trackerSend({ type: 'announce', stats: stats() }), w.announceIntervalMs);
+      // A tracker (a new one, after a reconnect) takes every joiner for one that fetches.
+      if (swarm.isRelayOnly) deps.trackerSend({ type: 'relay-only', on: true });
       maintain();
     },
     onSegment(a) {
@@ -433,6 +437,12 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       counters.stalls += Math.max(0, r.stalls - playerStalls.stalls);
       counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
       playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
+    },
+    setRelayOnly(on) {
+      if (on === swarm.isRelayOnly) return;
+      swarm.setRelayOnly(on);
+      // Dropped while not joined: the next welcome says it again.
+      deps.trackerSend({ type: 'relay-only', on });
     },
     listed,
     nextListingChangeMs,

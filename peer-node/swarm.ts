@@ -293,6 +293,10 @@ export class Swarm {
     return count;
   }
 
+  get isRelayOnly(): boolean {
+    return this.relayOnly;
+  }
+
   /** Stops or resumes fetching; uploads go on either way. */
   setRelayOnly(on: boolean): void {
     if (on === this.relayOnly) return;

@@ -24,6 +24,7 @@ import {
   FieldError,
   type Obj,
   arr,
+  bool,
   id,
   int,
   isObj,
@@ -67,6 +68,13 @@ export type PeerToTracker =
     }
   | { type: 'announce'; stats: PeerStats }
   | { type: 'get-peers'; max: number }
+  /**
+   * Whether the peer only relays this stream now: it fetches nothing of it and
+   * uploads what it holds (a rung of a ladder its player left or has not
+   * reached). The origin seeds only peers that fetch: a piece's one copy must
+   * go where the swarm that needs it will take it from at once.
+   */
+  | { type: 'relay-only'; on: boolean }
   | { type: 'leave' };
 
 /** An Ed25519 signature's length. */
@@ -239,6 +247,8 @@ export function decodePeerToTracker(text: string): Decoded<PeerToTracker> {
       });
     case 'get-peers':
       return guard(() => ({ type: 'get-peers', max: int(m, 'max', 1, MAX_PEERS_PER_LIST) }));
+    case 'relay-only':
+      return guard(() => ({ type: 'relay-only', on: bool(m, 'on') }));
     case 'leave':
       return { ok: true, value: { type: 'leave' } };
     default:

@@ -25,6 +25,12 @@ export function int(o: Obj, key: string, min: number, max: number): number {
   return v;
 }
 
+export function bool(o: Obj, key: string): boolean {
+  const v = o[key];
+  if (typeof v !== 'boolean') throw new FieldError(`${key} must be a boolean`);
+  return v;
+}
+
 export function str(o: Obj, key: string, pattern: RegExp, maxLength: number): string {
   const v = o[key];
   if (typeof v !== 'string' || v.length > maxLength || !pattern.test(v)) {

@@ -24,10 +24,11 @@ export const DEFAULT_LINGER_MS = 30_000;
 
 /**
  * A rendition the player left is relayed for `lingerMs` only while the
- * node's download has room for it beside the one playing: the origin keeps
- * seeding a rendition to the peers in its swarm, and on a link with no room
- * to spare that would slow the rendition the player needs (the very reason
- * hls.js switched down). `downloadBitsPerSec` null: no known bound.
+ * node's download has room for it beside the one playing: on a link with no
+ * room to spare, whatever its swarm still sends it would slow the rendition
+ * the player needs (the very reason hls.js switched down). A relayed rung is
+ * seeded no more (it says `relay-only` to its tracker). `downloadBitsPerSec`
+ * null: no known bound.
  */
 export function renditionRole(r: RenditionState, playingBandwidth: number, downloadBitsPerSec: number | null, nowMs: number, lingerMs = DEFAULT_LINGER_MS): RenditionRole {
   if (r.playing) return 'active';
@@ -38,9 +39,8 @@ export function renditionRole(r: RenditionState, playingBandwidth: number, downl
 
 /**
  * The rung above the one playing, to be joined ahead of the player as a
- * relay, or null: only while the download has room for both (the origin
- * seeds a rendition to the peers in its swarm). When hls.js then climbs to
- * it, its swarm is joined, its neighbours known and some pieces in, and the
+ * relay, or null: only while the download has room for both. When hls.js
+ * then climbs to it, its swarm is joined and its neighbours known, and the
  * switch does not wait for a tracker's welcome.
  */
 export function renditionToPrepare(rungs: readonly { name: string; bandwidth: number }[], playing: string, downloadBitsPerSec: number | null): string | null {

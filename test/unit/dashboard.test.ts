@@ -49,6 +49,7 @@ function peer(peerId: string, joinedAtMs: number, reachability: PeerRecord['reac
     url: 'ws://127.0.0.1:1/peer',
     reachability,
     uploadKbps: 1000,
+    relayOnly: false,
     fetchToken: `token-of-${peerId}`,
     joinedAtMs,
     lastSeenMs: joinedAtMs,

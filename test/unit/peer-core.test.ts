@@ -10,7 +10,7 @@ import { ManualClock } from '../../shared/clock.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
 import { seededRng } from '../../shared/rng.ts';
 import { pieceRange } from '../../shared/segment.ts';
-import type { PeerAddress } from '../../shared/tracker-protocol.ts';
+import type { PeerAddress, PeerToTracker } from '../../shared/tracker-protocol.ts';
 
 /**
  * Real peer cores, the logic of `node.ts` without its sockets, wired by hand
@@ -36,6 +36,7 @@ class World {
   readonly cores: PeerCore[] = [];
   readonly dials: { from: string; to: string }[] = [];
   readonly fetches: { by: string; seq: number; piece: number; fetchToken: string | null }[] = [];
+  readonly trackerSent: { by: string; msg: PeerToTracker }[] = [];
 
   add(peerId: string, config: Partial<PeerConfig> = {}, listsWholeSegments = false): PeerCore {
     const clock = this.clock;
@@ -50,7 +51,7 @@ class World {
         this.dials.push({ from: peerId, to: remoteId });
         clock.setTimeout(() => this.open(core, remoteId, url), LATENCY_MS);
       },
-      trackerSend: () => {},
+      trackerSend: (msg) => this.trackerSent.push({ by: peerId, msg }),
       trackerJoined: () => true,
       fetchOrigin: (seq, piece, segmentSize, pieceSize, fetchToken, done) => {
         this.fetches.push({ by: peerId, seq, piece, fetchToken });
@@ -60,22 +61,26 @@ class World {
       },
     });
     core.start();
-    // The tracker's welcome: the window so far, and the peers that joined before.
+    this.welcome(core);
+    this.cores.push(core);
+    return core;
+  }
+
+  /** The tracker's welcome: the window so far, and the peers that joined before. */
+  welcome(core: PeerCore): void {
     core.onWelcome({
       type: 'welcome',
       version: PROTOCOL_VERSION,
       streamId: STREAM,
-      peerId,
+      peerId: core.peerId,
       pieceSize: PIECE,
       announceIntervalMs: 5000,
-      originTimeMs: clock.nowMs(),
+      originTimeMs: this.clock.nowMs(),
       segments: this.origin.signedAnnouncements(),
-      peers: this.cores.map((c): PeerAddress => ({ peerId: c.peerId, url: `mem://${c.peerId}` })),
-      fetchToken: tokenOf(peerId),
+      peers: this.cores.filter((c) => c !== core).map((c): PeerAddress => ({ peerId: c.peerId, url: `mem://${c.peerId}` })),
+      fetchToken: tokenOf(core.peerId),
       originKey: this.signer.publicKeyBase64,
     });
-    this.cores.push(core);
-    return core;
   }
 
   /** What a listening socket does: the far core lets the connection in, or it is refused. */
@@ -194,19 +199,36 @@ describe('peer cores over memory links in virtual time', () => {
     const world = new World();
     const seed = world.add('seed');
     const ahead = world.add('ahead', {}, true);
-    ahead.swarm.setRelayOnly(true);
+    ahead.setRelayOnly(true);
     world.clock.advance(1000);
     const segments = world.live(6, seed);
     const whole = (c: PeerCore) => c.store.all().filter((e) => e.complete !== null).map((e) => e.info.seq);
     assert.deepEqual(whole(ahead), [], 'relaying, it fetched nothing');
     // The player climbs to this rung: the node fetches it from now, and lists each segment once whole.
-    ahead.swarm.setRelayOnly(false);
+    ahead.setRelayOnly(false);
     assert.deepEqual(ahead.listed(), [], 'segments it has known for 6 s, none whole yet');
     world.clock.advance(1000);
     const listed = ahead.listed().map((s) => s.seq);
     assert.ok(listed.length >= 3, `listed ${listed.join(' ')}`);
     assert.ok(listed.every((seq) => whole(ahead).includes(seq)), `listed ${listed.join(' ')}, whole ${whole(ahead).join(' ')}`);
     assert.ok(holdsAll(ahead, segments.filter((s) => listed.includes(s.info.seq))));
+    world.close();
+  });
+
+  test('a core that stops fetching tells its tracker, once per change and again after each welcome, so the origin seeds only peers that fetch', () => {
+    const world = new World();
+    const core = world.add('relay', {}, true);
+    const said = () => world.trackerSent.filter((s) => s.msg.type === 'relay-only').map((s) => (s.msg as { on: boolean }).on);
+    assert.deepEqual(said(), [], 'a joiner fetches: nothing to say');
+    core.setRelayOnly(true);
+    core.setRelayOnly(true);
+    assert.deepEqual(said(), [true]);
+    // A new tracker (a reconnect) takes every joiner for one that fetches.
+    world.welcome(core);
+    assert.deepEqual(said(), [true, true]);
+    core.setRelayOnly(false);
+    world.welcome(core);
+    assert.deepEqual(said(), [true, true, false]);
     world.close();
   });
 

@@ -96,6 +96,8 @@ describe('tracker protocol: round trip, peer -> tracker', () => {
     },
     { name: 'get-peers, 1', msg: { type: 'get-peers', max: 1 } },
     { name: 'get-peers, MAX_PEERS_PER_LIST', msg: { type: 'get-peers', max: MAX_PEERS_PER_LIST } },
+    { name: 'relay-only on', msg: { type: 'relay-only', on: true } },
+    { name: 'relay-only off', msg: { type: 'relay-only', on: false } },
     { name: 'leave', msg: { type: 'leave' } },
   ];
   for (const row of rows) {
@@ -272,6 +274,10 @@ describe('tracker protocol: bad messages give typed errors', () => {
     { name: 'get-peers max 101', text: '{"type":"get-peers","max":101}', code: 'ERR_BAD_FIELD' },
     { name: 'get-peers max float', text: '{"type":"get-peers","max":2.5}', code: 'ERR_BAD_FIELD' },
     { name: 'get-peers max missing', text: '{"type":"get-peers"}', code: 'ERR_BAD_FIELD' },
+    // relay-only
+    { name: 'relay-only on missing', text: '{"type":"relay-only"}', code: 'ERR_BAD_FIELD' },
+    { name: 'relay-only on a string', text: '{"type":"relay-only","on":"true"}', code: 'ERR_BAD_FIELD' },
+    { name: 'relay-only on a number', text: '{"type":"relay-only","on":1}', code: 'ERR_BAD_FIELD' },
   ];
 
   for (const row of peerRows) {

@@ -32,6 +32,7 @@ const member = (peerId: string, replica: string, o: Partial<Member> = {}): Membe
   url: `ws://127.0.0.1:${7000 + peerId.length}/peer`,
   listed: true,
   uploadKbps: 1000,
+  relayOnly: false,
   replica,
   tokenHash: hashToken(`${TOKEN.slice(0, 21)}${peerId.slice(-1)}`),
   joinedAtMs: 1000,
@@ -65,6 +66,15 @@ describe('the swarm mirror shared by replicas', () => {
     assert.deepEqual([...perPeer.keys()].filter((id) => ['p0', 'p1', 'p2'].includes(id)), []);
     assert.deepEqual([...perPeer.values()], Array(9).fill(4));
     assert.deepEqual([...perReplica.values()].sort(), [12, 12, 12]);
+  });
+
+  test('a member that only relays is not seeded until it fetches again', () => {
+    const m = new SwarmMembers();
+    m.upsert(member('a', 'r0'));
+    m.upsert(member('b', 'r1', { relayOnly: true }));
+    assert.deepEqual(m.seedCandidates().map((c) => c.peerId), ['a']);
+    m.upsert(member('b', 'r1'));
+    assert.deepEqual(m.seedCandidates().map((c) => c.peerId).sort(), ['a', 'b']);
   });
 
   test('peer lists draw from every replica, listed peers only, never the asker', () => {
@@ -115,6 +125,11 @@ describe('what goes through redis', () => {
   test('members and member events round-trip, and a malformed one is an error naming the field', () => {
     const a = member('a', 'r0', { url: null, listed: false });
     assert.deepEqual(decodeMember(encodeMember(a)), a);
+    assert.deepEqual(decodeMember(encodeMember({ ...a, relayOnly: true })), { ...a, relayOnly: true });
+    // As a replica of older code wrote it: it fetches.
+    const { relayOnly: _, ...older } = a;
+    assert.equal(decodeMember(JSON.stringify(older)).relayOnly, false);
+    assert.throws(() => decodeMember(JSON.stringify({ ...a, relayOnly: 'yes' })), /relayOnly/);
     assert.deepEqual(decodeMemberEvent(encodeMemberEvent({ op: 'up', member: a })), { op: 'up', member: a });
     assert.deepEqual(decodeMemberEvent(encodeMemberEvent({ op: 'left', peerId: 'a', replica: 'r0' })), { op: 'left', peerId: 'a', replica: 'r0' });
     assert.throws(() => decodeMember('{"peerId":"a"}'), /listed and uploads/);

@@ -151,6 +151,26 @@ describe('tracker replicas sharing one swarm', () => {
     for (const x of [a, b, c]) x.client.close();
   });
 
+  test('a peer that says it only relays is not seeded, on its tracker or by the origin across replicas, until it fetches again', async () => {
+    const s = new Swarm(['A', 'B']);
+    const a = s.client('a', ['A']);
+    const b = s.client('bb', ['B']);
+    await s.run(200);
+    const candidates = () => ({
+      A: (s.trackers.get('A') as TrackerServer).seedCandidates().map((c) => c.peerId),
+      swarm: s.members.seedCandidates().map((c) => c.peerId).sort(),
+    });
+    assert.deepEqual(candidates(), { A: ['a'], swarm: ['a', 'bb'] });
+    a.client.send({ type: 'relay-only', on: true });
+    await s.run(100);
+    assert.deepEqual(candidates(), { A: [], swarm: ['bb'] });
+    a.client.send({ type: 'relay-only', on: false });
+    await s.run(100);
+    assert.deepEqual(candidates(), { A: ['a'], swarm: ['a', 'bb'] });
+    assert.deepEqual(a.seen.errors, []);
+    for (const x of [a, b]) x.client.close();
+  });
+
   test('an id live on one tracker is refused on the other; the peer that lost its tracker takes it over with its last fetch token', async () => {
     const s = new Swarm(['A', 'B']);
     const a = s.client('a', ['A', 'B']);
