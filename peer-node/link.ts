@@ -33,11 +33,17 @@ export interface ShaperConfig {
  * On loopback every peer would otherwise have infinite bandwidth and the
  * swarm's real behaviour would vanish.
  */
+const RECEIVED_BUCKET_MS = 100;
+const RECEIVED_BUCKETS = 10;
+
 export class LinkShaper {
   private readonly up: TokenBucket | null;
   private readonly down: TokenBucket | null;
   private upBacklogUntilMs = 0;
   private readonly dueAt = new Map<number, (() => void)[]>();
+  /** Bytes the download link carried in each of the last RECEIVED_BUCKETS buckets of RECEIVED_BUCKET_MS; kept only for a link of known rate. */
+  private readonly received = new Float64Array(RECEIVED_BUCKETS);
+  private receivedBucket = 0;
 
   constructor(
     private readonly config: ShaperConfig,
@@ -59,6 +65,11 @@ export class LinkShaper {
     return this.config.uploadKbps > 0 ? (this.config.uploadKbps * 1000) / 8 : this.config.uploadKbps === 0 ? 0 : null;
   }
 
+  /** The emulated download rate, or null when unlimited. */
+  downloadBytesPerSec(): number | null {
+    return this.config.downloadKbps > 0 ? (this.config.downloadKbps * 1000) / 8 : null;
+  }
+
   /** How long a piece queued now would wait for upload bandwidth. */
   uploadBacklogMs(): number {
     return Math.max(0, this.upBacklogUntilMs - this.clock.nowMs());
@@ -76,14 +87,39 @@ export class LinkShaper {
     this.after((bulk ? wait : 0) + this.config.latencyMs, send);
   }
 
+  private countReceived(bytes: number): void {
+    const bucket = Math.floor(this.clock.nowMs() / RECEIVED_BUCKET_MS);
+    if (bucket > this.receivedBucket) {
+      for (let b = Math.max(this.receivedBucket + 1, bucket - RECEIVED_BUCKETS + 1); b <= bucket; b++) this.received[b % RECEIVED_BUCKETS] = 0;
+      this.receivedBucket = bucket;
+    }
+    this.received[bucket % RECEIVED_BUCKETS] = (this.received[bucket % RECEIVED_BUCKETS] as number) + bytes;
+  }
+
+  /** What the download link carried over about the last second, bytes/s; 0 for a link of unknown rate. */
+  receivedBytesPerSec(): number {
+    this.countReceived(0);
+    let sum = 0;
+    for (const b of this.received) sum += b;
+    return (sum * 1000) / (RECEIVED_BUCKETS * RECEIVED_BUCKET_MS);
+  }
+
   /** Delivers what arrived once the download link would have carried it. */
   download(bytes: number, deliver: () => void): void {
-    this.after(this.down ? this.down.reserve(bytes, this.clock.nowMs()) : 0, deliver);
+    if (!this.down) return deliver();
+    this.after(this.down.reserve(bytes, this.clock.nowMs()), () => {
+      this.countReceived(bytes);
+      deliver();
+    });
   }
 
   /** Delay for an origin fetch of `bytes`: round trip plus download time. */
   originFetchDelayMs(bytes: number): number {
-    return 2 * this.config.latencyMs + (this.down ? this.down.reserve(bytes, this.clock.nowMs()) : 0);
+    if (!this.down) return 2 * this.config.latencyMs;
+    const wait = this.down.reserve(bytes, this.clock.nowMs());
+    // Counted when reserved: the fetch's caller owns the timer that ends it.
+    this.countReceived(bytes);
+    return 2 * this.config.latencyMs + wait;
   }
 
   /**

@@ -53,6 +53,8 @@ export class Neighbour {
   lackingSinceMs: number | null = null;
   peerChoking = true;
   peerInterested = false;
+  /** It takes fresh pieces pushed unasked: until it says `pushes-off` (policy/push-welcome.ts). */
+  wantsPushes = true;
   everUnchokedUs = false;
   /** Its bitfield arrived: we know what it held when it met us. */
   bitfieldSeen = false;

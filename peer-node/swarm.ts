@@ -26,6 +26,8 @@ import { RequestsOut } from './requests-out.ts';
 import { Uploader } from './uploader.ts';
 import { ChokeRounds } from './choke-rounds.ts';
 import { HaveBatcher } from './have-batcher.ts';
+import { requestBudget } from './policy/request-budget.ts';
+import { pushesWelcome } from './policy/push-welcome.ts';
 
 export type SwarmConfig = Pick<
   PeerConfig,
@@ -118,6 +120,8 @@ export class Swarm {
   private closed = false;
   /** Fetches nothing, relays what it holds: a rendition the player left (peer-node/policy/renditions.ts). */
   private relayOnly = false;
+  /** What we last told our neighbours: whether they may push us fresh pieces. */
+  private welcomesPushes = true;
   /** When it last went from relaying to fetching; -Infinity if it has fetched from the start. */
   private fetchingSince = Number.NEGATIVE_INFINITY;
   /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
@@ -278,7 +282,21 @@ export class Swarm {
   private mayRequestFrom(n: Neighbour): boolean {
     const c = this.deps.config;
     if (n.peerChoking || n.inFlight.size >= c.maxInFlightPerPeer) return false;
-    return this.requests.toNeighbours < c.maxInFlightTotal;
+    return this.requests.toNeighbours < this.inFlightBudget();
+  }
+
+  /** Tells every neighbour when our download comes near full, or has room again (policy/push-welcome.ts). */
+  private updatePushWelcome(): void {
+    const shaper = this.deps.shaper;
+    const welcome = pushesWelcome(this.welcomesPushes, shaper.receivedBytesPerSec(), shaper.downloadBytesPerSec());
+    if (welcome === this.welcomesPushes) return;
+    this.welcomesPushes = welcome;
+    for (const n of this.handshaken()) this.send(n, { type: welcome ? 'pushes-on' : 'pushes-off' });
+  }
+
+  /** Requests to neighbours out at once: what the download link carries soon (policy/request-budget.ts). */
+  private inFlightBudget(): number {
+    return requestBudget(this.deps.config.maxInFlightTotal, this.deps.shaper.downloadBytesPerSec(), this.deps.store.pieceSize);
   }
 
   /** What the patience policy judges a neighbour by. */
@@ -425,6 +443,7 @@ export class Swarm {
         n.handshaken = true;
         this.handshakenList = null;
         this.sendBitfield(n);
+        if (!this.welcomesPushes) this.send(n, { type: 'pushes-off' });
         if (this.deps.shaper.uploads) {
           const now = this.deps.clock.nowMs();
           n.newcomerAllowance = new TokenBucket(0, NEWCOMER_ALLOWANCE_BYTES, now);
@@ -527,6 +546,13 @@ export class Swarm {
         return this.receivePiece(n, msg.seq, msg.piece, msg.data, frame);
       case 'keep-alive':
         return;
+      case 'pushes-on':
+        n.wantsPushes = true;
+        this.uploader.pump();
+        return;
+      case 'pushes-off':
+        n.wantsPushes = false;
+        return;
     }
   }
 
@@ -613,6 +639,7 @@ export class Swarm {
 
   private tick(): void {
     const now = this.deps.clock.nowMs();
+    this.updatePushWelcome();
     const idleMs = this.deps.config.neighbourIdleMs;
     let freed = false;
     for (const n of [...this.neighbours]) {
@@ -751,7 +778,8 @@ export class Swarm {
     this.updateInterest(peers, segments);
     if (segments.length === 0) return;
     if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= urgentWindowMs)) return;
-    if (this.deps.config.relay === 'push') this.holdOffFresh(segments, now, urgentWindowMs);
+    // Told not to push us, our neighbours will not: nothing is on its way unasked.
+    if (this.deps.config.relay === 'push' && this.welcomesPushes) this.holdOffFresh(segments, now, urgentWindowMs);
     this.lastPickMs = now;
     // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
     const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
@@ -780,7 +808,7 @@ export class Swarm {
         urgentWindowMs,
         rescueWindowMs,
         maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
-        maxInFlightTotal: this.deps.config.maxInFlightTotal,
+        maxInFlightTotal: this.inFlightBudget(),
         maxOriginInFlight: this.deps.config.maxOriginInFlight,
         pieceSize,
         // A refusing origin is no rescue: an urgent piece goes to the fastest neighbour, late, rather than waiting on it.

@@ -252,6 +252,7 @@ class RelayView implements RelayNeighbour {
   readonly unchoked: boolean;
   readonly interested: boolean;
   readonly blocked: boolean;
+  readonly wantsPushes: boolean;
   readonly queuedPieces: number;
   readonly givesBytes: number;
 
@@ -263,6 +264,7 @@ class RelayView implements RelayNeighbour {
     this.unchoked = !n.amChoking;
     this.interested = n.peerInterested;
     this.blocked = blocked;
+    this.wantsPushes = n.wantsPushes;
     this.queuedPieces = n.queuedPieces;
     this.givesBytes = n.roundDownloadedBytes;
   }

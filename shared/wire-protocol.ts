@@ -32,7 +32,10 @@ export type WireMessage =
   | { type: 'cancel'; seq: number; piece: number }
   | { type: 'reject'; seq: number; piece: number }
   | { type: 'piece'; seq: number; piece: number; data: Uint8Array }
-  | { type: 'keep-alive' };
+  | { type: 'keep-alive' }
+  /** Whether the sender wants fresh pieces pushed to it unasked (peer-node/policy/push-welcome.ts); a connection starts with pushes on. */
+  | { type: 'pushes-on' }
+  | { type: 'pushes-off' };
 
 const OP = {
   handshake: 0,
@@ -47,6 +50,8 @@ const OP = {
   reject: 9,
   piece: 10,
   'keep-alive': 11,
+  'pushes-on': 12,
+  'pushes-off': 13,
 } as const;
 
 const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k])) as Record<number, WireMessage['type']>;
@@ -109,6 +114,8 @@ export function encodeWire(msg: WireMessage): Uint8Array {
     case 'choke':
     case 'unchoke':
     case 'keep-alive':
+    case 'pushes-on':
+    case 'pushes-off':
       return new Writer(1).u8(OP[msg.type]).done();
     case 'request':
     case 'cancel':
@@ -175,6 +182,8 @@ function decodeBody(op: number, r: Reader): WireMessage {
     case 'choke':
     case 'unchoke':
     case 'keep-alive':
+    case 'pushes-on':
+    case 'pushes-off':
       return { type };
     case 'request':
     case 'cancel':

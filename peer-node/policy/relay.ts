@@ -43,6 +43,8 @@ export interface RelayNeighbour {
   interested: boolean;
   /** Not reading what we send, or out of its optimistic trial's share: nothing more goes to it. */
   blocked: boolean;
+  /** It said `pushes-off`: its download is near full, and it fetches by request alone (policy/push-welcome.ts). */
+  wantsPushes: boolean;
   /** Pieces queued for it or in its socket. */
   queuedPieces: number;
   /** Bytes it sent us this choke round: the fastest uploaders pass a piece on soonest. */
@@ -116,7 +118,7 @@ function pushChoice(fresh: readonly FreshPiece[], neighbours: readonly RelayNeig
   const open: number[] = [];
   for (let i = 0; i < neighbours.length; i++) {
     const n = neighbours[i] as RelayNeighbour;
-    if (n.unchoked && n.interested && !n.blocked && n.queuedPieces < l.maxQueuedForPush) open.push(i);
+    if (n.unchoked && n.interested && n.wantsPushes && !n.blocked && n.queuedPieces < l.maxQueuedForPush) open.push(i);
   }
   if (open.length === 0) return null;
   let choice: { seq: number; piece: number; neighbour: number; holders: number } | null = null;

@@ -9,7 +9,7 @@ const PULL: RelayLimits = { ...PUSH, mode: 'pull' };
 /** A neighbour we unchoke, interested, idle, holding `held` ("seq:piece"). */
 const nb = (held: string[] = [], more: Partial<Omit<RelayNeighbour, 'holds'>> = {}): RelayNeighbour => {
   const set = new Set(held);
-  return { unchoked: true, interested: true, blocked: false, queuedPieces: 0, givesBytes: 0, ...more, holds: (s, p) => set.has(`${s}:${p}`), heldOf: (s) => [...set].filter((k) => k.startsWith(`${s}:`)).length };
+  return { unchoked: true, interested: true, blocked: false, wantsPushes: true, queuedPieces: 0, givesBytes: 0, ...more, holds: (s, p) => set.has(`${s}:${p}`), heldOf: (s) => [...set].filter((k) => k.startsWith(`${s}:`)).length };
 };
 const fresh = (seq: number, piece: number, ageMs = 0, pushes = 0, seeded = false): FreshPiece => ({ seq, piece, storedAtMs: NOW - ageMs, pushes, seeded });
 const req = (seq: number, piece: number, queuedAtMs: number): QueuedUpload => ({ neighbour: 0, seq, piece, queuedAtMs });
@@ -34,6 +34,7 @@ describe('nextUpload', () => {
     assert.deepEqual(nextUpload(queue, [seeded(2)], [nb()], NOW, PUSH), { kind: 'request', index: 0 }, 'pushed as often as allowed');
     assert.deepEqual(nextUpload(queue, [seeded()], [nb(['9:1'])], NOW, PUSH), { kind: 'request', index: 0 }, 'every neighbour holds it');
     assert.deepEqual(nextUpload(queue, [seeded()], [nb([], { unchoked: false })], NOW, PUSH), { kind: 'request', index: 0 }, 'nobody we unchoke');
+    assert.deepEqual(nextUpload(queue, [seeded()], [nb([], { wantsPushes: false }), nb()], NOW, PUSH), { kind: 'push', seq: 9, piece: 1, neighbour: 1 }, 'not to one that said pushes-off');
     assert.deepEqual(nextUpload(queue, [fresh(9, 1, 1001, 0, true)], [nb()], NOW, PUSH), { kind: 'request', index: 0 }, 'past the push window');
     assert.deepEqual(nextUpload(queue, [seeded()], [nb()], NOW, PULL), { kind: 'request', index: 0 }, 'pull');
   });
@@ -44,6 +45,7 @@ describe('nextUpload', () => {
       ['we choke it', nb([], { unchoked: false }), false],
       ['not interested in us', nb([], { interested: false }), false],
       ['blocked (not reading, or its trial share spent)', nb([], { blocked: true }), false],
+      ['it said pushes-off (its download near full)', nb([], { wantsPushes: false }), false],
       ['its queue is at the push bound', nb([], { queuedPieces: 2 }), false],
       ['it holds the piece', nb(['9:1']), false],
     ];

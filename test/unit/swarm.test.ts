@@ -10,6 +10,7 @@ import { SegmentStore } from '../../peer-node/segment-store.ts';
 import { type SwarmCounters, newCounters } from '../../peer-node/swarm-counters.ts';
 import { Swarm } from '../../peer-node/swarm.ts';
 import { INTEREST_LINGER_MS } from '../../peer-node/policy/interest.ts';
+import { MIN_IN_FLIGHT } from '../../peer-node/policy/request-budget.ts';
 import { DEFAULT_UPLOAD_LIMITS as L } from '../../peer-node/policy/upload.ts';
 import { ManualClock } from '../../shared/clock.ts';
 import { PROTOCOL_VERSION } from '../../shared/limits.ts';
@@ -48,7 +49,7 @@ class Net {
 
   constructor(private readonly rngSeed: number) {}
 
-  node(id: string, config: Partial<PeerConfig> = {}, uploadKbps = -1): Node {
+  node(id: string, config: Partial<PeerConfig> = {}, uploadKbps = -1, downloadKbps = 0): Node {
     const clock = this.clock;
     const store = new SegmentStore(30, PIECE, clock);
     const counters = newCounters();
@@ -61,7 +62,7 @@ class Net {
       rng: seededRng(this.rngSeed * 1000 + this.nodes.length),
       log: pino({ level: 'silent' }),
       store,
-      shaper: new LinkShaper({ uploadKbps, downloadKbps: 0, latencyMs: 0 }, clock),
+      shaper: new LinkShaper({ uploadKbps, downloadKbps, latencyMs: 0 }, clock),
       counters,
       fetchFromOrigin: (_seq, _piece, done) => done(null),
       onBan: (peerId) => void banned.add(peerId),
@@ -313,6 +314,66 @@ describe('Swarm over memory links in virtual time', () => {
     assert.ok(told - secondDone >= INTEREST_LINGER_MS, `told after ${told - secondDone} ms`);
     assert.ok(told - secondDone <= INTEREST_LINGER_MS + 100 + LATENCY_MS + STEP_MS, `told after ${told - secondDone} ms`);
     assert.equal(said('interested'), 1);
+    net.close();
+  });
+
+  test('a node whose download nears its known rate says pushes-off, and pushes-on once it has room again; one of unknown rate says neither', () => {
+    const net = new Net(1);
+    // 400 kbit/s: 50 KB/s, and the neighbour pushes 40 KB a second.
+    const limited = net.node('limited', {}, -1, 400);
+    const unlimited = net.node('unlimited');
+    const hands = [new Hand(net, 'h1', limited), new Hand(net, 'h2', unlimited)] as const;
+    net.clock.advance(100);
+    const said = (h: Hand) => h.got.filter((m) => m.type === 'pushes-on' || m.type === 'pushes-off').map((m) => m.type);
+    for (let s = 0; s < 3; s++) {
+      const segment = net.publish(null);
+      for (const h of hands) {
+        for (let i = 0; i < segment.info.pieceHashes.length; i++) h.send({ type: 'piece', seq: segment.info.seq, piece: i, data: piece(segment, i) });
+      }
+      net.clock.advance(1000);
+    }
+    assert.deepEqual(said(hands[0]), ['pushes-off']);
+    net.clock.advance(2000);
+    assert.deepEqual(said(hands[0]), ['pushes-off', 'pushes-on']);
+    assert.deepEqual(said(hands[1]), []);
+    // Pushes were kept all the while: they are verified pieces it lacked.
+    for (const n of [limited, unlimited]) assert.ok(holdsAll(n, net.published), n.id);
+    net.close();
+  });
+
+  test('on a download of known rate, no more requests are out than it carries in the horizon', () => {
+    const net = new Net(1);
+    const limited = net.node('limited', {}, -1, 400);
+    const unlimited = net.node('unlimited');
+    const segments = net.live(4, null);
+    const hands = [new Hand(net, 'h1', limited), new Hand(net, 'h2', unlimited)];
+    for (const h of hands) {
+      h.claim(segments);
+      h.send({ type: 'unchoke' });
+    }
+    net.clock.advance(500);
+    const asked = hands.map((h) => h.got.filter((m) => m.type === 'request').length);
+    // 50 KB/s carries one 16 KiB piece in 500 ms: the floor of 4; unlimited, the per-neighbour bound of 6.
+    assert.deepEqual(asked, [MIN_IN_FLIGHT, 6]);
+    net.close();
+  });
+
+  test('a fresh piece is pushed to a neighbour that welcomes pushes, never to one that said pushes-off', () => {
+    const net = new Net(1);
+    const seed = net.node('seed');
+    const open = new Hand(net, 'open', seed);
+    const full = new Hand(net, 'full', seed);
+    full.send({ type: 'pushes-off' });
+    for (const h of [open, full]) h.send({ type: 'interested' });
+    net.clock.advance(100);
+    net.live(3, seed);
+    const pieces = (h: Hand) => h.got.filter((m) => m.type === 'piece').length;
+    assert.ok(pieces(open) > 0, 'the neighbour that welcomes pushes got pieces unasked');
+    assert.equal(pieces(full), 0);
+    full.send({ type: 'pushes-on' });
+    net.clock.advance(100);
+    net.live(1, seed);
+    assert.ok(pieces(full) > 0, 'pushed to again once it said pushes-on');
     net.close();
   });
 

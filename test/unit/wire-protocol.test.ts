@@ -76,6 +76,8 @@ describe('wire protocol: round trip of every message', () => {
     { name: 'choke', msg: { type: 'choke' }, bytes: 1 },
     { name: 'unchoke', msg: { type: 'unchoke' }, bytes: 1 },
     { name: 'keep-alive', msg: { type: 'keep-alive' }, bytes: 1 },
+    { name: 'pushes-on', msg: { type: 'pushes-on' }, bytes: 1 },
+    { name: 'pushes-off', msg: { type: 'pushes-off' }, bytes: 1 },
     { name: 'request', msg: { type: 'request', seq: 7, piece: 3 }, bytes: 7 },
     { name: 'request, extreme seq and last piece', msg: { type: 'request', seq: 0xffff_ffff, piece: MAX_PIECES_PER_SEGMENT - 1 } },
     { name: 'cancel', msg: { type: 'cancel', seq: 0, piece: 0 }, bytes: 7 },
@@ -97,9 +99,9 @@ describe('wire protocol: round trip of every message', () => {
     });
   }
 
-  test('every opcode 0..11 is covered by the table', () => {
+  test('every opcode 0..13 is covered by the table', () => {
     const ops = new Set(rows.map((r) => encodeWire(r.msg)[0]));
-    assert.deepEqual([...ops].sort((a, b) => (a ?? 0) - (b ?? 0)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.deepEqual([...ops].sort((a, b) => (a ?? 0) - (b ?? 0)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
   });
 });
 
@@ -125,6 +127,8 @@ describe('wire protocol: byte layout matches docs/protocol.md', () => {
     { name: 'reject', msg: { type: 'reject', seq: 1, piece: 2 }, bytes: [9, ...u32(1), ...u16(2)] },
     { name: 'piece', msg: { type: 'piece', seq: 1, piece: 2, data: new Uint8Array([9, 8, 7]) }, bytes: [10, ...u32(1), ...u16(2), 9, 8, 7] },
     { name: 'keep-alive', msg: { type: 'keep-alive' }, bytes: [11] },
+    { name: 'pushes-on', msg: { type: 'pushes-on' }, bytes: [12] },
+    { name: 'pushes-off', msg: { type: 'pushes-off' }, bytes: [13] },
   ];
   for (const row of rows) {
     test(row.name, () => assert.deepEqual(encodeWire(row.msg), new Uint8Array(row.bytes)));
@@ -191,7 +195,7 @@ describe('wire protocol: malformed frames give typed errors', () => {
   const rows: { name: string; frame: Uint8Array; code: ProtocolErrorCode }[] = [
     // Framing
     { name: 'empty frame', frame: frame(), code: 'ERR_MALFORMED' },
-    { name: 'unknown opcode 12', frame: frame(12), code: 'ERR_UNKNOWN_TYPE' },
+    { name: 'unknown opcode 14', frame: frame(14), code: 'ERR_UNKNOWN_TYPE' },
     { name: 'unknown opcode 255 with payload', frame: frame(255, 1, 2, 3), code: 'ERR_UNKNOWN_TYPE' },
     { name: 'oversized frame (one byte over a max piece)', frame: new Uint8Array(MAX_FRAME + 1).fill(OP.piece, 0, 1), code: 'ERR_TOO_LARGE' },
     { name: 'oversized frame with an unknown opcode: size is checked first', frame: new Uint8Array(MAX_FRAME + 1).fill(200), code: 'ERR_TOO_LARGE' },
