@@ -17,6 +17,8 @@ const PLAYLIST_WAIT_MS = 4000;
 /** One stream the player can be served: a channel, or one rendition of its ladder. */
 export interface StreamView {
   store: SegmentStore;
+  /** The player asked for a segment, whole or not. */
+  onSegmentAsked(seq: number): void;
   /** The player asked for a segment that is not whole yet. */
   onSegmentWanted(seq: number): void;
   /** What the playlist lists now, or as soon as it lists anything, within `timeoutMs`; [] if nothing by then or the asker left. */
@@ -80,6 +82,7 @@ export function createHttpApi(deps: HttpApiDeps): Express {
       res.status(410).send('segment left the live window\n');
       return;
     }
+    stream.onSegmentAsked(seq);
     let data = stream.store.segmentData(seq);
     if (!data) {
       stream.onSegmentWanted(seq);

@@ -58,7 +58,12 @@ export class Ladder {
   /** The player asked for rendition `name`: its session, joined now if it was not; null for no rung of the ladder. */
   want(name: string): StreamSession | null {
     if (this.closed || !this.names.has(name)) return null;
+    const from = this.primaryName !== null && this.primaryName !== name && this.headlessName === null ? this.joined.get(this.primaryName) : undefined;
     const j = this.join(name);
+    if (from) {
+      const last = from.session.core.lastAskedSeq;
+      j.session.core.switchedHere(last === null ? null : last + 1);
+    }
     this.lastAskedAtMs = this.clock.nowMs();
     if (this.primaryName !== name || this.headlessName !== null) {
       this.primaryName = name;

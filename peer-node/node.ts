@@ -174,6 +174,7 @@ export function createPeerNode(given: PeerConfig, deps: PeerNodeDeps): PeerNode 
     const { core } = s;
     return {
       store: core.store,
+      onSegmentAsked: (seq) => core.segmentAsked(seq),
       onSegmentWanted: (seq) => core.swarm.playerRequested(seq),
       waitListed: core.waitListed,
       discontinuitySequence: (seq) => core.store.discontinuitiesBefore(seq),

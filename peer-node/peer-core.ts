@@ -104,6 +104,18 @@ export interface PeerCore {
   acceptInbound(link: Link, address: string): void;
 
   onPlayerReport(r: PlayerReport): void;
+  /**
+   * The ladder's player, playing another rung, asked for this one, and needs
+   * `next` on (the one after the last it asked of the other rung; null if it
+   * asked none): the node fetches from there, and its first playlist lists
+   * from there, with no hold-back of segments (the player has its buffer),
+   * where a player starting here would start behind live.
+   */
+  switchedHere(next: number | null): void;
+  /** The player asked for segment `seq` of this stream (whole or not). */
+  segmentAsked(seq: number): void;
+  /** The last segment the player asked for, or null. */
+  readonly lastAskedSeq: number | null;
   /** Stops or resumes fetching (a rung of a ladder the player is not on); the tracker is told, so the origin seeds only peers that fetch. */
   setRelayOnly(on: boolean): void;
   /** The segments the playlist lists now, oldest first. */
@@ -136,6 +148,9 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
   let fetchToken: string | null = null;
   let started = false;
   let playlistStarted = false;
+  /** The ladder's player was playing another rung when it first asked for this one (a switch, not a start). */
+  let joinedBySwitch = false;
+  let lastAskedSeq: number | null = null;
   let playerStalls = { stalls: 0, stallMs: 0 };
   let closed = false;
   /** Dials in progress, per peer: they count towards the neighbours we want. */
@@ -237,7 +252,8 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       listDelayMs(),
       config.playlistSegments,
     ).map((e) => e.info);
-    if (!playlistStarted && list.length < config.holdBackSegments) return [];
+    // A player switching here from another rung has its buffer: it needs the next segment, not a hold-back.
+    if (!playlistStarted && list.length < (joinedBySwitch ? 1 : config.holdBackSegments)) return [];
     playlistStarted = true;
     return list;
   }
@@ -437,6 +453,16 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
       counters.stalls += Math.max(0, r.stalls - playerStalls.stalls);
       counters.stallMs += Math.max(0, r.stallMs - playerStalls.stallMs);
       playerStalls = { stalls: r.stalls, stallMs: r.stallMs };
+    },
+    switchedHere(next) {
+      joinedBySwitch = true;
+      if (next !== null) swarm.wantFrom(next);
+    },
+    segmentAsked(seq) {
+      lastAskedSeq = Math.max(lastAskedSeq ?? seq, seq);
+    },
+    get lastAskedSeq() {
+      return lastAskedSeq;
     },
     setRelayOnly(on) {
       if (on === swarm.isRelayOnly) return;

@@ -103,6 +103,8 @@ export class Swarm {
   private tickTimer: TimerHandle | null = null;
   private player: PlayerPosition | null = null;
   private firstWantedSeq: number | null = null;
+  /** No segment before this is wanted, wherever the start would be (wantFrom). */
+  private wantFloor = Number.NEGATIVE_INFINITY;
   private pickScheduled = false;
   private lastPickMs = Number.NEGATIVE_INFINITY;
   private prunedBelow: number | null = null;
@@ -252,12 +254,19 @@ export class Swarm {
     this.schedulePick();
   }
 
+  /** The player needs nothing before `seq` (it switched here from another rung with the segments before in its buffer). */
+  wantFrom(seq: number): void {
+    this.wantFloor = Math.max(this.wantFloor, seq);
+    this.firstWantedSeq = Math.max(this.firstWantedSeq ?? seq, seq);
+    this.schedulePick();
+  }
+
   /** Once, when the node is ready for its player: how far back to start, given what the neighbours hold. */
   chooseStart(lonely: boolean): void {
     const newest = this.deps.store.newestSeq();
     if (newest === null || this.firstWantedSeq === null) return;
     const held = (seq: number) => this.handshaken().some((n) => n.has.get(seq)?.some((b) => b) === true);
-    this.firstWantedSeq = Math.min(this.firstWantedSeq, startSeq(newest, this.deps.config.holdBackSegments, held, lonely));
+    this.firstWantedSeq = Math.max(this.wantFloor, Math.min(this.firstWantedSeq, startSeq(newest, this.deps.config.holdBackSegments, held, lonely)));
     this.schedulePick();
   }
 

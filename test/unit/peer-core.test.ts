@@ -232,6 +232,36 @@ describe('peer cores over memory links in virtual time', () => {
     world.close();
   });
 
+  test("a rung the ladder's player switches to fetches and lists from the segment it needs next, once that is whole, with no hold-back of three", () => {
+    const run = (switched: boolean) => {
+      const world = new World();
+      const seed = world.add('seed');
+      const rung = world.add('rung', {}, true);
+      rung.setRelayOnly(true);
+      world.clock.advance(1000);
+      const segments = world.live(6, seed);
+      // The player, on another rung, plays segment 2 of the 6 and has asked that rung for 3 and 4 already.
+      const playing = (segments[2] as StoredSegment).info.seq;
+      const next = (segments[5] as StoredSegment).info.seq;
+      rung.onPlayerReport({ seq: rung.store.get(playing)?.localSeq as number, offsetMs: 0, stalls: 0, stallMs: 0 });
+      rung.setRelayOnly(false);
+      if (switched) rung.switchedHere(next);
+      let listed: number[] = [];
+      while (listed.length === 0) {
+        world.clock.advance(5);
+        listed = rung.listed().map((s) => s.seq);
+      }
+      const whole = rung.store.all().filter((e) => e.complete !== null && e.info.seq >= playing).map((e) => e.info.seq);
+      world.close();
+      return { listed, whole, next };
+    };
+    const switched = run(true);
+    assert.deepEqual(switched.listed, [switched.next], 'the segment it needs, as soon as it is whole');
+    assert.deepEqual(switched.whole, [switched.next], 'and none of those in its buffer was fetched');
+    const starting = run(false);
+    assert.ok(starting.listed.length >= 3, `a player starting here waits for the hold-back: ${JSON.stringify(starting)}`);
+  });
+
   test('a piece no neighbour holds comes from the origin, through the fetch callback, with the token of its welcome', () => {
     const world = new World();
     const a = world.add('a');

@@ -57,6 +57,19 @@ function world(downloadBitsPerSec: number | null, onHeadless: (r: string | null)
 }
 
 describe("a ladder's renditions on the peer node", () => {
+  test('a switch hands the new rung the segment the player needs next: the one after the last it asked of the rung it left', () => {
+    const w = world(null);
+    const low = w.ladder.want('240p')?.core;
+    low?.segmentAsked(100);
+    low?.segmentAsked(101);
+    const high = w.ladder.want('360p')?.core;
+    assert.equal(high?.swarm.firstWanted, 102);
+    high?.segmentAsked(102);
+    w.ladder.want('240p');
+    assert.equal(low?.swarm.firstWanted, 103, 'and back down');
+    w.ladder.close();
+  });
+
   test('a rendition is joined when the player first asks for it, and only a rung of the ladder', () => {
     const w = world(800_000);
     assert.deepEqual(w.roles(), []);
