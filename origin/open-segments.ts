@@ -35,6 +35,8 @@ interface OpenSegment {
   announced: number;
   /** Every byte received so far. */
   bytes: Buffer;
+  /** Its partials as signed and sent, in order: what a peer joining now is told of it. */
+  partials: SignedPartial[];
 }
 
 /** Open segments kept at most: one is normal, two while a finished one waits for its playlist entry. */
@@ -77,7 +79,9 @@ export class OpenSegments {
     }
     s.announced = whole;
     // Announced before seeded: a peer takes a seeded piece only of a segment it knows.
-    this.deps.announce(this.deps.signer.signPartial({ seq: s.seq, first, pieceHashes, openedAtMs: s.openedAtMs, discontinuity: s.discontinuity }));
+    const partial = this.deps.signer.signPartial({ seq: s.seq, first, pieceHashes, openedAtMs: s.openedAtMs, discontinuity: s.discontinuity });
+    s.partials.push(partial);
+    this.deps.announce(partial);
     this.deps.seeding.seedOpen(s.seq, pieces, g.bytes);
   }
 
@@ -88,6 +92,17 @@ export class OpenSegments {
     this.lastRun = run;
     this.drop((o) => o.run !== run || o.index <= index);
     return s ? { seq: s.seq, seeded: s.announced } : null;
+  }
+
+  /**
+   * Every partial of the segments still arriving, oldest first: a peer that
+   * joins while one arrives is told of the pieces already out, so it can take
+   * them from its neighbours now. Otherwise it learns them only at
+   * publication, and those pieces are fetched then, most from neighbours
+   * that never pushed them to it.
+   */
+  signedPartials(): SignedPartial[] {
+    return this.open.flatMap((s) => s.partials);
   }
 
   /** The bytes received so far of open segment `seq`, for reseeding its pieces. */
@@ -112,6 +127,7 @@ export class OpenSegments {
       discontinuity: this.lastRun !== null && this.lastRun !== run,
       announced: 0,
       bytes: Buffer.alloc(0),
+      partials: [],
     };
     this.open.push(s);
     return s;

@@ -88,6 +88,7 @@ export class StreamSwarm {
       originKey: signer.publicKeyBase64,
       probe: deps.probe,
       onPeerLeft: (peerId) => this.seeding.reseed(peerId),
+      openPartials: () => this.openSegments?.signedPartials() ?? [],
     }));
     const redis = (this.redis = deps.redis
       ? new RedisOrigin({

@@ -97,6 +97,8 @@ interface TrackerBaseDeps {
   probe: Probe;
   /** A joined peer left the swarm (closed, timed out or was dropped). */
   onPeerLeft(peerId: string): void;
+  /** With progressive announcement, the partials of the segments still arriving (open-segments.ts), told to each peer after its welcome. */
+  openPartials?: () => readonly SignedPartial[];
 }
 
 /** A tracker on its own is given the origin's window; a replica gets window and swarm from its share. */
@@ -386,6 +388,9 @@ export class TrackerServer {
         const share = this.deps.share;
         if (share) this.sendFrame(conn, 'welcome', encodeWelcome(welcome, share.windowFrames()));
         else this.send(conn, { ...welcome, segments: this.deps.window() });
+        const partials = this.deps.openPartials?.() ?? [];
+        for (const p of partials) this.write(conn, partialFrame(p));
+        if (partials.length > 0) this.deps.metrics.trackerMessages.inc({ type: 'segment-part', direction: 'out' }, partials.length);
         share?.publish(peer);
         const missing = this.deps.config.peersPerList - listed.length;
         if (missing > 0) this.shortListed.set(conn, { missing, untilMs: now + LATE_LISTING_MS });

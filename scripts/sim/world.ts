@@ -147,6 +147,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     originKey: signer.publicKeyBase64,
     probe,
     onPeerLeft: (peerId) => seeding.reseed(peerId),
+    openPartials: () => open?.signedPartials() ?? [],
   });
   const seeding = new OriginSeeding({
     config,

@@ -216,17 +216,27 @@ describe('progressive announcement: the origin announces and seeds whole pieces 
     assert.deepEqual(kinds(peer), ['part 100@0+2', 'segment 100']);
   });
 
-  test('a joiner is welcomed with whole announcements only, and hears of the open segment from its next partial', async () => {
+  test('a joiner is welcomed with whole announcements, then told the partials of the segment still arriving, then the rest as it comes', async () => {
     const rig = new Rig(true);
     rig.publish('r', 0, bytes(PIECE + 1, 1));
     rig.swarm.grow({ run: 'r', index: 1, bytes: bytes(PIECE, 2) });
+    const early = await rig.listener('early', 0);
     const late = await rig.listener('late', 0);
     rig.swarm.grow({ run: 'r', index: 1, bytes: bytes(2 * PIECE, 2) });
     await rig.run(2 * LATENCY_MS);
     const welcome = late.received[0];
     assert.ok(welcome?.type === 'welcome');
     assert.deepEqual(welcome.segments.map((s) => s.segment.seq), [100]);
-    assert.deepEqual(kinds(late), ['part 101@1+1']);
+    assert.deepEqual(kinds(late), ['part 101@0+1', 'part 101@1+1']);
+    // The very partials the others got, signed once.
+    assert.deepEqual(parts(late), parts(early));
+    // Once published, a segment is in the welcome's window and its partials are told to nobody.
+    rig.publish('r', 1, bytes(2 * PIECE + 5, 2));
+    const last = await rig.listener('last', 0);
+    const lastWelcome = last.received[0];
+    assert.ok(lastWelcome?.type === 'welcome');
+    assert.deepEqual(lastWelcome.segments.map((s) => s.segment.seq), [100, 101]);
+    assert.deepEqual(kinds(last), []);
   });
 
   test('with progressive off nothing changes: growth is ignored, the whole segment is announced and seeded at publication', async () => {
