@@ -9,15 +9,10 @@ import {
 } from '../shared/limits.ts';
 import { type WireMessage, bitsetBytes, decodeWire, encodeWire, hasBit, setBit } from '../shared/wire-protocol.ts';
 import type { PeerConfig } from './config.ts';
-import { type DeadlineSegment, segmentDeadlines, type PlayerPosition } from './deadlines.ts';
+import type { PlayerPosition } from './deadlines.ts';
 import type { Link, LinkShaper } from './link.ts';
-import { startSeq } from './listing.ts';
 import { Neighbour, keyOfSegment, pieceKey } from './neighbour.ts';
 import { DEFAULT_PATIENCE, type NeighbourRecord, missVerdict, patienceMs, raceLostIsMiss, strikeVerdict } from './policy/patience.ts';
-import { type Lacking, interestLingers, interestWitness, lackedPieces } from './policy/interest.ts';
-import { holdOffFresh, wantedSegments } from './policy/wanted.ts';
-import { ORIGIN, type PickerSegment, type PlannedRequest, planRequests } from './policy/picker.ts';
-import { windowForSegment } from './policy/segment-timing.ts';
 import { DEFAULT_UPLOAD_LIMITS, drainVerdict } from './policy/upload.ts';
 import type { SegmentStore } from './segment-store.ts';
 import { type SwarmCounters, frameOverheadBytes } from './swarm-counters.ts';
@@ -25,8 +20,8 @@ import { TokenBucket } from '../shared/token-bucket.ts';
 import { RequestsOut } from './requests-out.ts';
 import { Uploader } from './uploader.ts';
 import { ChokeRounds } from './choke-rounds.ts';
+import { FetchPlanner } from './fetch-planner.ts';
 import { HaveBatcher } from './have-batcher.ts';
-import { requestBudget } from './policy/request-budget.ts';
 import { pushesWelcome } from './policy/push-welcome.ts';
 
 export type SwarmConfig = Pick<
@@ -72,7 +67,6 @@ export interface SwarmDeps {
 }
 
 const TICK_MS = 100;
-const PICK_MIN_GAP_MS = 25;
 const HANDSHAKE_TIMEOUT_MS = 5000;
 const REFUSAL_BACKOFF_MS = 1000;
 /**
@@ -87,45 +81,24 @@ const NEWCOMER_ALLOWANCE_BYTES = 96 * 1024;
 const WELCOME_MS = 10_000;
 
 /**
- * The peer node's scheduler: it owns the neighbours, feeds plain snapshots to
- * the picker, and applies its decisions as wire messages; the choke rounds
- * are ChokeRounds' (choke-rounds.ts), and what it sends for its neighbours'
- * requests, and pushes, is the Uploader's (uploader.ts). Decide in policy/,
- * apply here: nothing here chooses a piece or a peer.
+ * The peer node's neighbours and the wire between us: each neighbour's
+ * session (handshake, what it holds, its requests and ours, its abuse), the
+ * dispatch of what it sends, and what we send it. What we fetch, from whom
+ * and when is the FetchPlanner's (fetch-planner.ts); the choke rounds are
+ * ChokeRounds' (choke-rounds.ts); what we send for our neighbours' requests,
+ * and push, is the Uploader's (uploader.ts). Decide in policy/, apply here:
+ * nothing here chooses a piece or a peer.
  */
 export class Swarm {
   private readonly neighbours = new Set<Neighbour>();
   private readonly requests = new RequestsOut((n) => this.neighbours.has(n));
-  /** Segments the local player asked for over HTTP, and when: a hint of where it is when it reports nothing. */
-  private readonly playerAsked = new Map<number, number>();
   /** Per neighbour, the requests it may still send: one that floods us is cut off. */
   private readonly requestAllowance = new WeakMap<Neighbour, TokenBucket>();
   private tickTimer: TimerHandle | null = null;
-  private player: PlayerPosition | null = null;
-  private firstWantedSeq: number | null = null;
-  /** No segment before this is wanted, wherever the start would be (wantFrom). */
-  private wantFloor = Number.NEGATIVE_INFINITY;
-  private pickScheduled = false;
-  private lastPickMs = Number.NEGATIVE_INFINITY;
   private prunedBelow: number | null = null;
-  /** The segments the last plan wanted pieces of: a have of one of their missing pieces makes us interested without a plan. */
-  private readonly wantedSeqs = new Set<number>();
-  /** Grows whenever a segment joins wantedSeqs: a neighbour's lack of interest to us is rechecked then. */
-  private wantedVersion = 0;
-  /** The origin refused a fetch and asked to be left alone until then. */
-  private originRefusedUntilMs = Number.NEGATIVE_INFINITY;
-  /** The deadline calculator's view of the store's entries, kept while the store keeps the same list. */
-  private deadlineInputs: { of: readonly unknown[]; segments: DeadlineSegment[] } | null = null;
-  /** When we first heard of each piece we lack, per segment: with push, pull waits a moment for it. */
-  private readonly heardAt = new Map<number, Map<number, number>>();
-  private holdOffTimer: TimerHandle | null = null;
   private closed = false;
-  /** Fetches nothing, relays what it holds: a rendition the player left (peer-node/policy/renditions.ts). */
-  private relayOnly = false;
   /** What we last told our neighbours: whether they may push us fresh pieces. */
   private welcomesPushes = true;
-  /** When it last went from relaying to fetching; -Infinity if it has fetched from the start. */
-  private fetchingSince = Number.NEGATIVE_INFINITY;
   /** `handshaken()`'s answer, kept until a neighbour goes or completes its handshake: most plans and uploads ask for it. */
   private handshakenList: Neighbour[] | null = null;
 
@@ -135,6 +108,7 @@ export class Swarm {
   private readonly uploader: Uploader;
   private readonly haves: HaveBatcher;
   private readonly chokeRounds: ChokeRounds;
+  private readonly fetch: FetchPlanner;
 
   constructor(private readonly deps: SwarmDeps) {
     this.uploader = new Uploader({
@@ -158,6 +132,21 @@ export class Swarm {
       allowanceSpent: (n, now) => this.uploader.allowanceSpent(n, now),
       setChoking: (n, choke) => this.setChoking(n, choke),
     });
+    this.fetch = new FetchPlanner({
+      config: deps.config,
+      clock: deps.clock,
+      rng: deps.rng,
+      store: deps.store,
+      shaper: deps.shaper,
+      counters: deps.counters,
+      requests: this.requests,
+      handshaken: () => this.handshaken(),
+      send: (n, msg) => this.send(n, msg),
+      // Told not to push us, our neighbours will not: nothing is on its way unasked.
+      pushesComing: () => deps.config.relay === 'push' && this.welcomesPushes,
+      fetchFromOrigin: (seq, piece, done) => deps.fetchFromOrigin(seq, piece, done),
+      stored: (seq, piece) => this.onPieceStored(seq, piece),
+    });
     deps.store.onReplaced((seq) => this.forgetSegment(seq));
   }
 
@@ -167,7 +156,7 @@ export class Swarm {
    */
   private forgetSegment(seq: number): void {
     this.reusedSeqs.add(seq);
-    this.heardAt.delete(seq);
+    this.fetch.forget(seq);
     for (const n of this.neighbours) {
       n.forget(seq);
       for (const key of [...n.inFlight.keys()]) {
@@ -176,7 +165,7 @@ export class Swarm {
         if (r) this.send(n, { type: 'cancel', seq, piece: r.piece });
       }
     }
-    this.schedulePick();
+    this.fetch.schedulePick();
   }
 
   start(): void {
@@ -190,7 +179,7 @@ export class Swarm {
     this.haves.close();
     this.uploader.close();
     this.chokeRounds.close();
-    this.holdOffTimer?.cancel();
+    this.fetch.close();
     for (const n of this.neighbours) n.link.close(1001, 'peer shutting down');
     this.neighbours.clear();
     this.handshakenList = null;
@@ -222,52 +211,36 @@ export class Swarm {
 
   /** The first segment this node fetches and lists for its player; null until the tracker spoke. */
   get firstWanted(): number | null {
-    return this.firstWantedSeq;
+    return this.fetch.firstWanted;
   }
 
   setPlayerPosition(p: PlayerPosition): void {
-    this.player = p;
-    this.schedulePick();
+    this.fetch.setPlayerPosition(p);
   }
 
   /** The player asked for a segment we do not have whole yet (its request waits). */
   playerRequested(seq: number): void {
-    if (!this.playerAsked.has(seq)) this.playerAsked.set(seq, this.deps.clock.nowMs());
-    this.schedulePick();
+    this.fetch.playerRequested(seq);
   }
 
   /** A new announcement from the tracker. The first ones decide where this node starts in the stream. */
   onAnnounced(seq: number): void {
-    // Until the node knows its neighbours (chooseStart), it fetches only from the live edge on.
-    this.firstWantedSeq ??= this.deps.store.newestSeq() ?? seq;
-    this.schedulePick();
+    this.fetch.onAnnounced(seq);
   }
 
-  /**
-   * The origin told of more pieces of a segment it is still receiving (the
-   * store took them). They are wanted at once, and what neighbours told us of
-   * them before we knew them counts now: a neighbour found of no interest
-   * may hold them.
-   */
+  /** The origin told of more pieces of a segment it is still receiving (the store took them). */
   onPartial(): void {
-    this.wantedVersion++;
-    this.schedulePick();
+    this.fetch.onPartial();
   }
 
   /** The player needs nothing before `seq` (it switched here from another rung with the segments before in its buffer). */
   wantFrom(seq: number): void {
-    this.wantFloor = Math.max(this.wantFloor, seq);
-    this.firstWantedSeq = Math.max(this.firstWantedSeq ?? seq, seq);
-    this.schedulePick();
+    this.fetch.wantFrom(seq);
   }
 
   /** Once, when the node is ready for its player: how far back to start, given what the neighbours hold. */
   chooseStart(lonely: boolean): void {
-    const newest = this.deps.store.newestSeq();
-    if (newest === null || this.firstWantedSeq === null) return;
-    const held = (seq: number) => this.handshaken().some((n) => n.has.get(seq)?.some((b) => b) === true);
-    this.firstWantedSeq = Math.max(this.wantFloor, Math.min(this.firstWantedSeq, startSeq(newest, this.deps.config.holdBackSegments, held, lonely)));
-    this.schedulePick();
+    this.fetch.chooseStart(lonely);
   }
 
   /** A piece verified and stored from any source (neighbour, origin, seed); `seeded`: the origin's seed, its one copy in the swarm. */
@@ -284,14 +257,7 @@ export class Swarm {
       this.send(n, { type: 'cancel', seq, piece });
     }
     this.uploader.stored(seq, piece, now, seeded);
-    this.schedulePick();
-  }
-
-  /** Whether a plan now could send `n` a request: it unchokes us and both its pipeline and ours have room. */
-  private mayRequestFrom(n: Neighbour): boolean {
-    const c = this.deps.config;
-    if (n.peerChoking || n.inFlight.size >= c.maxInFlightPerPeer) return false;
-    return this.requests.toNeighbours < this.inFlightBudget();
+    this.fetch.schedulePick();
   }
 
   /** Tells every neighbour when our download comes near full, or has room again (policy/push-welcome.ts). */
@@ -301,11 +267,6 @@ export class Swarm {
     if (welcome === this.welcomesPushes) return;
     this.welcomesPushes = welcome;
     for (const n of this.handshaken()) this.send(n, { type: welcome ? 'pushes-on' : 'pushes-off' });
-  }
-
-  /** Requests to neighbours out at once: what the download link carries soon (policy/request-budget.ts). */
-  private inFlightBudget(): number {
-    return requestBudget(this.deps.config.maxInFlightTotal, this.deps.shaper.downloadBytesPerSec(), this.deps.store.pieceSize);
   }
 
   /** What the patience policy judges a neighbour by. */
@@ -321,20 +282,17 @@ export class Swarm {
   }
 
   get isRelayOnly(): boolean {
-    return this.relayOnly;
+    return this.fetch.isRelayOnly;
   }
 
   /** Stops or resumes fetching; uploads go on either way. */
   setRelayOnly(on: boolean): void {
-    if (on === this.relayOnly) return;
-    this.relayOnly = on;
-    if (!on) this.fetchingSince = this.deps.clock.nowMs();
-    this.schedulePick();
+    this.fetch.setRelayOnly(on);
   }
 
   /** When the swarm last went from relaying to fetching; -Infinity if it has fetched from the start. */
   get fetchingSinceMs(): number {
-    return this.fetchingSince;
+    return this.fetch.fetchingSinceMs;
   }
 
   /** Neighbours that dialled us. */
@@ -363,7 +321,7 @@ export class Swarm {
     this.neighbours.delete(n);
     if (n.handshaken) this.handshakenList = null;
     this.deps.onNeighboursChanged();
-    this.schedulePick();
+    this.fetch.schedulePick();
   }
 
   private disconnect(n: Neighbour, reason: string): void {
@@ -473,43 +431,19 @@ export class Swarm {
         }
         // The first one tells whether the node can start from what this neighbour holds (peer-core's ready).
         if (first) this.deps.onNeighboursChanged();
-        this.schedulePick();
+        this.fetch.schedulePick();
         return;
       }
       case 'have': {
         const newest = store.newestSeq();
-        let news = false;
-        /** Some piece in the news no one has been asked for. */
-        let unasked = false;
-        let wanted = false;
+        let kept = 0;
         for (const p of msg.pieces) {
           if (!this.keepsHave(p.seq, newest)) continue;
+          kept++;
           // Not announced to us yet, or open: room for any piece, so the segment's later pieces are not lost.
           n.markHas(p.seq, p.piece, store.maxPieces(p.seq));
-          const slots = store.pieceSlots(p.seq);
-          // A piece of an open segment past those we know of yet is news once its hash comes (onPartial), as is the have.
-          const beyond = slots !== undefined && p.piece >= slots.length && store.getOpen(p.seq) !== undefined;
-          if (!beyond && (!slots || slots[p.piece] !== null)) continue;
-          if (!beyond) {
-            news = true;
-            unasked ||= !this.requests.requested(pieceKey(p.seq, p.piece));
-            wanted ||= this.wantedSeqs.has(p.seq);
-          }
-          let heard = this.heardAt.get(p.seq);
-          if (!heard) this.heardAt.set(p.seq, (heard = new Map()));
-          if (!heard.has(p.piece)) heard.set(p.piece, this.deps.clock.nowMs());
         }
-        // Most haves name pieces we hold already (every neighbour tells of each piece): those change no plan.
-        if (!news) return;
-        // Nor does news from a neighbour we cannot ask now (it chokes us, or its
-        // pipeline or ours is full): a plan would only reorder what others were
-        // already asked, and whatever frees the room plans anew. Nor news of
-        // pieces already asked of someone: no neighbour is asked for a piece in
-        // flight (only the origin, when overdue, which the tick sees to). Either
-        // can still make us interested: a piece of a segment the last plan
-        // wanted does so at once; anything else is left to a plan.
-        if (!n.amInterested && wanted) this.setInterested(n, true);
-        if (!n.amInterested || (this.mayRequestFrom(n) && unasked)) this.schedulePick();
+        this.fetch.heard(n, kept === msg.pieces.length ? msg.pieces : msg.pieces.filter((p) => this.keepsHave(p.seq, newest)));
         return;
       }
       case 'interested':
@@ -527,13 +461,13 @@ export class Swarm {
         // With none pending, nothing is freed and a plan would ask for nothing new.
         if (n.inFlight.size === 0) return;
         this.requests.endAll(n);
-        this.schedulePick();
+        this.fetch.schedulePick();
         return;
       case 'unchoke':
         n.peerChoking = false;
         n.everUnchokedUs = true;
         // Not interested: it holds nothing we want, so there is nothing to ask of it.
-        if (n.amInterested) this.schedulePick();
+        if (n.amInterested) this.fetch.schedulePick();
         return;
       case 'request': {
         const now = this.deps.clock.nowMs();
@@ -548,7 +482,7 @@ export class Swarm {
       case 'reject': {
         const key = pieceKey(msg.seq, msg.piece);
         if (this.requests.end(n, key)) n.refusedUntil.set(key, this.deps.clock.nowMs() + REFUSAL_BACKOFF_MS);
-        this.schedulePick();
+        this.fetch.schedulePick();
         return;
       }
       case 'piece':
@@ -631,21 +565,6 @@ export class Swarm {
     this.send(n, { type: 'bitfield', segments });
   }
 
-  /**
-   * Events (a piece, a have, an unchoke) call for a new plan; a burst of them
-   * gets one, at most every PICK_MIN_GAP_MS, since planning is most of a
-   * node's CPU and a plan a few ms late costs nothing.
-   */
-  private schedulePick(): void {
-    if (this.pickScheduled || this.closed) return;
-    this.pickScheduled = true;
-    const wait = Math.max(0, this.lastPickMs + PICK_MIN_GAP_MS - this.deps.clock.nowMs());
-    this.deps.clock.setTimeout(() => {
-      this.pickScheduled = false;
-      if (!this.closed) this.pick();
-    }, wait);
-  }
-
   private tick(): void {
     const now = this.deps.clock.nowMs();
     this.updatePushWelcome();
@@ -682,9 +601,9 @@ export class Swarm {
       // Keep-alives at a third of the idle bound, so a quiet but honest link never reaches it.
       if (n.handshaken && now - n.lastSentAtMs > idleMs / 3) this.send(n, { type: 'keep-alive' });
     }
-    for (const seq of this.playerAsked.keys()) if (!this.deps.store.get(seq)) this.playerAsked.delete(seq);
+    this.fetch.forgetAsked();
     this.pruneOld();
-    this.pick(!freed);
+    this.fetch.pick(!freed);
   }
 
   /**
@@ -726,220 +645,8 @@ export class Swarm {
     // Haves are kept only for segments in the store or ahead of it, so there is something to prune only once the oldest has gone.
     if (oldest === undefined || oldest === this.prunedBelow) return;
     this.prunedBelow = oldest;
-    for (const seq of this.heardAt.keys()) if (seq < oldest) this.heardAt.delete(seq);
+    this.fetch.forgetBefore(oldest);
     for (const seq of this.reusedSeqs) if (seq < oldest) this.reusedSeqs.delete(seq);
     for (const n of this.neighbours) n.forgetBefore(oldest);
-  }
-
-  /**
-   * Builds the picker's snapshot, runs it, and applies the plan. `onlyIfUrgent`
-   * is the tick's: events plan for themselves, so what time alone changes is
-   * the urgent pieces (a deadline nearing, a request overdue for the origin's
-   * rescue), and with none urgent a plan would ask for nothing new.
-   */
-  private pick(onlyIfUrgent = false): void {
-    const now = this.deps.clock.nowMs();
-    // A tick that plans nothing must not hold back the next event's plan by the coalescing gap.
-    if (!onlyIfUrgent) this.lastPickMs = now;
-    const store = this.deps.store;
-    const entries = store.all();
-    const first = entries[0];
-    const firstWanted = this.firstWantedSeq;
-    if (!first || firstWanted === null) return;
-    const peers = this.handshaken();
-    // Most plans between two segments find every wanted one whole: nothing to ask, nor anyone to be interested in.
-    let anyWanted = false;
-    for (const e of entries) {
-      if (e.complete || e.info.seq < firstWanted) continue;
-      anyWanted = true;
-      break;
-    }
-    const opens = store.allOpen();
-    for (const o of opens) if (o.seq >= firstWanted && o.held < o.pieces.length) anyWanted = true;
-    if (this.relayOnly || !anyWanted) {
-      this.setWanted([]);
-      this.updateInterest(peers, []);
-      return;
-    }
-    if (this.deadlineInputs?.of !== entries) {
-      this.deadlineInputs = { of: entries, segments: entries.map((e) => ({ seq: e.info.seq, durationMs: e.info.durationMs, announcedAtMs: e.announcedAtMs })) };
-    }
-    const holdBackMs = this.deps.config.holdBackSegments * first.info.durationMs;
-    const urgentWindowMs = windowForSegment(this.deps.config.urgentWindowMs, first.info.durationMs);
-    const rescueWindowMs = windowForSegment(this.deps.config.rescueWindowMs, first.info.durationMs);
-    const deadlines = segmentDeadlines(
-      this.deadlineInputs.segments,
-      this.player,
-      holdBackMs,
-      now,
-      this.playerAsked,
-    );
-    const segments = wantedSegments(entries, opens, {
-      firstWanted,
-      deadlines,
-      asked: this.playerAsked,
-      nowMs: now,
-      urgentWindowMs,
-      segmentMs: first.info.durationMs,
-      pieceSize: store.pieceSize,
-    });
-    this.setWanted(segments);
-    this.updateInterest(peers, segments);
-    if (segments.length === 0) return;
-    if (onlyIfUrgent && !segments.some((s) => s.deadlineMs - now <= urgentWindowMs)) return;
-    // Told not to push us, our neighbours will not: nothing is on its way unasked.
-    if (this.deps.config.relay === 'push' && this.welcomesPushes) this.holdOffFresh(segments, now, urgentWindowMs);
-    this.lastPickMs = now;
-    // Requests for segments no longer wanted are of no concern to the plan; the few wanted segments are found by a scan.
-    const addInFlight = (r: { seq: number; piece: number; sentAtMs: number }, from: string) => {
-      for (const seg of segments) if (seg.seq === r.seq) return void seg.inFlight.push({ piece: r.piece, from, sentAtMs: r.sentAtMs });
-    };
-    for (const n of peers) if (n.inFlight.size > 0) for (const r of n.inFlight.values()) addInFlight(r, n.peerId as string);
-    for (const r of this.requests.origin.values()) addInFlight(r, ORIGIN);
-
-    const pieceSize = store.pieceSize;
-    const plan = planRequests(
-      {
-        segments,
-        peers: peers.map((n) => ({
-          id: n.peerId as string,
-          chokedUs: n.peerChoking,
-          has: this.visibleHas(n, segments),
-          inFlight: n.inFlight.size,
-          rateBytesPerSec: n.rateBytesPerSec(pieceSize),
-          latencyMs: n.latencyMs(),
-        })),
-        originInFlight: this.requests.origin.size,
-      },
-      now,
-      {
-        mode: this.deps.config.picker,
-        urgentWindowMs,
-        rescueWindowMs,
-        maxInFlightPerPeer: this.deps.config.maxInFlightPerPeer,
-        maxInFlightTotal: this.inFlightBudget(),
-        maxOriginInFlight: this.deps.config.maxOriginInFlight,
-        pieceSize,
-        // A refusing origin is no rescue: an urgent piece goes to the fastest neighbour, late, rather than waiting on it.
-        originEnabled: this.deps.config.maxOriginInFlight > 0 && now >= this.originRefusedUntilMs,
-      },
-      this.deps.rng,
-    );
-    for (const r of plan) this.apply(r, now, peers);
-  }
-
-  /** Pieces we heard of moments ago are left to the pushes (policy/wanted.ts); a plan follows once the first wait ends. */
-  private holdOffFresh(segments: readonly PickerSegment[], now: number, urgentWindowMs: number): void {
-    const next = holdOffFresh(segments, this.heardAt, now, urgentWindowMs);
-    if (next === Number.POSITIVE_INFINITY || this.holdOffTimer) return;
-    this.holdOffTimer = this.deps.clock.setTimeout(() => {
-      this.holdOffTimer = null;
-      this.schedulePick();
-    }, next - now);
-  }
-
-  /** What a neighbour holds, less what it refused us lately, over the segments we want. */
-  private visibleHas(n: Neighbour, segments: readonly PickerSegment[]): ReadonlyMap<number, readonly boolean[]> {
-    // The common case, nothing refused lately: the neighbour's own map serves as is.
-    if (n.refusedUntil.size === 0) return n.has;
-    // Nor need it be copied when what it refused lies outside the segments the picker sees.
-    let inView = false;
-    for (const key of n.refusedUntil.keys()) {
-      for (const s of segments) if (keyOfSegment(key, s.seq)) inView = true;
-      if (inView) break;
-    }
-    if (!inView) return n.has;
-    const out = new Map<number, boolean[]>();
-    for (const s of segments) {
-      const bits = n.has.get(s.seq);
-      if (!bits) continue;
-      const visible = new Array<boolean>(s.pieceCount);
-      for (let i = 0; i < s.pieceCount; i++) visible[i] = bits[i] === true && !n.refusedUntil.has(pieceKey(s.seq, i));
-      out.set(s.seq, visible);
-    }
-    return out;
-  }
-
-  private setWanted(segments: readonly PickerSegment[]): void {
-    if (segments.some((s) => !this.wantedSeqs.has(s.seq))) this.wantedVersion++;
-    this.wantedSeqs.clear();
-    for (const seg of segments) this.wantedSeqs.add(seg.seq);
-  }
-
-  /**
-   * Interested in a neighbour that holds a wanted piece we lack, and for
-   * INTEREST_LINGER_MS after it stops (policy/interest.ts). Most plans
-   * change no verdict, so each is rechecked only when it may have changed: an
-   * interest while the piece it rests on is still wanted, lacked and held
-   * stands; a lack of interest stands until the neighbour holds more or more
-   * is wanted (our holdings only grow, which never makes it interesting).
-   */
-  private updateInterest(peers: readonly Neighbour[], segments: readonly PickerSegment[]): void {
-    let lacking: Lacking[] | null = null;
-    for (const n of peers) {
-      const v = n.interest;
-      if (n.amInterested && v.witness) {
-        const w = v.witness;
-        let lacked = false;
-        for (const seg of segments) {
-          if (seg.seq !== w.seq) continue;
-          lacked = seg.have[w.piece] === false;
-          break;
-        }
-        if (lacked && n.holds(w.seq, w.piece)) continue;
-      } else if (!n.amInterested && v.hasVersion === n.hasVersion && v.wantedVersion === this.wantedVersion) continue;
-      // The pieces we lack, found once per plan rather than once per neighbour.
-      lacking ??= lackedPieces(segments);
-      const witness = interestWitness(lacking, n.has);
-      n.interest = { witness, hasVersion: n.hasVersion, wantedVersion: this.wantedVersion };
-      if (witness === null && n.amInterested) {
-        const now = this.deps.clock.nowMs();
-        n.lackingSinceMs ??= now;
-        // Rechecked at every plan, the tick's included, so the verdict comes at most a tick late.
-        if (interestLingers(n.lackingSinceMs, now)) continue;
-      }
-      n.lackingSinceMs = null;
-      this.setInterested(n, witness !== null);
-    }
-  }
-
-  private setInterested(n: Neighbour, interested: boolean): void {
-    if (interested === n.amInterested) return;
-    n.amInterested = interested;
-    this.send(n, { type: interested ? 'interested' : 'not-interested' });
-  }
-
-  private apply(r: PlannedRequest, now: number, peers: readonly Neighbour[]): void {
-    const key = pieceKey(r.seq, r.piece);
-    if (r.from === 'origin') {
-      if (this.requests.origin.has(key)) return;
-      this.requests.origin.set(key, { seq: r.seq, piece: r.piece, sentAtMs: now });
-      this.deps.counters.originRequests++;
-      this.deps.fetchFromOrigin(r.seq, r.piece, (data, refusedUntilMs) => {
-        this.requests.origin.delete(key);
-        if (this.closed) return;
-        if (refusedUntilMs !== undefined) {
-          this.originRefusedUntilMs = Math.max(this.originRefusedUntilMs, refusedUntilMs);
-          // What it awaited from the origin goes to neighbours now.
-          this.schedulePick();
-        }
-        if (!data) return;
-        const result = this.deps.store.putPiece(r.seq, r.piece, data, this.deps.clock.nowMs());
-        if (result === 'stored') {
-          this.deps.counters.originBytes += data.byteLength;
-          this.onPieceStored(r.seq, r.piece);
-        } else if (result === 'duplicate') {
-          this.deps.counters.duplicateBytes += data.byteLength;
-          this.deps.counters.originBytes += data.byteLength;
-        }
-        this.schedulePick();
-      });
-      return;
-    }
-    const n = peers.find((p) => p.peerId === r.from);
-    if (!n || n.inFlight.has(key)) return;
-    this.requests.add(n, key, { seq: r.seq, piece: r.piece, sentAtMs: now });
-    this.deps.counters.peerRequests++;
-    this.send(n, { type: 'request', seq: r.seq, piece: r.piece });
   }
 }
