@@ -191,7 +191,7 @@ export class FetchPlanner {
     this.heardAt.delete(seq);
   }
 
-  /** Segments before `oldest` left the store; the player's asks of segments gone with them are over. */
+  /** Segments before `oldest` left the store: when we heard of their pieces no longer matters. */
   forgetBefore(oldest: number): void {
     for (const seq of this.heardAt.keys()) if (seq < oldest) this.heardAt.delete(seq);
   }
