@@ -2,6 +2,7 @@ import { MAX_PIECES_PER_SEGMENT } from '../shared/limits.ts';
 import type { TokenBucket } from '../shared/token-bucket.ts';
 import type { Link } from './link.ts';
 import type { Witness } from './policy/interest.ts';
+import type { PieceRef } from '../shared/wire-protocol.ts';
 
 export interface Request {
   seq: number;
@@ -67,6 +68,8 @@ export class Neighbour {
    */
   private lastSeq = Number.NaN;
   private lastBits: boolean[] | undefined = undefined;
+  /** Haves it has not heard yet, waiting for the idle batch (have-batcher.ts). */
+  readonly haveBacklog: PieceRef[] = [];
   /** Our outstanding requests to it. */
   readonly inFlight = new Map<number, Request>();
   /** Pieces it refused recently, not asked again until the time given. */

@@ -122,7 +122,12 @@ export class Swarm {
       send: (n, msg, frame) => this.send(n, msg, frame),
       rerunChoker: () => this.chokeRounds.rerun(),
     });
-    this.haves = new HaveBatcher({ clock: deps.clock, handshaken: () => this.handshaken(), send: (n, msg) => this.send(n, msg) });
+    this.haves = new HaveBatcher({
+      clock: deps.clock,
+      handshaken: () => this.handshaken(),
+      send: (n, msg) => this.send(n, msg),
+      slotFree: () => this.unchokeSlotFree(),
+    });
     this.chokeRounds = new ChokeRounds({
       config: deps.config,
       clock: deps.clock,
@@ -295,6 +300,14 @@ export class Swarm {
     return this.fetch.fetchingSinceMs;
   }
 
+  /** Whether an interested neighbour would be unchoked at once: fewer are unchoked than the choker has slots. */
+  private unchokeSlotFree(): boolean {
+    if (this.deps.config.choker === 'all-unchoked') return true;
+    let unchoked = 0;
+    for (const n of this.handshaken()) if (!n.amChoking) unchoked++;
+    return unchoked < this.deps.config.regularSlots + this.deps.config.optimisticSlots;
+  }
+
   /** Neighbours that dialled us. */
   get inbound(): number {
     let count = 0;
@@ -465,6 +478,7 @@ export class Swarm {
         return;
       case 'unchoke':
         n.peerChoking = false;
+        this.haves.unchoked(n);
         n.everUnchokedUs = true;
         // Not interested: it holds nothing we want, so there is nothing to ask of it.
         if (n.amInterested) this.fetch.schedulePick();
@@ -636,6 +650,7 @@ export class Swarm {
     if (choke === n.amChoking) return;
     n.amChoking = choke;
     if (choke) n.uploadWaiting.clear();
+    else this.haves.unchoked(n);
     this.send(n, { type: choke ? 'choke' : 'unchoke' });
     if (!choke) this.uploader.pump();
   }
