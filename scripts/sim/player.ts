@@ -3,7 +3,6 @@
  * HTTP player, fed by what an HTTP server would have answered it (a peer
  * node's local API, or the origin for plain HLS), on the simulation's clock.
  */
-import { createHash } from 'node:crypto';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { PlayerReport } from '../../shared/player-api.ts';
 import { type ListedSegment, type PlaybackResult, Playout } from '../../harness/playout.ts';
@@ -39,6 +38,8 @@ export class SimPlayer {
   constructor(
     private readonly clock: Clock,
     private readonly source: PlayerSource,
+    /** SHA-256 (hex) of a segment's bytes: shared-verifier.ts sharedDigest, one for the whole simulation. */
+    private readonly digest: (pieces: readonly Uint8Array[]) => string,
   ) {
     this.playout = new Playout(clock.nowMs());
   }
@@ -92,9 +93,7 @@ export class SimPlayer {
   private done(seq: number, pieces: readonly Uint8Array[] | null): void {
     if (this.stopped) return;
     if (pieces) {
-      const hash = createHash('sha256');
-      for (const p of pieces) hash.update(p);
-      this.playout.fetched(seq, this.clock.nowMs(), { sha256: hash.digest('hex'), corrupt: false });
+      this.playout.fetched(seq, this.clock.nowMs(), { sha256: this.digest(pieces), corrupt: false });
     } else this.playout.fetched(seq, this.clock.nowMs(), null);
     this.play();
     this.fetchNext();

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import { type KeyObject, createHash } from 'node:crypto';
 import type { SignedAnnouncement, SignedPartial } from '../../shared/tracker-protocol.ts';
 import { type Verifier, directVerifier } from '../../shared/verifier.ts';
 
@@ -57,5 +57,37 @@ export function sharedVerifier(): Verifier {
     partial(key: KeyObject, channel: string, a: SignedPartial) {
       return signed('part', key, channel, a, () => directVerifier.partial(key, channel, a));
     },
+  };
+}
+
+/** Digests kept: every viewer's copy of a segment is the same few buffers, shared. */
+const DIGESTS_KEPT = 4096;
+
+/**
+ * The SHA-256 (hex) of a segment's bytes as a player got them, each answer
+ * remembered for the same reason as the verifier's: every viewer plays the
+ * same shared buffers. Bytes are told apart by their buffer, offset and
+ * length, as above; the first digest of any of them is a real one.
+ */
+export function sharedDigest(): (pieces: readonly Uint8Array[]) => string {
+  const ids = new WeakMap<ArrayBufferLike, number>();
+  let nextId = 0;
+  const digests = new Map<string, string>();
+  const idOf = (b: ArrayBufferLike) => {
+    let id = ids.get(b);
+    if (id === undefined) ids.set(b, (id = nextId++));
+    return id;
+  };
+  return (pieces) => {
+    let key = '';
+    for (const p of pieces) key += `${idOf(p.buffer)}:${p.byteOffset}:${p.byteLength},`;
+    let digest = digests.get(key);
+    if (digest === undefined) {
+      const hash = createHash('sha256');
+      for (const p of pieces) hash.update(p);
+      digests.set(key, (digest = hash.digest('hex')));
+      if (digests.size > DIGESTS_KEPT) digests.delete(digests.keys().next().value as string);
+    }
+    return digest;
   };
 }

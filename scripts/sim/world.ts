@@ -29,7 +29,7 @@ import { seededRng } from '../../shared/rng.ts';
 import type { RunRecord, ViewerRecord } from '../bench/figures.ts';
 import type { PeerPlan, ScenarioPlan } from '../bench/scenarios.ts';
 import { SimPlayer } from './player.ts';
-import { sharedVerifier } from './shared-verifier.ts';
+import { sharedDigest, sharedVerifier } from './shared-verifier.ts';
 import { originSource, peerSource } from './sources.ts';
 import { type StreamShape, segmentBytes, segmentContent } from './stream.ts';
 
@@ -131,6 +131,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
   const byUrl = new Map<string, Viewer>();
   // Every viewer checks the same shared bytes and signatures: each check is made once for all of them.
   const verifier = sharedVerifier();
+  const digest = sharedDigest();
 
   const probe = (url: string, peerId: string): Promise<ProbeResult> => {
     const v = byUrl.get(url);
@@ -262,7 +263,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
     const url = `ws://${address}:7000/peer`;
     const common = { plan: p, url, address, reachable: rng() >= o.unreachableShare, joinedAtMs: clock.nowMs(), lags: new Map<number, number>(), atWarm: null };
     if (!plan.p2p) {
-      const v: Viewer = { ...common, core: null, tracker: null, player: new SimPlayer(clock, originSource(window, egress, config.playlistSegments, (bytes) => (originEgressBytes += bytes))) };
+      const v: Viewer = { ...common, core: null, tracker: null, player: new SimPlayer(clock, originSource(window, egress, config.playlistSegments, (bytes) => (originEgressBytes += bytes)), digest) };
       viewers.set(p.id, v);
       v.player.start();
       return;
@@ -309,7 +310,7 @@ export async function runWorld(o: WorldOptions): Promise<WorldOutcome> {
       onPeers: (peers) => core.onPeers(peers),
       onSeed: (seq, piece, data) => core.onSeed(seq, piece, data),
     });
-    const v: Viewer = { ...common, core, tracker: client, player: new SimPlayer(clock, peerSource(core, clock)) };
+    const v: Viewer = { ...common, core, tracker: client, player: new SimPlayer(clock, peerSource(core, clock), digest) };
     self = v;
     viewers.set(p.id, v);
     byUrl.set(url, v);

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { sharedVerifier } from '../../scripts/sim/shared-verifier.ts';
+import { sharedDigest, sharedVerifier } from '../../scripts/sim/shared-verifier.ts';
 import { generateSigner, publicKeyFromBase64 } from '../../shared/announcement-signature.ts';
 import { hashPieces, sha256Base64Url, sha256Hex } from '../../shared/hashing.ts';
 import { type SegmentAnnouncement, pieceRange } from '../../shared/segment.ts';
@@ -92,4 +92,21 @@ test('partials: genuine ones pass; a tampered hash, another key, or a whole reco
     assert.equal(v.partial(key, signer.channel, { partial: part.partial, record: whole.record, signature: whole.signature }), false);
     assert.equal(v.announcement(key, signer.channel, whole), true);
   }
+});
+
+test('digests: the SHA-256 of the bytes, for shared buffers asked again, for a copy, and for bytes that differ', () => {
+  const digest = sharedDigest();
+  const data = randomBytes(5 * PIECE + 100);
+  const pieces = piecesOf(data);
+  const expected = sha256Hex(data);
+  assert.equal(digest(pieces), expected);
+  assert.equal(digest(pieces), expected);
+  const copy = piecesOf(Uint8Array.from(data));
+  assert.equal(digest(copy), expected);
+  const other = Uint8Array.from(data);
+  other[3 * PIECE] = (other[3 * PIECE] as number) ^ 1;
+  assert.equal(digest(piecesOf(other)), sha256Hex(other));
+  // The same buffer, cut at other places, is other bytes in order.
+  assert.equal(digest([data.subarray(0, PIECE)]), sha256Hex(data.subarray(0, PIECE)));
+  assert.equal(digest(pieces.slice(1)), sha256Hex(data.subarray(PIECE)));
 });
