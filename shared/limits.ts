@@ -2,7 +2,7 @@
  * Every bound on untrusted input lives here, so a reviewer can audit in one
  * place how much memory a hostile peer, viewer or broadcaster can make us hold.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Pieces are the unit peers trade and the origin hashes; see docs/protocol.md for the choice. */
 export const DEFAULT_PIECE_SIZE = 16 * 1024;

@@ -59,6 +59,36 @@ const OP_NAMES = Object.fromEntries(Object.entries(OP).map(([k, v]) => [v, k])) 
 /** Bytes of a `piece` message that are not segment payload (counted as control overhead). */
 export const PIECE_HEADER_BYTES = 7;
 
+/** A `have` run: u32 seq, u16 first piece, u8 count. */
+const HAVE_RUN_BYTES = 7;
+const MAX_HAVE_RUN = 255;
+
+/**
+ * A batch of haves as runs of consecutive pieces of one segment, segments in
+ * first-seen order, each one's pieces ascending: a batch names mostly the
+ * newest pieces of one or two segments, often in a row, and a neighbour we
+ * choke hears a whole segment's in one run (peer-node/have-batcher.ts).
+ */
+function haveRuns(pieces: readonly PieceRef[]): { seq: number; first: number; count: number }[] {
+  const bySeq = new Map<number, number[]>();
+  for (const p of pieces) {
+    const g = bySeq.get(p.seq);
+    if (g) g.push(p.piece);
+    else bySeq.set(p.seq, [p.piece]);
+  }
+  const runs: { seq: number; first: number; count: number }[] = [];
+  for (const [seq, list] of bySeq) {
+    list.sort((a, b) => a - b);
+    let run: { seq: number; first: number; count: number } | null = null;
+    for (const piece of list) {
+      if (run && piece < run.first + run.count) continue;
+      if (run && piece === run.first + run.count && run.count < MAX_HAVE_RUN) run.count++;
+      else runs.push((run = { seq, first: piece, count: 1 }));
+    }
+  }
+  return runs;
+}
+
 const utf8 = new TextEncoder();
 // ignoreBOM: a leading byte-order mark stays in the string and fails the id pattern, so one id has one byte form.
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -93,20 +123,9 @@ export function encodeWire(msg: WireMessage): Uint8Array {
       return w.done();
     }
     case 'have': {
-      // Grouped by segment: a batch of haves mostly names pieces of one or two segments.
-      const groups = new Map<number, number[]>();
-      for (const p of msg.pieces) {
-        const g = groups.get(p.seq);
-        if (g) g.push(p.piece);
-        else groups.set(p.seq, [p.piece]);
-      }
-      let size = 3;
-      for (const g of groups.values()) size += 6 + 2 * g.length;
-      const w = new Writer(size).u8(OP.have).u16(groups.size);
-      for (const [seq, pieces] of groups) {
-        w.u32(seq).u16(pieces.length);
-        for (const p of pieces) w.u16(p);
-      }
+      const runs = haveRuns(msg.pieces);
+      const w = new Writer(1 + HAVE_RUN_BYTES * runs.length).u8(OP.have);
+      for (const r of runs) w.u32(r.seq).u16(r.first).u8(r.count);
       return w.done();
     }
     case 'interested':
@@ -167,13 +186,15 @@ function decodeBody(op: number, r: Reader): WireMessage {
       return { type, segments };
     }
     case 'have': {
-      const groups = r.u16();
       const pieces: PieceRef[] = [];
-      for (let g = 0; g < groups; g++) {
+      while (r.remaining > 0) {
         const seq = r.u32();
-        const n = r.u16();
-        if (pieces.length + n > MAX_HAVE_ENTRIES) throw new RangeError(`have batch exceeds ${MAX_HAVE_ENTRIES} entries`);
-        for (let i = 0; i < n; i++) pieces.push({ seq, piece: readPieceIndex(r) });
+        const first = readPieceIndex(r);
+        const count = r.u8();
+        if (count === 0) throw new RangeError('have run of no pieces');
+        if (first + count > MAX_PIECES_PER_SEGMENT) throw new RangeError(`have run ${first}+${count} past piece ${MAX_PIECES_PER_SEGMENT - 1}`);
+        if (pieces.length + count > MAX_HAVE_ENTRIES) throw new RangeError(`have batch exceeds ${MAX_HAVE_ENTRIES} entries`);
+        for (let i = first; i < first + count; i++) pieces.push({ seq, piece: i });
       }
       return { type, pieces };
     }

@@ -416,16 +416,18 @@ function randomWireMessage(rng: Rng, overBound = chance(rng, 0.05)): WireMessage
   }
 }
 
-/** What decode(encode(v)) must equal: encodeWire groups `have` entries by segment, in first-seen order. */
+/** What decode(encode(v)) must equal: encodeWire sends `have` entries by segment, in first-seen order, each one's pieces once and ascending. */
 function canonicalWire(msg: WireMessage): WireMessage {
   if (msg.type !== 'have') return msg;
-  const groups = new Map<number, PieceRef[]>();
+  const groups = new Map<number, Set<number>>();
   for (const p of msg.pieces) {
     const g = groups.get(p.seq);
-    if (g) g.push(p);
-    else groups.set(p.seq, [p]);
+    if (g) g.add(p.piece);
+    else groups.set(p.seq, new Set([p.piece]));
   }
-  return { type: 'have', pieces: [...groups.values()].flat() };
+  const pieces: PieceRef[] = [];
+  for (const [seq, g] of groups) for (const piece of [...g].sort((a, b) => a - b)) pieces.push({ seq, piece });
+  return { type: 'have', pieces };
 }
 
 function checkWireBounds(v: WireMessage, what: () => string): void {

@@ -64,11 +64,16 @@ describe('wire protocol: round trip of every message', () => {
     },
     { name: 'bitfield, MAX_PIECES_PER_SEGMENT pieces', msg: { type: 'bitfield', segments: [{ seq: 42, pieceCount: 1024, bits: bits1024 }] } },
     { name: 'bitfield, MAX_WINDOW_SEGMENTS segments', msg: { type: 'bitfield', segments: full } },
-    { name: 'have, empty batch', msg: { type: 'have', pieces: [] }, bytes: 3 },
+    { name: 'have, empty batch', msg: { type: 'have', pieces: [] }, bytes: 1 },
     {
-      name: 'have, grouped by segment',
+      name: 'have, grouped by segment, a run per piece apart',
       msg: { type: 'have', pieces: [{ seq: 5, piece: 0 }, { seq: 5, piece: 1023 }, { seq: 0xffff_ffff, piece: 2 }] },
-      bytes: 3 + (6 + 4) + (6 + 2),
+      bytes: 1 + 3 * 7,
+    },
+    {
+      name: 'have, pieces in a row are one run',
+      msg: { type: 'have', pieces: Array.from({ length: 12 }, (_, i) => ({ seq: 7, piece: 3 + i })) },
+      bytes: 1 + 7,
     },
     { name: 'have, MAX_HAVE_ENTRIES entries', msg: { type: 'have', pieces: manyHaves } },
     { name: 'interested', msg: { type: 'interested' }, bytes: 1 },
@@ -114,9 +119,9 @@ describe('wire protocol: byte layout matches docs/protocol.md', () => {
       bytes: [1, ...u16(1), ...u32(0x01020304), ...u16(10), 0x80, 0x40],
     },
     {
-      name: 'have, one group per segment in first-seen order',
-      msg: { type: 'have', pieces: [{ seq: 3, piece: 1 }, { seq: 4, piece: 2 }, { seq: 3, piece: 0x3ff }] },
-      bytes: [2, ...u16(2), ...u32(3), ...u16(2), ...u16(1), ...u16(0x3ff), ...u32(4), ...u16(1), ...u16(2)],
+      name: 'have, runs of each segment in first-seen order',
+      msg: { type: 'have', pieces: [{ seq: 3, piece: 1 }, { seq: 4, piece: 2 }, { seq: 3, piece: 2 }, { seq: 3, piece: 0x3ff }] },
+      bytes: [2, ...u32(3), ...u16(1), 2, ...u32(3), ...u16(0x3ff), 1, ...u32(4), ...u16(2), 1],
     },
     { name: 'interested', msg: { type: 'interested' }, bytes: [3] },
     { name: 'not-interested', msg: { type: 'not-interested' }, bytes: [4] },
@@ -169,14 +174,8 @@ describe('wire protocol: decoding', () => {
     assert.deepEqual(decoded.value.segments, [{ seq: 4, pieceCount: 3, bits: new Uint8Array([0xff]) }]);
   });
 
-  test('a have group with zero entries is accepted and contributes nothing', () => {
-    const decoded = decodeWire(frame(OP.have, u16(2), u32(1), u16(0), u32(2), u16(1), u16(7)));
-    assert.ok(decoded.ok);
-    assert.deepEqual(decoded.value, { type: 'have', pieces: [{ seq: 2, piece: 7 }] });
-  });
-
-  test('a have batch naming one segment in two groups decodes every entry (re-encoding groups them)', () => {
-    const decoded = decodeWire(frame(OP.have, u16(3), u32(1), u16(1), u16(5), u32(2), u16(1), u16(6), u32(1), u16(1), u16(7)));
+  test('a have batch naming one segment in two places decodes every entry (re-encoding groups them)', () => {
+    const decoded = decodeWire(frame(OP.have, u32(1), u16(5), 1, u32(2), u16(6), 1, u32(1), u16(7), 1));
     assert.ok(decoded.ok);
     const pieces = [{ seq: 1, piece: 5 }, { seq: 2, piece: 6 }, { seq: 1, piece: 7 }];
     assert.deepEqual(decoded.value, { type: 'have', pieces });
@@ -185,12 +184,30 @@ describe('wire protocol: decoding', () => {
     assert.ok(again.ok && again.value.type === 'have');
     assert.deepEqual(again.value.pieces, [{ seq: 1, piece: 5 }, { seq: 1, piece: 7 }, { seq: 2, piece: 6 }]);
   });
+
+  test('overlapping runs and a piece named twice decode as sent, and re-encode as one run', () => {
+    const decoded = decodeWire(frame(OP.have, u32(1), u16(0), 3, u32(1), u16(2), 2));
+    assert.ok(decoded.ok && decoded.value.type === 'have');
+    assert.deepEqual(decoded.value.pieces.map((p) => p.piece), [0, 1, 2, 2, 3]);
+    assert.deepEqual(encodeWire(decoded.value), Uint8Array.from([OP.have, ...u32(1), ...u16(0), 4]));
+  });
 });
 
 describe('wire protocol: malformed frames give typed errors', () => {
   const handshakeHead = [OP.handshake, ...u16(1)];
   const okId = idBytes(ascii('peer'));
-  const haveOf = (n: number) => frame(OP.have, u16(1), u32(1), u16(n), Array.from({ length: n }, (_, i) => u16(i % 1024)).flat());
+  // n pieces as runs of 255 (the longest), a segment's 1024 pieces then the next segment's.
+  const haveOf = (n: number) => {
+    const runs: number[] = [];
+    for (let i = 0; i < n; ) {
+      const seq = 1 + Math.floor(i / 1024);
+      const first = i % 1024;
+      const count = Math.min(255, n - i, 1024 - first);
+      runs.push(...u32(seq), ...u16(first), count);
+      i += count;
+    }
+    return frame(OP.have, runs);
+  };
 
   const rows: { name: string; frame: Uint8Array; code: ProtocolErrorCode }[] = [
     // Framing
@@ -218,11 +235,10 @@ describe('wire protocol: malformed frames give typed errors', () => {
     { name: 'bitfield: segment without pieceCount', frame: frame(OP.bitfield, u16(1), u32(1)), code: 'ERR_MALFORMED' },
     { name: 'bitfield: bitset one byte short', frame: frame(OP.bitfield, u16(1), u32(1), u16(9), 0xff), code: 'ERR_MALFORMED' },
     { name: 'bitfield: count 2, one segment', frame: frame(OP.bitfield, u16(2), u32(1), u16(8), 0xff), code: 'ERR_MALFORMED' },
-    { name: 'have: no group count', frame: frame(OP.have), code: 'ERR_MALFORMED' },
-    { name: 'have: 1 group, nothing after', frame: frame(OP.have, u16(1)), code: 'ERR_MALFORMED' },
-    { name: 'have: group without n', frame: frame(OP.have, u16(1), u32(9)), code: 'ERR_MALFORMED' },
-    { name: 'have: n = 2, one entry', frame: frame(OP.have, u16(1), u32(9), u16(2), u16(0)), code: 'ERR_MALFORMED' },
-    { name: 'have: last entry cut in half', frame: frame(OP.have, u16(1), u32(9), u16(1), 0), code: 'ERR_MALFORMED' },
+    { name: 'have: half a seq', frame: frame(OP.have, 0, 0), code: 'ERR_MALFORMED' },
+    { name: 'have: seq, no first piece', frame: frame(OP.have, u32(9)), code: 'ERR_MALFORMED' },
+    { name: 'have: run without its count', frame: frame(OP.have, u32(9), u16(0)), code: 'ERR_MALFORMED' },
+    { name: 'have: second run cut short', frame: frame(OP.have, u32(9), u16(0), 1, u32(9), u16(1)), code: 'ERR_MALFORMED' },
 
     // Trailing bytes
     { name: 'interested + 1 byte', frame: frame(3, 0), code: 'ERR_MALFORMED' },
@@ -234,14 +250,16 @@ describe('wire protocol: malformed frames give typed errors', () => {
     { name: 'handshake + 1 byte', frame: frame(handshakeHead, okId, okId, 0), code: 'ERR_MALFORMED' },
     { name: 'bitfield + 1 byte', frame: frame(OP.bitfield, u16(1), u32(1), u16(8), 0xff, 0), code: 'ERR_MALFORMED' },
     { name: 'empty bitfield + 1 byte', frame: frame(OP.bitfield, u16(0), 0), code: 'ERR_MALFORMED' },
-    { name: 'have + 1 byte', frame: frame(OP.have, u16(1), u32(9), u16(1), u16(0), 0), code: 'ERR_MALFORMED' },
+    { name: 'have + 1 byte', frame: frame(OP.have, u32(9), u16(0), 1, 0), code: 'ERR_MALFORMED' },
 
     // Piece indices and payload sizes
     { name: 'request piece = MAX_PIECES_PER_SEGMENT', frame: frame(OP.request, u32(1), u16(MAX_PIECES_PER_SEGMENT)), code: 'ERR_BAD_FIELD' },
     { name: 'cancel piece = 0xFFFF', frame: frame(OP.cancel, u32(1), u16(0xffff)), code: 'ERR_BAD_FIELD' },
     { name: 'reject piece = 1024', frame: frame(OP.reject, u32(1), u16(1024)), code: 'ERR_BAD_FIELD' },
     { name: 'piece index = 1024', frame: frame(OP.piece, u32(1), u16(1024), 1), code: 'ERR_BAD_FIELD' },
-    { name: 'have entry piece = 1024', frame: frame(OP.have, u16(1), u32(1), u16(2), u16(3), u16(1024)), code: 'ERR_BAD_FIELD' },
+    { name: 'have run from piece 1024', frame: frame(OP.have, u32(1), u16(3), 1, u32(1), u16(1024), 1), code: 'ERR_BAD_FIELD' },
+    { name: 'have run past piece 1023', frame: frame(OP.have, u32(1), u16(1000), 25), code: 'ERR_BAD_FIELD' },
+    { name: 'have run of no pieces', frame: frame(OP.have, u32(1), u16(3), 0), code: 'ERR_BAD_FIELD' },
     { name: 'empty piece (header only)', frame: frame(OP.piece, u32(1), u16(0)), code: 'ERR_BAD_FIELD' },
 
     // Counts
@@ -250,11 +268,10 @@ describe('wire protocol: malformed frames give typed errors', () => {
     { name: 'bitfield pieceCount 0', frame: frame(OP.bitfield, u16(1), u32(1), u16(0)), code: 'ERR_BAD_FIELD' },
     { name: 'bitfield pieceCount 1025', frame: frame(OP.bitfield, u16(1), u32(1), u16(1025), new Array(129).fill(0)), code: 'ERR_BAD_FIELD' },
     { name: 'bitfield pieceCount 0xFFFF', frame: frame(OP.bitfield, u16(1), u32(1), u16(0xffff)), code: 'ERR_BAD_FIELD' },
-    { name: 'have: one group of MAX_HAVE_ENTRIES + 1', frame: haveOf(MAX_HAVE_ENTRIES + 1), code: 'ERR_BAD_FIELD' },
-    { name: 'have: n = 0xFFFF, checked before reading entries', frame: frame(OP.have, u16(1), u32(1), u16(0xffff)), code: 'ERR_BAD_FIELD' },
+    { name: 'have: runs of MAX_HAVE_ENTRIES + 1 pieces', frame: haveOf(MAX_HAVE_ENTRIES + 1), code: 'ERR_BAD_FIELD' },
     {
-      name: 'have: two groups summing to MAX_HAVE_ENTRIES + 1',
-      frame: frame(OP.have, u16(2), u32(1), u16(4096), new Array(4096 * 2).fill(0), u32(2), u16(4097), new Array(4097 * 2).fill(0)),
+      name: 'have: one piece named over and over, past MAX_HAVE_ENTRIES',
+      frame: frame(OP.have, Array.from({ length: 33 }, () => [...u32(1), ...u16(0), 255]).flat()),
       code: 'ERR_BAD_FIELD',
     },
 
