@@ -63,23 +63,29 @@ export const PIECE_HEADER_BYTES = 7;
 const HAVE_RUN_BYTES = 7;
 const MAX_HAVE_RUN = 255;
 
+interface HaveRun {
+  seq: number;
+  first: number;
+  count: number;
+}
+
 /**
  * A batch of haves as runs of consecutive pieces of one segment, segments in
  * first-seen order, each one's pieces ascending: a batch names mostly the
  * newest pieces of one or two segments, often in a row, and a neighbour we
  * choke hears a whole segment's in one run (peer-node/have-batcher.ts).
  */
-function haveRuns(pieces: readonly PieceRef[]): { seq: number; first: number; count: number }[] {
+function haveRuns(pieces: readonly PieceRef[]): HaveRun[] {
   const bySeq = new Map<number, number[]>();
   for (const p of pieces) {
     const g = bySeq.get(p.seq);
     if (g) g.push(p.piece);
     else bySeq.set(p.seq, [p.piece]);
   }
-  const runs: { seq: number; first: number; count: number }[] = [];
+  const runs: HaveRun[] = [];
   for (const [seq, list] of bySeq) {
     list.sort((a, b) => a - b);
-    let run: { seq: number; first: number; count: number } | null = null;
+    let run: HaveRun | null = null;
     for (const piece of list) {
       if (run && piece < run.first + run.count) continue;
       if (run && piece === run.first + run.count && run.count < MAX_HAVE_RUN) run.count++;
