@@ -176,25 +176,33 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
       }
       return out;
     };
-    const processBody = async (url: string) => (await (await fetch(`${url}/api/stats`)).json()) as Partial<SwarmCounters> & { renditions?: RenditionStats[] };
-    timers.push(
-      setTimeout(async () => {
-        egressAtWarm = await egress();
-        renditionEgressAtWarm = await renditionEgress();
-        for (const w of workers) {
-          for (const [id, s] of w.stats) {
-            atWarm.set(id, { ...s.counters });
-            if (s.renditions) renditionsAtWarm.set(id, s.renditions);
-          }
+    const processBody = async (p: (typeof processPeers)[number]) => {
+      try {
+        return (await (await fetch(`${p.url}/api/stats`)).json()) as Partial<SwarmCounters> & { renditions?: RenditionStats[] };
+      } catch (err) {
+        const { exitCode, signalCode } = p.proc.child;
+        const gone = exitCode !== null ? ` (exited with code ${exitCode})` : signalCode !== null ? ` (killed by ${signalCode})` : '';
+        throw new Error(`peer process ${p.plan.id}${gone} did not answer ${p.url}/api/stats: ${(err as Error).message}`);
+      }
+    };
+    const readWarm = async () => {
+      egressAtWarm = await egress();
+      renditionEgressAtWarm = await renditionEgress();
+      for (const w of workers) {
+        for (const [id, s] of w.stats) {
+          atWarm.set(id, { ...s.counters });
+          if (s.renditions) renditionsAtWarm.set(id, s.renditions);
         }
-        for (const p of processPeers) {
-          const body = await processBody(p.url);
-          const { renditions, ...counters } = body;
-          atWarm.set(p.plan.id, { ...newCounters(), ...counters });
-          if (renditions) renditionsAtWarm.set(p.plan.id, renditions);
-        }
-      }, plan.warmupMs),
-    );
+      }
+      for (const p of processPeers) {
+        const { renditions, ...counters } = await processBody(p);
+        atWarm.set(p.plan.id, { ...newCounters(), ...counters });
+        if (renditions) renditionsAtWarm.set(p.plan.id, renditions);
+      }
+    };
+    // Taken on a timer, where a throw would reach no one: the run reports it once it ends.
+    let warmFailure: Error | null = null;
+    timers.push(setTimeout(() => readWarm().catch((err: Error) => (warmFailure = err)), plan.warmupMs));
 
     const progress = setInterval(() => {
       const up = workers.reduce((n, w) => n + [...w.stats.values()].length, 0) + processPeers.length + directModels.length;
@@ -206,6 +214,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     await sleep(plan.durationMs);
     for (const t of timers) clearTimeout(t);
     clearInterval(progress);
+    if (warmFailure) throw warmFailure;
     const endAt = Date.now();
 
     const viewers: ViewerRecord[] = [];
@@ -249,8 +258,7 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
     const peerRss = await Promise.all(processPeers.map(async (p) => (await rssBytes(p.proc.child.pid as number).catch(() => 0)) / 2 ** 20));
     for (const p of processPeers) {
       const playback = await p.model.close();
-      const body = await processBody(p.url);
-      const { renditions, ...counters } = body;
+      const { renditions, ...counters } = await processBody(p);
       viewers.push(fromCounters(p.plan.id, { ...newCounters(), ...counters }, p.joinedAtMs, endAt, playback, [], false));
       if (abr) abrViewer(p.plan.id, playback as AbrPlaybackResult, renditions ?? []);
     }
@@ -302,6 +310,8 @@ export async function runScenario(plan: ScenarioPlan, ctx: RunContext): Promise<
   } finally {
     for (const t of timers) clearTimeout(t);
     for (const d of directModels) if (!d.result) await d.model.close();
+    // After a failure mid-run these players still poll, and would keep the benchmark alive for good.
+    await Promise.all(processPeers.map((p) => p.model.close()));
     await Promise.all(processPeers.map((p) => stopProcess(p.proc)));
     // A worker leaves once it has sent its figures; one still writing its CPU profile is given the time to.
     await Promise.all(workers.map((w) => exited(w.child, ctx.cpuProfDir ? WORKER_PROFILE_EXIT_MS : 0)));
