@@ -2,13 +2,16 @@
  * Measures the memory of peer-node processes as `npm run bench` does
  * (VmRSS of `node dist/peer.mjs`, launched as `npm run peer` launches it),
  * with a breakdown from each process's own /metrics (V8 heap by space,
- * external memory). The origin streams the benchmark's cached clip and a few
+ * external memory) and, from the kernel, how much of it is mapped files
+ * (node's own binary and libraries: shared with every node process, and
+ * most of an idle node's resident memory). The origin streams the benchmark's cached clip and a few
  * neighbours run in this process, each with a playback model, so the measured
  * processes relay a live stream as they do in the benchmark.
  * Usage: npm run measure:peer-memory -- [--seconds 40] [--processes 2] [--neighbours 8] [--node-flags "--max-semi-space-size=1"]
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -58,13 +61,24 @@ function gauges(text: string): Map<string, number> {
 
 interface Sample {
   rssMb: number;
+  /** Resident pages of mapped files: node's own binary and libraries, shared with every node process on the machine. */
+  fileMb: number;
   metrics: Map<string, number>;
 }
 
+/** Resident memory backed by files (Rss less Anonymous, from the kernel's rollup of the process's mappings). */
+async function fileBackedBytes(pid: number): Promise<number> {
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1] ?? 0);
+  return (kb('Rss') - kb('Anonymous')) * 1024;
+}
+
 async function sample(p: { proc: Started; url: string }): Promise<Sample> {
-  const rssMb = (await rssBytes(p.proc.child.pid as number)) / MB;
+  const pid = p.proc.child.pid as number;
+  const rssMb = (await rssBytes(pid)) / MB;
+  const fileMb = (await fileBackedBytes(pid)) / MB;
   const res = await fetch(`${p.url}/metrics`).catch(() => null);
-  return { rssMb, metrics: res?.ok ? gauges(await res.text()) : new Map() };
+  return { rssMb, fileMb, metrics: res?.ok ? gauges(await res.text()) : new Map() };
 }
 
 function describe(s: Sample): string {
@@ -73,7 +87,7 @@ function describe(s: Sample): string {
     return v === undefined ? '   -' : (v / MB).toFixed(1).padStart(5);
   };
   return [
-    `rss ${s.rssMb.toFixed(1).padStart(6)}`,
+    `rss ${s.rssMb.toFixed(1).padStart(6)} (files ${s.fileMb.toFixed(1).padStart(5)})`,
     `heap used/total ${mb('nodejs_heap_size_used_bytes')}/${mb('nodejs_heap_size_total_bytes')}`,
     `new ${mb('nodejs_heap_space_size_total_bytes:new')}`,
     `old ${mb('nodejs_heap_space_size_used_bytes:old')}/${mb('nodejs_heap_space_size_total_bytes:old')}`,
@@ -128,8 +142,9 @@ async function main(): Promise<void> {
     const cpuPct = measured.map((m, i) => (100 * (cpuMs(m.proc.child.pid as number) - (cpu0[i] as number))) / (Date.now() - t0));
     const mean = (xs: number[]) => xs.reduce((n, x) => n + x, 0) / xs.length;
     const rss = last.map((s) => s.rssMb);
+    const files = last.map((s) => s.fileMb);
     process.stdout.write(
-      `${command}\n${relative(process.cwd(), bundle)}: rssMbPerPeer ${mean(rss).toFixed(1)} (${rss.map((x) => x.toFixed(1)).join(', ')}), cpuPctPerPeer ${mean(cpuPct).toFixed(2)} (${cpuPct.map((x) => x.toFixed(2)).join(', ')})\n`,
+      `${command}\n${relative(process.cwd(), bundle)}: rssMbPerPeer ${mean(rss).toFixed(1)} (${rss.map((x) => x.toFixed(1)).join(', ')}; of which files ${mean(files).toFixed(1)}), cpuPctPerPeer ${mean(cpuPct).toFixed(2)} (${cpuPct.map((x) => x.toFixed(2)).join(', ')})\n`,
     );
   } finally {
     for (const m of measured) await m.model.close();
