@@ -206,7 +206,8 @@ export function createPeerCore(config: PeerCoreConfig, deps: PeerCoreDeps): Peer
    */
   function ready(): boolean {
     if (started) return true;
-    if (welcomedAtMs === null) return false;
+    // Not while the welcome's segments are still being taken (a player's request may ask in between): where to start is chosen from the live edge.
+    if (welcomedAtMs === null || swarm.firstWanted === null) return false;
     const lonely = neighbourhood.size === 0;
     // Not before a neighbour's bitfield: without it the node knows of no older segment to start from and starts at the live edge.
     if (!swarm.heardHoldings() && !lonely && clock.nowMs() - welcomedAtMs < READY_WAIT_MS) return false;

@@ -38,7 +38,7 @@ class World {
   readonly fetches: { by: string; seq: number; piece: number; fetchToken: string | null }[] = [];
   readonly trackerSent: { by: string; msg: PeerToTracker }[] = [];
 
-  add(peerId: string, config: Partial<PeerConfig> = {}, listsWholeSegments = false): PeerCore {
+  add(peerId: string, config: Partial<PeerConfig> = {}, listsWholeSegments = false, welcomed = true): PeerCore {
     const clock = this.clock;
     const core: PeerCore = createPeerCore(peerConfig({ streamId: STREAM, ...config }), {
       peerId,
@@ -61,7 +61,7 @@ class World {
       },
     });
     core.start();
-    this.welcome(core);
+    if (welcomed) this.welcome(core);
     this.cores.push(core);
     return core;
   }
@@ -162,6 +162,19 @@ describe('peer cores over memory links in virtual time', () => {
       const listed = (c: PeerCore) => c.listed().map((s) => s.seq);
       assert.deepEqual({ published: row.published, a: listed(a), b: listed(b) }, row);
     }
+    world.close();
+  });
+
+  test('a lone core whose player asked before the welcome starts the hold-back behind the live edge', async () => {
+    const world = new World();
+    const segments = world.live(6, null);
+    const a = world.add('a', {}, false, false);
+    // The player's first request waits; the welcome's segments come one by one, each a change it looks at.
+    const first = a.waitListed(10_000, () => false);
+    world.welcome(a);
+    world.clock.advance(1000);
+    const newest = (segments.at(-1) as StoredSegment).info.seq;
+    assert.deepEqual((await first).map((s) => s.seq), [newest - 2, newest - 1, newest]);
     world.close();
   });
 
