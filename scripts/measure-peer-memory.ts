@@ -4,9 +4,10 @@
  * with a breakdown from each process's own /metrics (V8 heap by space,
  * external memory) and, from the kernel, how much of it is mapped files
  * (node's own binary and libraries: shared with every node process, and
- * most of an idle node's resident memory). The origin streams the benchmark's cached clip and a few
- * neighbours run in this process, each with a playback model, so the measured
- * processes relay a live stream as they do in the benchmark.
+ * most of an idle node's resident memory). The origin streams the
+ * benchmark's cached clip and a few neighbours run in this process, each
+ * with a playback model, so the measured processes relay a live stream as
+ * they do in the benchmark.
  * Usage: npm run measure:peer-memory -- [--seconds 40] [--processes 2] [--neighbours 8] [--node-flags "--max-semi-space-size=1"]
  */
 import { spawnSync } from 'node:child_process';
