@@ -18,7 +18,7 @@ import type { SwarmCounters } from './swarm-counters.ts';
 /**
  * With push at the live edge, fresh pieces travel without a plan, and plans
  * repair: measured in the simulator (4 seeds, 60 s), a plan at most every
- * 100 ms instead of 25 ms meant 16-20 % fewer events in swarm-50, churn,
+ * 100 ms instead of 25 ms meant 16-19 % fewer events in swarm-50, churn,
  * flash-crowd, free-riders and low-latency, with origin copies and lag P95
  * the same or lower; at 1,000 viewers x 30 s (seeds 1-2) 19 % fewer events,
  * 21 % less wall time, origin copies 2.13 -> 1.92, lag P95 2,114 -> 2,044 ms.
